@@ -1,0 +1,1 @@
+"""The intake bot core: domain types, storage, the stream and its worker."""

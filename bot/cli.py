@@ -1,0 +1,204 @@
+"""`intake-bot`: serve, worker, replay, channels, policy, status, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from aiohttp import web
+
+from bot.clock import VirtualClock
+from bot.config import Settings
+from bot.domain import OutboundReply
+from bot.errors import IntakeError
+from bot.policy import tunable_names
+from bot.replay import Replayer, capture_senders, first_time
+from bot.runtime import open_runtime
+from bot.staff import TicketDesk, parse_status
+from bot.web.app import make_app, run_worker_loops
+
+log = logging.getLogger("bot.cli")
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve(settings: Settings, with_worker: bool | None) -> None:
+    async with open_runtime(settings) as runtime:
+        background = runtime.embedded if with_worker is None else with_worker
+        runner = web.AppRunner(make_app(runtime, background=background))
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        mode = "embedded (SQLite + valkey)" if runtime.embedded else "distributed"
+        log.warning("intake-bot listening on http://%s:%s (%s; worker %s)", settings.http_host,
+                    settings.http_port, mode, "in-process" if background else "separate")
+        await _stop_event().wait()
+        await runner.cleanup()
+
+
+async def worker(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
+        stop = _stop_event()
+        follower = asyncio.create_task(runtime.policy.follow())
+        log.warning("intake-bot worker %s consuming %s", runtime.worker.consumer,
+                    runtime.keys.stream)
+        await run_worker_loops(runtime, stop)
+        follower.cancel()
+
+
+async def replay(settings: Settings, source: TextIO, out: TextIO) -> None:
+    lines = source.read().splitlines()
+    clock = VirtualClock(first_time(lines))
+    captured: dict[int, OutboundReply] = {}
+    with tempfile.TemporaryDirectory(prefix="intake-replay-") as tmp:
+        fresh = settings.model_copy(update={
+            "data_dir": Path(tmp), "key_prefix": f"replay-{uuid.uuid4().hex[:12]}",
+            "consumer_name": "replay", "claim_idle_ms": 100})
+        async with open_runtime(fresh, clock=clock, senders=capture_senders(captured)) as rt:
+            try:
+                async for line in Replayer(rt, clock, captured).run(lines):
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            finally:
+                await _forget(rt.redis, rt.keys.pattern)
+
+
+async def _forget(redis: Any, pattern: str) -> None:
+    """A replay on a shared Redis leaves nothing behind."""
+    async for key in redis.scan_iter(match=pattern, count=500):
+        await redis.delete(key)
+
+
+async def channels(settings: Settings, action: str, name: str | None) -> None:
+    async with open_runtime(settings) as runtime:
+        if action in ("enable", "disable") and name:
+            await runtime.policy.set_channel(name, action == "enable", actor="cli")
+        accepted = runtime.policy.current.accepted
+        from bot.domain import Channel  # noqa: PLC0415 - keeps the import list short
+
+        for channel in Channel:
+            print(f"{channel.value:10} {'accepted' if channel in accepted else 'closed'}")
+
+
+async def policy(settings: Settings, name: str | None, value: str | None) -> None:
+    async with open_runtime(settings) as runtime:
+        if name is not None and value is not None:
+            await runtime.policy.set_value(name, json.loads(value) if _is_json(value) else value,
+                                           actor="cli")
+        current = runtime.policy.current
+        for key in tunable_names():
+            section, attr = key.split(".")
+            print(f"{key:32} {getattr(getattr(current, section), attr)}")
+
+
+async def status(settings: Settings, ref: str, new_status: str, note: str) -> None:
+    async with open_runtime(settings) as runtime:
+        desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, runtime.clock)
+        change = await desk.change_status(ref, parse_status(new_status), note=note, actor="cli")
+        print(json.dumps({"ticket": change.ref, "state_version": change.state_version,
+                          "reply_owed": change.outbox_id is not None}))
+
+
+async def migrate_only(settings: Settings) -> None:
+    async with open_runtime(settings):
+        print(f"schema up to date on {settings.effective_database_url.split('://')[0]}")
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser("serve", help="web app (and, embedded, the worker)")
+    serve_p.add_argument("--with-worker", action=argparse.BooleanOptionalAction, default=None)
+    sub.add_parser("worker", help="stream worker and reply sender")
+    replay_p = sub.add_parser("replay", help="dry-run a JSONL scenario")
+    replay_p.add_argument("file", help="JSONL file, or - for stdin")
+    replay_p.add_argument("--database-url")
+    replay_p.add_argument("--redis-url")
+    channels_p = sub.add_parser("channels", help="list, enable or disable channels")
+    channels_p.add_argument("action", choices=["list", "enable", "disable"])
+    channels_p.add_argument("name", nargs="?")
+    policy_p = sub.add_parser("policy", help="list or set runtime limits")
+    policy_p.add_argument("name", nargs="?")
+    policy_p.add_argument("value", nargs="?")
+    status_p = sub.add_parser("status", help="change a ticket's status (one reply)")
+    status_p.add_argument("ticket")
+    status_p.add_argument("status")
+    status_p.add_argument("--note", default="")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    return parser
+
+
+@contextlib.contextmanager
+def _opened(name: str) -> Iterator[TextIO]:
+    if name == "-":
+        yield sys.stdin
+        return
+    with open(name, encoding="utf-8") as handle:
+        yield handle
+
+
+Command = Callable[[], Coroutine[Any, Any, None]]
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> Command:
+    match args.command:
+        case "serve":
+            return lambda: serve(settings, args.with_worker)
+        case "worker":
+            return lambda: worker(settings)
+        case "channels":
+            if args.action != "list" and not args.name:
+                raise IntakeError(f"channels {args.action} needs a channel name")
+            return lambda: channels(settings, args.action, args.name)
+        case "policy":
+            return lambda: policy(settings, args.name, args.value)
+        case "status":
+            return lambda: status(settings, args.ticket, args.status, args.note)
+        case _:
+            return lambda: migrate_only(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.command == "replay":
+            overrides = {"database_url": args.database_url, "redis_url": args.redis_url}
+            settings = settings.model_copy(update=overrides)
+            with _opened(args.file) as source:
+                asyncio.run(replay(settings, source, sys.stdout))
+        else:
+            asyncio.run(_command(args, settings)())
+    except (IntakeError, OSError) as exc:
+        print(f"intake-bot: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Process settings: read once from INTAKE_* environment variables into one object.
+
+Runtime policy that admins change while the bot runs (accepted channels, limits)
+lives in the database instead; see bot/policy.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    api_token: str | None = None
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    key_prefix: str = Field(default="intake", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    consumer_group: str = "workers"
+    consumer_name: str | None = None
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    block_ms: int = Field(default=1000, ge=1)
+    claim_idle_ms: int = Field(default=30_000, ge=100)
+    requeue_after_s: float = Field(default=60.0, ge=1)
+
+    sender_interval_s: float = Field(default=1.0, gt=0)
+    send_max_attempts: int = Field(default=5, ge=1)
+
+    holidays_country: str = "IT"
+    default_language: str = "en"
+    log_level: str = "INFO"
+
+    @property
+    def embedded_database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'intake.db').resolve()}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or self.embedded_database_url

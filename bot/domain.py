@@ -1,0 +1,126 @@
+"""The normalized records every channel produces and consumes.
+
+Channels and moderation import only this module (and bot.errors) from the core,
+so the layers point one way.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+
+class Channel(enum.StrEnum):
+    WEBFORM = "webform"
+    WEBCHAT = "webchat"
+    EMAIL = "email"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+
+
+DEFAULT_ACCEPTED = frozenset(set(Channel) - {Channel.WHATSAPP})
+
+
+class Decision(enum.StrEnum):
+    """What the pipeline did with a message, in precedence order (first wins)."""
+
+    DUPLICATE = "duplicate"
+    CHANNEL_CLOSED = "channel_closed"
+    FLAGGED = "flagged"
+    THROTTLED = "throttled"
+    COLLAPSED = "collapsed"
+    ANSWERED = "answered"
+    ERROR = "error"
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"
+    AWAITING_DETAILS = "awaiting_details"
+    INVESTIGATING = "investigating"
+    WAITING_CUSTOMER = "waiting_customer"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = frozenset(set(TicketStatus) - {TicketStatus.RESOLVED, TicketStatus.REJECTED,
+                                               TicketStatus.CLOSED})
+
+MAX_TEXT_CHARS = 64_000
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a time zone (e.g. +01:00 or Z)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Attachment(BaseModel):
+    """Metadata only: the bytes stay with the provider or the channel's own store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(default="", max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int = Field(default=0, ge=0)
+    url: str = Field(default="", max_length=2048)
+
+
+class InboundMessage(BaseModel):
+    """One customer message, whatever channel it came from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: Channel
+    external_id: str = Field(min_length=1, max_length=255)
+    sender: str = Field(min_length=1, max_length=320)
+    display_name: str = Field(default="", max_length=200)
+    subject: str = Field(default="", max_length=998)
+    text: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    thread_refs: list[str] = Field(default_factory=list, max_length=100)
+    received_at: AwareDatetime
+    language: str | None = Field(default=None, max_length=16)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sender")
+    @classmethod
+    def _normalize_sender(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("text", "subject", "display_name")
+    @classmethod
+    def _no_lone_surrogates(cls, value: str) -> str:
+        """Lone surrogates cannot be stored or encoded; replace them instead of failing later."""
+        return value.encode("utf-8", "replace").decode("utf-8")
+
+
+class OutboundReply(BaseModel):
+    """One reply the outbox owes a customer for one change of one ticket's state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outbox_id: int
+    channel: Channel
+    to: str
+    text: str
+    language: str
+    ticket_ref: str
+    subject: str = ""
+    in_reply_to: str | None = None
+
+
+class SendResult(BaseModel):
+    ok: bool
+    provider_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None

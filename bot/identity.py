@@ -1,0 +1,77 @@
+"""Who wrote: the customer behind a (channel, address), and links a message only claims.
+
+A message that mentions the email address, phone or ticket reference of a known
+customer joins that customer for throttling and collapse, but as an unverified
+identity: ticket details only ever go to verified identities.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.details import Found
+from bot.domain import Channel
+from bot.models import Customer, Identity, Ticket
+
+_PHONE_CHANNELS = (Channel.WHATSAPP.value,)
+_NON_DIGIT = re.compile(r"[^\d+]")
+
+
+@dataclass(frozen=True)
+class Who:
+    customer: Customer
+    identity: Identity
+    claimed: bool  # linked by a mention, not proven
+
+
+def normalize_address(channel: Channel, address: str) -> str:
+    address = address.strip()
+    if channel is Channel.EMAIL:
+        return address.lower()
+    if channel is Channel.WHATSAPP:
+        return _NON_DIGIT.sub("", address).lstrip("+")
+    return address
+
+
+async def resolve(session: AsyncSession, channel: Channel, address: str, display_name: str,
+                  found: Found, now: datetime) -> Who:
+    address = normalize_address(channel, address)
+    identity = await session.scalar(
+        select(Identity).where(Identity.channel == channel.value, Identity.address == address))
+    if identity is not None:
+        customer = await session.get_one(Customer, identity.customer_id)
+        return Who(customer, identity, claimed=not identity.verified)
+    claimed = await _claimed_customer(session, found)
+    customer = claimed or Customer(display_name=display_name[:200], created_at=now)
+    if claimed is None:
+        session.add(customer)
+        await session.flush()
+    identity = Identity(customer_id=customer.id, channel=channel.value, address=address,
+                        verified=claimed is None, created_at=now)
+    session.add(identity)
+    await session.flush()
+    return Who(customer, identity, claimed=claimed is not None)
+
+
+async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | None:
+    """The customer a message points at by ticket reference, email or phone, if any."""
+    if found.ticket_refs:
+        customer_id = await session.scalar(
+            select(Ticket.customer_id).where(Ticket.ref.in_(found.ticket_refs)).limit(1))
+        if customer_id is not None:
+            return await session.get(Customer, customer_id)
+    mentions = [(Channel.EMAIL.value, e) for e in found.emails]
+    mentions += [(c, p.lstrip("+")) for p in found.phones for c in _PHONE_CHANNELS]
+    for channel, address in mentions:
+        customer_id = await session.scalar(
+            select(Identity.customer_id).where(Identity.channel == channel,
+                                               Identity.address == address,
+                                               Identity.verified.is_(True)))
+        if customer_id is not None:
+            return await session.get(Customer, customer_id)
+    return None

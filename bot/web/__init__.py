@@ -1,0 +1,1 @@
+"""The aiohttp app: routes grouped per concern, one module each."""

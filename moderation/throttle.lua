@@ -1,0 +1,76 @@
+-- One atomic throttle decision for one message of one customer.
+-- KEYS: 1 flood zset, 2 fingerprint zset, 3 answered hash, 4 decided hash
+--       (all share the customer's hash tag, so this runs on Redis Cluster)
+-- ARGV: 1 message id, 2 now (ms), 3 window (ms), 4 flood limit,
+--       5 ticket id ('' when none), 6 ticket state_version,
+--       7 fingerprint high 32 bits, 8 low 32 bits ('' when the text is too short),
+--       9 max Hamming distance for a near-duplicate, 10 answered ttl (ms), 11 max fingerprints kept
+-- Returns {decision, messages in window, id of the message this one repeats or ''}.
+
+local msg = ARGV[1]
+local prior = redis.call('HGET', KEYS[4], msg)
+if prior then
+  return cjson.decode(prior)
+end
+
+local now = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local ticket = ARGV[5]
+local version = tonumber(ARGV[6])
+local cutoff = now - window
+
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+redis.call('ZADD', KEYS[1], now, msg)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 2))
+local count = redis.call('ZCARD', KEYS[1])
+
+local function popcount(x)
+  local c = 0
+  while x ~= 0 do
+    x = bit.band(x, x - 1)
+    c = c + 1
+  end
+  return c
+end
+
+local repeat_of = ''
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+if ARGV[7] ~= '' then
+  local hi = tonumber(ARGV[7])
+  local lo = tonumber(ARGV[8])
+  local maxd = tonumber(ARGV[9])
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    local h, l, other = string.match(member, '^(%d+):(%d+):(.*)$')
+    local d = popcount(bit.bxor(hi, tonumber(h))) + popcount(bit.bxor(lo, tonumber(l)))
+    if d <= maxd and other ~= msg then
+      repeat_of = other
+      break
+    end
+  end
+  redis.call('ZADD', KEYS[2], now, ARGV[7] .. ':' .. ARGV[8] .. ':' .. msg)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[11]) + 1))
+end
+
+local decision
+if count > limit then
+  decision = 'throttled'
+elseif repeat_of ~= '' then
+  decision = 'collapsed'
+elseif ticket ~= '' and tonumber(redis.call('HGET', KEYS[3], ticket) or '0') >= version then
+  decision = 'collapsed'
+else
+  decision = 'answered'
+  if ticket ~= '' then
+    redis.call('HSET', KEYS[3], ticket, version)
+  end
+end
+
+local result = {decision, count, repeat_of}
+redis.call('HSET', KEYS[4], msg, cjson.encode(result))
+local ttl = math.floor(window * 2)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[4], ttl)
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[10]))
+return result

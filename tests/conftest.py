@@ -1,0 +1,115 @@
+"""Fixtures: the same tests run on the embedded store and on real Redis + PostgreSQL.
+
+Real services are found through INTAKE_TEST_REDIS_URL / INTAKE_TEST_DATABASE_URL
+(default: this machine's standard ports). Without them the distributed variants
+skip with the reason; with INTAKE_REQUIRE_SERVICES=1 (CI) a missing one fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.clock import VirtualClock
+from bot.config import Settings
+from bot.domain import OutboundReply
+from bot.embedded_valkey import EmbeddedValkey
+from bot.replay import capture_senders
+from bot.runtime import Runtime, open_runtime
+
+REDIS_URL = os.environ.get("INTAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DATABASE_URL = os.environ.get("INTAKE_TEST_DATABASE_URL",
+                              "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE = os.environ.get("INTAKE_REQUIRE_SERVICES") == "1"
+START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port),
+                                      timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need(url: str, port: int, what: str) -> None:
+    if _reachable(url, port):
+        return
+    message = f"{what} not reachable at {url}"
+    if REQUIRE:
+        pytest.fail(f"{message} and INTAKE_REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded Valkey for the session; tests keep apart by key prefix."""
+    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def real_redis_url() -> str:
+    need(REDIS_URL, 6379, "Redis")
+    return REDIS_URL
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped after it."""
+    need(DATABASE_URL, 5432, "PostgreSQL")
+    name = f"intake_t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base = DATABASE_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for one backend pair: SQLite + embedded Valkey, or PostgreSQL + Redis."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    base = Settings(data_dir=tmp_path, key_prefix=prefix, consumer_name="test-worker",
+                    api_token="test-token", claim_idle_ms=100, batch_size=50)
+    if request.param == "embedded":
+        return base.model_copy(update={"redis_url": request.getfixturevalue("valkey")})
+    return base.model_copy(update={"redis_url": request.getfixturevalue("real_redis_url"),
+                                   "database_url": request.getfixturevalue("postgres_url")})
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def captured() -> dict[int, OutboundReply]:
+    return {}
+
+
+@pytest.fixture
+async def runtime(settings: Settings, clock: VirtualClock,
+                  captured: dict[int, OutboundReply]) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings, clock=clock, senders=capture_senders(captured)) as rt:
+        yield rt
+        async for key in rt.redis.scan_iter(match=rt.keys.pattern, count=500):
+            await rt.redis.delete(key)

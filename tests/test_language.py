@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.i18n import SUPPORTED
+from bot.language import detect, preload
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sono molto arrabbiato, è la terza volta che l'inverter si guasta", "it"),
+        ("dit is belachelijk slecht, mijn omvormer doet het niet", "nl"),
+        ("это ужасное обслуживание, верните деньги", "ru"),
+        ("我的逆变器又坏了，请尽快处理", "zh"),  # noqa: RUF001  # full-width comma is Chinese
+        ("my inverter broke down again and nobody answers my emails", "en"),
+        ("mein Wechselrichter ist schon wieder kaputt, das ist eine Frechheit", "de"),
+        ("mon onduleur est encore en panne, je veux être remboursé", "fr"),
+        ("mi inversor se ha vuelto a estropear, quiero que me devuelvan el dinero", "es"),
+        ("where is my order", "en"),
+        ("où est ma commande", "fr"),
+        ("waar is mijn bestelling", "nl"),
+    ],
+)
+def test_detects_real_complaints(text: str, expected: str) -> None:
+    assert detect(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ok", "123", "", "   ", "?!", "C-2026-000123", "👍👍"])
+def test_tiny_or_empty_text_is_unknown(text: str) -> None:
+    assert detect(text) is None
+
+
+def test_only_links_addresses_and_digits_is_unknown() -> None:
+    assert detect("https://example.com/orders/12345 mario.rossi@example.com 0039 333 1234567") \
+        is None
+
+
+def test_links_and_addresses_do_not_sway_the_language() -> None:
+    text = ("l'inverter non funziona più, vedete https://example.com/english/help/where-is-my-order"
+            " e scrivete a customer.service.team@example.com, ordine 123456")
+    assert detect(text) == "it"
+
+
+def test_answer_is_always_a_supported_code() -> None:
+    samples = ["Grazie mille per l'aiuto", "Vielen Dank für Ihre Hilfe", "谢谢你们的帮助",
+               "Muchas gracias por su ayuda", "Merci beaucoup pour votre aide"]
+    assert all(detect(sample) in SUPPORTED for sample in samples)
+
+
+def test_preload_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
+    preload()
+    preload()
+    assert detect("dit is belachelijk slecht") == "nl"
+    assert capsys.readouterr() == ("", "")
