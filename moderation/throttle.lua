@@ -25,13 +25,19 @@ redis.call('ZADD', KEYS[1], now, msg)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 2))
 local count = redis.call('ZCARD', KEYS[1])
 
-local function popcount(x)
-  local c = 0
-  while x ~= 0 do
-    x = bit.band(x, x - 1)
-    c = c + 1
+-- Bits that differ between two 32-bit halves, stopping once past `limit`.
+-- Plain arithmetic rather than the `bit` library, which not every Lua host offers.
+local function differing_bits(a, b, limit)
+  local d = 0
+  for _ = 1, 32 do
+    if a % 2 ~= b % 2 then
+      d = d + 1
+      if d > limit then return d end
+    end
+    a = (a - a % 2) / 2
+    b = (b - b % 2) / 2
   end
-  return c
+  return d
 end
 
 local repeat_of = ''
@@ -42,7 +48,10 @@ if ARGV[7] ~= '' then
   local maxd = tonumber(ARGV[9])
   for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     local h, l, other = string.match(member, '^(%d+):(%d+):(.*)$')
-    local d = popcount(bit.bxor(hi, tonumber(h))) + popcount(bit.bxor(lo, tonumber(l)))
+    local d = differing_bits(hi, tonumber(h), maxd)
+    if d <= maxd then
+      d = d + differing_bits(lo, tonumber(l), maxd - d)
+    end
     if d <= maxd and other ~= msg then
       repeat_of = other
       break
