@@ -275,7 +275,11 @@ def _phones(text: str, reserved: list[Span]) -> list[tuple[str, Span]]:
 
 def _codes(pattern: re.Pattern[str], text: str, reserved: list[Span]) -> Iterator[str]:
     """Codes after a keyword that are not a ticket, phone, email or date in disguise."""
-    for match in pattern.finditer(text):
+    position = 0
+    while match := pattern.search(text, position):
+        # A rejected code may itself be the next keyword ("numero d'ordine: ordine n. 45..."),
+        # so the search goes on from the code, not from the end of the match.
+        position = match.start("code")
         code = match["code"]
         if (_TICKET.fullmatch(code) or _DATE.fullmatch(code)
                 or _overlaps(match.span("code"), reserved)):

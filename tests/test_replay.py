@@ -45,7 +45,8 @@ def check_flood(lines: list[str], out: list[dict[str, Any]]) -> None:
     assert "tecnico" in status["reply"]["text"]
     # Nothing answered on WhatsApp: its messages are stored as channel_closed.
     whatsapp = [o for o, e in zip(out, events, strict=True) if e.get("channel") == "whatsapp"]
-    assert whatsapp and all(o["decision"] == "channel_closed" for o in whatsapp)
+    assert whatsapp
+    assert all(o["decision"] == "channel_closed" for o in whatsapp)
     # Every channel's message joined the one ticket; repeats collapsed, the flood throttled.
     assert {o["ticket_index"] for o in out if o["ticket_index"] is not None} == {1}
     by_id = _by_id(lines, out)
@@ -54,7 +55,8 @@ def check_flood(lines: list[str], out: list[dict[str, Any]]) -> None:
     assert by_id["m13"]["decision"] == "throttled"  # 11th answerable message in the hour
     assert [o["decision"] for o in out if o["event"] == 15] == ["duplicate"]
     after_status = out[out.index(status) + 1:]
-    assert after_status and all(o["decision"] == "collapsed" for o in after_status)
+    assert after_status
+    assert all(o["decision"] == "collapsed" for o in after_status)
 
 
 async def test_flood_scenario_on_both_backends(runtime: Runtime, clock: VirtualClock,

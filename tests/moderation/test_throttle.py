@@ -15,7 +15,7 @@ from redis.cluster import key_slot
 from bot.domain import Decision
 from bot.keys import Keys
 from moderation.throttle import Throttle, ThrottleLimits
-from tests.conftest import need, REDIS_URL
+from tests.conftest import REDIS_URL, need
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LIMITS = ThrottleLimits(flood_limit=10, window_s=3600)

@@ -1,0 +1,49 @@
+"""Small test doubles that speak the core's own interfaces (never patches of our code)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import count
+
+from bot.domain import Channel, InboundMessage, OutboundReply, SendResult
+from bot.ports import Scores
+
+_ids = count(1)
+
+
+class KeywordClassifier:
+    """Flags texts containing a given word: enough to drive the flagged path in tests."""
+
+    name = "keyword-test"
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.batches: list[int] = []
+
+    async def score(self, texts: Sequence[str]) -> list[Scores]:
+        self.batches.append(len(texts))
+        return [Scores({"insult": 0.99}, ("insult",)) if self.word in t.lower()
+                else Scores({"insult": 0.01}) for t in texts]
+
+
+class FlakySender:
+    """Fails the first `failures` sends, then succeeds; records every attempt."""
+
+    def __init__(self, channel: Channel, failures: int, retry_after: float | None = None) -> None:
+        self.channel = channel
+        self.failures = failures
+        self.retry_after = retry_after
+        self.attempts: list[OutboundReply] = []
+
+    async def send(self, reply: OutboundReply) -> SendResult:
+        self.attempts.append(reply)
+        if len(self.attempts) <= self.failures:
+            return SendResult(ok=False, error="provider said 503", retry_after=self.retry_after)
+        return SendResult(ok=True, provider_id=f"p{len(self.attempts)}")
+
+
+def complaint(sender: str, text: str, at: datetime, *, channel: Channel = Channel.EMAIL,
+              external_id: str | None = None) -> InboundMessage:
+    return InboundMessage(channel=channel, external_id=external_id or f"x{next(_ids)}",
+                          sender=sender, text=text, received_at=at)

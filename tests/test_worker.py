@@ -1,0 +1,158 @@
+"""The stream worker under crashes, races and poison: nothing lost, nothing answered twice."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from sqlalchemy import func, insert, select
+
+from bot.clock import VirtualClock
+from bot.domain import Decision, OutboundReply
+from bot.models import Message, OutboxReply, Ticket
+from bot.pipeline import Pipeline
+from bot.runtime import Runtime
+from bot.worker import Worker
+from tests.helpers import complaint
+
+BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
+
+
+def second_worker(runtime: Runtime, name: str, claim_idle_ms: int = 0) -> Worker:
+    """Another consumer of the same group, as a second process would be."""
+    return Worker(runtime.stream, runtime.pipeline, consumer=name, batch_size=10, block_ms=10,
+                  claim_idle_ms=claim_idle_ms)
+
+
+async def count_rows(runtime: Runtime, model: type[object]) -> int:
+    async with runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_entries_of_a_worker_that_died_before_deciding_are_claimed(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    for n in range(5):
+        await runtime.ingest.accept(complaint(f"c{n}@example.it", BROKEN, clock.now()))
+    taken = await runtime.stream.read("doomed-worker", 10, None)  # read, then "crash"
+    assert len(taken) == 5
+    assert await runtime.stream.pending_count() == 5
+    outcomes = await second_worker(runtime, "rescuer").run_once(block=False, claim=True)
+    assert sorted(o.decision for o in outcomes) == [Decision.ANSWERED] * 5
+    assert await runtime.stream.pending_count() == 0
+    assert await count_rows(runtime, OutboxReply) == 5
+
+
+async def test_a_batch_committed_but_not_acked_is_not_answered_twice(
+        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
+    entries = await runtime.stream.read("doomed-worker", 10, None)
+    await runtime.pipeline.process([e.message_id or 0 for e in entries])  # commit, then "crash"
+    again = await second_worker(runtime, "rescuer").run_once(block=False, claim=True)
+    assert again == []  # already decided: acked without a second decision
+    assert await runtime.stream.pending_count() == 0
+    await runtime.sender.run_once()
+    assert [r.ticket_ref for r in captured.values()] == ["C-2026-%06d" % 1]
+    async with runtime.sessions() as session:
+        row = await session.get_one(Message, accepted.message_id)
+    assert row.decision == Decision.ANSWERED
+
+
+async def test_a_crash_between_throttle_and_commit_keeps_the_answer(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    """The Lua call remembers its verdict per message, so the retry still owes the reply."""
+    accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
+    await runtime.worker.drain()
+    retry = await runtime.ingest.accept(complaint("a@example.it", "Ho anche il numero d'ordine: ordine n. 4500123987", clock.now()))
+    async with runtime.sessions() as session:  # the dying worker's throttle call
+        ticket = await session.scalar(select(Ticket))
+        assert ticket is not None
+    verdict = await runtime.throttle.decide(
+        customer_id=ticket.customer_id, message_id=str(retry.message_id), ticket_id=ticket.id,
+        state_version=2, text="Ho anche il numero d'ordine", now=clock.now(),
+        limits=runtime.policy.current.throttle)
+    assert verdict.decision is Decision.ANSWERED
+    outcomes = await runtime.worker.drain()  # the message is decided for real now
+    assert [o.decision for o in outcomes] == [Decision.ANSWERED]
+    assert outcomes[0].message_id == retry.message_id != accepted.message_id
+    assert await count_rows(runtime, OutboxReply) == 2
+
+
+async def test_two_workers_racing_open_one_ticket_per_customer_and_answer_once(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    for n in range(24):
+        await runtime.ingest.accept(complaint(f"c{n % 3}@example.it",
+                                              f"{BROKEN} Messaggio numero {n} " + "!" * n,
+                                              clock.now()))
+    one, two = second_worker(runtime, "w1"), second_worker(runtime, "w2")
+    one.batch_size = two.batch_size = 4
+    results = await asyncio.gather(one.drain(), two.drain())
+    decided = [o for batch in results for o in batch]
+    assert len(decided) == 24
+    assert len({o.message_id for o in decided}) == 24
+    assert await count_rows(runtime, Ticket) == 3
+    assert await count_rows(runtime, OutboxReply) == 3
+    assert sum(o.decision is Decision.ANSWERED for o in decided) == 3
+
+
+async def test_a_poison_stream_entry_is_acked_and_skipped(runtime: Runtime,
+                                                          clock: VirtualClock) -> None:
+    await runtime.redis.xadd(runtime.keys.stream, {"garbage": "yes"})
+    await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
+    outcomes = await runtime.worker.drain()
+    assert [o.decision for o in outcomes] == [Decision.ANSWERED]
+    assert await runtime.stream.pending_count() == 0
+
+
+async def test_a_poison_message_is_stored_as_error_and_its_batch_goes_on(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    good = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
+    async with runtime.sessions.begin() as session:  # a row no adapter could have produced
+        bad_id = (await session.execute(insert(Message).values(
+            channel="fax", external_id="f1", sender="x", display_name="", subject="", text="?",
+            thread_refs=[], attachments=[], raw={}, received_at=clock.now(),
+            created_at=clock.now(), reason="", scores={}).returning(Message.id))).scalar_one()
+    await runtime.stream.add(bad_id)
+    outcomes = {o.message_id: o for o in await runtime.worker.drain()}
+    assert outcomes[good.message_id].decision is Decision.ANSWERED
+    assert outcomes[bad_id].decision is Decision.ERROR
+    assert "fax" in outcomes[bad_id].reason
+    async with runtime.sessions() as session:
+        stored = await session.get_one(Message, bad_id)
+    assert stored.decision == "error"
+    assert await runtime.stream.pending_count() == 0
+
+
+async def test_a_message_committed_but_never_streamed_is_requeued(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
+    await runtime.redis.delete(runtime.keys.stream)  # as if XADD never happened
+    await runtime.stream.ensure_group()
+    assert await runtime.worker.drain() == []
+    clock.set(clock.now().replace(minute=clock.now().minute + 5))
+    from datetime import timedelta  # noqa: PLC0415
+
+    assert await runtime.ingest.requeue_stranded(timedelta(minutes=1)) == 1
+    outcomes = await runtime.worker.drain()
+    assert [(o.message_id, o.decision) for o in outcomes] == [(accepted.message_id,
+                                                               Decision.ANSWERED)]
+
+
+async def test_the_classifier_sees_each_batch_once(runtime: Runtime, clock: VirtualClock) -> None:
+    from tests.helpers import KeywordClassifier  # noqa: PLC0415
+
+    classifier = KeywordClassifier("idiots")
+    pipeline = Pipeline(runtime.sessions, runtime.throttle, classifier, runtime.policy, clock)
+    for n in range(7):
+        await runtime.ingest.accept(complaint(f"c{n}@example.it", BROKEN, clock.now()))
+    worker = replace_pipeline(runtime, pipeline)
+    await worker.drain()
+    assert classifier.batches == [5, 2]
+
+
+def replace_pipeline(runtime: Runtime, pipeline: Pipeline) -> Worker:
+    worker = Worker(runtime.stream, pipeline, consumer="classified", batch_size=5, block_ms=10,
+                    claim_idle_ms=0)
+    return worker
+
+
+_ = replace
