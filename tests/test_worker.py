@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
@@ -13,7 +13,7 @@ from bot.models import Message, OutboxReply, Ticket
 from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.worker import Worker
-from tests.helpers import complaint
+from tests.helpers import KeywordClassifier, complaint
 
 BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
 
@@ -51,7 +51,7 @@ async def test_a_batch_committed_but_not_acked_is_not_answered_twice(
     assert again == []  # already decided: acked without a second decision
     assert await runtime.stream.pending_count() == 0
     await runtime.sender.run_once()
-    assert [r.ticket_ref for r in captured.values()] == ["C-2026-%06d" % 1]
+    assert [r.ticket_ref for r in captured.values()] == ["C-2026-000001"]
     async with runtime.sessions() as session:
         row = await session.get_one(Message, accepted.message_id)
     assert row.decision == Decision.ANSWERED
@@ -128,9 +128,7 @@ async def test_a_message_committed_but_never_streamed_is_requeued(
     await runtime.redis.delete(runtime.keys.stream)  # as if XADD never happened
     await runtime.stream.ensure_group()
     assert await runtime.worker.drain() == []
-    clock.set(clock.now().replace(minute=clock.now().minute + 5))
-    from datetime import timedelta  # noqa: PLC0415
-
+    clock.set(clock.now() + timedelta(minutes=5))
     assert await runtime.ingest.requeue_stranded(timedelta(minutes=1)) == 1
     outcomes = await runtime.worker.drain()
     assert [(o.message_id, o.decision) for o in outcomes] == [(accepted.message_id,
@@ -138,21 +136,11 @@ async def test_a_message_committed_but_never_streamed_is_requeued(
 
 
 async def test_the_classifier_sees_each_batch_once(runtime: Runtime, clock: VirtualClock) -> None:
-    from tests.helpers import KeywordClassifier  # noqa: PLC0415
-
     classifier = KeywordClassifier("idiots")
     pipeline = Pipeline(runtime.sessions, runtime.throttle, classifier, runtime.policy, clock)
     for n in range(7):
         await runtime.ingest.accept(complaint(f"c{n}@example.it", BROKEN, clock.now()))
-    worker = replace_pipeline(runtime, pipeline)
+    worker = Worker(runtime.stream, pipeline, consumer="classified", batch_size=5,
+                    block_ms=10, claim_idle_ms=0)
     await worker.drain()
     assert classifier.batches == [5, 2]
-
-
-def replace_pipeline(runtime: Runtime, pipeline: Pipeline) -> Worker:
-    worker = Worker(runtime.stream, pipeline, consumer="classified", batch_size=5, block_ms=10,
-                    claim_idle_ms=0)
-    return worker
-
-
-_ = replace
