@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aiohttp
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 from bench.corpus import Message
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import aiohttp
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from redis.asyncio import Redis
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"

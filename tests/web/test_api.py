@@ -81,10 +81,10 @@ async def assert_nothing_written(runtime: Runtime) -> None:
 
 async def post(client: Client, body: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
     headers = kwargs.pop("headers", AUTH)
-    if isinstance(body, bytes):
-        response = await client.post(URL, data=body, headers=headers, **kwargs)
-    else:
+    if isinstance(body, dict | list):
         response = await client.post(URL, json=body, headers=headers, **kwargs)
+    else:  # bytes or an async iterator of bytes (a chunked upload)
+        response = await client.post(URL, data=body, headers=headers, **kwargs)
     payload = await response.json()
     assert isinstance(payload, dict)
     return response.status, payload
@@ -238,3 +238,202 @@ async def test_body_sent_in_several_chunks_is_read_whole(
     assert status == 202
     [row] = await stored_messages(runtime)
     assert row.text == "x" * 60_000
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [
+    pytest.param({}, id="missing"),
+    pytest.param({"Authorization": "Bearer wrong-token"}, id="wrong-token"),
+    pytest.param({"Authorization": f"Bearer {TOKEN}x"}, id="token-with-suffix"),
+    pytest.param({"Authorization": "Bearer "}, id="empty-token"),
+    pytest.param({"Authorization": f"Basic {TOKEN}"}, id="basic-scheme"),
+    pytest.param({"Authorization": f"Token {TOKEN}"}, id="token-scheme"),
+    pytest.param({"Authorization": TOKEN}, id="no-scheme"),
+])
+async def test_request_without_the_right_bearer_token_is_401_and_writes_nothing(
+        client: Client, runtime: Runtime, headers: dict[str, str]) -> None:
+    status, payload = await post(client, complaint(), headers=headers)
+
+    assert status == 401
+    assert "Bearer token" in payload["error"]
+    await assert_nothing_written(runtime)
+
+
+async def test_bearer_scheme_is_case_insensitive(client: Client, runtime: Runtime) -> None:
+    status, _ = await post(client, complaint(), headers={"Authorization": f"bearer {TOKEN}"})
+
+    assert status == 202
+    assert len(await stored_messages(runtime)) == 1
+
+
+@pytest.fixture
+async def tokenless_runtime(settings: Settings, clock: VirtualClock) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings.model_copy(update={"api_token": None}), clock=clock) as rt:
+        yield rt
+
+
+@pytest.mark.parametrize("headers", [
+    pytest.param(AUTH, id="bearer"),
+    pytest.param({}, id="none"),
+])
+async def test_api_is_disabled_with_403_when_no_token_is_configured(
+        tokenless_runtime: Runtime, headers: dict[str, str]) -> None:
+    async with TestClient(TestServer(make_app(tokenless_runtime))) as tokenless:
+        status, payload = await post(tokenless, complaint(), headers=headers)
+        health = await tokenless.get("/healthz")
+
+        assert status == 403
+        assert "INTAKE_API_TOKEN" in payload["error"]
+        assert health.status == 200
+    assert await stored_messages(tokenless_runtime) == []
+    assert await stream_length(tokenless_runtime) == 0
+
+
+def oversized_body() -> bytes:
+    """Valid JSON, one byte over the default limit."""
+    body = json.dumps(complaint(raw={"pad": ""})).encode()
+    padded = body.replace(b'"pad": ""', b'"pad": "' + b"p" * (LIMIT + 1 - len(body)) + b'"')
+    assert len(padded) == LIMIT + 1
+    return padded
+
+
+async def test_body_over_the_limit_is_413(client: Client, runtime: Runtime) -> None:
+    status, payload = await post(client, oversized_body())
+
+    assert status == 413
+    assert str(LIMIT) in payload["error"]
+    await assert_nothing_written(runtime)
+
+
+async def test_body_of_exactly_the_limit_is_read(client: Client, runtime: Runtime) -> None:
+    body = oversized_body().replace(b'"pad": "p', b'"pad": "', 1)
+    assert len(body) == LIMIT
+
+    status, _ = await post(client, body)
+
+    assert status == 202
+    [row] = await stored_messages(runtime)
+    assert len(row.raw["pad"]) > LIMIT - 1024
+
+
+async def test_chunked_body_over_the_limit_without_content_length_is_413(
+        client: Client, runtime: Runtime) -> None:
+    body = oversized_body()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 16 * 1024):
+            yield body[start:start + 16 * 1024]
+
+    status, payload = await post(client, pieces())
+
+    assert status == 413
+    assert str(LIMIT) in payload["error"]
+    await assert_nothing_written(runtime)
+
+
+@pytest.mark.parametrize(("body", "status", "fragment"), [
+    pytest.param(b"", 400, "invalid JSON", id="empty"),
+    pytest.param(b'{"channel": "webform",', 400, "invalid JSON", id="truncated-json"),
+    pytest.param(b"{'channel': 'webform'}", 400, "invalid JSON", id="single-quotes"),
+    pytest.param(b'{"channel": "webform", "text": "caf\xe9"}', 400, "UTF-8", id="latin-1-bytes"),
+    pytest.param(b'{"text": "\xff\xfe"}', 400, "UTF-8", id="invalid-utf8"),
+    pytest.param(json.dumps([complaint()]).encode(), 422, "JSON object", id="array"),
+    pytest.param(b'"a complaint"', 422, "JSON object", id="string"),
+    pytest.param(b"null", 422, "JSON object", id="null"),
+])
+async def test_unreadable_body_is_refused_with_the_reason_and_nothing_written(
+        client: Client, runtime: Runtime, body: bytes, status: int, fragment: str) -> None:
+    got_status, payload = await post(client, body)
+
+    assert got_status == status
+    assert fragment in payload["error"]
+    await assert_nothing_written(runtime)
+
+
+@pytest.mark.parametrize(("body", "field", "fragment"), [
+    pytest.param(complaint(text=42), "text", "string", id="text-as-number"),
+    pytest.param(complaint(sender=["anna"]), "sender", "string", id="sender-as-list"),
+    pytest.param(complaint(channel="ebay"), "channel", "webform", id="unknown-channel"),
+    pytest.param(complaint(channel="WhatsApp"), "channel", "whatsapp", id="channel-case"),
+    pytest.param(without("sender"), "sender", "required", id="missing-sender"),
+    pytest.param(without("external_id"), "external_id", "required", id="missing-external-id"),
+    pytest.param(without("channel"), "channel", "required", id="missing-channel"),
+    pytest.param(complaint(external_id=""), "external_id", "at least 1", id="empty-external-id"),
+    pytest.param(complaint(priority="high"), "priority", "not permitted", id="extra-field"),
+    pytest.param(complaint(received_at="2026-11-02T09:15:00"), "received_at", "time zone",
+                 id="naive-timestamp"),
+    pytest.param(complaint(received_at="yesterday"), "received_at", "datetime",
+                 id="unparseable-timestamp"),
+    pytest.param(complaint(text="x" * 70_000), "text", str(MAX_TEXT_CHARS), id="text-70kb"),
+    pytest.param(complaint(attachments=[{"filename": "a.pdf", "size": -1}]), "attachments.0.size",
+                 "greater than or equal", id="negative-attachment-size"),
+])
+async def test_invalid_message_is_422_naming_the_field_and_nothing_written(
+        client: Client, runtime: Runtime, body: dict[str, Any], field: str,
+        fragment: str) -> None:
+    status, payload = await post(client, body)
+
+    assert status == 422
+    assert payload["error"] == "invalid message"
+    [problem] = payload["problems"]
+    assert problem["field"] == field
+    assert fragment in problem["problem"]
+    await assert_nothing_written(runtime)
+
+
+async def test_several_problems_are_all_named(client: Client, runtime: Runtime) -> None:
+    body = without("sender")
+    body.update(channel="ebay", text=7)
+
+    status, payload = await post(client, body)
+
+    assert status == 422
+    assert sorted(p["field"] for p in payload["problems"]) == ["channel", "sender", "text"]
+    await assert_nothing_written(runtime)
+
+
+# --- health -----------------------------------------------------------------------------------
+
+
+async def test_healthz_reports_database_channels_and_stream_pending(
+        client: Client, runtime: Runtime) -> None:
+    expected_database = "sqlite" if runtime.settings.database_url is None else "postgresql"
+
+    response = await client.get("/healthz")
+
+    assert response.status == 200
+    report = await response.json()
+    assert report["status"] == "ok"
+    assert report["database"] == expected_database
+    assert report["accepted_channels"] == sorted(c.value for c in DEFAULT_ACCEPTED)
+    assert "whatsapp" not in report["accepted_channels"]
+    assert report["stream_pending"] == 0
+
+
+async def test_healthz_counts_entries_read_but_not_yet_acknowledged(
+        client: Client, runtime: Runtime) -> None:
+    await post(client, complaint())
+    await post(client, complaint(external_id="form-1002"))
+    # A worker that has read the entries and not yet committed (or died) holds them pending.
+    await runtime.stream.read("stalled-worker", 10, None)
+
+    stalled = await (await client.get("/healthz")).json()
+    await runtime.worker.run_once(block=False, claim=True)
+    settled = await (await client.get("/healthz")).json()
+
+    assert stalled["stream_pending"] == 2
+    assert settled["stream_pending"] == 0
+
+
+async def test_healthz_follows_an_admin_channel_change(
+        client: Client, runtime: Runtime) -> None:
+    await runtime.policy.set_channel("whatsapp", True, actor="test")
+    await runtime.policy.set_channel("email", False, actor="test")
+
+    report = await (await client.get("/healthz")).json()
+
+    channels = set(DEFAULT_ACCEPTED) | {Channel.WHATSAPP}
+    channels.discard(Channel.EMAIL)
+    assert report["accepted_channels"] == sorted(c.value for c in channels)

@@ -1,0 +1,90 @@
+"""The sender: retries with backoff, honours retry_after, never sends one change twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot.clock import VirtualClock
+from bot.domain import Channel
+from bot.models import OutboxReply
+from bot.outbox import LEASE, Sender
+from bot.runtime import Runtime
+from tests.helpers import FlakySender, complaint
+
+BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
+
+
+async def owe_one(runtime: Runtime, clock: VirtualClock) -> None:
+    await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
+    await runtime.worker.drain()
+
+
+async def outbox_row(runtime: Runtime) -> OutboxReply:
+    async with runtime.sessions() as session:
+        row = await session.scalar(select(OutboxReply))
+    assert row is not None
+    return row
+
+
+async def test_a_failed_send_is_retried_after_backoff_and_sent_once(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    await owe_one(runtime, clock)
+    flaky = FlakySender(Channel.EMAIL, failures=1)
+    sender = Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock)
+    assert await sender.run_once() == 1
+    row = await outbox_row(runtime)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "provider said 503")
+    assert await sender.run_once() == 0  # not due yet
+    clock.set(row.next_attempt_at)
+    assert await sender.run_once() == 1
+    assert await sender.run_once() == 0
+    row = await outbox_row(runtime)
+    assert (row.status, row.provider_id) == ("sent", "p2")
+    assert len(flaky.attempts) == 2
+
+
+async def test_retry_after_from_the_provider_sets_the_next_attempt(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    await owe_one(runtime, clock)
+    sender = Sender(runtime.sessions, {Channel.EMAIL: FlakySender(Channel.EMAIL, 1, 42.0)}, clock)
+    await sender.run_once()
+    row = await outbox_row(runtime)
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=42)
+
+
+async def test_attempts_run_out_into_failed(runtime: Runtime, clock: VirtualClock) -> None:
+    await owe_one(runtime, clock)
+    flaky = FlakySender(Channel.EMAIL, failures=99)
+    sender = Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock, max_attempts=3)
+    for _ in range(5):
+        await sender.run_once()
+        clock.set(clock.now() + timedelta(hours=2))
+    assert len(flaky.attempts) == 3
+    assert (await outbox_row(runtime)).status == "failed"
+
+
+async def test_a_send_interrupted_mid_flight_is_not_repeated(runtime: Runtime,
+                                                             clock: VirtualClock) -> None:
+    await owe_one(runtime, clock)
+    async with runtime.sessions.begin() as session:  # a sender leased it, then died
+        await session.execute(update(OutboxReply).values(status="sending",
+                                                         lease_until=clock.now() + LEASE))
+    flaky = FlakySender(Channel.EMAIL, failures=0)
+    sender = Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock)
+    assert await sender.run_once() == 0
+    clock.set(clock.now() + LEASE + timedelta(seconds=1))
+    assert await sender.run_once() == 0
+    row = await outbox_row(runtime)
+    assert row.status == "failed"
+    assert "not retried" in row.last_error
+    assert flaky.attempts == []
+
+
+async def test_channels_without_an_adapter_keep_their_replies_pending(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    await owe_one(runtime, clock)
+    sender = Sender(runtime.sessions, {}, clock)
+    assert await sender.run_once() == 0
+    assert (await outbox_row(runtime)).status == "pending"

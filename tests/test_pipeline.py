@@ -1,0 +1,147 @@
+"""Decisions and their precedence, identity claims, held messages and the moderators' queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import VirtualClock
+from bot.domain import Channel, Decision, OutboundReply, TicketStatus
+from bot.errors import IntakeError
+from bot.models import AuditEntry, Identity, Message, ModerationItem, OutboxReply, Ticket
+from bot.moderation_queue import ModerationQueue
+from bot.pipeline import Outcome, Pipeline
+from bot.runtime import Runtime
+from bot.staff import TicketDesk
+from bot.worker import Worker
+from tests.helpers import KeywordClassifier, complaint
+
+BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
+
+
+def with_classifier(runtime: Runtime, clock: VirtualClock, word: str) -> Worker:
+    pipeline = Pipeline(runtime.sessions, runtime.throttle, KeywordClassifier(word),
+                        runtime.policy, clock)
+    return Worker(runtime.stream, pipeline, consumer="mod", batch_size=10, block_ms=10,
+                  claim_idle_ms=0)
+
+
+async def send(runtime: Runtime, worker: Worker | None = None, **kwargs: object) -> Outcome:
+    message = complaint(**kwargs)  # type: ignore[arg-type]
+    accepted = await runtime.ingest.accept(message)
+    outcomes = await (worker or runtime.worker).drain()
+    return next(o for o in outcomes if o.message_id == accepted.message_id)
+
+
+async def test_closed_channel_is_stored_but_opens_no_ticket(runtime: Runtime,
+                                                            clock: VirtualClock) -> None:
+    outcome = await send(runtime, sender="+39 333 1234567", text=BROKEN, at=clock.now(),
+                         channel=Channel.WHATSAPP)
+    assert outcome.decision is Decision.CHANNEL_CLOSED
+    assert outcome.ticket_id is None
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Ticket)) == 0
+        stored = await session.get_one(Message, outcome.message_id)
+    assert stored.text == BROKEN
+
+
+async def test_closed_channel_wins_over_flagged(runtime: Runtime, clock: VirtualClock) -> None:
+    worker = with_classifier(runtime, clock, "idiots")
+    outcome = await send(runtime, worker, sender="+39 333 1234567", text="you idiots",
+                         at=clock.now(), channel=Channel.WHATSAPP)
+    assert outcome.decision is Decision.CHANNEL_CLOSED
+
+
+async def test_flagged_message_waits_for_a_moderator_then_release_answers_once(
+        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    worker = with_classifier(runtime, clock, "idiots")
+    outcome = await send(runtime, worker, sender="a@example.it",
+                         text="My inverter broke again, you idiots", at=clock.now())
+    assert outcome.decision is Decision.FLAGGED
+    assert outcome.ticket_id is None
+    async with runtime.sessions() as session:
+        item = await session.scalar(select(ModerationItem))
+        assert item is not None
+        assert (item.status, item.labels) == ("pending", ["insult"])
+    queue = ModerationQueue(runtime.sessions, runtime.stream, clock)
+    await queue.release(outcome.message_id, actor="mod@company")
+    released = await worker.drain()
+    assert [o.decision for o in released] == [Decision.ANSWERED]
+    await runtime.sender.run_once()
+    assert len(captured) == 1
+    with pytest.raises(IntakeError, match="already released"):
+        await queue.release(outcome.message_id, actor="mod@company")
+    async with runtime.sessions() as session:
+        actions = list(await session.scalars(select(AuditEntry.action)))
+    assert actions == ["moderation.release"]
+
+
+async def test_confirmed_message_stays_unanswered(runtime: Runtime, clock: VirtualClock) -> None:
+    worker = with_classifier(runtime, clock, "idiots")
+    outcome = await send(runtime, worker, sender="a@example.it", text="idiots!", at=clock.now())
+    await ModerationQueue(runtime.sessions, runtime.stream, clock).confirm(outcome.message_id,
+                                                                           actor="mod")
+    assert await worker.drain() == []
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxReply)) == 0
+        item = await session.scalar(select(ModerationItem))
+    assert item is not None
+    assert (item.status, item.decided_by) == ("confirmed", "mod")
+
+
+async def test_claimed_identity_joins_the_customer_but_replies_go_to_the_verified_one(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    first = await send(runtime, sender="Mario.Rossi@Example.it", text=BROKEN, at=clock.now())
+    claim = await send(runtime, sender="17841400000000001", channel=Channel.INSTAGRAM,
+                       text="sono mario.rossi@example.it, ordine n. 4500123987",
+                       at=clock.now() + timedelta(minutes=3))
+    assert claim.ticket_id == first.ticket_id
+    assert claim.decision is Decision.ANSWERED  # the order number was a detail it waited for
+    async with runtime.sessions() as session:
+        reply = await session.get_one(OutboxReply, claim.outbox_id)
+        instagram = await session.scalar(select(Identity).where(Identity.channel == "instagram"))
+    assert (reply.channel, reply.address) == ("email", "mario.rossi@example.it")
+    assert instagram is not None
+    assert instagram.verified is False
+
+
+async def test_a_ticket_reference_in_the_text_links_another_channel(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    first = await send(runtime, sender="a@example.it", text=BROKEN, at=clock.now())
+    other = await send(runtime, sender="chat-1", channel=Channel.WEBCHAT,
+                       text=f"About {first.ticket_ref}: still nothing", at=clock.now())
+    assert (other.ticket_id, other.decision) == (first.ticket_id, Decision.COLLAPSED)
+
+
+async def test_staff_status_change_is_one_reply_then_repeats_collapse(
+        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    first = await send(runtime, sender="a@example.it", text=BROKEN, at=clock.now())
+    desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
+    change = await desk.change_status(first.ticket_ref or "", TicketStatus.INVESTIGATING,
+                                      note="Tecnico assegnato", actor="agent")
+    assert change.outbox_id is not None
+    after = await send(runtime, sender="a@example.it", text="Grazie, attendo il tecnico",
+                       at=clock.now() + timedelta(hours=1))
+    assert after.decision is Decision.COLLAPSED
+    with pytest.raises(IntakeError, match="already investigating"):
+        await desk.change_status(first.ticket_ref or "", TicketStatus.INVESTIGATING, note="",
+                                 actor="agent")
+    await runtime.sender.run_once()
+    assert [r.text.count("Tecnico assegnato") for r in captured.values()] == [0, 1]
+
+
+async def test_a_resolved_ticket_lets_a_new_complaint_open_a_new_one(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    first = await send(runtime, sender="a@example.it", text=BROKEN, at=clock.now())
+    desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
+    await desk.change_status(first.ticket_ref or "", TicketStatus.RESOLVED, note="",
+                             actor="agent")
+    later = clock.now() + timedelta(days=40)
+    clock.set(later)
+    second = await send(runtime, sender="a@example.it",
+                        text="Ora la fattura è sbagliata, mi avete addebitato due volte.",
+                        at=later)
+    assert second.decision is Decision.ANSWERED
+    assert second.ticket_id != first.ticket_id
