@@ -22,10 +22,11 @@ from bot.config import Settings
 from bot.domain import OutboundReply
 from bot.errors import IntakeError
 from bot.policy import tunable_names
-from bot.replay import Replayer, capture_senders, first_time
+from bot.replay import Replayer, first_time
 from bot.runtime import open_runtime
 from bot.staff import TicketDesk, parse_status
 from bot.web.app import make_app, run_worker_loops
+from channels.capture import capture_senders
 
 log = logging.getLogger("bot.cli")
 

@@ -101,6 +101,7 @@ class PolicyStore:
         self._refresh_s = refresh_s
         self.current = self._base
         self.reloaded = asyncio.Event()
+        self.subscribed = asyncio.Event()
 
     async def reload(self) -> Policy:
         async with self._sessions() as session:
@@ -144,6 +145,7 @@ class PolicyStore:
         """Reload on every announcement from any process; runs until cancelled."""
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self._channel)
+        self.subscribed.set()
         try:
             while True:
                 message = await pubsub.get_message(timeout=self._refresh_s)

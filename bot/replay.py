@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.clock import VirtualClock
-from bot.domain import AwareDatetime, Channel, InboundMessage, OutboundReply, SendResult
+from bot.domain import AwareDatetime, InboundMessage, OutboundReply
 from bot.errors import IntakeError
 from bot.moderation_queue import ModerationQueue
 from bot.policy import parse_channel
@@ -61,22 +61,6 @@ class ModerateEvent(_Event):
 
 EVENTS: dict[str, type[_Event]] = {"message": MessageEvent, "status": StatusEvent,
                                    "channel": ChannelEvent, "moderate": ModerateEvent}
-
-
-class CaptureSender:
-    """Records a reply instead of sending it."""
-
-    def __init__(self, channel: Channel, sink: dict[int, OutboundReply]) -> None:
-        self.channel = channel
-        self._sink = sink
-
-    async def send(self, reply: OutboundReply) -> SendResult:
-        self._sink[reply.outbox_id] = reply
-        return SendResult(ok=True, provider_id=f"captured-{reply.outbox_id}")
-
-
-def capture_senders(sink: dict[int, OutboundReply]) -> dict[Channel, CaptureSender]:
-    return {channel: CaptureSender(channel, sink) for channel in Channel}
 
 
 @dataclass

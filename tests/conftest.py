@@ -23,8 +23,8 @@ from bot.clock import VirtualClock
 from bot.config import Settings
 from bot.domain import OutboundReply
 from bot.embedded_valkey import EmbeddedValkey
-from bot.replay import capture_senders
 from bot.runtime import Runtime, open_runtime
+from channels.capture import capture_senders
 
 REDIS_URL = os.environ.get("INTAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get("INTAKE_TEST_DATABASE_URL",

@@ -28,7 +28,7 @@ async def test_a_toggle_reaches_another_process_through_pubsub(runtime: Runtime,
     await other.reload()
     follower = asyncio.create_task(other.follow())
     try:
-        await asyncio.wait_for(_subscribed(runtime), timeout=5)
+        await asyncio.wait_for(other.subscribed.wait(), timeout=5)
         await runtime.policy.set_channel("whatsapp", True, actor="admin")
         await asyncio.wait_for(_accepts_whatsapp(other), timeout=1.0)  # within a second
     finally:
@@ -42,11 +42,6 @@ async def _accepts_whatsapp(store: PolicyStore) -> None:
         if Channel.WHATSAPP in store.current.accepted:
             return
         await store.reloaded.wait()
-
-
-async def _subscribed(runtime: Runtime) -> None:
-    while not (await runtime.redis.pubsub_numsub(runtime.keys.policy_channel))[0][1]:
-        await asyncio.sleep(0.01)
 
 
 async def test_settings_are_validated_stored_and_audited(runtime: Runtime) -> None:

@@ -1,0 +1,17 @@
+# The distributed deployment: one image, run as `serve` (web) or `worker`.
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    INTAKE_HTTP_HOST=0.0.0.0 INTAKE_HTTP_PORT=8080 INTAKE_DATA_DIR=/data
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY channels ./channels
+COPY moderation ./moderation
+RUN pip install --no-cache-dir . && useradd --system --home /data intake \
+    && mkdir -p /data && chown intake /data
+USER intake
+VOLUME /data
+EXPOSE 8080
+HEALTHCHECK CMD python -c "import urllib.request,os;urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"INTAKE_HTTP_PORT\"]}/healthz')"
+ENTRYPOINT ["intake-bot"]
+CMD ["serve"]
