@@ -7,6 +7,7 @@ skip with the reason; with INTAKE_REQUIRE_SERVICES=1 (CI) a missing one fails.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.clock import VirtualClock
 from bot.config import Settings
+from bot.db import make_engine, migrate
 from bot.domain import OutboundReply
 from bot.embedded_valkey import EmbeddedValkey
 from bot.runtime import Runtime, open_runtime
@@ -66,21 +68,47 @@ def real_redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped after it."""
-    need(DATABASE_URL, 5432, "PostgreSQL")
-    name = f"intake_t_{uuid.uuid4().hex[:12]}"
+async def _admin(statement: str) -> None:
     admin = create_async_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base = DATABASE_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
-    finally:
         async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(statement))
+    finally:
         await admin.dispose()
+
+
+def _url_of(name: str) -> str:
+    return f"{DATABASE_URL.rsplit('/', 1)[0]}/{name}"
+
+
+async def _create_migrated(name: str) -> None:
+    await _admin(f'CREATE DATABASE "{name}"')
+    engine = make_engine(_url_of(name))
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated database that each test's fresh database is copied from (fast)."""
+    need(DATABASE_URL, 5432, "PostgreSQL")
+    name = f"intake_tpl_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_create_migrated(name))
+    yield name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped after it."""
+    name = f"intake_t_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    try:
+        yield _url_of(name)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["embedded", "distributed"])

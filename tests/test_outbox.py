@@ -24,7 +24,7 @@ async def owe_one(runtime: Runtime, clock: VirtualClock) -> None:
 async def outbox_row(runtime: Runtime) -> OutboxReply:
     async with runtime.sessions() as session:
         row = await session.scalar(select(OutboxReply))
-    assert row is not None
+    assert isinstance(row, OutboxReply)
     return row
 
 

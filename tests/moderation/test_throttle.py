@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import fakeredis
 import pytest
 from redis.asyncio import Redis
-from redis.cluster import key_slot
+from redis.crc import key_slot
 
 from bot.domain import Decision
 from bot.keys import Keys

@@ -18,9 +18,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.clock import VirtualClock
-from bot.domain import MAX_TEXT_CHARS, Decision, OutboundReply
+from bot.config import Settings
+from bot.domain import DEFAULT_ACCEPTED, MAX_TEXT_CHARS, Channel, Decision, OutboundReply
 from bot.models import Message, OutboxReply, Ticket
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from bot.web.app import make_app
 
 URL = "/api/v1/messages"
