@@ -94,14 +94,17 @@ class Pipeline:
         who = await identity.resolve(session, channel, row.sender, row.display_name, found, now)
         row.customer_id, row.identity_id = who.customer.id, who.identity.id
         row.language = row.language or language.detect(row.text)
+        if row.language and who.customer.language is None:
+            who.customer.language = row.language  # for later messages too short to tell
         row.scores = dict(scores.values)
+        fired = policy.toxicity.fired(scores)
         ticket = await tickets.find_open(session, who.customer.id, found)
         if not policy.accepts(channel):
             return self._hold(row, Decision.CHANNEL_CLOSED, ticket, "channel not accepted", now)
-        if scores.flagged and not await _released(session, row.id):
+        if fired and not await _released(session, row.id):
             session.add(ModerationItem(message_id=row.id, scores=dict(scores.values),
-                                       labels=list(scores.fired), created_at=now))
-            return self._hold(row, Decision.FLAGGED, ticket, ",".join(scores.fired), now)
+                                       labels=list(fired), created_at=now))
+            return self._hold(row, Decision.FLAGGED, ticket, ",".join(fired), now)
         return await self._answer_or_throttle(session, row, who, ticket, found, policy, now)
 
     def _hold(self, row: Message, decision: Decision, ticket: Ticket | None, reason: str,

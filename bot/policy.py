@@ -23,6 +23,7 @@ from bot.domain import DEFAULT_ACCEPTED, Channel
 from bot.errors import IntakeError, UnknownChannel
 from bot.keys import Keys
 from bot.models import ChannelSetting, PolicySetting
+from bot.ports import Scores
 from bot.sla import SlaPolicy
 from moderation.throttle import ThrottleLimits
 
@@ -30,10 +31,28 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """A label fires at or above its threshold; `general` covers labels without their own."""
+
+    general: float = 0.8
+    toxicity: float = 0.8
+    severe_toxicity: float = 0.5
+    obscene: float = 0.8
+    threat: float = 0.6
+    insult: float = 0.7
+    identity_attack: float = 0.6
+
+    def fired(self, scores: Scores) -> tuple[str, ...]:
+        return tuple(label for label, value in scores.values.items()
+                     if value >= getattr(self, label, self.general))
+
+
+@dataclass(frozen=True)
 class Policy:
     accepted: frozenset[Channel] = DEFAULT_ACCEPTED
     throttle: ThrottleLimits = field(default_factory=ThrottleLimits)
     sla: SlaPolicy = field(default_factory=SlaPolicy)
+    toxicity: Thresholds = field(default_factory=Thresholds)
 
     def accepts(self, channel: Channel) -> bool:
         return channel in self.accepted
@@ -43,6 +62,7 @@ class Policy:
 _TUNABLE: dict[str, tuple[str, str]] = {
     **{f"throttle.{f.name}": ("throttle", f.name) for f in fields(ThrottleLimits)},
     **{f"sla.{f.name}": ("sla", f.name) for f in fields(SlaPolicy)},
+    **{f"toxicity.{f.name}": ("toxicity", f.name) for f in fields(Thresholds)},
 }
 
 

@@ -8,31 +8,37 @@ from typing import Protocol
 
 from bot.domain import Channel, OutboundReply, SendResult
 
+# The labels every toxicity backend scores (Detoxify's, so its models plug in as they are).
+LABELS: tuple[str, ...] = ("toxicity", "severe_toxicity", "obscene", "threat", "insult",
+                           "identity_attack")
+
 
 @dataclass(frozen=True)
 class Scores:
-    """Label -> score in [0, 1], and the labels over their threshold."""
+    """Label -> score in [0, 1] for one text. `truncated`: only a bounded window was read."""
 
     values: dict[str, float] = field(default_factory=dict)
-    fired: tuple[str, ...] = ()
-
-    @property
-    def flagged(self) -> bool:
-        return bool(self.fired)
+    truncated: bool = False
 
 
 class Classifier(Protocol):
-    """Scores a whole batch at once: the worker never calls it one text at a time."""
+    """Scores a whole batch at once: the worker never calls it one text at a time.
+
+    It must not block the event loop: a CPU-heavy backend runs in a thread or process pool.
+    Thresholds are not its business: the core applies the runtime policy's.
+    """
 
     name: str
+    reason: str  # why this backend is the active one (shown at startup, /healthz, console)
 
     async def score(self, texts: Sequence[str]) -> list[Scores]: ...
 
 
 class NoClassifier:
-    """Flags nothing: the core runs before a toxicity backend is configured."""
+    """Scores nothing: for deployments that turn moderation off on purpose."""
 
     name = "none"
+    reason = "moderation disabled"
 
     async def score(self, texts: Sequence[str]) -> list[Scores]:
         return [Scores() for _ in texts]

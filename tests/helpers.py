@@ -16,6 +16,7 @@ class KeywordClassifier:
     """Flags texts containing a given word: enough to drive the flagged path in tests."""
 
     name = "keyword-test"
+    reason = "test double"
 
     def __init__(self, word: str) -> None:
         self.word = word
@@ -23,7 +24,7 @@ class KeywordClassifier:
 
     async def score(self, texts: Sequence[str]) -> list[Scores]:
         self.batches.append(len(texts))
-        return [Scores({"insult": 0.99}, ("insult",)) if self.word in t.lower()
+        return [Scores({"insult": 0.99}) if self.word in t.lower()
                 else Scores({"insult": 0.01}) for t in texts]
 
 
