@@ -101,6 +101,10 @@ class Pipeline:
         ticket = await tickets.find_open(session, who.customer.id, found)
         if not policy.accepts(channel):
             return self._hold(row, Decision.CHANNEL_CLOSED, ticket, "channel not accepted", now)
+        blocked = who.customer.blocked_until
+        if blocked is not None and blocked > now:
+            return self._hold(row, Decision.FLAGGED, ticket,
+                              f"sender blocked until {blocked.isoformat()}", now)
         if fired and not await _released(session, row.id):
             session.add(ModerationItem(message_id=row.id, scores=dict(scores.values),
                                        labels=list(fired), created_at=now))

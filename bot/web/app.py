@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.runtime import Runtime
-from bot.web import api
+from bot.web import api, moderation
 from bot.web.keys import RUNTIME
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def make_app(runtime: Runtime, *, background: bool = False) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(api.routes)
+    app.router.add_routes(moderation.routes)
     app.cleanup_ctx.append(_policy_follower)
     if background:
         app.cleanup_ctx.append(_background_loops)
