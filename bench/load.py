@@ -3,12 +3,15 @@
 A bounded number of aiohttp workers POST a fixed list of messages (or stop at a
 deadline). Then the database is polled, bounded in time, until every row the
 phase added has a decision; the poller sees only committed ones. Latency per message is
-`messages.processed_at` minus the wall time its first POST started.
+`messages.processed_at` minus the wall time its first POST started; a message
+still undecided when the wait ends counts with its wait so far, so the printed
+percentiles are then lower bounds (marked >=).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import Counter
@@ -22,6 +25,7 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
 from bench.corpus import Message
+from bench.cpu import Meter
 
 POLL_S = 0.2
 
@@ -52,14 +56,18 @@ class Load:
 
 
 async def post_all(url: str, token: str, messages: Sequence[Message], *, concurrency: int,
-                   max_s: float) -> Load:
+                   max_s: float, rate: float | None = None) -> Load:
+    """POST each message once, `concurrency` at a time, or paced at `rate` per second."""
     load = Load()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    pending = iter(messages)
-    deadline = time.monotonic() + max_s
+    pending = enumerate(messages)
+    opened = time.monotonic()
+    deadline = opened + max_s
 
     async def one_worker(http: aiohttp.ClientSession) -> None:
-        for msg in pending:
+        for i, msg in pending:
+            if rate is not None:
+                await asyncio.sleep(max(0.0, opened + i / rate - time.monotonic()))
             if time.monotonic() > deadline:
                 return
             begun = time.perf_counter()
@@ -112,7 +120,7 @@ class SqliteStore:
         self._path = path
 
     def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self._path, timeout=30) as db:
+        with contextlib.closing(sqlite3.connect(self._path, timeout=30)) as db:
             return list(db.execute(sql, args).fetchall())
 
     async def _fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]:
@@ -144,6 +152,9 @@ class Phase:
     decided_at_load_end: int
     decisions: Counter[str]
     latencies: list[float]  # POST start -> processed_at, seconds
+    censored: int  # undecided when the clock stopped: their wait so far is in `latencies`
+    cpu: dict[str, float]  # CPU seconds by process group over the phase
+    machine_busy: float  # share of all cores busy over the phase
 
     @property
     def e2e_rate(self) -> float:
@@ -153,21 +164,39 @@ class Phase:
     def decide_rate_under_load(self) -> float:
         return self.decided_at_load_end / max(self.load.t_end - self.load.t0, 1e-9)
 
+    @property
+    def decide_rate_in_drain(self) -> float:
+        """The worker alone: no POSTs compete for the cores any more."""
+        if self.t_done - self.load.t_end < 1.0:
+            return float("nan")
+        return (self.decided - self.decided_at_load_end) / (self.t_done - self.load.t_end)
+
 
 async def run_phase(url: str, token: str, messages: Sequence[Message], store: Store, *,
-                    concurrency: int, max_load_s: float, max_drain_s: float) -> Phase:
+                    concurrency: int, max_load_s: float, max_drain_s: float,
+                    meter: Meter | None = None, rate: float | None = None) -> Phase:
     base = await store.max_id()
-    load = await post_all(url, token, messages, concurrency=concurrency, max_s=max_load_s)
+    if meter is not None:
+        meter.start()
+    load = await post_all(url, token, messages, concurrency=concurrency, max_s=max_load_s,
+                          rate=rate)
     stored, at_load_end = await store.counts(base)
     decided, deadline = at_load_end, time.monotonic() + max_drain_s
     while decided < stored and time.monotonic() < deadline:
         await asyncio.sleep(POLL_S)
         stored, decided = await store.counts(base)
     t_done = time.time()
-    latencies, decisions = [], Counter[str]()
+    if meter is not None:
+        meter.stop()
+    latencies, decisions, censored = [], Counter[str](), 0
     for ext, decision, processed_at in await store.rows(base):
-        decisions[decision or "(pending)"] += 1
-        if processed_at is not None and ext in load.started:
-            latencies.append(processed_at.timestamp() - load.started[ext])
+        decisions[decision or "(undecided)"] += 1
+        if ext not in load.started:
+            continue
+        if processed_at is None:  # a lower bound: order statistics stay lower bounds
+            censored += 1
+        end = t_done if processed_at is None else processed_at.timestamp()
+        latencies.append(end - load.started[ext])
     return Phase(load, stored, decided, decided >= stored, t_done, at_load_end, decisions,
-                 latencies)
+                 latencies, censored, {} if meter is None else meter.used,
+                 0.0 if meter is None else meter.machine_busy)

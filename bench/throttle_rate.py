@@ -1,7 +1,9 @@
 """Throttle.decide against the real Redis, beside a bare EVALSHA from the same client.
 
 Two more rows say where the time goes: throttle.lua alone (EVALSHA with its
-arguments prepared beforehand) and the SimHash that decide computes in Python.
+arguments prepared beforehand) and the SimHash that decide computes in Python;
+Redis's own time per call comes from INFO commandstats (other clients of the
+same server during the run would blur it).
 """
 
 from __future__ import annotations
@@ -27,14 +29,20 @@ class Rate:
     name: str
     calls: int
     seconds: float
+    server_us: float | None = None  # Redis's own time per EVALSHA (INFO commandstats)
 
     @property
     def per_s(self) -> float:
         return self.calls / max(self.seconds, 1e-9)
 
 
-async def _rate(name: str, call: Callable[[int], Awaitable[object]], *, count: int,
-                concurrency: int, max_s: float) -> Rate:
+async def _evalsha_stats(redis: Redis) -> tuple[int, int]:
+    stats = (await redis.info("commandstats")).get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+
+
+async def _rate(redis: Redis, name: str, call: Callable[[int], Awaitable[object]], *,
+                count: int, concurrency: int, max_s: float) -> Rate:
     numbers = iter(range(count))
     deadline = time.monotonic() + max_s
     done = 0
@@ -47,9 +55,13 @@ async def _rate(name: str, call: Callable[[int], Awaitable[object]], *, count: i
             await call(i)
             done += 1
 
+    calls_before, usec_before = await _evalsha_stats(redis)
     begun = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Rate(name, done, time.perf_counter() - begun)
+    elapsed = time.perf_counter() - begun
+    calls_after, usec_after = await _evalsha_stats(redis)
+    server_us = (usec_after - usec_before) / max(calls_after - calls_before, 1)
+    return Rate(name, done, elapsed, server_us)
 
 
 def _simhash_rate(texts: Sequence[str], max_s: float) -> Rate:
@@ -89,7 +101,7 @@ async def measure(redis: Redis, prefix: str, texts: Sequence[str], *, count: int
             state_version=1, text=texts[i % len(texts)], now=datetime.now(UTC), limits=limits)
 
     await bare(keys=[], args=[])  # load the scripts once, outside the clock
-    rates = [await _rate(name, call, count=count, concurrency=concurrency, max_s=max_s)
+    rates = [await _rate(redis, name, call, count=count, concurrency=concurrency, max_s=max_s)
              for name, call in (("bare EVALSHA 'return 1'", call_bare),
                                 ("throttle.lua EVALSHA (args prepared)", call_lua),
                                 ("Throttle.decide (SimHash + EVALSHA)", call_decide))]

@@ -75,6 +75,16 @@ class Attachment(BaseModel):
     url: str = Field(default="", max_length=2048)
 
 
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
 class InboundMessage(BaseModel):
     """One customer message, whatever channel it came from."""
 
@@ -97,11 +107,11 @@ class InboundMessage(BaseModel):
     def _normalize_sender(cls, value: str) -> str:
         return value.strip()
 
-    @field_validator("text", "subject", "display_name")
+    @field_validator("text", "subject", "display_name", "thread_refs", "raw", mode="before")
     @classmethod
-    def _no_lone_surrogates(cls, value: str) -> str:
-        """Lone surrogates cannot be stored or encoded; replace them instead of failing later."""
-        return value.encode("utf-8", "replace").decode("utf-8")
+    def _no_lone_surrogates(cls, value: Any) -> Any:
+        """Lone surrogates cannot be stored or encoded: replace them rather than lose the text."""
+        return _without_surrogates(value)
 
 
 class OutboundReply(BaseModel):

@@ -70,6 +70,15 @@ class Stream:
         if entries:
             await self.redis.xack(self.name, self.group, *[e.entry_id for e in entries])
 
+    async def backlog(self) -> int | None:
+        """Entries added but not yet read by any worker (None where the server cannot tell)."""
+        for group in await self.redis.xinfo_groups(self.name):
+            name = group.get("name")
+            if name in (self.group, self.group.encode()):
+                lag = group.get("lag")
+                return None if lag is None else int(lag)
+        return None
+
     async def pending_count(self) -> int:
         info = await self.redis.xpending(self.name, self.group)
         return int(info["pending"])

@@ -30,6 +30,7 @@ async def healthz(request: web.Request) -> web.Response:
             await connection.execute(text("SELECT 1"))
         await runtime.redis.ping()
         report["stream_pending"] = await runtime.stream.pending_count()
+        report["stream_backlog"] = await runtime.stream.backlog()
     except Exception as exc:
         return web.json_response({"status": "unavailable", "problem": str(exc), **report},
                                  status=503)
