@@ -1,4 +1,4 @@
-"""`intake-bot`: serve, worker, replay, channels, policy, status, migrate."""
+"""`intake-bot`: serve, worker, replay, classify, channels, policy, status, migrate."""
 
 from __future__ import annotations
 
@@ -17,16 +17,18 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.classify import classify, parse_thresholds
 from bot.clock import VirtualClock
 from bot.config import Settings
 from bot.domain import OutboundReply
 from bot.errors import IntakeError
 from bot.policy import tunable_names
 from bot.replay import Replayer, first_time
-from bot.runtime import open_runtime
+from bot.runtime import open_runtime, toxicity_config
 from bot.staff import TicketDesk, parse_status
 from bot.web.app import make_app, run_worker_loops
 from channels.capture import capture_senders
+from moderation.toxicity import open_classifier
 
 log = logging.getLogger("bot.cli")
 
@@ -115,6 +117,12 @@ async def status(settings: Settings, ref: str, new_status: str, note: str) -> No
                           "reply_owed": change.outbox_id is not None}))
 
 
+async def classify_texts(settings: Settings, source: TextIO, overrides: list[str]) -> None:
+    thresholds = parse_thresholds(overrides)
+    classifier = await open_classifier(toxicity_config(settings))
+    await classify(classifier, thresholds, source, sys.stdout)
+
+
 async def migrate_only(settings: Settings) -> None:
     async with open_runtime(settings):
         print(f"schema up to date on {settings.effective_database_url.split('://')[0]}")
@@ -148,6 +156,10 @@ def _parser() -> argparse.ArgumentParser:
     status_p.add_argument("ticket")
     status_p.add_argument("status")
     status_p.add_argument("--note", default="")
+    classify_p = sub.add_parser("classify", help="score texts, one per line, for tuning")
+    classify_p.add_argument("file", nargs="?", default="-", help="text file, or - for stdin")
+    classify_p.add_argument("--threshold", action="append", default=[],
+                            metavar="LABEL=VALUE", help="override a threshold (repeatable)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     return parser
 
@@ -188,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        if args.command == "replay":
+        if args.command == "classify":
+            with _opened(args.file) as source:
+                asyncio.run(classify_texts(settings, source, args.threshold))
+        elif args.command == "replay":
             overrides = {"database_url": args.database_url, "redis_url": args.redis_url}
             settings = settings.model_copy(update=overrides)
             with _opened(args.file) as source:

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     sender_interval_s: float = Field(default=1.0, gt=0)
     send_max_attempts: int = Field(default=5, ge=1)
 
+    toxicity_backend: str = "auto"  # auto | detoxify | lexicon | none
+    detoxify_model: str = "multilingual"
+    detoxify_checkpoint: Path | None = None
+    detoxify_config_path: Path | None = None
+    torch_threads: int = Field(default=1, ge=1, le=64)
+    toxicity_max_chars: int = Field(default=4000, ge=100)
+
     holidays_country: str = "IT"
     default_language: str = "en"
     log_level: str = "INFO"

@@ -25,10 +25,11 @@ from bot.keys import Keys
 from bot.outbox import Sender
 from bot.pipeline import Pipeline
 from bot.policy import PolicyStore
-from bot.ports import Classifier, NoClassifier, ReplySender
+from bot.ports import Classifier, ReplySender
 from bot.stream import Stream
 from bot.worker import Worker, default_consumer_name
 from moderation.throttle import Throttle
+from moderation.toxicity import ToxicityConfig, open_classifier
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,14 @@ class Runtime:
     sender: Sender
     classifier: Classifier
     embedded: bool = field(default=False)
+
+
+def toxicity_config(settings: Settings) -> ToxicityConfig:
+    return ToxicityConfig(backend=settings.toxicity_backend, model_type=settings.detoxify_model,
+                          checkpoint=settings.detoxify_checkpoint,
+                          config_path=settings.detoxify_config_path,
+                          torch_threads=settings.torch_threads,
+                          max_chars=settings.toxicity_max_chars)
 
 
 @contextlib.asynccontextmanager
@@ -76,13 +85,13 @@ async def open_runtime(settings: Settings, *, clock: Clock | None = None,
     """Connect everything, run migrations, and close it all on exit."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
-    classifier = classifier or NoClassifier()
     async with contextlib.AsyncExitStack() as stack:
         if redis is None:
             redis = await stack.enter_async_context(open_redis(settings))
         engine = make_engine(settings.effective_database_url)
         stack.push_async_callback(engine.dispose)
         await migrate(engine)
+        classifier = classifier or await open_classifier(toxicity_config(settings))
         runtime = _assemble(settings, engine, redis, clock, classifier, senders or {})
         await runtime.policy.reload()
         await runtime.stream.ensure_group()

@@ -240,8 +240,9 @@ class DetoxifyClassifier:
                 import torch  # noqa: PLC0415  (seconds to import: only here, in the worker)
                 # untyped (no stubs, no py.typed): Any, so mypy needs no override for it
                 detoxify = importlib.import_module("detoxify")
-            except ImportError as exc:
-                raise DetoxifyUnavailable(f"detoxify not installed: {exc}") from exc
+            except Exception as exc:  # ImportError, or OSError from torch's native libraries
+                raise DetoxifyUnavailable(
+                    f"detoxify not importable: {type(exc).__name__}: {exc}") from exc
             torch.set_num_threads(self.torch_threads)
             checkpoint = self._effective_checkpoint()
             try:
@@ -249,14 +250,14 @@ class DetoxifyClassifier:
                     model_type=self.model_type,
                     checkpoint=str(checkpoint) if checkpoint else None,
                     huggingface_config_path=str(self.config_path) if self.config_path else None)
-            except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+                model.model.eval()
+                self._token_limit = _token_limit(model)
+                model.tokenizer.model_max_length = self._token_limit
+            except Exception as exc:  # whatever transformers raises: the caller falls back on it
                 raise DetoxifyLoadError(
                     f"Detoxify could not load {checkpoint or self.model_type}"
                     f"{f' with config {self.config_path}' if self.config_path else ''}: "
                     f"{type(exc).__name__}: {exc}") from exc
-            model.model.eval()
-            self._token_limit = _token_limit(model)
-            model.tokenizer.model_max_length = self._token_limit
             self.loaded_checkpoint = checkpoint
             self.model = model
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 DEFAULT_WINDOW = 4000
@@ -62,46 +61,18 @@ class Normalized:
     truncated: bool
 
 
-def _ranges(*spans: tuple[int, int]) -> Iterator[int]:
-    for lo, hi in spans:
-        yield from range(lo, hi + 1)
-
-
-def _build_table() -> dict[int, str | None]:
-    table: dict[int, str | None] = {}
-    for cp in _ranges((0x00, 0x1F), (0x7F, 0x9F)):  # C0/C1 controls
-        table[cp] = None
-    for ch in "\t\r\x0b\x0c\x1c\x1d\x1e\x1f\x85":
-        table[ord(ch)] = " "
-    del table[ord("\n")]  # a line break ends a clause; keep it
-    for cp in _ranges((0x2028, 0x2029)):
-        table[cp] = " "
-    # Format characters: soft hyphen, zero-width and bidi marks/overrides/isolates, BOM, tags.
-    for cp in _ranges((0xAD, 0xAD), (0x61C, 0x61C), (0x180E, 0x180E), (0x200B, 0x200C),
-                      (0x200E, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
-                      (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB),
-                      (0x1D173, 0x1D17A), (0xE0000, 0xE007F)):
-        table[cp] = None
-    # Combining marks (zalgo, stacked accents); variation selectors are handled beside letters.
-    for cp in _ranges((0x300, 0x36F), (0x483, 0x489), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF),
-                      (0x20D0, 0x20FF), (0xFE20, 0xFE2F)):
-        table[cp] = None
-    for cp in _ranges((0xC0, 0x24F), (0x1E00, 0x1EFF)):
-        base = unicodedata.normalize("NFD", chr(cp))[0]
-        if base.isascii() and base.isalpha() and base != chr(cp):
-            table[cp] = base.lower()
-    for ch in "ñÑ":
-        table.pop(ord(ch), None)
-    table.update({ord(k): v for k, v in {
-        "ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "œ": "oe", "æ": "ae", "ð": "d",
-        "ё": "е", "й": "и", "’": "'", "‘": "'", "‛": "'", "ʼ": "'", "`": "'", "´": "'",
-        "′": "'", "＇": "'"}.items()})
-    return table
-
-
-_TABLE = _build_table()
-_NEEDS_TABLE = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_TABLE)) + "]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Controls, format characters (zero-width, bidi marks, overrides and isolates, BOM) and
+# combining marks; all in the BMP so the class compiles to a bitmap. Tabs and carriage
+# returns become spaces first; a line break is kept (it ends a clause).
+_DROP = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b\u200c\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+_TAGS = re.compile("[\U000e0000-\U000e007f]+")
+_LETTER_FOLDS = {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "œ": "oe", "æ": "ae",
+                 "ð": "d", "’": "'", "‘": "'", "‛": "'", "ʼ": "'", "´": "'", "′": "'",
+                 "＇": "'", "\u2028": "\n", "\u2029": "\n"}
+_NEEDS_FOLD = re.compile("[" + "".join(_LETTER_FOLDS) + "]")
 _JOINER_BESIDE_LETTER = re.compile(r"(?<=\w)[\u200d\ufe00-\ufe0f]+|[\u200d\ufe00-\ufe0f]+(?=\w)")
 
 _TO_LATIN = str.maketrans({
@@ -116,6 +87,9 @@ _TO_CYRILLIC = str.maketrans({
 _LATIN_LETTER = re.compile("[a-z]")
 _CYR_GR_LETTER = re.compile(f"[{_CYR_GR}]")
 _NON_CYRILLIC_LETTER = re.compile("[a-z\u0370-\u03ff]")
+_LATIN_RUN = re.compile("[a-z]+")
+_CYR_GR_RUN = re.compile(f"[{_CYR_GR}]+")
+_MIXED_PAIR = re.compile(f"[a-z][{_CYR_GR}]|[{_CYR_GR}][a-z]")
 _MIXED_WORD = re.compile(rf"(?<!\w)(?=\w*?[a-z])(?=\w*?[{_CYR_GR}])\w+")
 _LOOKALIKE_CYR_GR_WORD = re.compile(
     "(?<!\\w)[" + "".join(chr(k) for k in _TO_LATIN) + "]+(?!\\w)")
@@ -125,11 +99,13 @@ _LOOKALIKE_LATIN_WORD = re.compile(
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s._\-*·・]+(?=[{_CJK}])")
 _UNIT_CHAR = r"(?:[^\W_]|[@$])"
+_MAYBE_SPLIT = re.compile(r"[ ._\-]\w[ ._\-]+\w[ ._\-]+\w(?!\w)")
 _SPLIT_LETTERS = re.compile(
     rf"(?<![\w@$]){_UNIT_CHAR}(?P<sep>[ ]*[._\-][ ]*|[ ]+){_UNIT_CHAR}"
     rf"(?:(?P=sep){_UNIT_CHAR})+(?![\w@$])")
 
-_LEET_TOKEN = re.compile(r"(?<![\w@$!|])(?=[\w@$!|]*?[0-9@$!|])[\w@$!|]+")
+_MAYBE_LEET = re.compile(rf"[0-9@$!|](?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
+_TOKEN_REST = re.compile(r"[\w@$!|]*")
 _LEET_LATIN = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
                              "9": "g", "@": "a", "$": "s", "!": "i", "|": "i"})
 _LEET_CYRILLIC = str.maketrans({"0": "о", "1": "и", "3": "з", "4": "ч", "6": "б", "9": "я",
@@ -144,7 +120,7 @@ _NUMBER_WITH_UNIT = re.compile(
     r"|usd|gbp|chf|rub|am|pm|y|yr|yrs|mo|c|f|gg|квт|вт|кв|км|кг|м|ч|мин|шт|руб|р|г|й|я|е)")
 _CODE_NEIGHBOUR_BEFORE = re.compile(r"\d\w*[-/]$")
 _CODE_NEIGHBOUR_AFTER = re.compile(r"[-/]\w*\d")
-_REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+_REPEATS = re.compile(r"(\w)\1\1+")
 
 
 def normalize(text: str, window: int = DEFAULT_WINDOW) -> Normalized:
@@ -153,40 +129,51 @@ def normalize(text: str, window: int = DEFAULT_WINDOW) -> Normalized:
     if truncated:
         head = window - window // 4
         text = f"{text[:head]}\n{text[len(text) - window // 4:]}"
-    if text.isascii():
-        text = text.lower()
-        if _NEEDS_TABLE.search(text):
-            text = text.translate(_TABLE)
-    else:
-        text = _fold_unicode(text)
+    text = text.lower().replace("`", "'") if text.isascii() else _fold_unicode(text)
+    for space in "\t\r":
+        if space in text:
+            text = text.replace(space, " ")
+    if _DROP.search(text):
+        text = _DROP.sub("", text)
     return Normalized(_fold_tricks(text), truncated)
 
 
 def _fold_unicode(text: str) -> str:
-    if _SURROGATE.search(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates; a valid pair becomes its character
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    text = unicodedata.normalize("NFKC", text).casefold()
-    if _NEEDS_TABLE.search(text):
-        text = text.translate(_TABLE)
+    if "№" in text:
+        text = text.replace("№", "#")
+    if not unicodedata.is_normalized("NFKD", text):
+        text = unicodedata.normalize("NFKD", text)
+    text = text.casefold()
+    if _NEEDS_FOLD.search(text):
+        text = _NEEDS_FOLD.sub(lambda m: _LETTER_FOLDS[m.group()], text)
     if "\u200d" in text or "\ufe0f" in text:
         text = _JOINER_BESIDE_LETTER.sub("", text)
+    if max(text) > "\uffff":
+        text = _TAGS.sub("", text)
     if _CYR_GR_LETTER.search(text) and _LATIN_LETTER.search(text):
-        text = _fold_confusables(text)
+        text = _fold_confusables(_DROP.sub("", text))
     if _CJK_CHAR.search(text):
         text = _CJK_GAP.sub("", text)
     return text
 
 
 def _fold_tricks(text: str) -> str:
-    text = _SPLIT_LETTERS.sub(_join_letters, text)
-    text = _LEET_TOKEN.sub(_fold_leet, text)
+    if _MAYBE_SPLIT.search(f" {text}"):
+        text = _SPLIT_LETTERS.sub(_join_letters, text)
+    if _MAYBE_LEET.search(text):
+        text = _fold_leet(text)
     return _REPEATS.sub(_collapse, text)
 
 
 def _fold_confusables(text: str) -> str:
-    text = _MIXED_WORD.sub(_fold_mixed_word, text)
-    latin = len(_LATIN_LETTER.findall(text))
-    foreign = len(_CYR_GR_LETTER.findall(text))
+    if _MIXED_PAIR.search(text):
+        text = _MIXED_WORD.sub(_fold_mixed_word, text)
+    latin = sum(map(len, _LATIN_RUN.findall(text)))
+    foreign = sum(map(len, _CYR_GR_RUN.findall(text)))
     if latin > foreign:
         return _LOOKALIKE_CYR_GR_WORD.sub(lambda m: m.group().translate(_TO_LATIN), text)
     return _LOOKALIKE_LATIN_WORD.sub(lambda m: m.group().translate(_TO_CYRILLIC), text)
@@ -212,14 +199,31 @@ def _join_letters(match: re.Match[str]) -> str:
     return joined if len(_LETTER.findall(joined)) >= 2 else match.group()
 
 
-def _fold_leet(match: re.Match[str]) -> str:
-    token = match.group()
+def _fold_leet(text: str) -> str:
+    """Rewrite only the tokens where a leetspeak character touches a letter."""
+    pieces: list[str] = []
+    done = 0
+    for match in _MAYBE_LEET.finditer(text):
+        if match.start() < done:
+            continue  # a later character of a token already rewritten
+        start = match.start()
+        while start > done and (text[start - 1].isalnum() or text[start - 1] in "_@$!|"):
+            start -= 1
+        rest = _TOKEN_REST.match(text, match.start())
+        end = rest.end() if rest else match.end()
+        pieces += [text[done:start], _fold_leet_token(text, start, end)]
+        done = end
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _fold_leet_token(text: str, start: int, end: int) -> str:
+    token = text[start:end]
     core = token.rstrip("!|")
     if not _LETTER.search(core) or _NUMBER_WITH_UNIT.fullmatch(core):
         return token
-    if "@" in core and match.string.startswith(".", match.end()):
+    if "@" in core and text.startswith(".", end):
         return token  # an email address
-    if _is_code_part(match.string, match.start(), match.end()):
+    if _is_code_part(text, start, end):
         return token  # one part of a hyphenated model code: sun2000-5ktl
     cyrillic = _CYRILLIC_LETTER.search(core) is not None
     if (_NOT_LEET_CYRILLIC if cyrillic else _NOT_LEET_LATIN).search(core):
@@ -235,4 +239,6 @@ def _is_code_part(text: str, start: int, end: int) -> bool:
 
 def _collapse(match: re.Match[str]) -> str:
     letter = match.group(1)
+    if not letter.isalpha():
+        return match.group()  # digits: 10000 stays 10000
     return letter if letter in _VOWELS else letter * 2

@@ -115,3 +115,14 @@ async def test_channel_event_opens_whatsapp_at_runtime(
     assert reply["channel"] == "whatsapp"
     assert reply["to"] == "31612345678"
     assert reply["language"] == "nl"
+
+
+async def test_insults_added_to_the_flood_are_held_and_nothing_else(
+        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    assert runtime.classifier.name == "lexicon"  # the embedded default without weights
+    lines = (SCENARIOS / "flood_insults.jsonl").read_text(encoding="utf-8").splitlines()
+    out = await _replay(runtime, clock, captured, lines)
+    check_flood(lines, out)
+    by_id = _by_id(lines, out)
+    assert {i for i, o in by_id.items() if o["decision"] == "flagged"} == {"i1", "i2"}
+    assert by_id["c1"]["decision"] != "flagged"  # furious but civil

@@ -23,6 +23,7 @@ async def healthz(request: web.Request) -> web.Response:
         "database": runtime.engine.dialect.name,
         "redis": "embedded valkey" if runtime.settings.redis_url is None else "external",
         "classifier": runtime.classifier.name,
+        "classifier_reason": runtime.classifier.reason,
         "accepted_channels": sorted(c.value for c in runtime.policy.current.accepted),
     }
     try:
