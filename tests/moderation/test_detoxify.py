@@ -49,33 +49,6 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """HF offline for the whole module, torch's hub cache empty; skips without the ml extra."""
-    missing = [m for m in ("torch", "transformers", "detoxify")
-               if importlib.util.find_spec(m) is None]
-    if missing:
-        message = f"ml extra not installed (missing {', '.join(missing)})"
-        if REQUIRE_ML:
-            pytest.fail(f"{message} and INTAKE_REQUIRE_ML=1")
-        pytest.skip(message)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
-        import huggingface_hub.constants  # noqa: PLC0415
-
-        # huggingface_hub reads the variable once, at import: another test may have imported
-        # it before this module set the variable.
-        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-        yield
-
-
-@pytest.fixture(scope="module")
-def tiny(offline: None, tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    return build(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def hub_named(offline: None, tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     """The same weights, but the checkpoint names a hub model, as the published ones do."""
     return build(tmp_path_factory.mktemp("hub-named"), model_type="bert-base-uncased")
