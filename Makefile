@@ -36,6 +36,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.classify_rate
 
 clean:
 	rm -rf $(VENV) data build *.egg-info
