@@ -126,3 +126,10 @@ async def test_bad_moderation_requests_are_refused_clearly(
 async def test_the_queue_needs_the_token(client: TestClient[Any, Any]) -> None:
     response = await client.get("/api/v1/moderation/items")
     assert response.status == 401
+
+
+async def test_healthz_says_which_backend_scores_and_why(runtime: Runtime) -> None:
+    async with TestClient(TestServer(make_app(runtime))) as plain:
+        report = await (await plain.get("/healthz")).json()
+    assert report["classifier"] == "lexicon"
+    assert "Detoxify" in report["classifier_reason"]
