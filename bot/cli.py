@@ -20,7 +20,7 @@ from aiohttp import web
 from bot.classify import classify, parse_thresholds
 from bot.clock import VirtualClock
 from bot.config import Settings
-from bot.domain import OutboundReply
+from bot.domain import Channel, OutboundReply
 from bot.errors import IntakeError
 from bot.policy import tunable_names
 from bot.replay import Replayer, first_time
@@ -92,8 +92,6 @@ async def channels(settings: Settings, action: str, name: str | None) -> None:
         if action in ("enable", "disable") and name:
             await runtime.policy.set_channel(name, action == "enable", actor="cli")
         accepted = runtime.policy.current.accepted
-        from bot.domain import Channel  # noqa: PLC0415 - keeps the import list short
-
         for channel in Channel:
             print(f"{channel.value:10} {'accepted' if channel in accepted else 'closed'}")
 
