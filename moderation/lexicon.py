@@ -1,54 +1,68 @@
+# ruff: noqa: RUF001 -- the word lists' own Cyrillic and Greek letters are meant
 """The offline toxicity backend: multilingual word lists, matched after normalization.
 
 It needs nothing but this package, so it is the embedded default whenever
 Detoxify or its weights are missing. It must hold what a human moderator would
-hold (insults, slurs, threats, blackmail) and let angry-but-civil customers
-through, so a hit in the lists is judged by a few rules a moderator can read:
+hold (insults, slurs, threats, blackmail, hate against protected groups) and let
+angry-but-civil customers through. So a word found in the lists is not a
+verdict: each hit is judged by a few rules a moderator can read and predict.
 
-- Kinds of entry (the second column of the data files):
-  `person`    names or curses a person by its nature ("idiot", "vaffanculo",
-              "ti rovino", slurs): it counts wherever it appears.
-  `aimed`     abusive words that people also aim at things ("garbage", "schifo",
-              "stupid", "fuck"): they count only when a person is their target:
-              a `target` word ("you", "voi", "вы", "jullie", "your technician")
-              in the 4 words before the hit or inside it (and, for threats, in
-              the 2 words after: "уничтожу вас"). Aimed at nothing or at a thing
-              ("this inverter is garbage") they score AMBIENT times their weight,
-              which stays under every default threshold.
-  `group`     a protected group ("muslims", "ebrei"): scores nothing alone, so
-              neutral or kind mentions pass; within the same clause and 60
-              characters of a hostile hit (an insult, a threat or a `hostile`
-              phrase such as "terrorists", "go back to") it scores
-              identity_attack = group weight x hostility. A group is also a
-              target for aimed words ("immigrants are garbage").
-  `hostile`   dehumanizing phrases that only matter next to a group.
-  `condition` "unless", "altrimenti", "иначе": a threat of harm made
-              conditional on a demand is blackmail, so when the text threatens
-              anything, the condition adds its weight to `threat`.
-- Context that suppresses a hit (scores SUPPRESSED times its weight):
-  `report`    the customer is quoting an insult to report it ("your technician
-              called me an idiot", "mi ha dato dell'idiota"): a report phrase in
-              the 6 words before the hit or the 3 after ("genoemd").
-  `negation`  "not", "non", "не" in the 4 words before an insult ("I'm not
-              calling you idiots"); for a threat only the word right before it
-              or inside it, so "if you don't refund me I'll destroy you" still
-              counts.
-  `self`      the speaker talking about themselves ("I feel like an idiot",
-              "mi prendete per un idiota"), 3 words before; insults only.
-  Windows never cross a clause boundary (, . ! ? ; or a line break).
-- Scores: per label, the direct hits combine as a noisy-or (1 - prod(1 - w),
-  each rule counted once), then the strongest ambient or suppressed hit is added
-  the same way; `toxicity` is at least the highest other label.
+Kinds of rule (data files, below):
+  person     names or curses a person by its nature ("idiot", "vaffanculo",
+             "ti rovino", slurs): it counts wherever it stands, unless its
+             context suppresses it.
+  aimed      abuse people also aim at things ("garbage", "schifo", "stupid",
+             "fuck", "уничтожу"): it counts only when a person is its target.
+             Aimed at a thing or at nothing ("this inverter is garbage") it scores
+             AMBIENT (0.5) times its weight, under every default threshold.
+  group      a protected group ("muslims", "ebrei"): alone it scores nothing, so
+             neutral and kind mentions pass. Within one clause and GROUP_REACH
+             characters of a hostile hit (a direct insult or threat, or a
+             `hostile` phrase) it scores identity_attack = group weight x the
+             hit's hostility. A group is also a target ("immigrants are garbage").
+  hostile    dehumanizing phrases ("terrorists", "go back to", "паразиты") that
+             only matter next to a group.
+Context roles (no weights), looked up in a window of words around the hit that
+never crosses a clause boundary (, . ! ? ; or a line break):
+  target     a person: "you", "voi", "вы", "jullie", "your technician"...
+             An insult needs one before it (6 words) bound to it by nothing but
+             `link` words (copulas, articles, intensifiers: "you are all a bunch
+             of garbage"); so "you sold me garbage" is not an insult. A threat
+             (a rule whose threat weight beats its insult weight) only needs a
+             target near it, 4 words before or 2 after ("я вас засужу и
+             уничтожу", "убью тебя"), or inside its `..` gap.
+  report     the customer quotes an insult to report it ("your technician called
+             me an idiot", "mi ha dato dell'idiota", "... genoemd"): a report
+             phrase 6 words before or 3 after suppresses the hit.
+  negation   "not", "non", "не" up to 4 words before an insult suppresses it
+             ("I'm not calling you idiots"); a threat is negated only by the word
+             right before it or inside it, so "if you don't refund me I'll
+             destroy you" still counts.
+  self       the speaker about themselves, bound by links ("I feel like an
+             idiot", "mi prendete per un idiota"): suppresses insults.
+  condition  "unless", "altrimenti", "иначе": a threat of harm made conditional
+             on a demand is blackmail, so when a text already threatens, a
+             condition adds CONDITION_WEIGHT (0.4) to `threat`. "I will write a
+             bad review" (0.4) passes; "...unless you refund me" (0.64) is held.
+A suppressed hit scores SUPPRESSED (0.25) times its weight. Per label, the direct
+hits combine as a noisy-or, 1 - prod(1 - w), each rule (data line) counted once,
+with the strongest ambient or suppressed hit added the same way; `toxicity` is
+at least the highest other label.
 
-Data files: `moderation/lexicon/<lang>.tsv`, one rule per line,
-`pattern<TAB>kind<TAB>label=weight,label=weight`; roles (target, negation,
-report, self) take no weights. In a pattern, words are separated by spaces
-(any run of spaces or punctuation inside a clause matches), `word*` matches
-any ending (Russian and Italian morphology), `..` skips up to three words, and
-`@name` expands a macro defined in the same file as `@name = a | b c | d`.
-Patterns are folded through `normalize`, like the texts, and each of their
-letters matches once or twice (`stuupid` is `stupid`). Alphabetic patterns match
-whole words; Chinese patterns match anywhere.
+Data files, `moderation/lexicon/<lang>.tsv`, one rule per line: a pattern, then
+its kind, then (scoring kinds only) `label=weight,label=weight`, separated by
+whitespace; `#` starts a comment. In a pattern, words are separated by spaces
+(any run of spaces or punctuation within a clause matches), `word*` matches any
+ending (Russian and Italian morphology), `..` skips up to three words (six
+characters in Chinese), and `@name` expands a macro defined in the same file as
+`@name = a | b c | d`. Patterns are folded through `normalize` like the texts,
+and each letter of a pattern matches once or twice (`stuupid` is `stupid`) while
+a doubled consonant must stay double (`ass` is not `as`). Alphabetic patterns
+match whole words; Chinese patterns match anywhere. The same word in several
+languages is one rule of the strongest weights.
+
+Speed: all patterns are compiled once into a few trie-shaped regexes, so a
+clean text costs one scan; only texts with hits pay for the context rules.
 """
 
 from __future__ import annotations
@@ -56,19 +70,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 from importlib import resources
+from typing import NamedTuple
 
 from bot.ports import LABELS, Scores
-from moderation.normalize import DEFAULT_WINDOW, normalize
+from moderation.normalize import DEFAULT_WINDOW, fold, normalize
 
 AMBIENT = 0.5  # an aimed word with no person to aim at
 SUPPRESSED = 0.25  # a reported, negated or self-directed insult
 GROUP_REACH = 60  # characters between a group and a hostile hit
+CONDITION_WEIGHT = 0.4  # what "unless", "altrimenti" add to a threat
+MAX_HITS = 64  # hits judged per text
+_REACH = 200  # characters around a hit that a context window may read
+_FACTOR = {"ambient": AMBIENT, "reported": SUPPRESSED, "negated": SUPPRESSED,
+           "self": SUPPRESSED}
 
 _BEFORE_TARGET, _BEFORE_THREAT_TARGET, _AFTER_THREAT_TARGET = 6, 4, 2
 _BEFORE_REPORT, _AFTER_REPORT = 6, 3
@@ -79,7 +99,6 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _VOWELS = frozenset("aeiouyаеиоуыэюяєіїαεηιουω")
 _CLAUSE_END = ",.!?;\n，。！？；…"
 _CLAUSE_END_RE = re.compile(f"[{re.escape(_CLAUSE_END)}]")
-_TOKEN = re.compile(rf"[{_CJK}]{{1,2}}|[^\W{_CJK}]+(?:'[^\W{_CJK}]+)*")  # CJK: ~a word
 _SEP = rf"[^\w{re.escape(_CLAUSE_END)}]+"
 _GAP = rf"(?:{_SEP}\w+){{0,3}}?{_SEP}"
 _CJK_GAP = rf"[^{re.escape(_CLAUSE_END)}]{{0,6}}?"
@@ -100,7 +119,8 @@ class Kind(Enum):
     LINK = "link"
 
 
-_ROLES = (Kind.TARGET, Kind.NEGATION, Kind.REPORT, Kind.SELF, Kind.LINK)
+_ROLES = (Kind.TARGET, Kind.NEGATION, Kind.REPORT, Kind.SELF, Kind.LINK, Kind.CONDITION)
+_COUNTED_ELSEWHERE = (Kind.GROUP, Kind.HOSTILE, Kind.CONDITION)  # see score_hits
 
 
 class LexiconError(ValueError):
@@ -116,27 +136,22 @@ class Entry:
     pattern: str
     kind: Kind
     weights: dict[str, float] = field(default_factory=dict)
+    rule: tuple[str, str] = field(init=False)  # the line it comes from: counted once
+    gapped: bool = field(init=False)  # has a ".." gap, so its target may sit inside it
+    threatens: bool = field(init=False)  # a threat more than an insult
+    hostility: float = field(init=False)  # how hostile it is next to a protected group
 
-    @property
-    def rule(self) -> tuple[str, str]:
-        return self.lang, self.source
-
-    @property
-    def gapped(self) -> bool:
-        return ".." in self.pattern.split()
-
-    @property
-    def threatens(self) -> bool:
-        return self.weights.get("threat", 0.0) > self.weights.get("insult", 0.0)
-
-    @property
-    def hostility(self) -> float:
-        return max((self.weights.get(k, 0.0) for k in
-                    ("insult", "threat", "obscene", "identity_attack")), default=0.0)
+    def __post_init__(self) -> None:
+        weights = self.weights
+        object.__setattr__(self, "rule", (self.lang, self.source))
+        object.__setattr__(self, "gapped", ".." in self.pattern.split())
+        object.__setattr__(self, "threatens",
+                           weights.get("threat", 0.0) > weights.get("insult", 0.0))
+        object.__setattr__(self, "hostility", max(
+            weights.get(k, 0.0) for k in ("insult", "threat", "obscene", "identity_attack")))
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """A match and how its context judged it: direct, ambient, reported, negated, self, inert."""
 
     entry: Entry
@@ -236,32 +251,36 @@ def _letter_atoms(word: str) -> list[str]:
 def atoms(pattern: str) -> list[str]:
     """A pattern as a list of regex pieces, the unit of the trie."""
     words = pattern.split()
-    has_cjk = _CJK_CHAR.search(pattern) is not None
+    plain = _CJK_CHAR.search(pattern) is None  # alphabetic: whole words only
     out: list[str] = []
     previous = ""
     for index, word in enumerate(words):
         if word == "..":
             continue
-        stem = word.endswith("*")
         folded = normalize(word.rstrip("*")).text
         if not folded:
             raise LexiconError(f"empty word in {pattern!r}")
-        if index and words[index - 1] == "..":
-            both_cjk = bool(_CJK_CHAR.match(folded[0]) and _CJK_CHAR.match(previous[-1]))
-            out.append(_CJK_GAP if both_cjk else _GAP)
-        elif index and not (_CJK_CHAR.match(folded[0]) and _CJK_CHAR.match(previous[-1])):
-            out.append(_SEP)
-        elif not index and _is_word_edge(folded[0]) and not has_cjk:
+        if previous:
+            out += filter(None, [_joint(previous, folded, gap=words[index - 1] == "..")])
+        elif plain and _is_word_edge(folded[0]):
             out.append(r"\b")
         out += _letter_atoms(folded)
-        if stem:
+        if word.endswith("*"):
             out.append(r"\w*")
         previous = folded
     if not previous:
         raise LexiconError(f"empty pattern {pattern!r}")
-    if not words[-1].endswith("*") and _is_word_edge(previous[-1]) and not has_cjk:
+    if plain and not words[-1].endswith("*") and _is_word_edge(previous[-1]):
         out.append(r"\b")
     return out
+
+
+def _joint(previous: str, word: str, gap: bool) -> str:
+    """What may stand between two words of a pattern (Chinese words touch)."""
+    chinese = bool(_CJK_CHAR.match(previous[-1]) and _CJK_CHAR.match(word[0]))
+    if gap:
+        return _CJK_GAP if chinese else _GAP
+    return "" if chinese else _SEP
 
 
 @dataclass
@@ -312,55 +331,87 @@ class Lexicon:
         roles: dict[Kind, dict[str, list[str]]] = {kind: {} for kind in _ROLES}
         for entry in entries:
             path = atoms(entry.pattern)
-            key = "\x00".join(path)
             if entry.kind in _ROLES:
-                roles[entry.kind][key] = path
+                roles[entry.kind]["\x00".join(path)] = path
             else:
-                scoring.setdefault(key, (path, []))[1].append(entry)
-        self._entries: dict[str, tuple[Entry, ...]] = {}
-        self._buckets: dict[tuple[bool, str], list[tuple[list[str], str]]] = {}
-        words, others = [], []
-        for number, (path, found) in enumerate(scoring.values()):
-            group = f"e{number}"
-            self._entries[group] = _merge(found)
-            word = path[0] == r"\b"
-            (words if word else others).append(path[1:] if word else path)
-            first = normalize(found[0].pattern.split()[0].rstrip("*")).text[0]
-            self._buckets.setdefault((word, first), []).append((path[1:] if word else path, group))
-        # Word patterns: the regex consumes the non-word character before the word (the text is
-        # searched with a space in front), so the regex engine skips ahead to the next
-        # non-word character instead of trying a word boundary at every position. The scanning
-        # regexes have no groups (a match object costs one slot per group); the entry behind a
-        # match is named by a small per-first-letter regex, compiled on first use.
-        self._words = re.compile(rf"\W(?:{trie_regex(words)})")
-        self._others = re.compile(trie_regex(others))
-        self._others_ascii = any(path[0].isascii() for path in others)
-        self._named: dict[tuple[bool, str], re.Pattern[str]] = {}
-        self._roles = {kind: _Role(list(paths.values())) for kind, paths in roles.items()}
+                scoring.setdefault("\x00".join(path), (path, []))[1].append(entry)
+        self._index(list(scoring.values()))
         links = trie_regex(roles[Kind.LINK].values())
         self._links = re.compile(rf"(?:\W*(?:{links}))*\W*")
+        self._roles = {kind: _Role(list(paths.values()), links) for kind, paths in roles.items()}
+
+    def _index(self, scoring: list[tuple[list[str], list[Entry]]]) -> None:
+        """Word patterns are scanned by one regex that consumes the non-word character before
+        the word (texts get a space in front): the engine then skips straight to the next
+        non-word character instead of testing a word boundary at every position. Scanning
+        regexes have no groups (a match object costs a slot per group); the entries behind a
+        match are named by a small regex per first letter, compiled on first use."""
+        self._entries: dict[str, tuple[Entry, ...]] = {}
+        self._buckets: dict[tuple[bool, str], list[tuple[list[str], str]]] = {}
+        self._named: dict[tuple[bool, str], re.Pattern[str]] = {}
+        scanned: dict[str, list[list[str]]] = {"ascii": [], "words": [], "others": []}
+        for number, (atoms_, found) in enumerate(scoring):
+            group, word = f"e{number}", atoms_[0] == r"\b"
+            self._entries[group] = _merge(found)
+            path = atoms_[1:] if word else atoms_
+            first = normalize(found[0].pattern.split()[0].rstrip("*")).text[0]
+            scanned["others" if not word else "ascii" if first.isascii() else "words"].append(path)
+            self._buckets.setdefault((word, first), []).append((path, group))
+        # Most folded texts are plain ASCII (accents are gone): they need only the trie of
+        # patterns that start with an ASCII letter, half the size of the whole.
+        self._ascii_words = re.compile(rf"\W(?:{trie_regex(scanned['ascii'])})")
+        self._words = re.compile(rf"\W(?:{trie_regex(scanned['words'])})")
+        self._others = re.compile(trie_regex(scanned["others"]))
+        self._others_ascii = any(path[0].isascii() for path in scanned["others"])
 
     def hits(self, text: str) -> list[Hit]:
-        """Every entry found in `text` (already normalized), with its effect in context."""
-        found = self._find(text)
+        """Every entry found in `text` (already normalized), with its effect in context.
+
+        A text with more than MAX_HITS hits is judged on its first MAX_HITS: it is
+        flagged many times over by then, and the cost of a flood of abuse stays bounded.
+        """
+        found = self._find(text)[:MAX_HITS]
         if not found:
             return []
         groups = [(start, end) for entry, start, end in found if entry.kind is Kind.GROUP]
-        clauses = _Clauses(text)
-        judged = [Hit(entry, start, end, self._judge(clauses, entry, start, end, groups))
-                  for entry, start, end in found]
+        clauses: _Clauses | None = None
+        judged = []
+        for entry, start, end in found:
+            if entry.kind is Kind.GROUP:
+                effect = "inert"  # decided once the whole text is judged
+            else:
+                clauses = clauses or _Clauses(text)
+                effect = self._judge(clauses.window(start, end), entry, groups)
+            judged.append(Hit(entry, start, end, effect))
+        if any(hit.effect == "direct" and hit.entry.threatens for hit in judged):
+            judged += self._conditions(text)
         return _with_groups(text, judged)
+
+    def _conditions(self, text: str) -> list[Hit]:
+        """Conditions are not scanned with the other patterns: "or i will" must not hide
+        the "i will destroy" that follows it."""
+        return [Hit(Entry("*", "condition", text[start:end], Kind.CONDITION,
+                          {"threat": CONDITION_WEIGHT}), start, end, "direct")
+                for start, end in self._roles[Kind.CONDITION].spans(text)]
 
     def _find(self, text: str) -> list[tuple[Entry, int, int]]:
         found: list[tuple[Entry, int, int]] = []
         padded = f" {text}"
-        for match in self._words.finditer(padded):  # offsets: +1 padding, -1 separator
-            start = match.start()
-            found += [(e, start, match.end() - 1) for e in self._name(True, padded, start + 1)]
-        if self._others_ascii or not text.isascii():
+        ascii_only = text.isascii()
+        for words in (self._ascii_words,) if ascii_only else (self._ascii_words, self._words):
+            for match in words.finditer(padded):  # offsets: +1 padding, -1 separator
+                start = match.start()
+                found += [(e, start, match.end() - 1) for e in self._name(True, padded, start + 1)]
+                if len(found) >= MAX_HITS:
+                    return found
+        if self._others_ascii or not ascii_only:
             for match in self._others.finditer(text):
                 found += [(e, match.start(), match.end())
                           for e in self._name(False, text, match.start())]
+                if len(found) >= MAX_HITS:
+                    break
+        if not ascii_only:
+            found.sort(key=lambda hit: hit[1])
         return found
 
     def _name(self, word: bool, text: str, first: int) -> tuple[Entry, ...]:
@@ -375,13 +426,11 @@ class Lexicon:
         return self._entries[match.lastgroup] if match and match.lastgroup else ()
 
     def _role(self, kind: Kind, text: str) -> bool:
-        return bool(self._roles[kind].ends(text))
+        return self._roles[kind].found(text)
 
-    def _judge(self, clauses: _Clauses, entry: Entry, start: int, end: int,
-               groups: list[tuple[int, int]]) -> str:
-        if entry.kind in (Kind.GROUP, Kind.CONDITION):
-            return "inert"  # decided once the whole text is judged
-        window = clauses.window(start, end)
+    def _judge(self, window: _Window, entry: Entry, groups: list[tuple[int, int]]) -> str:
+        if entry.kind is Kind.AIMED and not self._targeted(window, entry, groups):
+            return "ambient"  # aimed at a thing or at nothing: nothing else can raise it
         if self._role(Kind.REPORT, window.before(_BEFORE_REPORT) + " " +
                       window.after(_AFTER_REPORT)):
             return "reported"
@@ -389,11 +438,7 @@ class Lexicon:
             return "negated"
         if not entry.threatens and self._bound(Kind.SELF, window, _BEFORE_SELF, []):
             return "self"
-        if entry.kind is Kind.HOSTILE:
-            return "inert"
-        if entry.kind is Kind.PERSON or self._targeted(window, entry, groups):
-            return "direct"
-        return "ambient"
+        return "inert" if entry.kind is Kind.HOSTILE else "direct"
 
     def _negated(self, window: _Window, entry: Entry) -> bool:
         if entry.threatens:
@@ -414,26 +459,39 @@ class Lexicon:
                extra: list[tuple[int, int]]) -> bool:
         """A `kind` phrase (or an extra span) before the hit, with only links in between."""
         lo, start = window.span(words, 0)[0], window.start
-        ends = [lo + end for end in self._roles[kind].ends(window.text[lo:start])]
-        ends += [e_end for e_start, e_end in extra if lo <= e_start and e_end <= start]
-        return any(self._links.fullmatch(window.text, end, start) for end in ends)
+        if self._roles[kind].bound(window.text[lo:start]):
+            return True
+        return any(self._links.fullmatch(window.text, e_end, start)
+                   for e_start, e_end in extra if lo <= e_start and e_end <= start)
 
 
 class _Role:
-    """The phrases of one context role, found in a short window of text."""
+    """The phrases of one context role, looked up in the short window around a hit."""
 
-    def __init__(self, paths: list[list[str]]) -> None:
-        words = [path[1:] for path in paths if path[0] == r"\b"]
-        others = [path for path in paths if path[0] != r"\b"]
-        self._words = re.compile(rf"\W(?:{trie_regex(words)})")  # see Lexicon.__init__
-        self._others = re.compile(trie_regex(others)) if others else None
+    def __init__(self, paths: list[list[str]], links: str) -> None:
+        words = trie_regex([path[1:] for path in paths if path[0] == r"\b"])
+        others = trie_regex([path for path in paths if path[0] != r"\b"])
+        self._words = re.compile(rf"\W(?:{words})")  # see Lexicon._index
+        self._others = re.compile(others)
+        self._has_others = any(path[0] != r"\b" for path in paths)
+        # The phrase, then nothing but links up to the end of the window.
+        self._bound = re.compile(rf"(?:\W(?:{words})|{others})(?:\W*(?:{links}))*\W*\Z")
 
-    def ends(self, text: str) -> list[int]:
-        """Where each phrase found in `text` ends."""
-        ends = [m.end() - 1 for m in self._words.finditer(f" {text}")]
-        if self._others is not None and not text.isascii():
-            ends += [m.end() for m in self._others.finditer(text)]
-        return ends
+    def found(self, text: str) -> bool:
+        if self._words.search(f" {text}"):
+            return True
+        return self._has_others and not text.isascii() and bool(self._others.search(text))
+
+    def bound(self, text: str) -> bool:
+        """Whether the window ends with this role's phrase followed only by link words."""
+        return self._bound.search(f" {text}") is not None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where each phrase found in `text` starts and ends."""
+        spans = [(m.start(), m.end() - 1) for m in self._words.finditer(f" {text}")]
+        if self._has_others and not text.isascii():
+            spans += [m.span() for m in self._others.finditer(text)]
+        return spans
 
 
 def _merge(entries: list[Entry]) -> tuple[Entry, ...]:
@@ -451,47 +509,51 @@ def _merge(entries: list[Entry]) -> tuple[Entry, ...]:
 
 
 class _Clauses:
-    """Token and clause-boundary offsets of one text, computed once for all its hits."""
+    """Clause boundaries of one text, found once for all its hits."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.bounds = [m.start() for m in _CLAUSE_END_RE.finditer(text)]
-        spans = [m.span() for m in _TOKEN.finditer(text)]
-        self.starts = [a for a, _ in spans]
-        self.ends = [b for _, b in spans]
+        self.cjk = _CJK_CHAR.search(text) is not None
 
     def window(self, start: int, end: int) -> _Window:
         cut = bisect_left(self.bounds, start)
         clause_lo = self.bounds[cut - 1] + 1 if cut else 0
         cut = bisect_left(self.bounds, end)
         clause_hi = self.bounds[cut] if cut < len(self.bounds) else len(self.text)
-        first = bisect_left(self.starts, clause_lo)
-        before = bisect_right(self.ends, start)  # tokens [first, before) end before the hit
-        after = bisect_left(self.starts, end)
-        last = bisect_right(self.ends, clause_hi)  # tokens [after, last) follow it
-        return _Window(self, start, end, (first, before), (after, last))
+        lo, hi = max(clause_lo, start - _REACH), min(clause_hi, end + _REACH)
+        return _Window(self, start, end, lo, hi)
 
 
 class _Window:
-    """The words around a hit, never crossing a clause boundary."""
+    """The words around a hit, never crossing a clause boundary.
 
-    def __init__(self, clauses: _Clauses, start: int, end: int,
-                 before: tuple[int, int], after: tuple[int, int]) -> None:
+    Words are runs between spaces (`str.split` is far cheaper than a token regex); in
+    Chinese, which has no spaces, a word counts as two characters.
+    """
+
+    def __init__(self, clauses: _Clauses, start: int, end: int, lo: int, hi: int) -> None:
         self.text, self.start, self.end = clauses.text, start, end
         self.hit = self.text[start:end]
-        self._clauses, self._before, self._after = clauses, before, after
+        self._head = self.text[lo:start]
+        self._tail = self.text[end:hi]
+        self._cjk = clauses.cjk
 
     def _lo(self, words: int) -> int:
-        first, stop = self._before
-        if not words or stop <= first:
-            return self.start
-        return self._clauses.starts[max(first, stop - words)]
+        head = self._head
+        parts = head.rsplit(None, words) if words else [head]
+        cut = len(parts[0]) if len(parts) > words else 0
+        if self._cjk and _CJK_CHAR.search(head, cut):
+            cut = max(cut, len(head) - 2 * words)
+        return self.start - len(head) + cut
 
     def _hi(self, words: int) -> int:
-        after, last = self._after
-        if not words or last <= after:
-            return self.end
-        return self._clauses.ends[min(last, after + words) - 1]
+        tail = self._tail
+        parts = tail.split(None, words) if words else [tail]
+        cut = len(tail) - len(parts[-1]) if len(parts) > words else len(tail)
+        if self._cjk and _CJK_CHAR.search(tail, 0, cut):
+            cut = min(cut, 2 * words)
+        return self.end + cut
 
     def before(self, words: int) -> str:
         return self.text[self._lo(words):self.start]
@@ -506,13 +568,10 @@ class _Window:
 def _with_groups(text: str, hits: list[Hit]) -> list[Hit]:
     """A group hit becomes direct when a hostile hit stands near it in the same clause."""
     hostile = [h for h in hits if h.entry.kind is not Kind.GROUP and h.entry.hostility > 0
-               and h.effect in ("direct", "ambient", "inert")]
-    out = []
-    for hit in hits:
-        if hit.entry.kind is Kind.GROUP and any(_near(text, hit, h) for h in hostile):
-            hit = Hit(hit.entry, hit.start, hit.end, "direct")
-        out.append(hit)
-    return out
+               and h.effect in ("direct", "inert")]
+    return [hit._replace(effect="direct")
+            if hit.entry.kind is Kind.GROUP and any(_near(text, hit, h) for h in hostile) else hit
+            for hit in hits]
 
 
 def _near(text: str, a: Hit, b: Hit) -> bool:
@@ -530,24 +589,27 @@ def _noisy_or(values: Iterable[float]) -> float:
 
 def score_hits(text: str, hits: Sequence[Hit]) -> dict[str, float]:
     """Per label: direct rules combine (noisy-or), plus the strongest ambient one."""
-    direct: dict[str, dict[object, float]] = {label: {} for label in LABELS}
-    ambient = dict.fromkeys(LABELS, 0.0)
-    factor = {"ambient": AMBIENT, "reported": SUPPRESSED, "negated": SUPPRESSED,
-              "self": SUPPRESSED}
-    for hit in hits:
-        kind = hit.entry.kind
-        if kind in (Kind.GROUP, Kind.HOSTILE, Kind.CONDITION):
+    direct: dict[str, dict[object, float]] = {}
+    ambient: dict[str, float] = {}
+    for entry, _start, _end, effect in hits:
+        if entry.kind in _COUNTED_ELSEWHERE:
             continue
-        for label, weight in hit.entry.weights.items():
-            if hit.effect == "direct":
-                rule = direct[label]
-                rule[hit.entry.rule] = max(rule.get(hit.entry.rule, 0.0), weight)
-            else:
-                ambient[label] = max(ambient[label], weight * factor.get(hit.effect, 0.0))
-    _add_identity(text, hits, direct["identity_attack"])
-    _add_conditions(hits, direct["threat"])
-    values = {label: round(_noisy_or([*direct[label].values(), ambient[label]]), 4)
-              for label in LABELS}
+        if effect == "direct":
+            for label, weight in entry.weights.items():
+                rules = direct.setdefault(label, {})
+                rules[entry.rule] = max(rules.get(entry.rule, 0.0), weight)
+        else:
+            factor = _FACTOR.get(effect, 0.0)
+            for label, weight in entry.weights.items():
+                ambient[label] = max(ambient.get(label, 0.0), weight * factor)
+    if any(hit.entry.kind is Kind.GROUP for hit in hits):
+        _add_identity(text, hits, direct.setdefault("identity_attack", {}))
+    if direct.get("threat"):
+        _add_conditions(hits, direct["threat"])
+    values = dict.fromkeys(LABELS, 0.0)
+    for label in direct.keys() | ambient.keys():
+        weights = [*direct.get(label, {}).values(), ambient.get(label, 0.0)]
+        values[label] = round(_noisy_or(weights), 4)
     values["toxicity"] = max(values.values())
     return values
 
@@ -555,7 +617,7 @@ def score_hits(text: str, hits: Sequence[Hit]) -> dict[str, float]:
 def _add_identity(text: str, hits: Sequence[Hit], into: dict[object, float]) -> None:
     groups = [h for h in hits if h.entry.kind is Kind.GROUP and h.effect == "direct"]
     hostile = [h for h in hits if h.entry.kind is not Kind.GROUP and h.entry.hostility > 0
-               and h.effect in ("direct", "ambient", "inert")]
+               and h.effect in ("direct", "inert")]
     for group in groups:
         for other in hostile:
             if _near(text, group, other):
@@ -565,8 +627,6 @@ def _add_identity(text: str, hits: Sequence[Hit], into: dict[object, float]) -> 
 
 
 def _add_conditions(hits: Sequence[Hit], into: dict[object, float]) -> None:
-    if not into:
-        return
     for hit in hits:
         if hit.entry.kind is Kind.CONDITION:
             into[hit.entry.rule] = max(into.get(hit.entry.rule, 0.0), hit.entry.weights["threat"])
@@ -588,6 +648,8 @@ class LexiconClassifier:
 
     def __init__(self, reason: str = "built-in word lists",
                  lexicon: Lexicon | None = None, window: int = DEFAULT_WINDOW) -> None:
+        """Compiles the packaged lists on first use in the process (about a second):
+        build it at startup, not inside a request."""
         self.reason = reason
         self._lexicon = lexicon or default_lexicon()
         self._window = window
@@ -597,6 +659,7 @@ class LexiconClassifier:
         return await asyncio.to_thread(self.score_sync, list(texts))
 
     def score_sync(self, texts: Sequence[str]) -> list[Scores]:
+        """The same, on the calling thread: for benchmarks and the CLI."""
         return [self._score_one(text) for text in texts]
 
     def explain(self, text: str) -> list[Hit]:
@@ -604,8 +667,6 @@ class LexiconClassifier:
         return self._lexicon.hits(normalize(text, self._window).text)
 
     def _score_one(self, text: str) -> Scores:
-        folded = normalize(text, self._window)
-        hits = self._lexicon.hits(folded.text)
-        if not hits:
-            return Scores(dict.fromkeys(LABELS, 0.0), folded.truncated)
-        return Scores(score_hits(folded.text, hits), folded.truncated)
+        folded, truncated = fold(text, self._window)
+        hits = self._lexicon.hits(folded)
+        return Scores(score_hits(folded, hits) if hits else dict.fromkeys(LABELS, 0.0), truncated)
