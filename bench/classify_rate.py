@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import corpus
 from bot.config import Settings
-from bot.domain import InboundMessage
+from bot.domain import Channel, InboundMessage
 from bot.ports import Classifier, NoClassifier, Scores
 from bot.runtime import open_runtime
 from moderation.lexicon import LexiconClassifier
@@ -74,7 +74,7 @@ async def worker_rate(classifier: Classifier, texts: list[str]) -> float:
             now = runtime.clock.now()
             for n, text in enumerate(texts[:WORKER_MESSAGES]):
                 await runtime.ingest.accept(InboundMessage(
-                    channel="email", external_id=f"b{n}", sender=f"c{n % 200}@example.org",
+                    channel=Channel.EMAIL, external_id=f"b{n}", sender=f"c{n % 200}@example.org",
                     text=text, received_at=now))
             start = time.perf_counter()
             decided = len(await runtime.worker.drain())
