@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,7 +22,11 @@ def make_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip on every checkout, the ingest's hottest path. A
+    # connection the server dropped fails its one request instead (the API answers 503, the
+    # worker retries the batch) and SQLAlchemy then replaces the whole pool; pool_recycle
+    # retires connections before idle timeouts on the way can cut them.
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -53,9 +57,22 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Any fixed number: the key of the PostgreSQL advisory lock that migrations take.
+_MIGRATION_LOCK = 0x696E74616B65  # "intake"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision; safe to run on every start."""
+    """Bring the schema to the newest revision; safe to run on every start.
+
+    On PostgreSQL, processes that start together (a web process and its workers) take
+    turns: each migrates in a transaction holding an advisory lock, so the second finds
+    the schema done instead of creating the same tables again. SQLite's BEGIN IMMEDIATE
+    already serializes them.
+    """
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": _MIGRATION_LOCK})
         await connection.run_sync(_upgrade)
 
 

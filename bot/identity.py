@@ -8,6 +8,7 @@ identity: ticket details only ever go to verified identities.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,16 +39,59 @@ def normalize_address(channel: Channel, address: str) -> str:
     return address
 
 
+Senders = dict[tuple[str, str], Who]  # (channel, normalized address) -> who it is
+
+
+async def known_senders(session: AsyncSession,
+                        senders: Iterable[tuple[Channel, str]]) -> Senders:
+    """The senders already known, with their customers, in one query for a whole batch."""
+    wanted = {(channel.value, normalize_address(channel, address)) for channel, address in senders}
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Identity, Customer).join(Customer, Customer.id == Identity.customer_id)
+        .where(Identity.channel.in_({c for c, _ in wanted}),
+               Identity.address.in_({a for _, a in wanted})))
+    return {(i.channel, i.address): Who(c, i, claimed=not i.verified) for i, c in rows
+            if (i.channel, i.address) in wanted}
+
+
 async def resolve(session: AsyncSession, channel: Channel, address: str, display_name: str,
-                  found: Found, now: datetime) -> Who:
+                  found: Found, now: datetime, *, language: str | None = None,
+                  known: Senders | None = None) -> Who:
+    """The customer behind (channel, address), created on their first message.
+
+    `language`: the message's, for a customer created now (one row written, not two).
+    With `known` (what `known_senders` found for the batch, kept current here), a sender
+    missing from it is new without asking the database again.
+    """
     address = normalize_address(channel, address)
+    key = (channel.value, address)
+    who = known.get(key) if known is not None else await _lookup(session, *key)
+    if who is None:
+        who = await _first_message(session, channel, address, display_name, found, now,
+                                   language)
+        if known is not None:
+            known[key] = who
+    return who
+
+
+async def _lookup(session: AsyncSession, channel: str, address: str) -> Who | None:
     identity = await session.scalar(
-        select(Identity).where(Identity.channel == channel.value, Identity.address == address))
-    if identity is not None:
-        customer = await session.get_one(Customer, identity.customer_id)
-        return Who(customer, identity, claimed=not identity.verified)
+        select(Identity).where(Identity.channel == channel, Identity.address == address))
+    if identity is None:
+        return None
+    customer = await session.get_one(Customer, identity.customer_id)
+    return Who(customer, identity, claimed=not identity.verified)
+
+
+async def _first_message(session: AsyncSession, channel: Channel, address: str,
+                         display_name: str, found: Found, now: datetime,
+                         language: str | None) -> Who:
+    """A new identity: of the customer the message claims to be, else of a new customer."""
     claimed = await _claimed_customer(session, found)
-    customer = claimed or Customer(display_name=display_name[:200], created_at=now)
+    customer = claimed or Customer(display_name=display_name[:200], language=language,
+                                   created_at=now)
     if claimed is None:
         session.add(customer)
         await session.flush()
@@ -60,6 +104,9 @@ async def resolve(session: AsyncSession, channel: Channel, address: str, display
 
 async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | None:
     """The customer a message points at by ticket reference, email or phone, if any."""
+    if not (found.ticket_refs or found.emails or found.phones):
+        return None
+    await session.flush()  # the pipeline does not autoflush: a new ticket's ref may be pending
     if found.ticket_refs:
         customer_id = await session.scalar(
             select(Ticket.customer_id).where(Ticket.ref.in_(found.ticket_refs)).limit(1))

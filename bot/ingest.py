@@ -8,13 +8,15 @@ same way instead of being stored twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Insert, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.domain import InboundMessage
@@ -40,21 +42,41 @@ def _row(msg: InboundMessage, clock: Clock) -> dict[str, object]:
     }
 
 
+_EXISTING = select(Message.id, Message.decision).where(
+    Message.channel == bindparam("channel"), Message.external_id == bindparam("external_id"))
+
+
+def _insert_new(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: None back means a provider's retry."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(Message).on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            .returning(Message.id))
+
+
 class Ingest:
+    """Every POST runs this, so the statements are built once, on a bare connection."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], stream: Stream,
                  clock: Clock) -> None:
         self._sessions = sessions
         self._stream = stream
         self._clock = clock
+        engine: AsyncEngine = sessions.kw["bind"]  # the engine the sessions are made on
+        self._insert = _insert_new(engine.dialect.name)
+        if engine.dialect.name == "postgresql":
+            # One INSERT is atomic on its own: no BEGIN and COMMIT round trips around it.
+            self._connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]] = (
+                engine.execution_options(isolation_level="AUTOCOMMIT").connect)
+        else:  # SQLite writers queue on the BEGIN IMMEDIATE of bot/db.py: keep it
+            self._connect = engine.begin
 
     async def accept(self, msg: InboundMessage) -> Accepted:
-        async with self._sessions.begin() as session:
-            new_id = await _insert_new(session, _row(msg, self._clock))
+        async with self._connect() as connection:
+            new_id = (await connection.execute(self._insert, _row(msg, self._clock))
+                      ).scalar_one_or_none()
             if new_id is None:
-                existing = (await session.execute(
-                    select(Message.id, Message.decision).where(
-                        Message.channel == msg.channel.value,
-                        Message.external_id == msg.external_id))).one()
+                existing = (await connection.execute(_EXISTING, {
+                    "channel": msg.channel.value, "external_id": msg.external_id})).one()
         if new_id is not None:
             await self._stream.add(new_id)
             return Accepted(new_id, duplicate=False)
@@ -75,12 +97,3 @@ class Ingest:
         if ids:
             log.warning("requeued stranded messages", extra={"count": len(ids)})
         return len(ids)
-
-
-async def _insert_new(session: AsyncSession, row: dict[str, object]) -> int | None:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (insert(Message).values(**row)
-                 .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                 .returning(Message.id))
-    return (await session.execute(statement)).scalar_one_or_none()

@@ -2,7 +2,17 @@
 
 identity -> ticket -> gate -> toxicity -> throttle -> reply policy, with the
 decision, the ticket's changes and the owed reply written in one transaction
-per batch (a savepoint per message, so one poison message spoils nothing else).
+per batch. A batch goes through in three passes, each message in stream order:
+everything up to the throttle (the batch's senders and their open tickets are
+looked up once for all of it), then the throttle for all of them in one round
+trip, then the replies owed; the messages' rows are written last, together.
+Nothing is flushed before it must be: a new row's id, a ticket's new state
+before the throttle hears of it.
+
+If anything in the batch fails (a race with another worker, a poison message),
+its transaction is rolled back and the batch is decided again one message at a
+time, each in a savepoint of its own, so one poison message spoils nothing else.
+The throttle remembers its verdict per message, so deciding again changes none.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -26,7 +36,7 @@ from bot.models import Identity, Message, ModerationItem, Ticket
 from bot.policy import Policy, PolicyStore
 from bot.ports import Classifier, Scores
 from bot.sla import deadlines
-from moderation.throttle import Throttle
+from moderation.throttle import Ask, Throttle, Verdict
 
 log = logging.getLogger(__name__)
 _RETRIES = 3
@@ -42,6 +52,79 @@ class Outcome:
     reason: str = ""
 
 
+@dataclass
+class _Known:
+    """What a batch looked up once: its senders and their customers' open tickets.
+
+    The batch keeps both current as its messages add identities and open tickets, so a
+    customer's later message in it sees what the earlier one did. What is missing from
+    them did not exist when the batch began; a worker that creates it meanwhile makes our
+    INSERT fail on a unique key, and the one-by-one retry looks in the database again.
+    """
+
+    senders: identity.Senders
+    open_tickets: tickets.OpenTickets
+    released: set[int]  # the messages among those the classifier flags that a moderator let go
+
+    @classmethod
+    async def load(cls, session: AsyncSession, rows: Sequence[Message],
+                   scores: dict[int, Scores], policy: Policy) -> _Known:
+        senders = await identity.known_senders(
+            session, [(Channel(r.channel), r.sender) for r in rows])
+        customer_ids = {who.customer.id for who in senders.values()}
+        flagged = [r.id for r in rows if policy.toxicity.fired(scores[r.id])]
+        return cls(senders, await tickets.open_tickets(session, customer_ids),
+                   await _released_among(session, flagged))
+
+
+@dataclass
+class _Turn:
+    """One message on its way through the batch; its row is written once all are decided.
+
+    `state_version` and `reply` are the ticket's state as this message saw it: a later
+    message of the same customer may change the ticket before the throttle is asked.
+    """
+
+    row: Message
+    now: datetime
+    who: identity.Who
+    language: str | None
+    scores: Scores
+    ticket: Ticket | None
+    state_version: int = 0
+    reply: tuple[str, str, str] | None = None
+    decision: Decision | None = None  # None until held, or answered by the throttle
+    reason: str = ""
+    outbox_id: int | None = None
+
+    def hold(self, decision: Decision, reason: str) -> _Turn:
+        """Stored and visible to staff, but no ticket is opened and nothing is answered."""
+        self.decision, self.reason = decision, reason
+        return self
+
+    def ask(self) -> Ask:
+        assert self.ticket is not None
+        return Ask(customer_id=self.who.customer.id, message_id=str(self.row.id),
+                   ticket_id=self.ticket.id, state_version=self.state_version,
+                   text=self.row.text, now=self.now)
+
+    def decided(self) -> dict[str, object]:
+        """The message's row as decided (an UPDATE by primary key)."""
+        assert self.decision is not None
+        return {"id": self.row.id, "customer_id": self.who.customer.id,
+                "identity_id": self.who.identity.id, "language": self.language,
+                "scores": dict(self.scores.values),
+                "ticket_id": self.ticket.id if self.ticket else None,
+                "decision": self.decision.value, "reason": self.reason,
+                "processed_at": self.now}
+
+    def outcome(self) -> Outcome:
+        assert self.decision is not None
+        ticket = self.ticket
+        return Outcome(self.row.id, self.decision, ticket.id if ticket else None,
+                       ticket.ref if ticket else None, self.outbox_id, self.reason)
+
+
 class Pipeline:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
                  classifier: Classifier, policy: PolicyStore, clock: Clock,
@@ -55,14 +138,33 @@ class Pipeline:
 
     async def process(self, message_ids: Sequence[int]) -> list[Outcome]:
         """Decide every undecided message of the batch and commit once."""
-        async with self._sessions() as session:
-            rows = list(await session.scalars(
-                select(Message).where(Message.id.in_(message_ids), Message.decision.is_(None))
-                .order_by(Message.id)))
+        async with self._session() as session:
+            rows = await _undecided(session, message_ids)
             scores = await self._classifier.score([r.text for r in rows]) if rows else []
+            by_id = {row.id: s for row, s in zip(rows, scores, strict=True)}
             policy = self._policy.current
-            outcomes = [await self._decide_safely(session, row, s, policy)
-                        for row, s in zip(rows, scores, strict=True)]
+            try:
+                outcomes = await self._decide(session, rows, by_id, policy,
+                                              await _Known.load(session, rows, by_id, policy))
+                await session.commit()
+                return outcomes
+            except Exception as exc:  # a race or a poison message: the slow path sorts it out
+                log.info("batch of %d failed as a whole (%s: %s); deciding it one message at "
+                         "a time", len(rows), type(exc).__name__, exc)
+                await session.rollback()
+        return await self._one_by_one(list(by_id), by_id, policy)
+
+    def _session(self) -> AsyncSession:
+        """No autoflush: a query would write out every pending change of the batch first."""
+        return self._sessions(autoflush=False)
+
+    async def _one_by_one(self, message_ids: Sequence[int], scores: dict[int, Scores],
+                          policy: Policy) -> list[Outcome]:
+        """The batch again, each message in a savepoint of its own and looked up afresh."""
+        async with self._session() as session:
+            rows = await _undecided(session, message_ids)
+            outcomes = [await self._decide_safely(session, row, scores[row.id], policy)
+                        for row in rows]
             await session.commit()
         return outcomes
 
@@ -71,7 +173,8 @@ class Pipeline:
         for _attempt in range(_RETRIES):
             try:
                 async with session.begin_nested():
-                    return await self._decide(session, row, scores, policy)
+                    [outcome] = await self._decide(session, [row], {row.id: scores}, policy)
+                    return outcome
             except (IntegrityError, StaleDataError):  # another worker got there first
                 await session.refresh(row)
             except Exception as exc:
@@ -86,75 +189,122 @@ class Pipeline:
             row.processed_at = self._clock.now()
         return Outcome(row.id, Decision.ERROR, None, None, None, reason)
 
-    async def _decide(self, session: AsyncSession, row: Message, scores: Scores,
-                      policy: Policy) -> Outcome:
+    async def _decide(self, session: AsyncSession, rows: Sequence[Message],
+                      scores: dict[int, Scores], policy: Policy,
+                      known: _Known | None = None) -> list[Outcome]:
+        """Up to the throttle one by one, the throttle for all at once, then the replies.
+
+        `known`: the batch's look-ups; without, each message asks the database itself.
+        """
+        turns = [await self._prepare(session, row, scores[row.id], policy, known)
+                 for row in rows]
+        asked = [turn for turn in turns if turn.decision is None]
+        verdicts = await self._throttle.decide_many([t.ask() for t in asked], policy.throttle)
+        for turn, verdict in zip(asked, verdicts, strict=True):
+            await self._settle(session, turn, verdict)
+        # All rows in one executemany: as ORM changes they would go one UPDATE each, since
+        # each row changes its own set of columns.
+        if turns:
+            await session.execute(update(Message), [turn.decided() for turn in turns])
+        return [turn.outcome() for turn in turns]
+
+    async def _prepare(self, session: AsyncSession, row: Message, scores: Scores,
+                       policy: Policy, known: _Known | None) -> _Turn:
+        """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
         now = self._clock.now()
         channel = Channel(row.channel)
         found = extract(row.text, row.subject)
-        who = await identity.resolve(session, channel, row.sender, row.display_name, found, now)
-        row.customer_id, row.identity_id = who.customer.id, who.identity.id
-        row.language = row.language or language.detect(row.text)
-        if row.language and who.customer.language is None:
-            who.customer.language = row.language  # for later messages too short to tell
-        row.scores = dict(scores.values)
+        lang = row.language or language.detect(row.text)
+        who = await identity.resolve(session, channel, row.sender, row.display_name, found, now,
+                                     language=lang, known=None if known is None else known.senders)
+        if lang and who.customer.language is None:
+            who.customer.language = lang  # for later messages too short to tell
         fired = policy.toxicity.fired(scores)
-        ticket = await tickets.find_open(session, who.customer.id, found)
+        turn = _Turn(row, now, who, lang, scores, await _open_ticket(session, who, found, known))
         if not policy.accepts(channel):
-            return self._hold(row, Decision.CHANNEL_CLOSED, ticket, "channel not accepted", now)
+            return turn.hold(Decision.CHANNEL_CLOSED, "channel not accepted")
         blocked = who.customer.blocked_until
         if blocked is not None and blocked > now:
-            return self._hold(row, Decision.FLAGGED, ticket,
-                              f"sender blocked until {blocked.isoformat()}", now)
-        if fired and not await _released(session, row.id):
+            return turn.hold(Decision.FLAGGED, f"sender blocked until {blocked.isoformat()}")
+        if fired and not await _released(session, row.id, known):
             session.add(ModerationItem(message_id=row.id, scores=dict(scores.values),
                                        labels=list(fired), created_at=now))
-            return self._hold(row, Decision.FLAGGED, ticket, ",".join(fired), now)
-        return await self._answer_or_throttle(session, row, who, ticket, found, policy, now)
+            return turn.hold(Decision.FLAGGED, ",".join(fired))
+        await self._open_or_change(session, turn, found, policy, known)
+        return turn
 
-    def _hold(self, row: Message, decision: Decision, ticket: Ticket | None, reason: str,
-              now: datetime) -> Outcome:
-        """Stored and visible to staff, but no ticket is opened and nothing is answered."""
-        row.ticket_id = ticket.id if ticket else None
-        row.decision, row.reason, row.processed_at = decision.value, reason, now
-        return Outcome(row.id, decision, row.ticket_id, ticket.ref if ticket else None, None,
-                       reason)
+    async def _open_or_change(self, session: AsyncSession, turn: _Turn, found: Found,
+                              policy: Policy, known: _Known | None) -> None:
+        """Open the customer's ticket, or give it the details it waited for.
 
-    async def _answer_or_throttle(self, session: AsyncSession, row: Message,
-                                  who: identity.Who, ticket: Ticket | None, found: Found,
-                                  policy: Policy, now: datetime) -> Outcome:
-        content: tuple[str, str, str] | None = None
+        The reply is written now, as of this state, though only the throttle says whether
+        it is owed.
+        """
+        who, row, ticket = turn.who, turn.row, turn.ticket
         if ticket is None:
-            lang = pick_language(row.language or who.customer.language, self._default_language)
-            ticket = await tickets.open_ticket(
+            lang = pick_language(turn.language or who.customer.language, self._default_language)
+            ticket = turn.ticket = await tickets.open_ticket(
                 session, customer=who.customer, identity=who.identity, text=row.text,
                 found=found, language=lang, deadlines=deadlines(row.received_at, policy.sla),
-                now=now)
-            content = replies.acknowledgment(ticket)
-        elif received := tickets.accept_details(ticket, found, now):
-            content = replies.detail_received(ticket, received)
-        await session.flush()
-        row.ticket_id = ticket.id
-        verdict = await self._throttle.decide(
-            customer_id=who.customer.id, message_id=str(row.id), ticket_id=ticket.id,
-            state_version=ticket.state_version, text=row.text, now=now, limits=policy.throttle)
+                now=turn.now)
+            if known is not None:
+                known.open_tickets[who.customer.id] = ticket
+            turn.reply = replies.acknowledgment(ticket)
+        elif received := tickets.accept_details(ticket, found, turn.now):
+            await session.flush()  # written, and version-checked, before the throttle hears
+            turn.reply = replies.detail_received(ticket, received)
+        else:  # no change: owed only if this state was never answered (its message throttled)
+            turn.reply = replies.current_state(ticket)
+        turn.state_version = ticket.state_version
+
+    async def _settle(self, session: AsyncSession, turn: _Turn, verdict: Verdict) -> None:
+        """Answered means a reply is owed; the outbox's unique key has the last word."""
+        assert turn.ticket is not None  # every message the throttle saw has both
+        assert turn.reply is not None
         decision, outbox_id = verdict.decision, None
         if decision is Decision.ANSWERED:
-            to = await _reply_identity(session, who, ticket)
-            outbox_id = await replies.owe(session, ticket=ticket, to=to,
-                                          content=content or replies.current_state(ticket),
-                                          message_id=row.id, now=now)
+            to = await _reply_identity(session, turn.who, turn.ticket)
+            outbox_id = await replies.owe(session, ticket=turn.ticket, to=to, content=turn.reply,
+                                          message_id=turn.row.id, now=turn.now,
+                                          state_version=turn.state_version)
             if outbox_id is None:  # this state was answered already (Redis lost its memory)
                 decision = Decision.COLLAPSED
-        reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
-        row.decision, row.reason, row.processed_at = decision.value, reason, now
-        return Outcome(row.id, decision, ticket.id, ticket.ref, outbox_id, reason)
+        turn.decision, turn.outbox_id = decision, outbox_id
+        turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
 
 
-async def _released(session: AsyncSession, message_id: int) -> bool:
+async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:
+    return list(await session.scalars(
+        select(Message).where(Message.id.in_(message_ids), Message.decision.is_(None))
+        .order_by(Message.id)))
+
+
+async def _open_ticket(session: AsyncSession, who: identity.Who, found: Found,
+                       known: _Known | None) -> Ticket | None:
+    """The customer's open ticket, from the batch's look-up when there is one."""
+    customer_id = who.customer.id
+    if known is None:
+        return await tickets.find_open(session, customer_id, found)
+    if customer_id not in known.open_tickets:
+        # Not looked up with the batch: a sender new to it that claims nobody is a customer
+        # created just now, without tickets; one that claims a customer may find theirs.
+        known.open_tickets[customer_id] = (
+            await tickets.find_open(session, customer_id, found) if who.claimed else None)
+    return known.open_tickets[customer_id]
+
+
+async def _released(session: AsyncSession, message_id: int, known: _Known | None) -> bool:
     """A moderator released it: the classifier's verdict no longer holds it."""
-    status = await session.scalar(
-        select(ModerationItem.status).where(ModerationItem.message_id == message_id))
-    return status == "released"
+    if known is not None:
+        return message_id in known.released
+    return bool(await _released_among(session, [message_id]))
+
+
+async def _released_among(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
+    if not message_ids:
+        return set()
+    return set(await session.scalars(select(ModerationItem.message_id).where(
+        ModerationItem.message_id.in_(message_ids), ModerationItem.status == "released")))
 
 
 async def _reply_identity(session: AsyncSession, who: identity.Who, ticket: Ticket) -> Identity:

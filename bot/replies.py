@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,16 +46,27 @@ def current_state(ticket: Ticket) -> tuple[str, str, str]:
     return acknowledgment(ticket) if ticket.state_version == 1 else status_changed(ticket, "")
 
 
+def _outbox_insert(dialect: str) -> Insert:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(OutboxReply)
+            .on_conflict_do_nothing(index_elements=["ticket_id", "state_version"])
+            .returning(OutboxReply.id))
+
+
+# Built once per dialect rather than per reply: the worker owes one for most new states.
+_OWE = {dialect: _outbox_insert(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
-              content: tuple[str, str, str], message_id: int | None, now: datetime) -> int | None:
-    """Write the outbox row for this state of the ticket; None if one is already owed."""
+              content: tuple[str, str, str], message_id: int | None, now: datetime,
+              state_version: int | None = None) -> int | None:
+    """Write the outbox row for a state of the ticket (by default its current one); None if
+    one is already owed. It runs on the session's connection: nothing pending is flushed."""
     kind, subject, text = content
-    row = {"ticket_id": ticket.id, "state_version": ticket.state_version,
+    version = ticket.state_version if state_version is None else state_version
+    row = {"ticket_id": ticket.id, "state_version": version,
            "message_id": message_id, "kind": kind, "channel": to.channel, "address": to.address,
            "subject": subject, "text": text, "language": ticket.language, "status": "pending",
            "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(OutboxReply).values(**row)
-                 .on_conflict_do_nothing(index_elements=["ticket_id", "state_version"])
-                 .returning(OutboxReply.id))
-    return (await session.execute(statement)).scalar_one_or_none()
+    connection = await session.connection()
+    return (await connection.execute(_OWE[connection.dialect.name], row)).scalar_one_or_none()

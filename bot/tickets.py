@@ -6,6 +6,7 @@ unique on (ticket, state_version), which is what makes "one reply per change" ho
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,19 +19,35 @@ from bot.models import Customer, Identity, Ticket, TicketEvent
 from bot.sla import Deadlines
 
 SYSTEM = "system"
+_OPEN_VALUES = [s.value for s in OPEN_STATUSES]
+OpenTickets = dict[int, Ticket | None]  # customer id -> their open ticket
 
 
 async def find_open(session: AsyncSession, customer_id: int, found: Found) -> Ticket | None:
     """The ticket a message names by reference, else the customer's open one."""
-    open_statuses = [s.value for s in OPEN_STATUSES]
     if found.ticket_refs:
         named = await session.scalar(select(Ticket).where(
             Ticket.ref.in_(found.ticket_refs), Ticket.customer_id == customer_id,
-            Ticket.status.in_(open_statuses)))
+            Ticket.status.in_(_OPEN_VALUES)))
         if named is not None:
             return named
     return await session.scalar(select(Ticket).where(
-        Ticket.customer_id == customer_id, Ticket.status.in_(open_statuses)))
+        Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)))
+
+
+async def open_tickets(session: AsyncSession, customer_ids: Iterable[int]) -> OpenTickets:
+    """Each customer's open ticket (None for those without one), in one query for a batch.
+
+    The answer `find_open` would give for any message of theirs: a customer has at most one
+    open ticket (the unique index uq_tickets_open_customer), so a ticket a message names is
+    that one or none of theirs.
+    """
+    wanted = set(customer_ids)
+    found: OpenTickets = dict.fromkeys(wanted)
+    if wanted:
+        found |= {t.customer_id: t for t in await session.scalars(select(Ticket).where(
+            Ticket.customer_id.in_(wanted), Ticket.status.in_(_OPEN_VALUES)))}
+    return found
 
 
 async def by_ref(session: AsyncSession, ref: str) -> Ticket | None:

@@ -7,6 +7,7 @@ themselves in Redis.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -29,16 +30,34 @@ def _shingles(text: str) -> list[str]:
 
 
 def simhash(text: str) -> int | None:
-    """None when the text is too short to say anything about repetition."""
+    """None when the text is too short to say anything about repetition.
+
+    Bit `b` of the result is set when more than half of the shingles' 64-bit blake2b
+    digests have it set. The votes are counted per byte position rather than per digest
+    and bit in Python: byte k of every 8-byte digest is gathered into one integer, and
+    `ones` keeps the lowest bit of each of its bytes, so `((column >> b) & ones).bit_count()`
+    is how many digests have bit 8 * (7 - k) + b set (the digests are big-endian).
+    """
     norm = normalize(text)
     if len(norm) < _MIN_CHARS:
         return None
-    weights = [0] * 64
-    for shingle in _shingles(norm):
-        digest = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
-        for bit in range(64):
-            weights[bit] += 1 if digest >> bit & 1 else -1
-    return sum(1 << bit for bit in range(64) if weights[bit] > 0)
+    shingles = _shingles(norm)
+    votes = len(shingles)
+    digests = b"".join(map(_digest, shingles))
+    ones = int.from_bytes(b"\x01" * votes, "big")
+    fingerprint = 0
+    for k in range(8):
+        column = int.from_bytes(digests[k::8], "big")
+        for b in range(8):
+            if 2 * ((column >> b) & ones).bit_count() > votes:
+                fingerprint |= 1 << (8 * (7 - k) + b)
+    return fingerprint
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _digest(shingle: str) -> bytes:
+    """Common shingles repeat from message to message, so their digests are kept."""
+    return hashlib.blake2b(shingle.encode(), digest_size=8).digest()
 
 
 def distance(a: int, b: int) -> int:

@@ -8,6 +8,7 @@ decision it got the first time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -38,6 +39,18 @@ class Verdict:
     repeat_of: str | None
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One message for the throttle: whose, about which state of which ticket, saying what."""
+
+    customer_id: int
+    message_id: str
+    ticket_id: int | None
+    state_version: int
+    text: str
+    now: datetime
+
+
 def _script(name: str) -> str:
     return resources.files("moderation").joinpath(name).read_text(encoding="utf-8")
 
@@ -46,8 +59,24 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _args(ask: Ask, limits: ThrottleLimits) -> list[Any]:
+    fp = simhash(ask.text)
+    hi, lo = ("", "") if fp is None else (str(fp >> 32), str(fp & _LOW32))
+    return [
+        ask.message_id, _ms(ask.now), int(limits.window_s * 1000), limits.flood_limit,
+        "" if ask.ticket_id is None else str(ask.ticket_id), ask.state_version, hi, lo,
+        limits.near_duplicate_bits, int(limits.answered_ttl_s * 1000), limits.max_fingerprints,
+    ]
+
+
+def _verdict(reply: Any) -> Verdict:
+    decision, count, repeat_of = reply
+    return Verdict(Decision(_text(decision)), int(count), _text(repeat_of) or None)
+
+
 class Throttle:
     def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
         self._keys = keys
         self._decide = redis.register_script(_script("throttle.lua"))
         self._answered = redis.register_script(_script("answered.lua"))
@@ -63,18 +92,23 @@ class Throttle:
         now: datetime,
         limits: ThrottleLimits,
     ) -> Verdict:
-        fp = simhash(text)
-        hi, lo = ("", "") if fp is None else (str(fp >> 32), str(fp & _LOW32))
-        args: list[Any] = [
-            message_id, _ms(now), int(limits.window_s * 1000), limits.flood_limit,
-            "" if ticket_id is None else str(ticket_id), state_version, hi, lo,
-            limits.near_duplicate_bits, int(limits.answered_ttl_s * 1000),
-            limits.max_fingerprints,
-        ]
-        decision, count, repeat_of = await self._decide(
-            keys=self._keys.throttle(customer_id), args=args
-        )
-        return Verdict(Decision(_text(decision)), int(count), _text(repeat_of) or None)
+        ask = Ask(customer_id, message_id, ticket_id, state_version, text, now)
+        return _verdict(await self._decide(keys=self._keys.throttle(customer_id),
+                                           args=_args(ask, limits)))
+
+    async def decide_many(self, asks: Sequence[Ask], limits: ThrottleLimits) -> list[Verdict]:
+        """Each message as `decide` would, all in one round trip: the worker's whole batch.
+
+        Every call stays one atomic script run, and Redis runs them in the order given, so
+        a customer's messages are decided in their stream order, each seeing the last.
+        """
+        if not asks:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ask in asks:
+                await self._decide(keys=self._keys.throttle(ask.customer_id),
+                                   args=_args(ask, limits), client=pipe)
+            return [_verdict(reply) for reply in await pipe.execute()]
 
     async def mark_answered(
         self, *, customer_id: int, ticket_id: int, state_version: int, limits: ThrottleLimits
