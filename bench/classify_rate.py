@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import corpus
+from bot import language
 from bot.config import Settings
 from bot.domain import Channel, InboundMessage
 from bot.ports import Classifier, NoClassifier, Scores
@@ -91,6 +92,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def main() -> None:
+    language.preload()  # so the first backend's worker run does not pay for it
     texts = sample_texts(2000)
     with tempfile.TemporaryDirectory(prefix="intake-tox-") as tmp:
         backends: list[tuple[str, Classifier]] = [

@@ -202,7 +202,8 @@ def print_summary(r: Results, elapsed: float) -> None:
 
 def bot_env(run: Run, port: int, data_dir: Path, database_url: str | None) -> dict[str, str]:
     env = {"INTAKE_API_TOKEN": run.token, "INTAKE_HTTP_PORT": str(port),
-           "INTAKE_KEY_PREFIX": run.prefix, "INTAKE_DATA_DIR": str(data_dir)}
+           "INTAKE_KEY_PREFIX": run.prefix, "INTAKE_DATA_DIR": str(data_dir),
+           "INTAKE_TOXICITY_BACKEND": "none"}  # the stub classifier; section 5 has the others
     if database_url is not None:
         env |= {"INTAKE_DATABASE_URL": database_url, "INTAKE_REDIS_URL": procs.REDIS_URL}
     return procs.intake_env(env)
