@@ -35,8 +35,9 @@ def simhash(text: str) -> int | None:
     Bit `b` of the result is set when more than half of the shingles' 64-bit blake2b
     digests have it set. The votes are counted per byte position rather than per digest
     and bit in Python: byte k of every 8-byte digest is gathered into one integer, and
-    `ones` keeps the lowest bit of each of its bytes, so `((column >> b) & ones).bit_count()`
-    is how many digests have bit 8 * (7 - k) + b set (the digests are big-endian).
+    `ones` has the lowest bit of each of its bytes set, so `(column & ones << b)` keeps
+    bit b of byte k of every digest. Counted from the top bit down, the votes spell the
+    result (the digests are big-endian).
     """
     norm = normalize(text)
     if len(norm) < _MIN_CHARS:
@@ -45,13 +46,10 @@ def simhash(text: str) -> int | None:
     votes = len(shingles)
     digests = b"".join(map(_digest, shingles))
     ones = int.from_bytes(b"\x01" * votes, "big")
-    fingerprint = 0
-    for k in range(8):
-        column = int.from_bytes(digests[k::8], "big")
-        for b in range(8):
-            if 2 * ((column >> b) & ones).bit_count() > votes:
-                fingerprint |= 1 << (8 * (7 - k) + b)
-    return fingerprint
+    masks = [ones << b for b in range(7, -1, -1)]
+    columns = [int.from_bytes(digests[k::8], "big") for k in range(8)]
+    return int("".join(["1" if 2 * (column & mask).bit_count() > votes else "0"
+                        for column in columns for mask in masks]), 2)
 
 
 @functools.lru_cache(maxsize=1 << 14)

@@ -20,10 +20,15 @@ local ticket = ARGV[5]
 local version = tonumber(ARGV[6])
 local cutoff = now - window
 
+-- The window keeps its newest limit + 1 entries: enough to tell a flood. It is trimmed
+-- only when over that, which most calls are not (one command fewer each).
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
 redis.call('ZADD', KEYS[1], now, msg)
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 2))
 local count = redis.call('ZCARD', KEYS[1])
+if count > limit + 1 then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 2))
+  count = redis.call('ZCARD', KEYS[1])
+end
 
 -- Bits that differ between two 32-bit halves, stopping once past `limit`.
 -- Redis and Valkey ship the `bit` library: xor once, then clear the lowest set bit per
@@ -63,7 +68,8 @@ if ARGV[7] ~= '' then
   local hi = tonumber(ARGV[7])
   local lo = tonumber(ARGV[8])
   local maxd = tonumber(ARGV[9])
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local kept = redis.call('ZRANGE', KEYS[2], 0, -1)
+  for _, member in ipairs(kept) do
     local h, l, other = string.match(member, '^(%d+):(%d+):(.*)$')
     local d = differing_bits(hi, tonumber(h), maxd)
     if d <= maxd then
@@ -74,8 +80,10 @@ if ARGV[7] ~= '' then
       break
     end
   end
-  redis.call('ZADD', KEYS[2], now, ARGV[7] .. ':' .. ARGV[8] .. ':' .. msg)
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[11]) + 1))
+  local added = redis.call('ZADD', KEYS[2], now, ARGV[7] .. ':' .. ARGV[8] .. ':' .. msg)
+  if #kept + added > tonumber(ARGV[11]) then  -- keep the newest, trimmed only when over
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[11]) + 1))
+  end
 end
 
 local decision
