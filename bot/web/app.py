@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy import text
 
+from bot import language
 from bot.runtime import Runtime
 from bot.web import api, moderation
 from bot.web.keys import RUNTIME
@@ -73,6 +74,9 @@ async def _background_loops(app: web.Application) -> AsyncIterator[None]:
 async def run_worker_loops(runtime: Runtime, stop: asyncio.Event) -> None:
     """The worker and the sender side by side until `stop` is set."""
     settings = runtime.settings
+    # Load the language models before the first batch, not inside its transaction
+    # (about a second, during which SQLite's write lock would be held).
+    await asyncio.to_thread(language.preload)
     await asyncio.gather(
         runtime.worker.run(stop, runtime.ingest, settings.requeue_after_s),
         runtime.sender.run(stop, settings.sender_interval_s),
