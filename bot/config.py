@@ -33,6 +33,8 @@ class Settings(BaseSettings):
 
     sender_interval_s: float = Field(default=1.0, gt=0)
     send_max_attempts: int = Field(default=5, ge=1)
+    # The hard cap on replies to one address in 24 hours, whatever else happens.
+    max_replies_per_address_per_day: int = Field(default=20, ge=1)
 
     toxicity_backend: str = "auto"  # auto | detoxify | lexicon | none
     detoxify_model: str = "multilingual"
@@ -40,6 +42,35 @@ class Settings(BaseSettings):
     detoxify_config_path: Path | None = None
     torch_threads: int = Field(default=1, ge=1, le=64)
     toxicity_max_chars: int = Field(default=4000, ge=100)
+
+    # --- channels (issue 5: customer pages; issue 6: providers). Empty = not configured.
+    public_url: str = ""  # how customers reach the bot (links in pages); default from request
+    chat_max_chars: int = Field(default=4000, ge=100, le=64_000)
+    form_max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    form_max_files: int = Field(default=5, ge=0, le=20)
+    form_per_ip_per_hour: int = Field(default=20, ge=1)
+    status_attempts_per_ip_per_hour: int = Field(default=10, ge=1)
+
+    telegram_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_polling: bool = False  # for sites without a public URL
+
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
+    meta_access_token: str = ""
+    whatsapp_phone_number_id: str = ""
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+
+    smtp_listen: str = "127.0.0.1:2525"  # empty disables the inbound SMTP server
+    smtp_relay: str = ""  # host:port of the outbound relay
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = ""
+    mail_domains: str = ""  # comma-separated accepted recipient domains
+    max_mail_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    imap_url: str = ""  # imap(s)://user:password@host:port/MAILBOX
+    imap_interval_s: float = Field(default=30.0, gt=0)
 
     holidays_country: str = "IT"
     default_language: str = "en"

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 DETAILS: tuple[str, ...] = (
     "order_number",
@@ -370,6 +370,14 @@ def extract(text: str, subject: str = "") -> Found:
         phones=_unique([p for p, _ in phones]),
         ticket_refs=_unique([t for t, _ in tickets]),
     )
+
+
+def with_thread_refs(found: Found, thread_refs: Sequence[str]) -> Found:
+    """Add the ticket references a message's thread carries (the Message-IDs of our mails)."""
+    refs = [m.group(0).upper() for ref in thread_refs[:100] for m in _TICKET.finditer(ref[:998])]
+    if not refs:
+        return found
+    return replace(found, ticket_refs=_unique([*found.ticket_refs, *refs]))
 
 
 def category(text: str) -> str:

@@ -7,6 +7,7 @@ so the layers point one way.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -101,6 +102,11 @@ class InboundMessage(BaseModel):
     language: str | None = Field(default=None, max_length=16)
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     raw: dict[str, Any] = Field(default_factory=dict)
+    # Set by a channel that knows nobody waits for an answer (an out-of-office, a bounce, a
+    # mailing list): the message is stored and attached, never answered. Says why.
+    automated: str = Field(default="", max_length=200)
+    # The external id of the message this one edits (a Telegram edit): stored as an edit.
+    edit_of: str | None = Field(default=None, max_length=255)
 
     @field_validator("sender")
     @classmethod
@@ -126,7 +132,12 @@ class OutboundReply(BaseModel):
     language: str
     ticket_ref: str
     subject: str = ""
+    # The provider id of the customer's latest message on this address (an email's
+    # Message-ID), and that message's thread, for channels that thread replies.
     in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    # When the customer last wrote from this address: Meta's 24-hour messaging window.
+    last_inbound_at: datetime | None = None
 
 
 class SendResult(BaseModel):
@@ -134,3 +145,36 @@ class SendResult(BaseModel):
     provider_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    # Retrying cannot help (outside a messaging window, a blocked bot): the outbox gives up at
+    # once and notes the reason on the ticket for staff.
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The ingest's answer: the stored message's id, and whether it was seen before."""
+
+    message_id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    at: datetime
+    status: TicketStatus
+    note: str
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What a customer may see of their ticket (status page, chat): no internal notes."""
+
+    ref: str
+    status: TicketStatus
+    category: str
+    language: str
+    opened_at: datetime
+    updated_at: datetime
+    next_due: datetime | None
+    missing: tuple[str, ...]  # details the ticket still waits for, in asking order
+    history: tuple[TicketChange, ...]

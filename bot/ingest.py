@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Insert, bindparam, select
@@ -19,17 +18,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.domain import InboundMessage
+from bot.domain import Accepted, InboundMessage
 from bot.models import Message
 from bot.stream import Stream
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    message_id: int
-    duplicate: bool
 
 
 def _row(msg: InboundMessage, clock: Clock) -> dict[str, object]:
@@ -39,6 +32,7 @@ def _row(msg: InboundMessage, clock: Clock) -> dict[str, object]:
         "thread_refs": msg.thread_refs, "received_at": msg.received_at,
         "attachments": [a.model_dump() for a in msg.attachments], "raw": msg.raw,
         "language": msg.language, "created_at": clock.now(), "reason": "", "scores": {},
+        "automated": msg.automated, "edit_of": msg.edit_of,
     }
 
 

@@ -135,6 +135,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
         Index("ix_messages_pending", "decision", "created_at"),
+        Index("ix_messages_identity_received", "identity_id", "received_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -156,6 +157,8 @@ class Message(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     scores: Mapped[dict[str, float]] = mapped_column(Json, default=dict)
     processed_at: Mapped[datetime | None] = mapped_column(When)
+    automated: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    edit_of: Mapped[str | None] = mapped_column(String(255))
 
 
 class OutboxReply(Base):

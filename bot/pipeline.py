@@ -29,7 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot import identity, language, replies, tickets
 from bot.clock import Clock
-from bot.details import Found, extract
+from bot.details import Found, extract, with_thread_refs
 from bot.domain import Channel, Decision
 from bot.i18n import pick_language
 from bot.models import Identity, Message, ModerationItem, Ticket
@@ -213,7 +213,7 @@ class Pipeline:
         """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
         now = self._clock.now()
         channel = Channel(row.channel)
-        found = extract(row.text, row.subject)
+        found = with_thread_refs(extract(row.text, row.subject), row.thread_refs)
         lang = row.language or language.detect(row.text)
         who = await identity.resolve(session, channel, row.sender, row.display_name, found, now,
                                      language=lang, known=None if known is None else known.senders)
@@ -223,6 +223,8 @@ class Pipeline:
         turn = _Turn(row, now, who, lang, scores, await _open_ticket(session, who, found, known))
         if not policy.accepts(channel):
             return turn.hold(Decision.CHANNEL_CLOSED, "channel not accepted")
+        if row.automated:  # an auto-reply answered would start a mail loop
+            return turn.hold(Decision.COLLAPSED, f"automated, never answered: {row.automated}")
         blocked = who.customer.blocked_until
         if blocked is not None and blocked > now:
             return turn.hold(Decision.FLAGGED, f"sender blocked until {blocked.isoformat()}")

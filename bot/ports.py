@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from bot.domain import Channel, OutboundReply, SendResult
+from aiohttp import web
+
+from bot.domain import (
+    Accepted,
+    Channel,
+    InboundMessage,
+    OutboundReply,
+    SendResult,
+    TicketView,
+)
 
 # The labels every toxicity backend scores (Detoxify's, so its models plug in as they are).
 LABELS: tuple[str, ...] = ("toxicity", "severe_toxicity", "obscene", "threat", "insult",
@@ -50,3 +60,40 @@ class ReplySender(Protocol):
     channel: Channel
 
     async def send(self, reply: OutboundReply) -> SendResult: ...
+
+
+class MessageSink(Protocol):
+    """The stream's front door (bot.ingest.Ingest): durable once this returns."""
+
+    async def accept(self, msg: InboundMessage) -> Accepted: ...
+
+
+class TicketLookup(Protocol):
+    """What customer-facing channels may learn about tickets (bot.ticket_views)."""
+
+    async def by_reference(self, ref: str, contact: str) -> TicketView | None:
+        """The ticket, if `contact` (an email address or phone) is one its customer used."""
+        ...
+
+    async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
+        """The open ticket of the customer behind a *verified* (channel, address)."""
+        ...
+
+
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]  # runs until the event is set
+
+
+@dataclass
+class Plug:
+    """What one channel family adds to a running bot: routes, senders, background loops.
+
+    `status` says whether it is configured, and if not, which settings it misses; an
+    unconfigured channel family has no routes or senders but never crashes the bot.
+    """
+
+    name: str
+    status: str = "configured"
+    routes: Sequence[web.AbstractRouteDef] = ()
+    senders: Mapping[Channel, ReplySender] = field(default_factory=dict)
+    loops: Sequence[Loop] = ()  # started by the web process (SMTP server, IMAP, polling)
+    static: Mapping[str, str] = field(default_factory=dict)  # URL prefix -> directory

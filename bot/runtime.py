@@ -27,6 +27,7 @@ from bot.pipeline import Pipeline
 from bot.policy import PolicyStore
 from bot.ports import Classifier, ReplySender
 from bot.stream import Stream
+from bot.ticket_views import TicketViews
 from bot.worker import Worker, default_consumer_name
 from moderation.throttle import Throttle
 from moderation.toxicity import ToxicityConfig, open_classifier
@@ -50,6 +51,7 @@ class Runtime:
     worker: Worker
     sender: Sender
     classifier: Classifier
+    lookup: TicketViews
     embedded: bool = field(default=False)
 
 
@@ -112,6 +114,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Cloc
     return Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis,
                    clock=clock, stream=stream, policy=policy, throttle=throttle, keys=keys,
                    ingest=Ingest(sessions, stream, clock), pipeline=pipeline, worker=worker,
-                   sender=Sender(sessions, senders, clock, settings.send_max_attempts),
-                   classifier=classifier,
+                   sender=Sender(sessions, senders, clock, settings.send_max_attempts,
+                                 settings.max_replies_per_address_per_day),
+                   classifier=classifier, lookup=TicketViews(sessions),
                    embedded=settings.database_url is None or settings.redis_url is None)

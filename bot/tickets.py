@@ -60,8 +60,10 @@ async def open_ticket(session: AsyncSession, *, customer: Customer, identity: Id
     category = detail_rules.category(text)
     missing = detail_rules.missing(found.values, category)
     status = TicketStatus.AWAITING_DETAILS if missing else TicketStatus.NEW
+    contact = {"email": found.emails[:1], "phone": found.phones[:1]}
+    given = {name: values[0] for name, values in contact.items() if values}
     ticket = Ticket(customer_id=customer.id, origin_identity_id=identity.id, category=category,
-                    details=dict(found.values), status=status.value, state_version=1,
+                    details={**given, **found.values}, status=status.value, state_version=1,
                     language=language, opened_at=now, updated_at=now,
                     ack_due=deadlines.ack_due, progress_due=deadlines.progress_due,
                     resolve_due=deadlines.resolve_due)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 from sqlalchemy import text
 
 from bot import language
+from bot.ports import Plug
 from bot.runtime import Runtime
 from bot.web import api, moderation
-from bot.web.keys import RUNTIME
+from bot.web.keys import PLUGS, RUNTIME
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ async def healthz(request: web.Request) -> web.Response:
         "classifier": runtime.classifier.name,
         "classifier_reason": runtime.classifier.reason,
         "accepted_channels": sorted(c.value for c in runtime.policy.current.accepted),
+        "channel_families": {plug.name: plug.status for plug in request.app[PLUGS]},
     }
     try:
         async with runtime.engine.connect() as connection:
@@ -39,17 +41,41 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", **report})
 
 
-def make_app(runtime: Runtime, *, background: bool = False) -> web.Application:
-    """The web app; with background=True it also runs the worker, sender and policy follower."""
+def make_app(runtime: Runtime, *, background: bool = False,
+             plugs: Sequence[Plug] = ()) -> web.Application:
+    """The web app; with background=True it also runs the worker, sender and policy follower.
+
+    `plugs`: the channel families' routes, senders and inbound loops (SMTP, IMAP, polling).
+    """
     app = web.Application(client_max_size=runtime.settings.max_body_bytes)
     app[RUNTIME] = runtime
+    app[PLUGS] = list(plugs)
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(api.routes)
     app.router.add_routes(moderation.routes)
+    for plug in plugs:
+        app.router.add_routes(plug.routes)
+        for prefix, directory in plug.static.items():
+            app.router.add_static(prefix, directory)
+        runtime.sender.register(plug.senders)
     app.cleanup_ctx.append(_policy_follower)
+    app.cleanup_ctx.append(_channel_loops)
     if background:
         app.cleanup_ctx.append(_background_loops)
     return app
+
+
+async def _channel_loops(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop(stop)) for plug in app[PLUGS] for loop in plug.loops]
+    yield
+    stop.set()
+    _, late = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+    for task in late:  # a loop that does not heed `stop` in time
+        task.cancel()
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            log.error("a channel loop failed", exc_info=outcome)
 
 
 async def _policy_follower(app: web.Application) -> AsyncIterator[None]:
