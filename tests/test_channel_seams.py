@@ -1,0 +1,191 @@
+"""What the core gives channels: threaded replies, guards on sending, automated mail, look-ups.
+
+Every test runs on both backends (the `runtime` fixture).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.clock import VirtualClock
+from bot.domain import Channel, Decision, InboundMessage, OutboundReply, SendResult, TicketStatus
+from bot.models import Message, OutboxReply, Ticket, TicketEvent
+from bot.outbox import Sender
+from bot.runtime import Runtime
+from bot.staff import TicketDesk
+from tests.helpers import FlakySender
+
+BROKEN = ("My inverter, model SolarMax 3000, stopped working after two days, order number 778812, "
+          "serial number SN4411223. I want a replacement unit.")
+
+
+def mail(sender: str, text: str, runtime: Runtime, *, external_id: str,
+         thread_refs: list[str] | None = None, automated: str = "") -> InboundMessage:
+    return InboundMessage(channel=Channel.EMAIL, external_id=external_id, sender=sender,
+                          text=text, received_at=runtime.clock.now(),
+                          thread_refs=thread_refs or [], automated=automated)
+
+
+class RefusingSender:
+    """A channel that can never deliver (outside Meta's window, a bot blocked by its user)."""
+
+    channel = Channel.EMAIL
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def send(self, reply: OutboundReply) -> SendResult:
+        self.attempts += 1
+        return SendResult(ok=False, permanent=True, error="outside the messaging window")
+
+
+async def notes(runtime: Runtime) -> list[str]:
+    async with runtime.sessions() as session:
+        return [e.note for e in await session.scalars(select(TicketEvent).order_by(TicketEvent.id))
+                if e.note]
+
+
+async def test_replies_carry_the_thread_of_the_customers_latest_message(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    await runtime.ingest.accept(mail("Ann@Example.com", BROKEN, runtime,
+                                     external_id="<m1@mail.example.com>",
+                                     thread_refs=["<older@mail.example.com>"]))
+    await runtime.worker.drain()
+    flaky = FlakySender(Channel.EMAIL, failures=0)
+    assert await Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock).run_once() == 1
+    [reply] = flaky.attempts
+    assert reply.to == "ann@example.com"
+    assert reply.in_reply_to == "<m1@mail.example.com>"
+    assert reply.references == ["<older@mail.example.com>", "<m1@mail.example.com>"]
+    assert reply.last_inbound_at == clock.now()
+
+
+async def test_a_permanent_failure_is_not_retried_and_is_noted_on_the_ticket(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
+    await runtime.worker.drain()
+    refusing = RefusingSender()
+    sender = Sender(runtime.sessions, {Channel.EMAIL: refusing}, clock, max_attempts=5)
+    assert await sender.run_once() == 1
+    clock.set(clock.now() + timedelta(days=1))
+    assert await sender.run_once() == 0
+    assert refusing.attempts == 1
+    async with runtime.sessions() as session:
+        row = await session.scalar(select(OutboxReply))
+    assert row is not None
+    assert (row.status, row.last_error) == ("failed", "outside the messaging window")
+    assert await notes(runtime) == ["reply on email not sent: outside the messaging window"]
+
+
+async def test_one_address_gets_at_most_the_daily_cap_of_replies(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
+    [first] = await runtime.worker.drain()
+    desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
+    flaky = FlakySender(Channel.EMAIL, failures=0)
+    sender = Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock, daily_cap=2)
+    for status in (TicketStatus.INVESTIGATING, TicketStatus.ESCALATED):
+        await desk.change_status(first.ticket_ref or "", status, note="", actor="agent")
+    assert await sender.run_once() == 3
+    assert len(flaky.attempts) == 2
+    async with runtime.sessions() as session:
+        statuses = list(await session.scalars(select(OutboxReply.status)
+                                              .order_by(OutboxReply.id)))
+    assert statuses == ["sent", "sent", "failed"]
+    assert "already got 2 replies in 24 hours" in (await notes(runtime))[-1]
+    # A day later the cap has room again.
+    clock.set(clock.now() + timedelta(hours=25))
+    await desk.change_status(first.ticket_ref or "", TicketStatus.RESOLVED, note="",
+                             actor="agent")
+    assert await sender.run_once() == 1
+    assert len(flaky.attempts) == 3
+
+
+async def test_an_automated_mail_is_stored_and_never_answered_nor_opens_a_ticket(
+        runtime: Runtime) -> None:
+    await runtime.ingest.accept(mail("ooo@example.com", "I am out of office until Monday.",
+                                     runtime, external_id="auto1",
+                                     automated="Auto-Submitted: auto-replied"))
+    [outcome] = await runtime.worker.drain()
+    assert (outcome.decision, outcome.ticket_id, outcome.outbox_id) == (
+        Decision.COLLAPSED, None, None)
+    assert outcome.reason == "automated, never answered: Auto-Submitted: auto-replied"
+    async with runtime.sessions() as session:
+        stored = await session.scalar(select(Message))
+        assert stored is not None and stored.automated == "Auto-Submitted: auto-replied"
+        assert await session.scalar(select(Ticket)) is None
+
+
+async def test_an_automated_mail_of_a_customer_attaches_to_their_open_ticket(
+        runtime: Runtime) -> None:
+    await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
+    [first] = await runtime.worker.drain()
+    await runtime.ingest.accept(mail("ann@example.com", "Out of office.", runtime,
+                                     external_id="m2", automated="Precedence: bulk"))
+    [auto] = await runtime.worker.drain()
+    assert (auto.decision, auto.ticket_id, auto.outbox_id) == (
+        Decision.COLLAPSED, first.ticket_id, None)
+
+
+async def test_a_ticket_reference_in_the_thread_joins_that_ticket(runtime: Runtime) -> None:
+    await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
+    [first] = await runtime.worker.drain()
+    assert first.ticket_ref is not None
+    ours = f"<{first.ticket_ref}.o1.abc@bot.example.com>"
+    await runtime.ingest.accept(mail("ann.other@example.net", "Any news?", runtime,
+                                     external_id="m2", thread_refs=[ours]))
+    [reply] = await runtime.worker.drain()
+    assert reply.ticket_id == first.ticket_id
+
+
+async def test_a_ticket_is_shown_only_for_its_reference_with_a_contact_of_its_customer(
+        runtime: Runtime) -> None:
+    text = f"{BROKEN} You can call me on +39 347 123 4567."
+    await runtime.ingest.accept(mail("Ann@Example.com", text, runtime, external_id="m1"))
+    [first] = await runtime.worker.drain()
+    ref = first.ticket_ref or ""
+    view = await runtime.lookup.by_reference(ref.lower(), " ANN@example.com ")
+    assert view is not None
+    assert (view.ref, view.status) == (ref, TicketStatus.NEW)
+    assert [change.status for change in view.history] == [TicketStatus.NEW]
+    assert view.next_due is not None and view.next_due > view.opened_at
+    assert await runtime.lookup.by_reference(ref, "+39 347-123-4567") is not None
+    for wrong_ref, contact in [(ref, "eve@example.com"), ("C-2026-999999", "ann@example.com"),
+                               (ref, ""), (ref, "12")]:
+        assert await runtime.lookup.by_reference(wrong_ref, contact) is None
+
+
+async def test_the_status_history_lists_changes_of_status_only(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
+    [first] = await runtime.worker.drain()
+    desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
+    ref = first.ticket_ref or ""
+    await desk.change_status(ref, TicketStatus.INVESTIGATING, note="Technician booked",
+                             actor="agent")
+    await desk.change_status(ref, TicketStatus.INVESTIGATING, note="Parts ordered",
+                             actor="agent")
+    await desk.change_status(ref, TicketStatus.RESOLVED, note="Unit replaced", actor="agent")
+    view = await runtime.lookup.by_reference(ref, "ann@example.com")
+    assert view is not None
+    assert [(c.status, c.note) for c in view.history] == [
+        (TicketStatus.NEW, ""), (TicketStatus.INVESTIGATING, "Technician booked"),
+        (TicketStatus.RESOLVED, "Unit replaced")]
+    assert view.next_due is None
+
+
+async def test_an_open_ticket_is_found_only_through_a_verified_identity(
+        runtime: Runtime) -> None:
+    await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
+    [first] = await runtime.worker.drain()
+    # Someone on Telegram claims to be Ann by quoting her address: joined, not verified.
+    await runtime.ingest.accept(InboundMessage(
+        channel=Channel.TELEGRAM, external_id="t1", sender="555", text="I am ann@example.com",
+        received_at=runtime.clock.now()))
+    await runtime.worker.drain()
+    mine = await runtime.lookup.open_ticket_of(Channel.EMAIL, "ANN@example.com")
+    assert mine is not None and mine.ref == first.ticket_ref
+    assert await runtime.lookup.open_ticket_of(Channel.TELEGRAM, "555") is None
+    assert await runtime.lookup.open_ticket_of(Channel.EMAIL, "nobody@example.com") is None
