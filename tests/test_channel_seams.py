@@ -114,7 +114,8 @@ async def test_an_automated_mail_is_stored_and_never_answered_nor_opens_a_ticket
     assert outcome.reason == "automated, never answered: Auto-Submitted: auto-replied"
     async with runtime.sessions() as session:
         stored = await session.scalar(select(Message))
-        assert stored is not None and stored.automated == "Auto-Submitted: auto-replied"
+        assert stored is not None
+        assert stored.automated == "Auto-Submitted: auto-replied"
         assert await session.scalar(select(Ticket)) is None
 
 
@@ -150,7 +151,8 @@ async def test_a_ticket_is_shown_only_for_its_reference_with_a_contact_of_its_cu
     assert view is not None
     assert (view.ref, view.status) == (ref, TicketStatus.NEW)
     assert [change.status for change in view.history] == [TicketStatus.NEW]
-    assert view.next_due is not None and view.next_due > view.opened_at
+    assert view.next_due is not None
+    assert view.next_due > view.opened_at
     assert await runtime.lookup.by_reference(ref, "+39 347-123-4567") is not None
     for wrong_ref, contact in [(ref, "eve@example.com"), ("C-2026-999999", "ann@example.com"),
                                (ref, ""), (ref, "12")]:
@@ -186,6 +188,7 @@ async def test_an_open_ticket_is_found_only_through_a_verified_identity(
         received_at=runtime.clock.now()))
     await runtime.worker.drain()
     mine = await runtime.lookup.open_ticket_of(Channel.EMAIL, "ANN@example.com")
-    assert mine is not None and mine.ref == first.ticket_ref
+    assert mine is not None
+    assert mine.ref == first.ticket_ref
     assert await runtime.lookup.open_ticket_of(Channel.TELEGRAM, "555") is None
     assert await runtime.lookup.open_ticket_of(Channel.EMAIL, "nobody@example.com") is None
