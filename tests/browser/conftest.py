@@ -51,10 +51,8 @@ async def live_bot(runtime: Runtime) -> AsyncIterator[LiveBot]:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         runners.append(runner)
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return f"http://127.0.0.1:{port}"
+        host, port = runner.addresses[0][:2]
+        return f"http://{host}:{port}"
 
     yield start
     for runner in runners:
