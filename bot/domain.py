@@ -77,8 +77,8 @@ class Attachment(BaseModel):
 
 
 def _without_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, str):  # PostgreSQL refuses NUL in text and JSON: keep a visible mark
+        return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
     if isinstance(value, list):
         return [_without_surrogates(v) for v in value]
     if isinstance(value, dict):
@@ -113,10 +113,11 @@ class InboundMessage(BaseModel):
     def _normalize_sender(cls, value: str) -> str:
         return value.strip()
 
-    @field_validator("text", "subject", "display_name", "thread_refs", "raw", mode="before")
+    @field_validator("external_id", "sender", "text", "subject", "display_name", "thread_refs",
+                     "raw", mode="before")
     @classmethod
     def _no_lone_surrogates(cls, value: Any) -> Any:
-        """Lone surrogates cannot be stored or encoded: replace them rather than lose the text."""
+        """Lone surrogates and NUL cannot be stored: replace them rather than lose the text."""
         return _without_surrogates(value)
 
 
