@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot import channel_setup
 from bot.classify import classify, parse_thresholds
 from bot.clock import VirtualClock
 from bot.config import Settings
@@ -26,7 +27,7 @@ from bot.policy import tunable_names
 from bot.replay import Replayer, first_time
 from bot.runtime import open_runtime, toxicity_config
 from bot.staff import TicketDesk, parse_status
-from bot.web.app import make_app, run_worker_loops
+from bot.web.app import make_app, run_worker
 from channels.capture import capture_senders
 from moderation.toxicity import open_classifier
 
@@ -44,7 +45,8 @@ def _stop_event() -> asyncio.Event:
 async def serve(settings: Settings, with_worker: bool | None) -> None:
     async with open_runtime(settings) as runtime:
         background = runtime.embedded if with_worker is None else with_worker
-        runner = web.AppRunner(make_app(runtime, background=background))
+        runner = web.AppRunner(make_app(runtime, background=background, send=True,
+                                        plugs=channel_setup.plugs(runtime)))
         await runner.setup()
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
@@ -61,7 +63,7 @@ async def worker(settings: Settings) -> None:
         follower = asyncio.create_task(runtime.policy.follow())
         log.warning("intake-bot worker %s consuming %s", runtime.worker.consumer,
                     runtime.keys.stream)
-        await run_worker_loops(runtime, stop)
+        await run_worker(runtime, stop)
         follower.cancel()
 
 

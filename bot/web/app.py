@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 from sqlalchemy import text
@@ -41,11 +41,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", **report})
 
 
-def make_app(runtime: Runtime, *, background: bool = False,
+def make_app(runtime: Runtime, *, background: bool = False, send: bool = False,
              plugs: Sequence[Plug] = ()) -> web.Application:
-    """The web app; with background=True it also runs the worker, sender and policy follower.
+    """The web app; with background=True it also runs the worker and the sender.
 
     `plugs`: the channel families' routes, senders and inbound loops (SMTP, IMAP, polling).
+    The sender runs where the channels' clients live: in the web process (`send=True`
+    without the worker, as `intake-bot serve` runs beside separate workers).
     """
     app = web.Application(client_max_size=runtime.settings.max_body_bytes)
     app[RUNTIME] = runtime
@@ -60,8 +62,8 @@ def make_app(runtime: Runtime, *, background: bool = False,
         runtime.sender.register(plug.senders)
     app.cleanup_ctx.append(_policy_follower)
     app.cleanup_ctx.append(_channel_loops)
-    if background:
-        app.cleanup_ctx.append(_background_loops)
+    if background or send:
+        app.cleanup_ctx.append(_background_loops(work=background))
     return app
 
 
@@ -86,24 +88,26 @@ async def _policy_follower(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-async def _background_loops(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(run_worker_loops(runtime, stop))]
-    yield
-    stop.set()
-    for task in tasks:
+def _background_loops(*, work: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def loops(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[RUNTIME]
+        stop = asyncio.Event()
+
+        async def run() -> None:
+            sending = runtime.sender.run(stop, runtime.settings.sender_interval_s)
+            await (asyncio.gather(sending, run_worker(runtime, stop)) if work else sending)
+
+        task = asyncio.create_task(run())
+        yield
+        stop.set()
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(task, return_exceptions=True)
+    return loops
 
 
-async def run_worker_loops(runtime: Runtime, stop: asyncio.Event) -> None:
-    """The worker and the sender side by side until `stop` is set."""
-    settings = runtime.settings
+async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The stream's worker until `stop` is set."""
     # Load the language models before the first batch, not inside its transaction
     # (about a second, during which SQLite's write lock would be held).
     await asyncio.to_thread(language.preload)
-    await asyncio.gather(
-        runtime.worker.run(stop, runtime.ingest, settings.requeue_after_s),
-        runtime.sender.run(stop, settings.sender_interval_s),
-    )
+    await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)

@@ -1,0 +1,37 @@
+"""Which channel families run, built from the settings: the one place that knows them all.
+
+A family without its credentials still gets a Plug, whose status says which
+settings it misses (shown in /healthz); it never stops the bot from starting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot import i18n
+from bot.domain import Channel
+from bot.ports import Plug
+from bot.runtime import Runtime
+from channels import meta, telegram
+
+
+def plugs(runtime: Runtime) -> list[Plug]:
+    settings = runtime.settings
+
+    def accepted() -> frozenset[Channel]:
+        return runtime.policy.current.accepted
+
+    builders: list[Callable[[], Plug]] = [
+        lambda: telegram.plug(telegram.TelegramConfig(
+            token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
+            api_url=settings.telegram_api_url, polling=settings.telegram_polling,
+            public_url=settings.public_url, status_label=i18n.status_label),
+            runtime.ingest, runtime.lookup, accepted),
+        lambda: meta.plug(meta.MetaConfig(
+            app_secret=settings.meta_app_secret, verify_token=settings.meta_verify_token,
+            access_token=settings.meta_access_token,
+            whatsapp_phone_number_id=settings.whatsapp_phone_number_id,
+            graph_api_url=settings.graph_api_url, max_body_bytes=settings.max_body_bytes,
+            now=runtime.clock.now), runtime.ingest),
+    ]
+    return [build() for build in builders]

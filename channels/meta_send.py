@@ -1,0 +1,245 @@
+"""Replies through Meta: the Send API (Messenger, Instagram) and the WhatsApp Cloud API.
+
+Meta lets a business answer freely only within 24 hours of the customer's last
+message; after that the API refuses, so the sender does not call it and says
+so (permanent: the outbox notes it on the ticket for staff). Graph errors are
+mapped from their JSON (``error.code``, ``error.error_subcode``): rate limits come
+back with a delay, server trouble is retried, the rest is permanent. A request
+that may have reached Meta but got no answer is not retried either: the outbox
+prefers a reply a human can see was missed to a customer who gets it twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from bot.domain import Channel, OutboundReply, SendResult
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=24)
+# (code, subcode) Meta uses for "outside the allowed window"; None: any subcode.
+_WINDOW_ERRORS = {(10, 2018278), (10, 2534022), (131047, None)}
+_RATE_LIMITS = {4, 17, 32, 613, 80006, 80007, 130429, 131048, 131056}
+_TRANSIENT = {1, 2}  # "unknown error", "service temporarily unavailable"
+DEFAULT_RATE_DELAY_S = 60.0
+Clock = Callable[[], datetime]
+
+
+class Unreached(Exception):
+    """The Graph API could not be reached: nothing was sent, so a retry is safe."""
+
+
+class GraphClient:
+    """One HTTP session for every Meta sender, opened on first use (inside the running loop)."""
+
+    def __init__(self, base_url: str, access_token: str, timeout_s: float) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = access_token
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def post(self, path: str, body: dict[str, Any]
+                   ) -> tuple[int, Any, Mapping[str, str]]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        # The token goes in a header, never in the URL, so it stays out of access logs.
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with self._session.post(f"{self._base}/{path}", json=body,
+                                          headers=headers) as response:
+                raw = await response.read()
+                return response.status, _json(raw), response.headers
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreached(str(exc)) from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
+
+
+def window_refusal(last_inbound_at: datetime | None, now: datetime) -> SendResult | None:
+    """The refusal to send when the customer's 24-hour window is closed, else None."""
+    if last_inbound_at is None:
+        why = "no message from this customer on record"
+    elif now - last_inbound_at > WINDOW:
+        hours = (now - last_inbound_at).total_seconds() / 3600
+        why = f"the customer last wrote {hours:.0f} hours ago"
+    else:
+        return None
+    return SendResult(ok=False, permanent=True,
+                      error=f"outside the 24-hour messaging window ({why}); not sent")
+
+
+def split_text(text: str, limit: int, size: Callable[[str], int] = len) -> list[str]:
+    """`text` in parts of at most `limit` (by `size`), cut at line ends, then at spaces."""
+    parts: list[str] = []
+    current = ""
+    for word in _pieces(text, limit, size):
+        if current and size(current + word) > limit:
+            parts.append(current.rstrip())
+            current = word.lstrip()
+        else:
+            current += word
+    if current.strip() or not parts:
+        parts.append(current.rstrip())
+    return parts
+
+
+def _pieces(text: str, limit: int, size: Callable[[str], int]) -> list[str]:
+    """Lines (keeping their newline), else words, else characters: each fits the limit."""
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if size(line) <= limit:
+            out.append(line)
+            continue
+        for word in line.split(" "):
+            chunk = word + " "
+            while size(chunk) > limit:
+                cut = max(1, limit // 4) if size is not len else limit
+                out.append(chunk[:cut])
+                chunk = chunk[cut:]
+            out.append(chunk)
+    return out
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode())
+
+
+def graph_result(status: int, data: Any, headers: Mapping[str, str],
+                 provider_id: str | None) -> SendResult:
+    """A SendResult from one Graph answer, judged by the error JSON Meta documents."""
+    if 200 <= status < 300:
+        return SendResult(ok=True, provider_id=provider_id)
+    error = data.get("error") if isinstance(data, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code, sub = _int(error.get("code")), _int(error.get("error_subcode"))
+    said = f"Graph API HTTP {status}, error {code}/{sub}: {error.get('message') or 'no message'}"
+    if (code, sub) in _WINDOW_ERRORS or (code, None) in _WINDOW_ERRORS:
+        return SendResult(ok=False, permanent=True,
+                          error=f"outside the 24-hour messaging window ({said}); not sent")
+    if status == 429 or code in _RATE_LIMITS:
+        return SendResult(ok=False, error=f"rate limited ({said})",
+                          retry_after=_rate_delay(headers))
+    if status >= 500 or code in _TRANSIENT or error.get("is_transient") is True:
+        return SendResult(ok=False, error=said)
+    return SendResult(ok=False, permanent=True, error=said)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _rate_delay(headers: Mapping[str, str]) -> float:
+    """Retry-After, else Meta's estimated_time_to_regain_access (minutes), else a minute."""
+    try:
+        return max(1.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        pass
+    try:
+        usage = json.loads(headers.get("X-Business-Use-Case-Usage", "{}"))
+        minutes = max((float(u.get("estimated_time_to_regain_access", 0))
+                       for uses in usage.values() for u in uses), default=0.0)
+    except (ValueError, TypeError, AttributeError):
+        minutes = 0.0
+    return minutes * 60 if minutes > 0 else DEFAULT_RATE_DELAY_S
+
+
+class _GraphSender:
+    channel: Channel
+    _path: str
+
+    def __init__(self, client: GraphClient, now: Clock) -> None:
+        self._client = client
+        self._now = now
+
+    def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _provider_id(data: Any) -> str | None:
+        raise NotImplementedError
+
+    async def send(self, reply: OutboundReply) -> SendResult:
+        refusal = window_refusal(reply.last_inbound_at, self._now())
+        if refusal is not None:
+            return refusal
+        bodies = self._bodies(reply)
+        ids: list[str] = []
+        for n, body in enumerate(bodies):
+            result = await self._post(body)
+            if not result.ok:
+                return result if n == 0 else SendResult(ok=False, permanent=True, error=(
+                    f"part {n + 1} of {len(bodies)} not sent ({result.error}); parts before it "
+                    "were, so it is not retried (they would be repeated)"))
+            ids.append(result.provider_id or "")
+        return SendResult(ok=True, provider_id=ids[0] or None)
+
+    async def _post(self, body: dict[str, Any]) -> SendResult:
+        try:
+            status, data, headers = await self._client.post(self._path, body)
+        except Unreached as exc:
+            return SendResult(ok=False, error=f"cannot reach the Graph API: {exc}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return SendResult(ok=False, permanent=True, error=(
+                f"no answer from the Graph API ({type(exc).__name__}: {exc}); the reply may "
+                "have arrived, so it is not retried"))
+        return graph_result(status, data, headers, self._provider_id(data))
+
+
+class MessengerSender(_GraphSender):
+    """Facebook Messenger and Instagram: the Send API with the Page access token."""
+
+    _path = "me/messages"
+
+    def __init__(self, channel: Channel, client: GraphClient, now: Clock) -> None:
+        super().__init__(client, now)
+        self.channel = channel
+        # Messenger takes 2,000 characters of text; Instagram 1,000 bytes of UTF-8.
+        self._split: tuple[int, Callable[[str], int]] = (
+            (1000, _utf8) if channel is Channel.INSTAGRAM else (2000, len))
+
+    def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
+        return [{"recipient": {"id": reply.to}, "messaging_type": "RESPONSE",
+                 "message": {"text": part}} for part in split_text(reply.text, *self._split)]
+
+    @staticmethod
+    def _provider_id(data: Any) -> str | None:
+        mid = data.get("message_id") if isinstance(data, dict) else None
+        return mid if isinstance(mid, str) else None
+
+
+class WhatsAppSender(_GraphSender):
+    """WhatsApp Cloud API text messages from the business phone number."""
+
+    channel = Channel.WHATSAPP
+
+    def __init__(self, client: GraphClient, phone_number_id: str, now: Clock) -> None:
+        super().__init__(client, now)
+        self._path = f"{phone_number_id}/messages"
+
+    def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
+        return [{"messaging_product": "whatsapp", "recipient_type": "individual",
+                 "to": reply.to, "type": "text", "text": {"preview_url": False, "body": part}}
+                for part in split_text(reply.text, 4096)]
+
+    @staticmethod
+    def _provider_id(data: Any) -> str | None:
+        messages = data.get("messages") if isinstance(data, dict) else None
+        first = messages[0] if isinstance(messages, list) and messages else None
+        wamid = first.get("id") if isinstance(first, dict) else None
+        return wamid if isinstance(wamid, str) else None

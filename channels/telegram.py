@@ -1,0 +1,572 @@
+# ruff: noqa: RUF001 -- the command texts' Cyrillic letters are meant
+"""Telegram: Bot API updates in (webhook or long polling), replies out through sendMessage.
+
+Both ways in feed one path: an Update becomes an InboundMessage and goes to the sink;
+`/start` and `/status` are answered at once and never stored (they are not complaints).
+python-telegram-bot does the Bot API work (its Update/Message types, its Bot and HTTPX
+client); its `Application` is not used, because the webhook must answer Telegram only
+after the message is durable, and with the same answer for a re-delivered update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import ValidationError
+from telegram import Bot, Message, Update
+from telegram.constants import ChatType
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.domain import (
+    Attachment,
+    Channel,
+    InboundMessage,
+    OutboundReply,
+    SendResult,
+)
+from bot.ports import MessageSink, Plug, TicketLookup
+
+log = logging.getLogger(__name__)
+
+# python-telegram-bot builds RetryAfter with a deprecation warning (int -> timedelta) unless
+# this opt-in is set; the code below reads either form, so opt in and keep logs quiet.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- a header name
+MAX_MESSAGE = 4096  # sendMessage's limit; counted in UTF-16 code units, as Telegram counts
+ALLOWED_UPDATES = ("message", "edited_message")
+_T = TypeVar("_T")
+
+
+def _plain_label(status: str, language: str) -> str:
+    return status.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str = ""  # INTAKE_TELEGRAM_TOKEN
+    webhook_secret: str = ""  # INTAKE_TELEGRAM_WEBHOOK_SECRET
+    api_url: str = "https://api.telegram.org/bot"  # INTAKE_TELEGRAM_API_URL (+ token)
+    polling: bool = False  # INTAKE_TELEGRAM_POLLING
+    public_url: str = ""  # INTAKE_PUBLIC_URL: when set, setWebhook is called at start
+    poll_timeout_s: int = 50  # getUpdates long-poll timeout
+    retry_base_s: float = 1.0  # first pause after a failed poll or store; doubles to 60 s
+    # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
+    status_label: Callable[[str, str], str] = _plain_label
+
+
+# --- texts of the two commands (the core's reply texts never pass through here) ---------------
+
+_GREETING = {
+    "en": "Hello! Describe your complaint here (order number, product model, serial number, "
+          "what happened) and we will open a ticket. Send /status at any time to see it.",
+    "it": "Ciao! Descrivi qui il tuo reclamo (numero d'ordine, modello, numero di serie, cosa "
+          "è successo) e apriremo una pratica. Invia /status in qualsiasi momento per vederla.",
+    "nl": "Hallo! Beschrijf hier uw klacht (ordernummer, model, serienummer, wat er gebeurde) "
+          "en wij openen een ticket. Stuur op elk moment /status om het te bekijken.",
+    "ru": "Здравствуйте! Опишите здесь вашу жалобу (номер заказа, модель, серийный номер, что "
+          "произошло), и мы откроем обращение. Отправьте /status, чтобы узнать его статус.",
+    "zh": "您好!请在此描述您的投诉(订单号、产品型号、序列号、发生了什么),我们会为您创建工单。"
+          "随时发送 /status 查看进度。",
+    "de": "Hallo! Beschreiben Sie hier Ihre Beschwerde (Bestellnummer, Modell, Seriennummer, "
+          "was passiert ist), und wir eröffnen ein Ticket. Senden Sie /status, um es zu sehen.",
+    "fr": "Bonjour ! Décrivez ici votre réclamation (numéro de commande, modèle, numéro de "
+          "série, ce qui s'est passé) et nous ouvrirons un dossier. Envoyez /status pour le "
+          "suivre.",
+    "es": "¡Hola! Describa aquí su reclamación (número de pedido, modelo, número de serie, qué "
+          "ocurrió) y abriremos una incidencia. Envíe /status en cualquier momento para verla.",
+}
+_STATUS = {
+    "en": "Your ticket {ref}: {status}.", "it": "La tua pratica {ref}: {status}.",
+    "nl": "Uw ticket {ref}: {status}.", "ru": "Ваше обращение {ref}: {status}.",
+    "zh": "您的工单 {ref}:{status}。", "de": "Ihr Ticket {ref}: {status}.",
+    "fr": "Votre dossier {ref} : {status}.", "es": "Su incidencia {ref}: {status}.",
+}
+_NO_TICKET = {
+    "en": "You have no open ticket here. Write your complaint and we will open one.",
+    "it": "Non hai pratiche aperte qui. Scrivi il tuo reclamo e ne apriremo una.",
+    "nl": "U heeft hier geen open ticket. Schrijf uw klacht en wij openen er een.",
+    "ru": "У вас нет открытых обращений. Опишите жалобу, и мы откроем обращение.",
+    "zh": "您在这里没有未结工单。请写下您的投诉,我们会为您创建。",
+    "de": "Sie haben hier kein offenes Ticket. Schreiben Sie Ihre Beschwerde, wir eröffnen "
+          "eins.",
+    "fr": "Vous n'avez aucun dossier ouvert ici. Écrivez votre réclamation et nous en "
+          "ouvrirons un.",
+    "es": "No tiene ninguna incidencia abierta aquí. Escriba su reclamación y abriremos una.",
+}
+
+
+def _language(code: str | None) -> str | None:
+    return code[:2].lower() if code else None
+
+
+def _text_language(code: str | None) -> str:
+    language = _language(code)
+    return language if language in _GREETING else "en"
+
+
+# --- message length ------------------------------------------------------------------------
+
+
+def _fitting(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-16 units (an emoji takes two)."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def _cut(window: str) -> tuple[int, int]:
+    """Where to end a part inside `window`, and how many separator characters to drop."""
+    for separator in ("\n\n", "\n", " "):
+        at = window.rfind(separator)
+        if at >= len(window) // 2:  # never a part much shorter than it needs to be
+            return at, len(separator)
+    return len(window), 0
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Parts of at most `limit` units, cut at a paragraph, else a line, else a word."""
+    parts: list[str] = []
+    rest = text.strip()
+    while (fits := _fitting(rest, limit)) < len(rest):
+        end, skip = _cut(rest[:fits])
+        parts.append(rest[:end].rstrip())
+        rest = rest[end + skip:].lstrip("\n")
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+# --- Update -> InboundMessage ------------------------------------------------------------------
+
+
+def _attachments(message: Message) -> list[Attachment]:
+    """File metadata only: the bytes stay with Telegram, reachable through getFile(file_id)."""
+    found: dict[str, Attachment] = {}
+    if message.photo:
+        biggest = message.photo[-1]  # Telegram lists the sizes smallest first
+        found[biggest.file_unique_id] = Attachment(
+            filename="photo.jpg", content_type="image/jpeg", size=biggest.file_size or 0,
+            url=f"tg-file:{biggest.file_id}")
+    files = (message.document, message.audio, message.video, message.voice,
+             message.video_note, message.animation)
+    for item in files:
+        if item is None or item.file_unique_id in found:  # an animation is also a document
+            continue
+        found[item.file_unique_id] = Attachment(
+            filename=(getattr(item, "file_name", None) or "")[:255],
+            content_type=(getattr(item, "mime_type", None) or "application/octet-stream")[:255],
+            size=max(item.file_size or 0, 0), url=f"tg-file:{item.file_id}")
+    return list(found.values())
+
+
+def _display_name(message: Message) -> str:
+    user = message.from_user
+    if user is None:
+        return ""
+    name = " ".join(part for part in (user.first_name, user.last_name) if part)
+    return (name or user.username or "")[:200]
+
+
+def refusal_of_sender(message: Message) -> str | None:
+    """Why nobody waits for an answer to this message, or None for a customer's own chat."""
+    user = message.from_user
+    if user is None:
+        return "no sender (a channel post or an anonymous group admin)"
+    if user.is_bot:
+        return "sent by a bot"
+    if message.chat.type != ChatType.PRIVATE:
+        return f"a {message.chat.type} chat, not a private one: tickets are not discussed there"
+    return None
+
+
+def _identity(update: Update, message: Message) -> tuple[str, str | None, datetime] | str:
+    """(external_id, edit_of, when) of a new message or of one edit of it."""
+    original = f"{message.chat.id}:{message.message_id}"
+    if update.edited_message is None:
+        return original, None, message.date
+    if message.edit_date is None:
+        return "an edited message without edit_date"
+    return f"{original}:edit:{int(message.edit_date.timestamp())}", original, message.edit_date
+
+
+def inbound_of(update: Update, raw: dict[str, Any]) -> InboundMessage | str:
+    """The customer message in an update, or why there is none (the update is then ignored)."""
+    message = update.message or update.edited_message
+    if message is None:
+        kinds = sorted(key for key in raw if key != "update_id")
+        return f"unsupported update type: {', '.join(kinds) or 'none'}"
+    refusal = refusal_of_sender(message)
+    text = message.text or message.caption or ""
+    attachments = _attachments(message)
+    if refusal is None and not text.strip() and not attachments:
+        refusal = "no text and no file (a sticker, location, contact or service message)"
+    identity = _identity(update, message)
+    if refusal is not None or isinstance(identity, str):
+        return refusal or str(identity)
+    external_id, edit_of, received_at = identity
+    language = _language(message.from_user.language_code) if message.from_user else None
+    return InboundMessage(
+        channel=Channel.TELEGRAM, external_id=external_id, sender=str(message.chat.id),
+        display_name=_display_name(message), text=text, received_at=received_at.astimezone(UTC),
+        language=language, attachments=attachments, raw=raw, edit_of=edit_of)
+
+
+def command_of(message: Message) -> str | None:
+    """'/start', '/status' or '/help' (also as '/status@SomeBot'); other text is a message."""
+    text = (message.text or "").strip()
+    if not text.startswith("/"):
+        return None
+    command = text.split(maxsplit=1)[0].split("@", 1)[0].lower()
+    return command if command in ("/start", "/status", "/help") else None
+
+
+# --- replies -----------------------------------------------------------------------------------
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """retry_after in seconds, whichever type this python-telegram-bot version hands back."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)  # int -> timedelta migration
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def failure_of(exc: TelegramError) -> SendResult:
+    """What the outbox should do about a Bot API error (order matters: BadRequest is a
+    NetworkError in python-telegram-bot's hierarchy)."""
+    if isinstance(exc, RetryAfter):
+        return SendResult(ok=False, retry_after=_seconds(exc), error=f"rate limited: {exc}")
+    if isinstance(exc, Forbidden):
+        return SendResult(ok=False, permanent=True, error=(
+            f"Telegram refuses this chat (the user blocked the bot or never started it): {exc}"))
+    if isinstance(exc, ChatMigrated):
+        return SendResult(ok=False, permanent=True,
+                          error=f"the chat moved to {exc.new_chat_id}: {exc}")
+    if isinstance(exc, BadRequest):
+        return SendResult(ok=False, permanent=True, error=f"refused by Telegram: {exc}")
+    if isinstance(exc, InvalidToken):
+        return SendResult(ok=False, error="the bot token was rejected: check "
+                                          "INTAKE_TELEGRAM_TOKEN and INTAKE_TELEGRAM_API_URL")
+    return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+
+class TelegramSender:
+    """Delivers a reply as one or more sendMessage calls (4096 units each).
+
+    When a later part fails (a 429), the parts already delivered are remembered by outbox
+    id, so the outbox's retry goes on from the failed part instead of repeating them. The
+    memory is this process's: a retry that lands on another process repeats them.
+    """
+
+    channel = Channel.TELEGRAM
+
+    def __init__(self, bot: Bot, remember: int = 10_000) -> None:
+        self._bot = bot
+        self._delivered: OrderedDict[int, int] = OrderedDict()  # outbox id -> parts sent
+        self._remember = remember
+
+    async def send(self, reply: OutboundReply) -> SendResult:
+        parts = split_text(reply.text)
+        if not parts:
+            return SendResult(ok=False, permanent=True, error="empty reply: nothing to send")
+        first = self._delivered.pop(reply.outbox_id, 0)
+        ids: list[str] = []
+        for index in range(first, len(parts)):
+            try:
+                sent = await self._bot.send_message(chat_id=reply.to, text=parts[index])
+            except TelegramError as exc:
+                result = failure_of(exc)
+                if index and not result.permanent:
+                    self._note(reply.outbox_id, index)
+                return result
+            ids.append(str(sent.message_id))
+        return SendResult(ok=True, provider_id=f"{reply.to}:{','.join(ids)}"[:255])
+
+    def _note(self, outbox_id: int, delivered: int) -> None:
+        self._delivered[outbox_id] = delivered
+        while len(self._delivered) > self._remember:
+            self._delivered.popitem(last=False)
+
+
+# --- the channel -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What became of one update: stored, duplicate, answered (a command) or ignored."""
+
+    outcome: str
+    detail: str = ""
+    message_id: int | None = None
+
+
+class Commands:
+    """/start and /status, answered at once through the Bot API.
+
+    A re-delivered command (Telegram retries a webhook it got no 2xx for) is answered once:
+    the ids of recently answered commands are kept in this process.
+    """
+
+    def __init__(self, bot: Bot, lookup: TicketLookup,
+                 accepted: Callable[[], frozenset[Channel]],
+                 status_label: Callable[[str, str], str], remember: int = 10_000) -> None:
+        self._bot = bot
+        self._lookup = lookup
+        self._accepted = accepted
+        self._label = status_label
+        self._answered: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+
+    async def answer(self, command: str, message: Message) -> Handled:
+        if Channel.TELEGRAM not in self._accepted():
+            return Handled("ignored", f"{command} unanswered: the telegram channel is closed")
+        text = await self._text(command, message)  # may fail (store down): then not remembered
+        key = f"{message.chat.id}:{message.message_id}"
+        if key in self._answered:
+            return Handled("duplicate", f"{command} already answered")
+        self._answered[key] = None
+        while len(self._answered) > self._remember:
+            self._answered.popitem(last=False)
+        try:
+            await self._bot.send_message(chat_id=message.chat.id, text=text)
+        except TelegramError as exc:
+            log.warning("command answer not sent", extra={"command": command, "error": str(exc)})
+            return Handled("ignored", f"{command} answer not sent: {exc}")
+        return Handled("answered", command)
+
+    async def _text(self, command: str, message: Message) -> str:
+        language = _text_language(message.from_user.language_code if message.from_user else None)
+        if command != "/status":
+            return _GREETING[language]
+        view = await self._lookup.open_ticket_of(Channel.TELEGRAM, str(message.chat.id))
+        if view is None:
+            return _NO_TICKET[language]
+        language = view.language if view.language in _STATUS else language
+        label = self._label(view.status.value, language)
+        return _STATUS[language].format(ref=view.ref, status=label)
+
+
+def _answer(status: int = 200, **body: Any) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+async def _until_stopped(stop: asyncio.Event, call: Coroutine[Any, Any, _T]) -> _T | None:
+    """The call's result, or None as soon as `stop` is set (the call is then cancelled)."""
+    work = asyncio.ensure_future(call)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TelegramError):
+        await work
+    return None
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+class TelegramChannel:
+    """One bot: the webhook route, the polling loop and the shared handling of an update."""
+
+    def __init__(self, config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
+                 accepted: Callable[[], frozenset[Channel]]) -> None:
+        self.config = config
+        self._requests = (HTTPXRequest(connection_pool_size=1), HTTPXRequest())
+        self.bot = Bot(config.token, base_url=config.api_url,
+                       get_updates_request=self._requests[0], request=self._requests[1])
+        self.sender = TelegramSender(self.bot)
+        self.commands = Commands(self.bot, lookup, accepted, config.status_label)
+        self._sink = sink
+
+    async def handle(self, update: Update, raw: dict[str, Any]) -> Handled:
+        """Ingest or answer one update; raises only when the sink could not store it."""
+        message = update.message or update.edited_message
+        if message is not None and refusal_of_sender(message) is None:
+            command = command_of(message)
+            if command is not None and update.message is None:
+                return Handled("ignored", f"an edited {command}: commands are not complaints")
+            if command is not None:
+                return await self.commands.answer(command, message)
+        try:
+            parsed = inbound_of(update, raw)
+        except ValidationError as exc:  # only a forged update can break the domain's limits
+            parsed = f"invalid message: {exc.errors(include_url=False)[0]['msg']}"
+        if isinstance(parsed, str):
+            log.info("telegram update ignored",
+                     extra={"update_id": update.update_id, "reason": parsed})
+            return Handled("ignored", parsed)
+        accepted = await self._sink.accept(parsed)
+        return Handled("duplicate" if accepted.duplicate else "stored", parsed.external_id,
+                       accepted.message_id)
+
+    # -- webhook --
+
+    def _verify(self, request: web.Request) -> web.Response | None:
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            return _answer(401, error=f"missing {SECRET_HEADER} header")
+        if not hmac.compare_digest(given.encode(), self.config.webhook_secret.encode()):
+            return _answer(403, error=f"wrong {SECRET_HEADER}")
+        return None
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Non-2xx makes Telegram re-deliver the update again and again, so an update we will
+        never use is answered 200 (and logged); only a store failure asks for a retry."""
+        refusal = self._verify(request)
+        if refusal is not None:
+            return refusal
+        try:
+            data = json.loads(await request.read())
+        except ValueError as exc:  # not UTF-8 or not JSON: Telegram never sends that
+            return _answer(400, error=f"the body is not JSON: {exc}")
+        update = self._parse(data)
+        if isinstance(update, str):
+            log.warning("telegram update ignored", extra={"reason": update})
+            return _answer(ok=True, outcome="ignored", detail=update)
+        try:
+            handled = await self.handle(update, data)
+        except Exception:  # not durable: a non-2xx makes Telegram deliver it again later
+            log.exception("telegram update not stored", extra={"update_id": update.update_id})
+            return _answer(503, error="the message store is unavailable; retry later")
+        return _answer(ok=True, outcome=handled.outcome, detail=handled.detail,
+                       id=handled.message_id)
+
+    def _parse(self, data: object) -> Update | str:
+        if not isinstance(data, dict):
+            return f"the update is a JSON {type(data).__name__}, not an object"
+        kind = next((k for k in ALLOWED_UPDATES if isinstance(data.get(k), dict)), None)
+        if kind is None:
+            kinds = sorted(str(key) for key in data if key != "update_id")
+            return f"unsupported update type: {', '.join(kinds) or 'none'}"
+        try:
+            return Update.de_json(data, self.bot)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return f"malformed {kind}: {type(exc).__name__}: {exc}"
+
+    # -- lifecycle and polling --
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The bot's HTTP clients live as long as this loop; in polling mode it also polls."""
+        try:
+            await self._start()
+            if self.config.polling:
+                await self._poll(stop)
+            else:
+                await stop.wait()
+        finally:
+            await asyncio.gather(*(request.shutdown() for request in self._requests))
+
+    async def _start(self) -> None:
+        await self._try("getMe (check INTAKE_TELEGRAM_TOKEN and INTAKE_TELEGRAM_API_URL)",
+                        self.bot.initialize)
+        if self.config.polling:
+            await self._try("deleteWebhook (getUpdates fails while a webhook is set)",
+                            self.bot.delete_webhook)
+        elif self.config.public_url and self.config.webhook_secret:
+            url = self.config.public_url.rstrip("/") + PATH
+
+            async def register() -> object:
+                return await self.bot.set_webhook(
+                    url=url, secret_token=self.config.webhook_secret,
+                    allowed_updates=list(ALLOWED_UPDATES))
+            await self._try(f"setWebhook to {url}", register)
+
+    @staticmethod
+    async def _try(what: str, call: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await call()
+        except TelegramError as exc:  # the token itself is never logged
+            log.error("telegram %s failed: %s", what, type(exc).__name__)
+
+    async def _poll(self, stop: asyncio.Event) -> None:
+        offset: int | None = None
+        failures = 0
+        while not stop.is_set():
+            if failures:
+                await _pause(stop, min(60.0, self.config.retry_base_s * 2 ** (failures - 1)))
+            try:
+                updates = await _until_stopped(stop, self.bot.get_updates(
+                    offset=offset, timeout=self.config.poll_timeout_s,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    read_timeout=self.config.poll_timeout_s + 10))
+            except RetryAfter as exc:
+                await _pause(stop, _seconds(exc))
+                continue
+            except TimedOut:
+                continue
+            except TelegramError as exc:
+                failures += 1
+                log.warning("getUpdates failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                continue
+            offset, stored_all = await self._feed(updates or (), offset)
+            failures = 0 if stored_all else failures + 1
+
+    async def _feed(self, updates: tuple[Update, ...], offset: int | None
+                    ) -> tuple[int | None, bool]:
+        """Handle updates in order; the offset moves past one only once it is durable."""
+        for update in updates:
+            try:
+                await self.handle(update, update.to_dict())
+            except Exception:  # the store failed: ask for the same updates again after a pause
+                log.exception("telegram update not stored", extra={"update_id": update.update_id})
+                return offset, False
+            offset = update.update_id + 1
+        return offset, True
+
+
+def _not_configured(message: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def refuse(request: web.Request) -> web.Response:
+        return _answer(503, error=message)
+    return refuse
+
+
+def plug(config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
+         accepted: Callable[[], frozenset[Channel]]) -> Plug:
+    """The Telegram family: webhook route (or polling loop), sender, and the bot's lifecycle."""
+    if not config.token:
+        message = "not configured: set INTAKE_TELEGRAM_TOKEN"
+        return Plug("telegram", status=message,
+                    routes=[web.post(PATH, _not_configured(f"the Telegram channel is {message}"))])
+    channel = TelegramChannel(config, sink, lookup, accepted)
+    senders = {Channel.TELEGRAM: channel.sender}
+    if config.polling:
+        return Plug("telegram", status="configured (polling)", senders=senders,
+                    loops=[channel.run])
+    if not config.webhook_secret:
+        message = ("webhook refused until INTAKE_TELEGRAM_WEBHOOK_SECRET is set (or set "
+                   "INTAKE_TELEGRAM_POLLING=true); replies still go out")
+        return Plug("telegram", status=message, senders=senders, loops=[channel.run],
+                    routes=[web.post(PATH, _not_configured(message))])
+    return Plug("telegram", status="configured (webhook)", senders=senders,
+                loops=[channel.run], routes=[web.post(PATH, channel.webhook)])
