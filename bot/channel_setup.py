@@ -12,7 +12,7 @@ from bot import i18n
 from bot.domain import Channel
 from bot.ports import Plug
 from bot.runtime import Runtime
-from channels import meta, telegram
+from channels import email, meta, telegram
 
 
 def plugs(runtime: Runtime) -> list[Plug]:
@@ -33,5 +33,11 @@ def plugs(runtime: Runtime) -> list[Plug]:
             whatsapp_phone_number_id=settings.whatsapp_phone_number_id,
             graph_api_url=settings.graph_api_url, max_body_bytes=settings.max_body_bytes,
             now=runtime.clock.now), runtime.ingest),
+        lambda: email.plug(email.EmailConfig(
+            smtp_listen=settings.smtp_listen, smtp_relay=settings.smtp_relay,
+            smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
+            mail_from=settings.mail_from, mail_domains=settings.mail_domains,
+            max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
+            imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest),
     ]
     return [build() for build in builders]
