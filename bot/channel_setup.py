@@ -6,13 +6,16 @@ settings it misses (shown in /healthz); it never stops the bot from starting.
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable
 
 from bot import i18n
+from bot.config import Settings
 from bot.domain import Channel
 from bot.ports import Plug
 from bot.runtime import Runtime
-from channels import email, meta, telegram
+from channels import email, meta, telegram, webform
 
 
 def plugs(runtime: Runtime) -> list[Plug]:
@@ -22,6 +25,15 @@ def plugs(runtime: Runtime) -> list[Plug]:
         return runtime.policy.current.accepted
 
     builders: list[Callable[[], Plug]] = [
+        lambda: webform.plug(webform.WebformConfig(
+            key_prefix=settings.key_prefix, secret=form_secret(settings),
+            upload_dir=settings.data_dir / "uploads",
+            max_file_bytes=settings.form_max_file_bytes, max_files=settings.form_max_files,
+            per_ip_per_hour=settings.form_per_ip_per_hour,
+            status_attempts_per_ip_per_hour=settings.status_attempts_per_ip_per_hour,
+            default_language=settings.default_language,
+            frame_ancestors=settings.form_frame_ancestors),
+            runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now),
         lambda: telegram.plug(telegram.TelegramConfig(
             token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
             api_url=settings.telegram_api_url, polling=settings.telegram_polling,
@@ -41,3 +53,15 @@ def plugs(runtime: Runtime) -> list[Plug]:
             imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest),
     ]
     return [build() for build in builders]
+
+
+def form_secret(settings: Settings) -> str:
+    """INTAKE_FORM_SECRET, or one made on the first start and kept (0600) in the data dir."""
+    if settings.form_secret:
+        return settings.form_secret
+    path = settings.data_dir / "form_secret"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     form_max_files: int = Field(default=5, ge=0, le=20)
     form_per_ip_per_hour: int = Field(default=20, ge=1)
     status_attempts_per_ip_per_hour: int = Field(default=10, ge=1)
+    # Signs the form's CSRF tokens; unset: a random one kept in the data dir (give every web
+    # process the same one in the distributed mode).
+    form_secret: str = ""
+    form_frame_ancestors: str = "*"  # who may embed /form in an iframe (CSP frame-ancestors)
 
     telegram_token: str = ""
     telegram_webhook_secret: str = ""

@@ -60,11 +60,16 @@ async def live_bot(runtime: Runtime) -> AsyncIterator[LiveBot]:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+def chromium_path() -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        chromium = await playwright.chromium.launch(executable_path=chromium_path, args=FLAGS)
         yield chromium
         await chromium.close()
 

@@ -1,0 +1,134 @@
+"""What the customer pages (the contact form, the status page) share: rendering and limits.
+
+Pages are server-rendered HTML without a line of JavaScript, so they work in any
+browser and inside an iframe. Jinja2 autoescapes every value; the headers forbid
+scripts outright (a second wall should escaping ever be forgotten) and allow
+framing by the sites the operator names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+from babel.dates import format_date, format_datetime
+from redis.asyncio import Redis
+
+from channels import page_texts
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STYLESHEET = Path(__file__).resolve().parent / "static" / "pages.css"
+STATIC_PREFIX = "/pages-static"
+_TEMPLATE_NAMES = ("base.html", "form.html", "done.html", "status.html", "problem.html",
+                   "unavailable.html")
+
+
+def _environment() -> jinja2.Environment:
+    """Templates compiled once at startup: no file reads on the event loop afterwards."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             auto_reload=False, trim_blocks=True, lstrip_blocks=True)
+    for name in _TEMPLATE_NAMES:
+        env.get_template(name)
+    return env
+
+
+def security_headers(frame_ancestors: str, cache: str = "no-store") -> dict[str, str]:
+    policy = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+              f"img-src 'self' data:; style-src 'self'; form-action 'self'; "
+              f"frame-ancestors {frame_ancestors}")
+    return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
+            # Confirmation URLs carry a submission id: never hand it to another site.
+            "Referrer-Policy": "no-referrer", "Cache-Control": cache}
+
+
+class Pages:
+    """Renders one page in one language with the headers every customer page carries."""
+
+    def __init__(self, frame_ancestors: str = "*", timezone: str = "Europe/Rome") -> None:
+        self.frame_ancestors = frame_ancestors
+        self.timezone = timezone
+        self._env = _environment()
+
+    def render(self, request: web.Request, template: str, lang: str, *, status: int = 200,
+               cache: str = "no-store", **context: Any) -> web.Response:
+        """`cache`: pages with personal data are never stored; the empty form may be, so
+        that going back to it and sending it again reuses its token (one ticket, not two)."""
+        html = self._env.get_template(template).render(
+            t=page_texts.texts(lang), lang=lang, here=request.path, static=STATIC_PREFIX,
+            languages=list(page_texts.NATIVE_NAMES.items()), **context)
+        return web.Response(text=html, status=status, content_type="text/html",
+                            charset="utf-8", headers=security_headers(self.frame_ancestors, cache))
+
+    def problem(self, request: web.Request, lang: str, status: int, heading: str,
+                message: str) -> web.Response:
+        return self.render(request, "problem.html", lang, status=status, heading=heading,
+                           message=message)
+
+    def day(self, moment: datetime, lang: str) -> str:
+        """A due date is a business day where the company works, not a UTC instant."""
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        return format_date(local.date(), format="long", locale=lang)
+
+    def moment(self, moment: datetime, lang: str) -> str:
+        return format_datetime(moment, format="short", tzinfo=ZoneInfo(self.timezone),
+                               locale=lang)
+
+
+def stylesheet_route() -> web.RouteDef:
+    """The pages' one stylesheet, read once at startup (the static folder holds other
+    channels' assets too, so it is not mounted whole)."""
+    css = STYLESHEET.read_bytes()
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=css, content_type="text/css", charset="utf-8", headers={
+            "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+    return web.get(f"{STATIC_PREFIX}/pages.css", serve)
+
+
+def page_language(request: web.Request, default: str, chosen: str | None = None) -> str:
+    return page_texts.negotiate(chosen or request.query.get("lang"),
+                                request.headers.get("Accept-Language"), default)
+
+
+def client_ip(request: web.Request) -> str:
+    """The peer's address. Behind a proxy, configure aiohttp-remotes (or the proxy's own
+    limits): X-Forwarded-For is not trusted here, since anyone can send it."""
+    return request.remote or "unknown"
+
+
+@dataclass(frozen=True)
+class HourlyLimit:
+    """At most `limit` hits per client IP in each clock hour (a fixed window in Redis)."""
+
+    redis: Redis
+    key_prefix: str
+    limit: int
+
+    def _key(self, ip: str, now: datetime) -> str:
+        return f"{self.key_prefix}:{ip}:{int(now.timestamp()) // 3600}"
+
+    async def exhausted(self, ip: str, now: datetime) -> bool:
+        count = await self.redis.get(self._key(ip, now))
+        return count is not None and int(count) >= self.limit
+
+    async def hit(self, ip: str, now: datetime) -> None:
+        key = self._key(ip, now)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 2 * 3600)
+            await pipe.execute()
+
+
+def translated(texts: Mapping[str, str], key: str, **values: object) -> str:
+    """A text with our values filled in one pass (a customer's filename stays a value)."""
+    return texts[key].format(**values)

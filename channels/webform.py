@@ -1,0 +1,515 @@
+"""The web contact form: GET/POST /form, its confirmation page, and its way out.
+
+A form message goes through the same stream as an email: throttle, classifier and
+channel gate decide it. The form works without JavaScript and inside an iframe.
+
+- CSRF and double posts: GET /form issues a token HMAC(secret, submission id +
+  issue time). The submission id is also the message's external id, so a form sent
+  twice is the ingest's duplicate and leads to the same confirmation. The token is
+  stateless (no cookie) on purpose: third-party cookies are blocked in iframes.
+- Uploads are read from the multipart stream with our own limits (the app's
+  client_max_size does not apply to streamed reads); a file's type is taken from its
+  first bytes, never from what the browser declares. Files are stored under random
+  names in `upload_dir` and not served publicly (staff only).
+- The honeypot: a field no human sees or tabs to. Filled in, the sender is a bot:
+  the page pretends success and nothing is stored, since storing bots' messages
+  would fill the inbox and create verified identities for addresses a bot typed.
+- The confirmation page waits for the acknowledgment the worker writes (this
+  module's ReplySender keeps it in Redis under the submission) and refreshes itself
+  with a meta refresh until then; after `done_polls` refreshes it stops waiting and
+  says whether the message joined the customer's open complaint or awaits review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.domain import Channel, InboundMessage, OutboundReply, SendResult
+from bot.ports import MessageSink, Plug, TicketLookup
+from channels import page_texts, status_page
+from channels.form_uploads import (
+    CONTROL,
+    FILE_TYPES,
+    MIB,
+    BadToken,
+    FileTexts,
+    Posted,
+    PostReader,
+    TooLarge,
+    UploadRules,
+)
+from channels.page_render import (
+    HourlyLimit,
+    Pages,
+    client_ip,
+    page_language,
+    security_headers,
+    stylesheet_route,
+    translated,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_SUBMISSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_TOKEN = re.compile(r"(?P<sid>[A-Za-z0-9_-]{16,64})\.(?P<issued>\d{1,12})\.(?P<sig>[0-9a-f]{64})")
+
+# Characters per field; the description's own limit comes from the config.
+LIMITS: Mapping[str, int] = {"name": 200, "contact": 254, "order": 64, "model": 100,
+                             "serial": 64, "solution": 1000, "type": 16, "csrf": 160,
+                             "lang": 16, "website": 200}
+_SINGLE_LINE = ("name", "contact", "order", "model", "serial")
+MIN_DESCRIPTION_CHARS = 20
+
+
+@dataclass(frozen=True)
+class WebformConfig:
+    key_prefix: str  # the runtime's key prefix; this channel's keys go under <prefix>:webform
+    secret: str  # signs the form tokens (INTAKE_FORM_SECRET, or a generated file secret)
+    upload_dir: Path
+    max_file_bytes: int = 5 * MIB
+    max_files: int = 5
+    allowed_types: frozenset[str] = frozenset(FILE_TYPES)
+    per_ip_per_hour: int = 20
+    status_attempts_per_ip_per_hour: int = 10
+    default_language: str = "en"
+    max_description_chars: int = 8000
+    token_max_age_s: int = 24 * 3600
+    done_polls: int = 8  # confirmation page refreshes (2 s apart) before it stops waiting
+    done_ttl_s: int = 7 * 24 * 3600
+    frame_ancestors: str = "*"  # CSP frame-ancestors: who may embed the pages
+    timezone: str = "Europe/Rome"
+
+    @property
+    def uploads(self) -> UploadRules:
+        return UploadRules(self.upload_dir, self.max_file_bytes, self.max_files,
+                           self.allowed_types,
+                           {**LIMITS, "description": self.max_description_chars})
+
+
+@dataclass(frozen=True)
+class FormKeys:
+    """Every Redis key of this channel, built in one place."""
+
+    prefix: str
+
+    def submission(self, sid: str) -> str:
+        return f"{self.prefix}:webform:submission:{sid}"
+
+    def reply(self, sid: str) -> str:
+        return f"{self.prefix}:webform:reply:{sid}"
+
+    def polls(self, sid: str) -> str:
+        return f"{self.prefix}:webform:polls:{sid}"
+
+    @property
+    def form_ip(self) -> str:
+        return f"{self.prefix}:webform:ip"
+
+    @property
+    def status_ip(self) -> str:
+        return f"{self.prefix}:webform:status-ip"
+
+
+# --- the token -----------------------------------------------------------------------
+
+def _sign(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def issue_token(secret: str, sid: str, issued: int) -> str:
+    payload = f"{sid}.{issued}"
+    return f"{payload}.{_sign(secret, payload)}"
+
+
+def check_token(secret: str, token: str, now: int, max_age_s: int) -> tuple[str, bool] | None:
+    """(submission id, still fresh) for a token we issued; None for a missing or forged one."""
+    match = _TOKEN.fullmatch(token.strip())
+    if match is None:
+        return None
+    expected = _sign(secret, f"{match['sid']}.{match['issued']}")
+    if not hmac.compare_digest(expected, match["sig"]):
+        return None
+    age = now - int(match["issued"])
+    return match["sid"], -300 <= age <= max_age_s  # a little skew between processes is fine
+
+
+# --- checking a post -----------------------------------------------------------------
+
+_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]{1,189}\.[A-Za-z]{2,63}")
+_PHONE = re.compile(r"\+?[0-9(][0-9 ()./-]{4,28}")
+
+
+def contact_address(value: str) -> str | None:
+    """The identity address a contact becomes: an email lowercased, a phone's digits."""
+    value = value.strip()
+    if "@" in value:
+        return value.lower() if len(value) <= 254 and _EMAIL.fullmatch(value) else None
+    if _PHONE.fullmatch(value):
+        digits = re.sub(r"\D", "", value)
+        return digits if 6 <= len(digits) <= 15 else None
+    return None
+
+
+def clean(fields: Mapping[str, str]) -> dict[str, str]:
+    """Control characters out, one-line fields on one line; bidi marks stay (shown as text)."""
+    values = {name: CONTROL.sub("", fields.get(name, "")).strip()
+              for name in (*_SINGLE_LINE, "description", "solution", "type")}
+    for name in _SINGLE_LINE:
+        values[name] = " ".join(values[name].split())
+    values["description"] = values["description"].replace("\r\n", "\n")
+    values["solution"] = " ".join(values["solution"].split())
+    return values
+
+
+def problems(values: Mapping[str, str], too_long: set[str], config: WebformConfig,
+             texts: Mapping[str, str]) -> dict[str, str]:
+    """Field -> what is wrong with it, in the page's language."""
+    errors: dict[str, str] = {}
+    if values["type"] not in ("product", "service"):
+        errors["type"] = texts["err_type"]
+    required = ["name", "contact", "order", "description", "solution"]
+    if values["type"] == "product":
+        required.append("model")
+    for name in required:
+        if not values[name]:
+            errors[name] = texts["err_required"]
+    if "contact" not in errors and contact_address(values["contact"]) is None:
+        errors["contact"] = texts["err_contact"]
+    if "description" not in errors and len(values["description"]) < MIN_DESCRIPTION_CHARS:
+        errors["description"] = translated(texts, "err_description_short",
+                                           min=MIN_DESCRIPTION_CHARS)
+    limits = {**LIMITS, "description": config.max_description_chars}
+    for name in (*_SINGLE_LINE, "description", "solution"):
+        if name in too_long or len(values[name]) > limits[name]:
+            errors[name] = translated(texts, "err_too_long", max=limits[name])
+    return errors
+
+
+def compose(values: Mapping[str, str]) -> str:
+    """The message text: the description first (the core reads it as the description), then
+    each field behind a label the core's detail extraction recognises."""
+    kind = ("product" if values["type"] == "product"
+            else "service (customer service)")  # a word the category vote counts
+    contact = values["contact"]
+    lines = [values["description"], "", f"Complaint type: {kind}",
+             f"Order number: {values['order']}"]
+    if values["model"]:
+        lines.append(f"Model: {values['model']}")
+    if values["serial"]:
+        lines.append(f"Serial number: {values['serial']}")
+    lines.append(f"Desired solution (repair, replacement or refund): {values['solution']}")
+    lines.append(f"Email: {contact}" if "@" in contact else f"Phone: {contact}")
+    return "\n".join(lines)
+
+
+_SUMMARY = ("type", "name", "contact", "order", "model", "serial", "description", "solution")
+
+
+# --- the sender ----------------------------------------------------------------------
+
+class WebformSender:
+    """Delivers a reply to the confirmation page of the submission it answers.
+
+    The form has no way to reach a customer later: a second reply to the same submission
+    (a status change) is refused as permanent, so staff see on the ticket that it was not
+    delivered and the customer finds it on the status page.
+    """
+
+    channel = Channel.WEBFORM
+
+    def __init__(self, redis: Redis, keys: FormKeys, ttl_s: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl_s = ttl_s
+
+    async def send(self, reply: OutboundReply) -> SendResult:
+        sid = (reply.in_reply_to or "").removeprefix("form:")
+        if not _SUBMISSION.fullmatch(sid) or not await self._redis.exists(
+                self._keys.submission(sid)):
+            return SendResult(ok=False, permanent=True, error=(
+                "the web form shows replies only on a fresh confirmation page; "
+                f"this one has none or it expired: contact {reply.to} another way"))
+        stored = json.dumps({"outbox_id": reply.outbox_id, "ref": reply.ticket_ref,
+                             "text": reply.text, "language": reply.language})
+        if await self._redis.set(self._keys.reply(sid), stored, nx=True, ex=self._ttl_s):
+            return SendResult(ok=True, provider_id=f"form:{sid}")
+        earlier = json.loads(await self._redis.get(self._keys.reply(sid)) or "{}")
+        if earlier.get("outbox_id") == reply.outbox_id:  # a retry of this very reply
+            return SendResult(ok=True, provider_id=f"form:{sid}")
+        return SendResult(ok=False, permanent=True, error=(
+            "the web form cannot deliver a later update (the customer sees it on the status "
+            f"page); contact {reply.to} another way if it matters"))
+
+
+# --- the pages -----------------------------------------------------------------------
+
+class WebForm:
+    """GET/POST /form and GET /form/done/{submission}."""
+
+    def __init__(self, config: WebformConfig, sink: MessageSink, lookup: TicketLookup,
+                 redis: Redis, accepted: Callable[[], frozenset[Channel]], now: Clock,
+                 pages: Pages) -> None:
+        self.config, self.sink, self.lookup, self.redis = config, sink, lookup, redis
+        self.accepted, self.now, self.pages = accepted, now, pages
+        self.keys = FormKeys(config.key_prefix)
+        self.limit = HourlyLimit(redis, self.keys.form_ip, config.per_ip_per_hour)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/form", self.show), web.post("/form", self.submit),
+                web.get("/form/done/{submission}", self.done)]
+
+    # GET /form ---------------------------------------------------------------------
+
+    async def show(self, request: web.Request) -> web.Response:
+        lang = page_language(request, self.config.default_language)
+        if Channel.WEBFORM not in self.accepted():
+            return self._unavailable(request, lang)
+        values = {"order": request.query.get("order", "")[:LIMITS["order"]]}
+        return self._form(request, lang, values, {}, sid=secrets.token_urlsafe(16))
+
+    def _unavailable(self, request: web.Request, lang: str) -> web.Response:
+        texts = page_texts.texts(lang)
+        open_channels = [texts[f"channel.{c.value}"] for c in Channel
+                         if c in self.accepted() and c is not Channel.WEBFORM]
+        return self.pages.render(request, "unavailable.html", lang, status=503,
+                                 channels=open_channels)
+
+    def _form(self, request: web.Request, lang: str, values: Mapping[str, str],
+              errors: Mapping[str, str], *, sid: str, status: int = 200, notice: str = "",
+              files_again: bool = False) -> web.Response:
+        config, texts = self.config, page_texts.texts(lang)
+        token = issue_token(config.secret, sid, int(self.now().timestamp()))
+        cache = "private, no-cache" if status == 200 and not values.get("order") else "no-store"
+        return self.pages.render(
+            request, "form.html", lang, status=status, cache=cache, token=token, values=values,
+            errors=errors, notice=notice, files_again=files_again,
+            accept=",".join(sorted(config.allowed_types)),
+            limits={**LIMITS, "files": config.max_files},
+            hint_files=translated(texts, "attachments_hint", max_files=config.max_files,
+                                  max_mb=config.max_file_bytes // MIB))
+
+    # POST /form --------------------------------------------------------------------
+
+    def _token_ok(self, token: str) -> bool:
+        return check_token(self.config.secret, token, int(self.now().timestamp()),
+                           self.config.token_max_age_s) is not None
+
+    async def submit(self, request: web.Request) -> web.Response:
+        lang = page_language(request, self.config.default_language)
+        refusal = await self._refuse_early(request, lang)
+        if refusal is not None:
+            return refusal
+        reader = PostReader(self.config.uploads, self._file_texts(lang), self._token_ok)
+        try:
+            posted = await self._read(request, reader)
+        except TooLarge:
+            await reader.posted.discard_files()
+            return self._too_large(request, lang)
+        except BadToken:
+            await reader.posted.discard_files()
+            return self._forbidden(request, lang)
+        lang = page_language(request, self.config.default_language, posted.fields.get("lang"))
+        try:
+            return await self._decide(request, lang, posted)
+        finally:
+            await posted.discard_files()  # kept only when the message was stored (cleared)
+
+    async def _refuse_early(self, request: web.Request, lang: str) -> web.Response | None:
+        """Before a byte of the body is read: too big by its own account, or a flood."""
+        length = request.content_length
+        if length is not None and length > self.config.uploads.max_post_bytes:
+            return self._too_large(request, lang)
+        if await self.limit.exhausted(client_ip(request), self.now()):
+            texts = page_texts.texts(lang)
+            return self.pages.problem(request, lang, 429, texts["too_many_title"],
+                                      texts["too_many_form"])
+        return None
+
+    def _file_texts(self, lang: str) -> FileTexts:
+        texts, config = page_texts.texts(lang), self.config
+        return FileTexts(
+            wrong_type=lambda name: translated(texts, "err_file_type", name=name),
+            too_big=lambda name: translated(texts, "err_file_size", name=name,
+                                            max_mb=config.max_file_bytes // MIB),
+            too_many=lambda: translated(texts, "err_file_count", max_files=config.max_files))
+
+    async def _read(self, request: web.Request, reader: PostReader) -> Posted:
+        if request.content_type == "multipart/form-data":
+            return await reader.read(request)
+        try:  # a plain urlencoded post (no files) is fine too
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise TooLarge from None
+        posted = Posted()
+        for name, value in form.items():
+            if isinstance(value, str) and name in self.config.uploads.field_chars:
+                posted.fields[name] = value
+        return posted
+
+    async def _decide(self, request: web.Request, lang: str, posted: Posted) -> web.Response:
+        texts = page_texts.texts(lang)
+        checked = check_token(self.config.secret, posted.fields.get("csrf", ""),
+                              int(self.now().timestamp()), self.config.token_max_age_s)
+        if checked is None:
+            return self._forbidden(request, lang)
+        sid, fresh = checked
+        if await self.redis.exists(self.keys.submission(sid)):
+            return self._to_done(sid, lang)  # sent twice: the same confirmation
+        values = clean(posted.fields)
+        if not fresh:
+            return self._form(request, lang, values, {}, sid=secrets.token_urlsafe(16),
+                              status=422, notice=texts["expired"],
+                              files_again=posted.files_given)
+        if posted.fields.get("website", "").strip():
+            return await self._honeypot(request, sid, lang)
+        errors = problems(values, posted.too_long, self.config, texts)
+        if posted.file_errors:
+            errors["attachments"] = " ".join(posted.file_errors)
+        if errors:
+            return self._form(request, lang, values, errors, sid=sid, status=422,
+                              files_again=posted.files_given)
+        return await self._store(request, sid, lang, values, posted)
+
+    async def _honeypot(self, request: web.Request, sid: str, lang: str) -> web.Response:
+        log.info("honeypot filled; nothing stored", extra={"submission": sid})
+        await self.limit.hit(client_ip(request), self.now())
+        record = {"honeypot": True, "language": lang}
+        await self.redis.set(self.keys.submission(sid), json.dumps(record),
+                             ex=self.config.done_ttl_s)
+        return self._to_done(sid, lang)
+
+    def _message(self, sid: str, lang: str, values: Mapping[str, str],
+                 posted: Posted) -> InboundMessage:
+        return InboundMessage(
+            channel=Channel.WEBFORM, external_id=f"form:{sid}",
+            sender=contact_address(values["contact"]) or values["contact"],
+            display_name=values["name"], subject="", text=compose(values),
+            received_at=self.now().astimezone(UTC), language=lang,
+            attachments=[saved.attachment for saved in posted.files],
+            raw={"form": dict(values)})
+
+    async def _store(self, request: web.Request, sid: str, lang: str,
+                     values: Mapping[str, str], posted: Posted) -> web.Response:
+        """The confirmation's record first (the acknowledgment may come back within
+        milliseconds and needs it), then the message itself."""
+        message = self._message(sid, lang, values, posted)
+        record = {"sender": message.sender, "language": lang,
+                  "values": dict(values), "files": [a.filename for a in message.attachments]}
+        key = self.keys.submission(sid)
+        if not await self.redis.set(key, json.dumps(record), nx=True, ex=self.config.done_ttl_s):
+            return self._to_done(sid, lang)  # the same form, sent twice at the same moment
+        try:
+            accepted = await self.sink.accept(message)
+        except Exception:
+            log.exception("the form message could not be stored", extra={"submission": sid})
+            await self.redis.delete(key)
+            texts = page_texts.texts(lang)
+            return self._form(request, lang, values, {}, sid=sid, status=503,
+                              notice=texts["store_down"], files_again=posted.files_given)
+        if not accepted.duplicate:  # a duplicate's files are the first post's, kept already
+            posted.files.clear()  # the stored message refers to them now
+            await self.limit.hit(client_ip(request), self.now())
+        return self._to_done(sid, lang)
+
+    def _to_done(self, sid: str, lang: str) -> web.Response:
+        """POST-redirect-GET: a reload of the confirmation never posts the form again."""
+        return web.Response(status=303, headers={
+            "Location": f"/form/done/{sid}?lang={lang}",
+            **security_headers(self.config.frame_ancestors)})
+
+    def _forbidden(self, request: web.Request, lang: str) -> web.Response:
+        texts = page_texts.texts(lang)
+        return self.pages.problem(request, lang, 403, texts["forbidden_title"],
+                                  texts["forbidden_text"])
+
+    def _too_large(self, request: web.Request, lang: str) -> web.Response:
+        texts = page_texts.texts(lang)
+        limit = self.config.uploads.max_post_bytes // MIB
+        message = translated(texts, "too_large_text", max_mb=limit)
+        return self.pages.problem(request, lang, 413, texts["too_large_title"], message)
+
+    # GET /form/done/{submission} ---------------------------------------------------
+
+    async def done(self, request: web.Request) -> web.Response:
+        sid = request.match_info["submission"]
+        raw = await self.redis.get(self.keys.submission(sid)) if _SUBMISSION.fullmatch(sid) \
+            else None
+        if raw is None:
+            lang = page_language(request, self.config.default_language)
+            texts = page_texts.texts(lang)
+            return self.pages.problem(request, lang, 404, texts["not_found_title"],
+                                      texts["not_found_text"])
+        record: dict[str, Any] = json.loads(raw)
+        lang = page_language(request, record.get("language") or self.config.default_language)
+        context = await self._done_state(sid, record, lang)
+        return self.pages.render(request, "done.html", lang,
+                                 summary=_summary(record, page_texts.texts(lang)), **context)
+
+    async def _done_state(self, sid: str, record: Mapping[str, Any],
+                          lang: str) -> dict[str, Any]:
+        if record.get("honeypot"):
+            return {"state": "review"}
+        reply = await self.redis.get(self.keys.reply(sid))
+        if reply is not None:
+            answer = json.loads(reply)
+            return {"state": "answered", "ref": answer["ref"],
+                    "paragraphs": [p for p in answer["text"].split("\n\n") if p.strip()]}
+        polls = await self.redis.incr(self.keys.polls(sid))
+        await self.redis.expire(self.keys.polls(sid), self.config.done_ttl_s)
+        if polls <= self.config.done_polls:
+            return {"state": "processing", "refresh": 2}
+        texts = page_texts.texts(lang)
+        # Whoever typed the address may not own it: say the message joined an open
+        # complaint, never which one (the owner has its reference from the first time).
+        view = await self.lookup.open_ticket_of(Channel.WEBFORM, record["sender"])
+        if view is None:
+            return {"state": "review"}
+        return {"state": "added", "added": translated(texts, "done_added")}
+
+
+def _summary(record: Mapping[str, Any], texts: Mapping[str, str]) -> list[tuple[str, str]]:
+    values: Mapping[str, str] = record.get("values") or {}
+    rows = []
+    for name in _SUMMARY:
+        value = values.get(name, "")
+        if name == "type" and value:
+            value = texts[f"type_{value}"]
+        if value:
+            rows.append((texts[name], value))
+    if record.get("files"):
+        rows.append((texts["attachments"], ", ".join(record["files"])))
+    return rows
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
+         accepted: Callable[[], frozenset[Channel]], now: Clock = _utc_now) -> Plug:
+    """The contact form and the status page; `now` is the runtime's clock (tests move it)."""
+    if not config.secret:
+        return Plug("webform", status="not configured: set INTAKE_FORM_SECRET")
+    config.upload_dir.mkdir(parents=True, exist_ok=True)
+    pages = Pages(config.frame_ancestors, config.timezone)
+    form = WebForm(config, sink, lookup, redis, accepted, now, pages)
+    status = status_page.StatusPage(
+        lookup, HourlyLimit(redis, form.keys.status_ip, config.status_attempts_per_ip_per_hour),
+        pages, now, config.default_language)
+    return Plug("webform", routes=[*form.routes(), *status.routes(), stylesheet_route()],
+                senders={Channel.WEBFORM: WebformSender(redis, form.keys, config.done_ttl_s)})
+
