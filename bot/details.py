@@ -380,6 +380,23 @@ def with_thread_refs(found: Found, thread_refs: Sequence[str]) -> Found:
     return replace(found, ticket_refs=_unique([*found.ticket_refs, *refs]))
 
 
+def with_given(found: Found, given: Mapping[str, str] | None) -> Found:
+    """Add what the customer filled in field by field; it wins over the text's reading."""
+    if not given:
+        return found
+    values = {name: _clip(value) for name, value in given.items()
+              if name not in ("category", "name", "email", "phone")}
+    emails = [given["email"].lower()] if "@" in given.get("email", "") else []
+    phone = given.get("phone", "").strip()
+    digits = re.sub(r"\D", "", phone.replace("(0)", ""))
+    digits = digits[2:] if phone.startswith("00") else digits
+    intl = "+" if phone.startswith(("+", "00")) else ""
+    phones = [intl + digits] if 6 <= len(digits) <= 15 else []
+    return replace(found, values={**found.values, **values},
+                   emails=_unique([*emails, *found.emails]),
+                   phones=_unique([*phones, *found.phones]))
+
+
 def category(text: str) -> str:
     """Product or service complaint, by keyword votes; a tie counts as product.
 

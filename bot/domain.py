@@ -55,6 +55,11 @@ OPEN_STATUSES = frozenset(set(TicketStatus) - {TicketStatus.RESOLVED, TicketStat
 
 MAX_TEXT_CHARS = 64_000
 
+# The details a complaint needs, as the ticket stores them, plus the contact and category.
+GIVEN_DETAILS = frozenset({"category", "name", "email", "phone", "order_number",
+                           "product_model", "serial_number", "description",
+                           "desired_solution"})
+
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
@@ -107,6 +112,19 @@ class InboundMessage(BaseModel):
     automated: str = Field(default="", max_length=200)
     # The external id of the message this one edits (a Telegram edit): stored as an edit.
     edit_of: str | None = Field(default=None, max_length=255)
+    # What the customer filled in field by field (the form, the chat's questions), by
+    # detail name (GIVEN_DETAILS): taken as given, where the text's reading could miss it.
+    details: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("details")
+    @classmethod
+    def _known_details(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - GIVEN_DETAILS)
+        if unknown:
+            raise ValueError(f"unknown detail names {unknown}; known: {sorted(GIVEN_DETAILS)}")
+        if value.get("category", "product") not in ("product", "service"):
+            raise ValueError("category must be 'product' or 'service'")
+        return {name: text.strip()[:2000] for name, text in value.items() if text.strip()}
 
     @field_validator("sender")
     @classmethod
@@ -114,7 +132,7 @@ class InboundMessage(BaseModel):
         return value.strip()
 
     @field_validator("external_id", "sender", "text", "subject", "display_name", "thread_refs",
-                     "raw", mode="before")
+                     "raw", "details", mode="before")
     @classmethod
     def _no_lone_surrogates(cls, value: Any) -> Any:
         """Lone surrogates and NUL cannot be stored: replace them rather than lose the text."""

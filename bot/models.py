@@ -159,6 +159,7 @@ class Message(Base):
     processed_at: Mapped[datetime | None] = mapped_column(When)
     automated: Mapped[str] = mapped_column(String(200), default="", server_default="")
     edit_of: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, str] | None] = mapped_column(Json)
 
 
 class OutboxReply(Base):

@@ -29,7 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot import identity, language, replies, tickets
 from bot.clock import Clock
-from bot.details import Found, extract, with_thread_refs
+from bot.details import Found, extract, with_given, with_thread_refs
 from bot.domain import Channel, Decision
 from bot.i18n import pick_language
 from bot.models import Identity, Message, ModerationItem, Ticket
@@ -213,7 +213,8 @@ class Pipeline:
         """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
         now = self._clock.now()
         channel = Channel(row.channel)
-        found = with_thread_refs(extract(row.text, row.subject), row.thread_refs)
+        found = with_given(with_thread_refs(extract(row.text, row.subject), row.thread_refs),
+                           row.details)
         lang = row.language or language.detect(row.text)
         who = await identity.resolve(session, channel, row.sender, row.display_name, found, now,
                                      language=lang, known=None if known is None else known.senders)
@@ -247,8 +248,8 @@ class Pipeline:
             lang = pick_language(turn.language or who.customer.language, self._default_language)
             ticket = turn.ticket = await tickets.open_ticket(
                 session, customer=who.customer, identity=who.identity, text=row.text,
-                found=found, language=lang, deadlines=deadlines(row.received_at, policy.sla),
-                now=turn.now)
+                found=found, category=(row.details or {}).get("category"), language=lang,
+                deadlines=deadlines(row.received_at, policy.sla), now=turn.now)
             if known is not None:
                 known.open_tickets[who.customer.id] = ticket
             turn.reply = replies.acknowledgment(ticket)

@@ -56,8 +56,9 @@ async def by_ref(session: AsyncSession, ref: str) -> Ticket | None:
 
 async def open_ticket(session: AsyncSession, *, customer: Customer, identity: Identity,
                       text: str, found: Found, language: str, deadlines: Deadlines,
-                      now: datetime) -> Ticket:
-    category = detail_rules.category(text)
+                      now: datetime, category: str | None = None) -> Ticket:
+    """`category`: the customer's own choice (a form's), else read from the text."""
+    category = category or detail_rules.category(text)
     missing = detail_rules.missing(found.values, category)
     status = TicketStatus.AWAITING_DETAILS if missing else TicketStatus.NEW
     contact = {"email": found.emails[:1], "phone": found.phones[:1]}

@@ -216,6 +216,16 @@ def compose(values: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+def given_details(values: Mapping[str, str]) -> dict[str, str]:
+    """The fields by the core's detail names: taken as given, not read back from the text."""
+    contact = values["contact"]
+    return {"category": "product" if values["type"] == "product" else "service",
+            "name": values["name"], "email" if "@" in contact else "phone": contact,
+            "order_number": values["order"], "product_model": values["model"],
+            "serial_number": values["serial"], "description": values["description"],
+            "desired_solution": values["solution"]}
+
+
 _SUMMARY = ("type", "name", "contact", "order", "model", "serial", "description", "solution")
 
 
@@ -400,7 +410,7 @@ class WebForm:
             display_name=values["name"], subject="", text=compose(values),
             received_at=self.now().astimezone(UTC), language=lang,
             attachments=[saved.attachment for saved in posted.files],
-            raw={"form": dict(values)})
+            raw={"form": dict(values)}, details=given_details(values))
 
     async def _store(self, request: web.Request, sid: str, lang: str,
                      values: Mapping[str, str], posted: Posted) -> web.Response:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from bot.clock import VirtualClock
@@ -15,6 +17,7 @@ from bot.models import Message, OutboxReply, Ticket, TicketEvent
 from bot.outbox import Sender
 from bot.runtime import Runtime
 from bot.staff import TicketDesk
+from tests.conftest import START
 from tests.helpers import FlakySender
 
 BROKEN = ("My inverter, model SolarMax 3000, stopped working after two days, order number 778812, "
@@ -192,3 +195,29 @@ async def test_an_open_ticket_is_found_only_through_a_verified_identity(
     assert mine.ref == first.ticket_ref
     assert await runtime.lookup.open_ticket_of(Channel.TELEGRAM, "555") is None
     assert await runtime.lookup.open_ticket_of(Channel.EMAIL, "nobody@example.com") is None
+
+
+async def test_details_given_field_by_field_are_taken_as_given(runtime: Runtime) -> None:
+    """A form's fields: a model code the text reading misses, the customer's own category."""
+    await runtime.ingest.accept(InboundMessage(
+        channel=Channel.WEBFORM, external_id="form:1", sender="ann@example.com",
+        text="It stopped working after the storm.", received_at=runtime.clock.now(),
+        details={"category": "service", "order_number": "778812", "product_model": "SUN-5K-G03",
+                 "desired_solution": "a visit of the technician", "phone": "0039 347 1234567",
+                 "email": "Ann@Example.com", "serial_number": "  "}))
+    [outcome] = await runtime.worker.drain()
+    async with runtime.sessions() as session:
+        ticket = await session.get_one(Ticket, outcome.ticket_id)
+    assert ticket.category == "service"
+    assert ticket.details == {
+        "order_number": "778812", "product_model": "SUN-5K-G03", "email": "ann@example.com",
+        "desired_solution": "a visit of the technician", "phone": "+393471234567",
+        "description": "It stopped working after the storm."}
+    assert ticket.status == TicketStatus.NEW.value  # a service complaint needs no serial
+
+
+def test_unknown_detail_names_and_categories_are_refused() -> None:
+    for details in ({"colour": "red"}, {"category": "billing"}):
+        with pytest.raises(ValidationError, match=r"unknown detail names|category must be"):
+            InboundMessage(channel=Channel.WEBFORM, external_id="x", sender="a@b.c",
+                           received_at=START, details=details)

@@ -513,3 +513,15 @@ def test_without_a_secret_the_form_is_not_configured(tmp_path: Path) -> None:
     assert not unplugged.routes
     assert not unplugged.senders
     assert not (tmp_path / "never").exists()
+
+
+async def test_each_field_reaches_the_ticket_as_given(client: Client, runtime: Runtime) -> None:
+    """A model code the text reading would miss, and the customer's own choice of type."""
+    await send(client, {"csrf": await token_of(client), **VALID, "type": "service",
+                        "model": "SUN-5K-G03", "solution": "A call back"})
+    await settle(runtime)
+    [ticket] = await tickets(runtime)
+    assert ticket.category == "service"
+    assert (ticket.details["product_model"], ticket.details["desired_solution"]) == (
+        "SUN-5K-G03", "A call back")
+    assert ticket.details["email"] == "anna.rossi@example.com"
