@@ -37,6 +37,10 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.classify_rate
+	$(BIN)/python -m bench.meta_rate
+	$(BIN)/python -m bench.telegram_rate
+	$(BIN)/python -m bench.mail_rate
+	$(BIN)/python -m bench.chat_rate
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

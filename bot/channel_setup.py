@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.domain import Channel
 from bot.ports import Plug
 from bot.runtime import Runtime
-from channels import email, meta, telegram, webform
+from channels import email, meta, telegram, webchat, webform
 
 
 def plugs(runtime: Runtime) -> list[Plug]:
@@ -25,6 +25,13 @@ def plugs(runtime: Runtime) -> list[Plug]:
         return runtime.policy.current.accepted
 
     builders: list[Callable[[], Plug]] = [
+        lambda: webchat.plug(webchat.WebchatConfig(
+            key_prefix=settings.key_prefix, max_chars=settings.chat_max_chars,
+            default_language=settings.default_language,
+            sessions_per_ip_per_hour=settings.chat_sessions_per_ip_per_hour,
+            trusted_proxies=settings.trusted_proxies, now=runtime.clock.now,
+            timezone=lambda: runtime.policy.current.sla.timezone),
+            runtime.ingest, runtime.lookup, runtime.redis, accepted),
         lambda: webform.plug(webform.WebformConfig(
             key_prefix=settings.key_prefix, secret=form_secret(settings),
             upload_dir=settings.data_dir / "uploads",

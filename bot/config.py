@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     api_token: str | None = None
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    redis_max_connections: int = Field(default=200, ge=4)
     key_prefix: str = Field(default="intake", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     consumer_group: str = "workers"
     consumer_name: str | None = None
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
     # --- channels (issue 5: customer pages; issue 6: providers). Empty = not configured.
     public_url: str = ""  # how customers reach the bot (links in pages); default from request
     chat_max_chars: int = Field(default=4000, ge=100, le=64_000)
+    chat_sessions_per_ip_per_hour: int = Field(default=30, ge=1)
+    trusted_proxies: int = Field(default=0, ge=0, le=10)  # X-Forwarded-For hops believed
     form_max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     form_max_files: int = Field(default=5, ge=0, le=20)
     form_per_ip_per_hour: int = Field(default=20, ge=1)

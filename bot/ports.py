@@ -96,4 +96,7 @@ class Plug:
     routes: Sequence[web.AbstractRouteDef] = ()
     senders: Mapping[Channel, ReplySender] = field(default_factory=dict)
     loops: Sequence[Loop] = ()  # started by the web process (SMTP server, IMAP, polling)
+    # Run when the web app begins to shut down, before it waits for open requests: close
+    # long-lived connections (chat WebSockets) that would otherwise hold the shutdown.
+    shutdown: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
     static: Mapping[str, str] = field(default_factory=dict)  # URL prefix -> directory

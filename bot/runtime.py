@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
@@ -70,7 +70,9 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
     if url is None:
         valkey = EmbeddedValkey(settings.data_dir)
         url = valkey.start()
-    redis = Redis.from_url(url)
+    # Bursts (a flood of chat frames, webhooks) wait for a connection instead of failing.
+    redis = Redis.from_pool(BlockingConnectionPool.from_url(  # closed with the client
+        url, max_connections=settings.redis_max_connections, timeout=10))
     try:
         yield redis
     finally:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
@@ -60,11 +61,20 @@ def make_app(runtime: Runtime, *, background: bool = False, send: bool = False,
         for prefix, directory in plug.static.items():
             app.router.add_static(prefix, directory)
         runtime.sender.register(plug.senders)
+        for hook in plug.shutdown:
+            app.on_shutdown.append(_on_shutdown(hook))
     app.cleanup_ctx.append(_policy_follower)
     app.cleanup_ctx.append(_channel_loops)
     if background or send:
         app.cleanup_ctx.append(_background_loops(work=background))
     return app
+
+
+def _on_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]
+                 ) -> Callable[[web.Application], Coroutine[Any, Any, None]]:
+    async def run(_app: web.Application) -> None:
+        await hook()
+    return run
 
 
 async def _channel_loops(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,329 @@
+"""The chat's intake dialog as a pure state machine: a state and a text in, the next step out.
+
+It asks what the complaint is about, then only the details still missing, one at a
+time, and hands back a completed intake for the channel to submit as ONE message.
+No I/O here: where an answer needs a look-up (is this email a known customer with an
+open ticket? does this reference belong to them?) the turn names the check, and the
+channel answers it through `email_checked` / `reference_checked`.
+"""
+
+# Separators and skip words include CJK full-width punctuation on purpose.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from channels import chat_texts
+
+KIND = "kind"
+REFERENCE = "reference"  # waiting for the reference of a ticket the email already has
+DONE = "done"  # intake over: later texts are free messages to the ticket
+
+PRODUCT_STEPS: tuple[str, ...] = ("name", "contact", "order_number", "product_model",
+                                  "serial_number", "description", "desired_solution")
+SERVICE_STEPS: tuple[str, ...] = ("name", "contact", "order_number", "description",
+                                  "desired_solution")
+OPTIONAL = frozenset({"order_number", "product_model", "serial_number", "desired_solution"})
+MAX_ANSWER_CHARS = 2000
+MIN_DESCRIPTION_LETTERS = 15
+MAX_REFERENCE_TRIES = 3
+SKIPPED = "-"
+DRAFT = "_draft"  # a description too short to stand alone, waiting for more
+
+_EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}\.)"
+                    r"{1,8}[A-Za-z]{2,24}")
+_PHONE = re.compile(r"\+?[\d][\d \-().]{4,22}\d")
+_REFERENCE = re.compile(r"[Cc]-\d{4}-\d{6}")
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad\u061c]")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A text key of chat_texts and the values to put in."""
+
+    key: str
+    values: tuple[tuple[str, str], ...] = ()
+
+    def render(self, language: str) -> str:
+        return chat_texts.say(self.key, language, **dict(self.values))
+
+
+@dataclass(frozen=True)
+class Dialog:
+    step: str = KIND
+    kind: str = ""  # "product" or "service"
+    answers: tuple[tuple[str, str], ...] = ()  # detail -> answer ("-" when skipped)
+    tries: int = 0
+    reference: str = ""  # the open ticket this chat was linked to by its reference
+    claimed_email: str = ""  # an email with an open ticket whose reference was not given
+    remarks: tuple[str, ...] = ()  # texts that answered no question: kept for the message
+    checked_email: str = ""  # the email already looked up among verified identities
+
+    def get(self, name: str) -> str:
+        return dict(self.answers).get(name, "")
+
+    def given(self, name: str) -> bool:
+        return name in dict(self.answers)
+
+    def with_answer(self, name: str, value: str) -> Dialog:
+        return replace(self, answers=(*((k, v) for k, v in self.answers if k != name),
+                                      (name, value)))
+
+    def without(self, name: str) -> Dialog:
+        return replace(self, answers=tuple((k, v) for k, v in self.answers if k != name))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "kind": self.kind, "answers": dict(self.answers),
+                "tries": self.tries, "reference": self.reference,
+                "claimed_email": self.claimed_email, "remarks": list(self.remarks),
+                "checked_email": self.checked_email}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dialog:
+        answers = data.get("answers") or {}
+        return cls(step=str(data.get("step", KIND)), kind=str(data.get("kind", "")),
+                   answers=tuple((str(k), str(v)) for k, v in answers.items()),
+                   tries=int(data.get("tries", 0)), reference=str(data.get("reference", "")),
+                   claimed_email=str(data.get("claimed_email", "")),
+                   remarks=tuple(str(r) for r in data.get("remarks") or ()),
+                   checked_email=str(data.get("checked_email", "")))
+
+
+@dataclass(frozen=True)
+class Submit:
+    """The intake is complete: submit it as one message."""
+
+    name: str
+    kind: str
+    details: tuple[tuple[str, str], ...]  # only details given, not skipped
+    remarks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckEmail:
+    email: str
+
+
+@dataclass(frozen=True)
+class CheckReference:
+    reference: str
+    email: str
+
+
+Action = Submit | CheckEmail | CheckReference
+
+
+@dataclass(frozen=True)
+class Turn:
+    dialog: Dialog
+    prompts: tuple[Prompt, ...] = ()
+    action: Action | None = None
+    # The answer counts toward the intake (stored in the final message): False for a
+    # reply to a question we had to repeat.
+    accepted: bool = field(default=True)
+
+
+def start() -> Turn:
+    return Turn(Dialog(), (Prompt("greeting"), Prompt("ask_kind")))
+
+
+def clean(text: str) -> str:
+    """Invisible and direction-override characters carry no answer; a bounded length."""
+    return _INVISIBLE.sub("", text).strip()[:MAX_ANSWER_CHARS]
+
+
+def answer(dialog: Dialog, text: str, language: str) -> Turn:
+    """The customer's answer to the question the dialog is at."""
+    value = clean(text)
+    if dialog.step == DONE:
+        return Turn(dialog)
+    if dialog.step == KIND:
+        turn = _kind(dialog, value, language)
+    elif dialog.step == REFERENCE:
+        turn = _reference(dialog, value, language)
+    else:
+        turn = _detail(dialog, dialog.step, value, language)
+    if turn.accepted or not value or _is_skip(value, language):
+        return turn
+    # An answer to no question is still the customer's words: the message keeps them.
+    kept = replace(turn.dialog, remarks=(*turn.dialog.remarks, value)[-20:])
+    return replace(turn, dialog=kept)
+
+
+def email_checked(dialog: Dialog, has_open_ticket: bool) -> Turn:
+    """The channel looked the email up among verified identities."""
+    if has_open_ticket:
+        return Turn(replace(dialog, step=REFERENCE, tries=0), (Prompt("open_ticket"),))
+    return _next(dialog)
+
+
+def reference_checked(dialog: Dialog, reference: str, matches: bool) -> Turn:
+    """A matching reference links the chat to that ticket; the channel shows its status."""
+    if matches:
+        return Turn(replace(dialog, step=DONE, reference=reference.upper(), tries=0))
+    tries = dialog.tries + 1
+    if tries >= MAX_REFERENCE_TRIES:
+        return _reference_skipped(dialog)
+    return Turn(replace(dialog, tries=tries), (Prompt("reference_wrong"),))
+
+
+def _words(text: str) -> set[str]:
+    return set(re.split(r"[\s,.;:!?，。；：！？\"“”«»„]+", text.casefold())) - {""}
+
+
+def _matches(value: str, key: str, language: str) -> bool:
+    listed = chat_texts.words(key, language)
+    folded = value.casefold().strip(" .!?。！")
+    return folded in listed or bool(_words(value) & listed) or any(
+        w in folded for w in listed if len(w) > 1 and not w.isascii())
+
+
+def _kind(dialog: Dialog, value: str, language: str) -> Turn:
+    product = _matches(value, "product_words", language)
+    service = _matches(value, "service_words", language)
+    if product != service:
+        picked = replace(dialog, kind="product" if product else "service")
+        return _next(_prefilled(picked, value))
+    letters = sum(c.isalpha() for c in value)
+    if letters >= MIN_DESCRIPTION_LETTERS and not dialog.given("description"):
+        # A customer who starts by telling the story: keep it, then ask the kind again.
+        return Turn(dialog.with_answer("description", value), (Prompt("kind_unclear"),))
+    return Turn(dialog, (Prompt("kind_unclear"),), accepted=False)
+
+
+def _prefilled(dialog: Dialog, value: str) -> Dialog:
+    """An email address written anywhere fills the contact question."""
+    email = _EMAIL.search(value)
+    if email and not dialog.given("contact"):
+        return dialog.with_answer("contact", email.group().lower())
+    return dialog
+
+
+def _is_skip(value: str, language: str) -> bool:
+    return value.casefold().strip(" .!?。！") in chat_texts.words("skip_words", language)
+
+
+def _detail(dialog: Dialog, name: str, value: str, language: str) -> Turn:
+    if not value:
+        return Turn(dialog, (Prompt(f"ask_{_question(name)}"),), accepted=False)
+    if _is_skip(value, language):
+        if name not in OPTIONAL:
+            return Turn(dialog, (Prompt("required"), Prompt(f"ask_{_question(name)}")),
+                        accepted=False)
+        return _next(dialog.with_answer(name, SKIPPED))
+    if name == "contact":
+        return _contact(dialog, value)
+    if name == "description":
+        value = "\n".join(part for part in (dialog.get(DRAFT), value) if part)
+        if sum(c.isalpha() for c in value) < MIN_DESCRIPTION_LETTERS:
+            return Turn(dialog.with_answer(DRAFT, value), (Prompt("description_short"),))
+        dialog = dialog.without(DRAFT)
+    return _next(_prefilled(dialog.with_answer(name, value[:MAX_ANSWER_CHARS]), value))
+
+
+def _question(name: str) -> str:
+    return "contact" if name == "contact" else name
+
+
+def _contact(dialog: Dialog, value: str) -> Turn:
+    email = _EMAIL.search(value)
+    if email:
+        return _next(dialog.with_answer("contact", email.group().lower()))
+    phone = _PHONE.search(value)
+    digits = re.sub(r"\D", "", phone.group()) if phone else ""
+    if phone and 6 <= len(digits) <= 15:
+        return _next(dialog.with_answer("contact", phone.group().strip()))
+    return Turn(dialog, (Prompt("contact_invalid"),), accepted=False)
+
+
+def _reference(dialog: Dialog, value: str, language: str) -> Turn:
+    if _is_skip(value, language):
+        return _reference_skipped(dialog)
+    found = _REFERENCE.search(value)
+    if found is None:
+        return reference_checked(dialog, value, matches=False)
+    return Turn(dialog, action=CheckReference(found.group().upper(), dialog.get("contact")))
+
+
+def _reference_skipped(dialog: Dialog) -> Turn:
+    done = replace(dialog, step=DONE, claimed_email=dialog.get("contact"), tries=0)
+    return Turn(done, (Prompt("reference_skipped"),))
+
+
+def _steps(kind: str) -> tuple[str, ...]:
+    return PRODUCT_STEPS if kind == "product" else SERVICE_STEPS
+
+
+def _next(dialog: Dialog) -> Turn:
+    """Ask the first detail not given yet; with none left, the intake is complete.
+
+    An email, however it was given, is first looked up: its customer may have a ticket.
+    """
+    contact = dialog.get("contact")
+    if "@" in contact and dialog.checked_email != contact:
+        return Turn(replace(dialog, checked_email=contact), action=CheckEmail(contact))
+    for name in _steps(dialog.kind):
+        if not dialog.given(name):
+            return Turn(replace(dialog, step=name), (Prompt(f"ask_{_question(name)}"),))
+    name = dialog.get("name")
+    details = tuple((k, v) for k, v in dialog.answers
+                    if v != SKIPPED and k != "name" and not k.startswith("_"))
+    return Turn(replace(dialog, step=DONE), (Prompt("submitting", (("name", name),)),),
+                Submit(name=name, kind=dialog.kind, details=details, remarks=dialog.remarks))
+
+
+# --- the message the core reads ---------------------------------------------------------
+
+# Labels the core's detail extraction recognises (bot/details.py): the keyword, a colon,
+# the value. The description comes first, as the customer's own account.
+_LABELS: dict[str, str] = {
+    "order_number": "Order number",
+    "product_model": "Model",
+    "serial_number": "Serial number",
+    "desired_solution": "Desired solution (refund, replacement, repair or other)",
+}
+_KIND_LINE = {"product": "Complaint about: a product",
+              "service": "Complaint about: customer service"}
+
+
+def _contact_line(contact: str) -> str:
+    return f"Email: {contact}" if "@" in contact else f"Phone: {contact}"
+
+
+def compose(submit: Submit) -> str:
+    """The intake as one message text whose details the core's extraction finds."""
+    details = dict(submit.details)
+    lines = [details.get("description", "").strip(), "", _KIND_LINE.get(submit.kind, "")]
+    lines += [f"{label}: {details[name]}" for name, label in _LABELS.items() if name in details]
+    if details.get("contact"):
+        lines.append(_contact_line(details["contact"]))
+    if submit.name:
+        lines.append(f"Name: {submit.name}")
+    if submit.remarks:
+        lines += ["", "Also written:", *submit.remarks]
+    return "\n".join(lines).strip()
+
+
+def given_details(submit: Submit) -> dict[str, str]:
+    """The answers by the core's detail names: taken as given, not read back from the text."""
+    details = {k: v for k, v in submit.details if k in _LABELS or k == "description"}
+    contact = dict(submit.details).get("contact", "")
+    if contact:
+        details["email" if "@" in contact else "phone"] = contact
+    if submit.kind in ("product", "service"):
+        details["category"] = submit.kind
+    if submit.name:
+        details["name"] = submit.name
+    return details
+
+
+def free_text_note(dialog: Dialog) -> str:
+    """What a later message must carry so the core finds the ticket it belongs to."""
+    if dialog.reference:
+        return f"\n\n(Ticket {dialog.reference}, {_contact_line(dialog.get('contact'))})"
+    if dialog.claimed_email:
+        return f"\n\n({_contact_line(dialog.claimed_email)})"
+    return ""

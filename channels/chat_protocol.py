@@ -1,0 +1,326 @@
+"""The site chat's protocol, transport-free: a frame in, frames out (and frames published).
+
+The intake dialog (channels.chat_intake) is the chat's own flow; its answers are
+submitted as ONE message when complete, and every later text as its own message, so
+the stream's gate, classifier and throttle treat chat exactly like email.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.domain import MAX_TEXT_CHARS, Channel, InboundMessage, TicketView
+from bot.ports import MessageSink, TicketLookup
+from channels import chat_intake, chat_texts
+from channels.chat_hub import Frame, Hub
+from channels.chat_sessions import Entry, Session, SessionFull, SessionStore
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _rome() -> str:
+    return "Europe/Rome"
+
+
+@dataclass(frozen=True)
+class WebchatConfig:
+    """What a deployment tunes; the limits protect the store from one abusive page."""
+
+    key_prefix: str
+    max_chars: int = 4000
+    default_language: str = "en"
+    session_ttl_s: int = 30 * 86400
+    sessions_per_ip_per_hour: int = 30
+    rate_per_s: float = 5.0  # messages per second per connection (token bucket)
+    burst: int = 10
+    max_strikes: int = 20  # frames over the rate before the socket is closed (1008)
+    max_bad_frames: int = 5  # non-JSON or malformed frames before the socket is closed
+    poll_wait_s: float = 20.0
+    max_concurrent: int = 32  # frames handled at once per process; more wait their turn
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For is believed
+    # The SLA's time zone (runtime policy: sla.timezone): due dates are business days there.
+    timezone: Callable[[], str] = field(default=_rome)
+    now: Callable[[], datetime] = field(default=_utcnow)  # the bot's clock (tests: virtual)
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return self.max_chars * 4 + 4096  # UTF-8 worst case plus the JSON around it
+
+
+class TokenBucket:
+    """Per connection, in memory: a socket's flood is refused before it costs Redis."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate, self._burst = rate, float(burst)
+        self._tokens, self._at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def error_frame(code: str, text: str, **extra: Any) -> Frame:
+    return {"type": "error", "code": code, "text": text, **extra}
+
+
+@dataclass
+class Conversation:
+    """One client's link to a session: a socket, or an HTTP poller's requests."""
+
+    ip: str
+    bucket: TokenBucket
+    out: asyncio.Queue[Frame] = field(default_factory=asyncio.Queue)
+    session: str = ""
+    language: str = "en"
+    strikes: int = 0
+    bad_frames: int = 0
+    live: bool = True  # a socket follows its session; an HTTP request does not
+
+
+class Chat:
+    """The protocol, transport-free: a frame in, frames out (and frames published)."""
+
+    def __init__(self, config: WebchatConfig, sink: MessageSink, lookup: TicketLookup,
+                 store: SessionStore, hub: Hub,
+                 accepted: Callable[[], frozenset[Channel]]) -> None:
+        self.config, self._sink, self._lookup = config, sink, lookup
+        self.store, self.hub, self._accepted = store, hub, accepted
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
+
+    # --- what the widget is told before anything else --------------------------------
+
+    def is_open(self) -> bool:
+        return Channel.WEBCHAT in self._accepted()
+
+    def closed_frame(self, language: str) -> Frame:
+        others = sorted(c.value for c in self._accepted() - {Channel.WEBCHAT})
+        names = ", ".join(chat_texts.channel_names(others, language))
+        return {"type": "closed", "channels": others,
+                "text": chat_texts.say("unavailable", language, channels=names)}
+
+    def config_body(self, languages: list[str]) -> Frame:
+        language = chat_texts.pick(languages, self.config.default_language)
+        body: Frame = {"accepted": self.is_open(), "language": language,
+                       "max_chars": self.config.max_chars,
+                       "texts": chat_texts.widget_texts(language)}
+        if not body["accepted"]:
+            closed = self.closed_frame(language)
+            body |= {"channels": closed["channels"], "unavailable": closed["text"]}
+        return body
+
+    # --- frames ----------------------------------------------------------------------
+
+    async def handle(self, conv: Conversation, frame: Frame) -> list[Frame]:
+        kind = frame.get("type")
+        if kind == "hello":
+            return await self.hello(conv, frame)
+        if kind == "message":
+            return await self.message(conv, frame)
+        if kind == "ping":
+            return [{"type": "pong"}]
+        return [error_frame("bad_frame", f"unknown frame type {str(kind)[:40]!r}")]
+
+    async def hello(self, conv: Conversation, frame: Frame) -> list[Frame]:
+        languages = frame.get("lang")
+        wanted = [str(x) for x in languages] if isinstance(languages, list) else [
+            str(languages or "")]
+        conv.language = chat_texts.pick(wanted[:20], self.config.default_language)
+        session = await self.store.load(str(frame.get("session") or ""))
+        if session is None and not self.is_open():
+            return [self.closed_frame(conv.language)]
+        if session is None:
+            if not await self.store.allow_new(conv.ip, self.config.now(),
+                                              self.config.sessions_per_ip_per_hour):
+                return [error_frame("too_many_sessions",
+                               chat_texts.say("rate_limited", conv.language))]
+            session = await self._new_session(conv.language)
+        conv.language = session.language
+        self._follow(conv, session.id)
+        frames: list[Frame] = [{"type": "welcome", "session": session.id,
+                                "language": session.language, "accepted": self.is_open(),
+                                "max_chars": self.config.max_chars,
+                                "history": [e.frame()["entry"] for e in
+                                            await self.store.history(session.id)]}]
+        if not self.is_open():
+            frames.append(self.closed_frame(session.language))
+        status = await self._status(session)
+        if status is not None:
+            frames.append(status)
+        return frames
+
+    def _follow(self, conv: Conversation, sid: str) -> None:
+        if conv.session and conv.live:
+            self.hub.unlisten(conv.session, conv.out)
+        conv.session = sid
+        if conv.live:
+            self.hub.listen(sid, conv.out)
+
+    async def _new_session(self, language: str) -> Session:
+        turn = chat_intake.start()
+        session = await self.store.create(language, turn.dialog.to_json())
+        await self._say(session, turn.prompts)
+        return session
+
+    async def _status(self, session: Session) -> Frame | None:
+        """A returning customer with a ticket is told where it stands (not a new intake)."""
+        dialog = chat_intake.Dialog.from_json(session.dialog)
+        ref = session.ticket_ref or dialog.reference
+        if not ref:
+            return None
+        contact = dialog.get("contact")
+        view = await self._lookup.by_reference(ref, contact) if contact else None
+        if view is None:
+            view = await self._lookup.open_ticket_of(Channel.WEBCHAT, session.id)
+        return None if view is None else self._status_frame(view, session.language)
+
+    def _status_frame(self, view: TicketView, language: str) -> Frame:
+        text = chat_texts.status_text(view.ref, view.status.value, view.next_due, language,
+                                      self.config.timezone())
+        return {"type": "status", "ref": view.ref, "status": view.status.value, "text": text}
+
+    async def _say(self, session: Session, prompts: tuple[chat_intake.Prompt, ...],
+                   ref: str = "") -> None:
+        for prompt in prompts:
+            await self.bot_entry(session.id, prompt.render(session.language), ref)
+
+    async def bot_entry(self, sid: str, text: str, ref: str = "") -> Entry:
+        entry = await self.store.append(sid, "bot", text, self.config.now(), ref=ref)
+        await self.hub.publish(sid, entry.frame())
+        return entry
+
+    async def message(self, conv: Conversation, frame: Frame) -> list[Frame]:
+        text, cid = frame.get("text"), str(frame.get("cid") or "")[:64]
+        if not conv.session:
+            return [error_frame("no_session", "say hello first")]
+        if not isinstance(text, str) or not text.strip():
+            return [error_frame("empty", "a message needs some text", cid=cid)]
+        if len(text) > self.config.max_chars:
+            return [error_frame("too_long", chat_texts.say("too_long", conv.language,
+                                                      limit=str(self.config.max_chars)),
+                           cid=cid, limit=self.config.max_chars)]
+        if not self.is_open():
+            return [{**self.closed_frame(conv.language), "cid": cid}]
+        lock = self._locks.setdefault(conv.session, asyncio.Lock())
+        async with lock:
+            return await self._message(conv, text, cid)
+
+    async def _message(self, conv: Conversation, text: str, cid: str) -> list[Frame]:
+        sid = conv.session
+        if cid and (known := await self.store.known_client_id(sid, cid)) is not None:
+            return [{"type": "ack", "cid": cid, "id": known}]  # a resend after a reconnect
+        session = await self.store.load(sid)
+        if session is None:
+            return [error_frame("no_session", "this chat session has expired; reload the page")]
+        try:
+            entry = await self.store.append(sid, "customer", text, self.config.now(), "sent")
+        except SessionFull as exc:
+            return [error_frame("session_full", str(exc), cid=cid)]
+        if cid:
+            await self.store.remember_client_id(sid, cid, entry.id)
+        conv.out.put_nowait({"type": "ack", "cid": cid, "id": entry.id})  # before the echo
+        await self.hub.publish(sid, entry.frame())
+        frames: list[Frame] = []
+        dialog = chat_intake.Dialog.from_json(session.dialog)
+        if dialog.step == chat_intake.DONE:
+            return frames + await self._submit_free(session, dialog, entry)
+        return frames + await self._advance(session, dialog, entry)
+
+    async def _advance(self, session: Session, dialog: chat_intake.Dialog,
+                       entry: Entry) -> list[Frame]:
+        """One step of the intake; look-ups and the submission as the turn asks."""
+        turn = chat_intake.answer(dialog, entry.text, session.language)
+        prompts = list(turn.prompts)
+        frames: list[Frame] = []
+        while turn.action is not None and not isinstance(turn.action, chat_intake.Submit):
+            turn = await self._check(session, turn.action, turn.dialog, frames)
+            prompts += turn.prompts
+        if isinstance(turn.action, chat_intake.Submit):
+            submitted = await self._submit_intake(session, turn.action, entry)
+            if submitted is not None:
+                return frames + submitted  # not saved: the answer can be sent again
+        session.dialog = turn.dialog.to_json()
+        await self.store.save(session)
+        await self._say(session, tuple(prompts))
+        if isinstance(turn.action, chat_intake.Submit):
+            await self._delivered(session.id, list(range(entry.id + 1)), customer_only=True)
+            await self.hub.publish(session.id, {"type": "typing", "on": True})
+        return frames
+
+    async def _check(self, session: Session, action: chat_intake.Action,
+                     dialog: chat_intake.Dialog, frames: list[Frame]) -> chat_intake.Turn:
+        if isinstance(action, chat_intake.CheckEmail):
+            found = await self._lookup.open_ticket_of(Channel.EMAIL, action.email)
+            return chat_intake.email_checked(dialog, found is not None)
+        assert isinstance(action, chat_intake.CheckReference)
+        view = await self._lookup.by_reference(action.reference, action.email)
+        turn = chat_intake.reference_checked(dialog, action.reference, view is not None)
+        if view is not None:  # proven by the reference only its owner got by mail
+            await self.store.set_ref(session.id, view.ref)
+            status = self._status_frame(view, session.language)
+            frames.append(status)
+            await self.bot_entry(session.id, status["text"], view.ref)
+        return turn
+
+    async def _submit_intake(self, session: Session, submit: chat_intake.Submit,
+                             entry: Entry) -> list[Frame] | None:
+        """The whole intake as one message; None when stored, else the error to show."""
+        message = self._inbound(session, entry, chat_intake.compose(submit), submit.name,
+                                details=chat_intake.given_details(submit))
+        return await self._accept(session, message)
+
+    async def _submit_free(self, session: Session, dialog: chat_intake.Dialog,
+                           entry: Entry) -> list[Frame]:
+        note = chat_intake.free_text_note(dialog)  # kept whole: it links the ticket
+        text = entry.text[:MAX_TEXT_CHARS - len(note)] + note
+        error = await self._accept(session, self._inbound(session, entry, text,
+                                                          dialog.get("name")))
+        if error is not None:
+            return error
+        await self._delivered(session.id, [entry.id])
+        return []
+
+    def _inbound(self, session: Session, entry: Entry, text: str, name: str,
+                 details: dict[str, str] | None = None) -> InboundMessage:
+        return InboundMessage(channel=Channel.WEBCHAT, external_id=f"{session.id}:{entry.id}",
+                              sender=session.id, display_name=name[:200],
+                              text=text[:MAX_TEXT_CHARS],
+                              received_at=self.config.now(), language=session.language,
+                              raw={"entry": entry.id}, details=details or {})
+
+    async def _accept(self, session: Session, message: InboundMessage) -> list[Frame] | None:
+        try:
+            await self._sink.accept(message)
+        except Exception:
+            log.exception("chat message not stored", extra={"session": session.id})
+            entry_id = int(message.raw["entry"])
+            await self.store.set_state(session.id, [entry_id], "failed")
+            await self.hub.publish(session.id, {"type": "state", "id": entry_id,
+                                                "state": "failed"})
+            return [error_frame("store_unavailable",
+                           chat_texts.say("store_unavailable", session.language))]
+        return None
+
+    async def _delivered(self, sid: str, ids: list[int], customer_only: bool = False) -> None:
+        if customer_only:
+            ids = [e.id for e in await self.store.history(sid) if e.sender == "customer"
+                   and e.id in set(ids)]
+        await self.store.set_state(sid, ids, "delivered")
+        for entry_id in ids:
+            await self.hub.publish(sid, {"type": "state", "id": entry_id, "state": "delivered"})

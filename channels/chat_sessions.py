@@ -1,0 +1,177 @@
+"""Chat sessions in Redis: the dialog, the history and the live feed of each session.
+
+A session lives in three keys under `<prefix>:webchat:` (the fields, the history list
+and the message states), all refreshed to the TTL on every write, so a customer who
+comes back within the TTL finds the conversation as they left it. An entry's id is
+its position in the history list (RPUSH answers it atomically), so a client resumes
+with "everything after id N". Every new entry and state change is published on one
+channel; each web process forwards it to its own open panels of that session.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
+
+From = Literal["customer", "bot"]
+MAX_ENTRIES = 5000  # a session is a conversation, not a storage service
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    sender: From
+    text: str
+    at: str  # ISO 8601
+    state: str = ""  # a customer entry: sent, delivered, failed
+    ref: str = ""  # a bot entry about a ticket: its reference
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "entry", "entry": asdict(self)}
+
+
+@dataclass
+class Session:
+    id: str
+    language: str
+    dialog: dict[str, Any]
+    ticket_ref: str = ""
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class SessionFull(Exception):
+    """The session's history reached MAX_ENTRIES."""
+
+
+class ChatKeys:
+    """Every key of the chat, in one place."""
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{prefix}:webchat"
+
+    def session(self, sid: str) -> str:
+        return f"{self.base}:s:{sid}"
+
+    def history(self, sid: str) -> str:
+        return f"{self.base}:h:{sid}"
+
+    def states(self, sid: str) -> str:
+        return f"{self.base}:st:{sid}"
+
+    def client_ids(self, sid: str) -> str:
+        return f"{self.base}:cid:{sid}"
+
+    def new_sessions(self, ip: str, hour: int) -> str:
+        return f"{self.base}:ip:{ip}:{hour}"
+
+    @property
+    def live(self) -> str:
+        return f"{self.base}:live"
+
+
+class SessionStore:
+    def __init__(self, redis: Redis, prefix: str, ttl_s: int) -> None:
+        self._redis = redis
+        self.keys = ChatKeys(prefix)
+        self._ttl = ttl_s
+
+    def _all(self, sid: str) -> list[str]:
+        k = self.keys
+        return [k.session(sid), k.history(sid), k.states(sid), k.client_ids(sid)]
+
+    async def _touch(self, sid: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self._all(sid):
+                pipe.expire(key, self._ttl)
+            await pipe.execute()
+
+    async def allow_new(self, ip: str, now: datetime, per_hour: int) -> bool:
+        """A cap on sessions one address opens per hour (a script opening thousands)."""
+        key = self.keys.new_sessions(ip, int(now.timestamp()) // 3600)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 3600)
+            count, _ = await pipe.execute()
+        return int(count) <= per_hour
+
+    async def create(self, language: str, dialog: dict[str, Any]) -> Session:
+        session = Session(id=secrets.token_urlsafe(18), language=language, dialog=dialog)
+        await self.save(session)
+        return session
+
+    async def load(self, sid: str) -> Session | None:
+        if not sid or len(sid) > 64:
+            return None
+        fields = await self._redis.hgetall(self.keys.session(sid))
+        if not fields:
+            return None
+        data = {_str(k): _str(v) for k, v in fields.items()}
+        return Session(id=sid, language=data.get("language", "en"),
+                       dialog=json.loads(data.get("dialog", "{}")),
+                       ticket_ref=data.get("ticket_ref", ""))
+
+    async def exists(self, sid: str) -> bool:
+        return bool(sid) and bool(await self._redis.exists(self.keys.session(sid)))
+
+    async def save(self, session: Session) -> None:
+        """The fields this process changes; the ticket reference is the sender's (set_ref)."""
+        mapping: dict[FieldT, EncodableT] = {"language": session.language,
+                                             "dialog": json.dumps(session.dialog)}
+        await self._redis.hset(self.keys.session(session.id), mapping=mapping)
+        await self._touch(session.id)
+
+    async def set_ref(self, sid: str, ref: str) -> None:
+        await self._redis.hset(self.keys.session(sid), "ticket_ref", ref)
+
+    async def append(self, sid: str, sender: From, text: str, at: datetime, state: str = "",
+                     ref: str = "") -> Entry:
+        record = {"sender": sender, "text": text, "at": at.isoformat(), "ref": ref}
+        length = int(await self._redis.rpush(self.keys.history(sid), json.dumps(record)))
+        entry = Entry(id=length - 1, sender=sender, text=text, at=record["at"], state=state,
+                      ref=ref)
+        if length > MAX_ENTRIES:
+            await self._redis.rpop(self.keys.history(sid))
+            raise SessionFull(f"a chat session holds at most {MAX_ENTRIES} messages")
+        if state:
+            await self._redis.hset(self.keys.states(sid), str(entry.id), state)
+        await self._touch(sid)
+        return entry
+
+    async def set_state(self, sid: str, ids: list[int], state: str) -> None:
+        if ids:
+            mapping: dict[FieldT, EncodableT] = {str(i): state for i in ids}
+            await self._redis.hset(self.keys.states(sid), mapping=mapping)
+
+    async def history(self, sid: str, after: int = -1) -> list[Entry]:
+        raw = await self._redis.lrange(self.keys.history(sid), max(after + 1, 0), -1)
+        states = {_str(k): _str(v)
+                  for k, v in (await self._redis.hgetall(self.keys.states(sid))).items()}
+        entries = []
+        for offset, item in enumerate(raw):
+            record = json.loads(item)
+            index = max(after + 1, 0) + offset
+            entries.append(Entry(id=index, sender=record["sender"], text=record["text"],
+                                 at=record["at"], state=states.get(str(index), ""),
+                                 ref=record.get("ref", "")))
+        return entries
+
+    async def remember_client_id(self, sid: str, cid: str, entry_id: int) -> None:
+        """Which entry a client's message id became: a resend after a reconnect is not new."""
+        await self._redis.hset(self.keys.client_ids(sid), cid[:64], entry_id)
+
+    async def known_client_id(self, sid: str, cid: str) -> int | None:
+        known = await self._redis.hget(self.keys.client_ids(sid), cid[:64])
+        return None if known is None else int(known)
+
+    async def publish(self, sid: str, origin: str, frame: dict[str, Any]) -> None:
+        payload = json.dumps({"sid": sid, "origin": origin, "frame": frame})
+        await self._redis.publish(self.keys.live, payload)

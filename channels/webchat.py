@@ -1,0 +1,295 @@
+"""The site chat: an embeddable widget that talks to the bot over a WebSocket (or polling).
+
+Routes: GET /widget.js and /widget.css (the widget, no build step), GET /chat/config
+(accepted?, texts in the browser's language), GET /chat/ws (the protocol below),
+POST /chat/send and GET /chat/poll (the same protocol over plain HTTP, for networks
+that block WebSockets).
+
+Protocol, JSON frames. Client: {"type": "hello", "session": id|null, "lang": [...]},
+{"type": "message", "text": ..., "cid": client id}. Server: "welcome" (session id,
+history, accepted), "entry" (a new message of the conversation), "ack" (a client
+message became entry N), "state" (entry N is now delivered: durable in the store),
+"typing", "status" (the ticket this chat knows), "closed" (chat unavailable: which
+channels to use), "error" (code and a text to show).
+
+The intake dialog (channels.chat_intake) is the chat's own flow; its answers are
+submitted as ONE message when complete, and every later text as its own message, so
+the stream's gate, classifier and throttle treat chat exactly like email. Replies
+come back through `WebchatSender`, which appends them to the session and publishes
+them to every open panel of it, on any web process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from redis.asyncio import Redis
+
+from bot.domain import Channel, OutboundReply, SendResult
+from bot.ports import MessageSink, Plug, TicketLookup
+from channels import chat_texts
+from channels.chat_hub import Frame, Hub
+from channels.chat_protocol import (
+    Chat,
+    Conversation,
+    TokenBucket,
+    WebchatConfig,
+    error_frame,
+)
+from channels.chat_sessions import SessionFull, SessionStore
+
+log = logging.getLogger(__name__)
+__all__ = ["Chat", "WebchatConfig", "WebchatSender", "build", "plug", "plug_of"]
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class WebchatSender:
+    """Replies go into the session's history and, live, to its open panels."""
+
+    channel = Channel.WEBCHAT
+
+    def __init__(self, chat: Chat) -> None:
+        self._chat = chat
+
+    async def send(self, reply: OutboundReply) -> SendResult:
+        store = self._chat.store
+        if not await store.exists(reply.to):
+            return SendResult(ok=False, error="the chat session expired or never existed",
+                              permanent=True)
+        try:
+            entry = await self._chat.bot_entry(reply.to, reply.text, reply.ticket_ref)
+        except SessionFull as exc:
+            return SendResult(ok=False, error=str(exc), permanent=True)
+        if reply.ticket_ref:
+            await store.set_ref(reply.to, reply.ticket_ref)
+        return SendResult(ok=True, provider_id=f"{reply.to}:{entry.id}")
+
+
+# --- transports ----------------------------------------------------------------------------
+
+
+def _parse(data: str) -> Frame | None:
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        return None
+    return frame if isinstance(frame, dict) and isinstance(frame.get("type"), str) else None
+
+
+def _cors(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Access-Control-Allow-Origin"] = "*"  # no cookies: the session is data
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+class Transports:
+    """The aiohttp handlers around one Chat."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self._http_buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        # Frames handled at once: each holds a few Redis connections, and the pool is finite.
+        self._busy = asyncio.Semaphore(chat.config.max_concurrent)
+        self._assets = {name: (STATIC / name).read_text(encoding="utf-8")
+                        for name in ("widget.js", "widget.css")}
+
+    def _bucket(self) -> TokenBucket:
+        return TokenBucket(self.chat.config.rate_per_s, self.chat.config.burst)
+
+    def _client_ip(self, request: web.Request) -> str:
+        """The visitor's address for the per-address caps; behind N trusted proxies, the
+        address the outermost of them saw (X-Forwarded-For, counted from the right)."""
+        hops = self.chat.config.trusted_proxies
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
+                     if a.strip()]
+        if hops and len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+        return request.remote or ""
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/widget.js", self.widget_js), web.get("/widget.css", self.widget_css),
+                web.get("/chat/config", self.config), web.get("/chat/ws", self.websocket),
+                web.post("/chat/send", self.send), web.get("/chat/poll", self.poll)]
+
+    async def widget_js(self, request: web.Request) -> web.StreamResponse:
+        return self._asset("widget.js", "application/javascript")
+
+    async def widget_css(self, request: web.Request) -> web.StreamResponse:
+        return self._asset("widget.css", "text/css")
+
+    def _asset(self, name: str, content_type: str) -> web.StreamResponse:
+        response = web.Response(text=self._assets[name], content_type=content_type,
+                                headers={"Cache-Control": "public, max-age=300"})
+        return _cors(response)
+
+    async def config(self, request: web.Request) -> web.StreamResponse:
+        languages = request.query.get("lang", "") or request.headers.get("Accept-Language", "")
+        return _cors(web.json_response(self.chat.config_body(languages.split(",")[:20])))
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        config = self.chat.config
+        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=config.max_frame_bytes)
+        await ws.prepare(request)
+        conv = Conversation(ip=self._client_ip(request), bucket=self._bucket())
+        self.chat.hub.sockets.add(ws)
+        writer = asyncio.create_task(_write(ws, conv.out))
+        try:
+            async for msg in ws:
+                if not await self._on_frame(ws, conv, msg):
+                    break
+        finally:
+            if conv.session:
+                self.chat.hub.unlisten(conv.session, conv.out)
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        return ws
+
+    async def _on_frame(self, ws: web.WebSocketResponse, conv: Conversation,
+                        msg: Any) -> bool:
+        """False when the socket must close: persistent abuse gets 1008."""
+        config = self.chat.config
+        frame = _parse(msg.data) if msg.type == WSMsgType.TEXT else None
+        if frame is None:
+            conv.bad_frames += 1
+            conv.out.put_nowait(error_frame("bad_frame", "frames are JSON objects with a type"))
+            if conv.bad_frames > config.max_bad_frames:
+                return await _close(ws, conv, "too many malformed frames")
+            return True
+        if not conv.bucket.take():
+            conv.strikes += 1
+            conv.out.put_nowait(error_frame("rate_limited",
+                                       chat_texts.say("rate_limited", conv.language),
+                                       cid=str(frame.get("cid") or "")[:64]))
+            if conv.strikes > config.max_strikes:
+                return await _close(ws, conv, "too many messages")
+            return True
+        for reply in await self._handle(conv, frame):
+            conv.out.put_nowait(reply)
+        return True
+
+    async def _handle(self, conv: Conversation, frame: Frame) -> list[Frame]:
+        """A store that is down or saturated is a retry for the client, not a crash."""
+        try:
+            async with self._busy:
+                return await self.chat.handle(conv, frame)
+        except Exception:
+            log.exception("chat frame failed", extra={"frame_type": frame.get("type")})
+            return [error_frame("unavailable", chat_texts.say("store_unavailable", conv.language),
+                           cid=str(frame.get("cid") or "")[:64], retry=frame["type"])]
+
+    async def send(self, request: web.Request) -> web.StreamResponse:
+        """One frame over HTTP (text/plain JSON, so the browser sends no preflight)."""
+        ip = self._client_ip(request)
+        if not self._http_bucket(ip).take():
+            return _cors(web.json_response({"frames": [error_frame(
+                "rate_limited", chat_texts.say("rate_limited", "en"))]}, status=429))
+        if request.content_length is not None and \
+                request.content_length > self.chat.config.max_frame_bytes:
+            return _cors(web.json_response({"frames": [error_frame(
+                "too_long", f"body larger than {self.chat.config.max_frame_bytes} bytes")]},
+                status=413))
+        frame = _parse(await request.text())
+        if frame is None:
+            return _cors(web.json_response({"frames": [error_frame(
+                "bad_frame", "the body is a JSON object with a type")]}, status=400))
+        conv = Conversation(ip=ip, bucket=self._bucket(), live=False)
+        if frame["type"] != "hello":
+            session = await self.chat.store.load(str(frame.get("session") or ""))
+            if session is None:
+                return _cors(web.json_response({"frames": [error_frame(
+                    "no_session", "unknown or expired session")]}, status=404))
+            conv.session, conv.language = session.id, session.language
+        frames = await self._handle(conv, frame)
+        direct = [conv.out.get_nowait() for _ in range(conv.out.qsize())]
+        return _cors(web.json_response({"frames": direct + frames}))
+
+    def _http_bucket(self, ip: str) -> TokenBucket:
+        bucket = self._http_buckets.pop(ip, None) or self._bucket()
+        self._http_buckets[ip] = bucket
+        while len(self._http_buckets) > 10_000:
+            self._http_buckets.popitem(last=False)
+        return bucket
+
+    async def poll(self, request: web.Request) -> web.StreamResponse:
+        """Entries after `after`; waits up to `wait` seconds for one if there are none."""
+        store, sid = self.chat.store, request.query.get("session", "")
+        try:
+            after = int(request.query.get("after", "-1"))
+            wait = min(max(float(request.query.get("wait", "0")), 0.0),
+                       self.chat.config.poll_wait_s)
+        except ValueError:
+            return _cors(web.json_response({"error": "after and wait are numbers"},
+                                           status=400))
+        if not await store.exists(sid):
+            return _cors(web.json_response({"error": "unknown or expired session"},
+                                           status=404))
+        queue: asyncio.Queue[Frame] = asyncio.Queue()
+        self.chat.hub.listen(sid, queue)
+        try:
+            entries = await store.history(sid, after)
+            if not entries and wait > 0:
+                await _wait_for_news(request, queue, wait)
+                entries = await store.history(sid, after)
+        finally:
+            self.chat.hub.unlisten(sid, queue)
+        return _cors(web.json_response({"frames": [e.frame() for e in entries],
+                                        "accepted": self.chat.is_open()}))
+
+
+async def _wait_for_news(request: web.Request, queue: asyncio.Queue[Frame],
+                         wait: float) -> None:
+    """Until a frame comes, `wait` runs out, or the poller hangs up (checked each second)."""
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(queue.get(), min(left, 1.0))
+            return
+
+
+async def _write(ws: web.WebSocketResponse, out: asyncio.Queue[Frame]) -> None:
+    """The socket's one writer: replies and published frames in the order they came."""
+    while True:
+        frame = await out.get()
+        try:
+            await ws.send_json(frame)
+        except (ConnectionError, RuntimeError):
+            return
+        finally:
+            out.task_done()
+
+
+async def _close(ws: web.WebSocketResponse, conv: Conversation, why: str) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(conv.out.join(), 2.0)  # the error frames go out first
+    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=why.encode())
+    return False
+
+
+def build(config: WebchatConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
+          accepted: Callable[[], frozenset[Channel]]) -> Chat:
+    store = SessionStore(redis, config.key_prefix, config.session_ttl_s)
+    return Chat(config, sink, lookup, store, Hub(redis, store), accepted)
+
+
+def plug_of(chat: Chat) -> Plug:
+    """The chat needs no credentials: it is always configured."""
+    return Plug(name="webchat", routes=Transports(chat).routes(),
+                senders={Channel.WEBCHAT: WebchatSender(chat)}, loops=[chat.hub.run],
+                shutdown=[chat.hub.close_all])
+
+
+def plug(config: WebchatConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
+         accepted: Callable[[], frozenset[Channel]]) -> Plug:
+    return plug_of(build(config, sink, lookup, redis, accepted))

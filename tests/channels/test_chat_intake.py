@@ -1,0 +1,221 @@
+"""The chat's intake dialog as a pure state machine, and the message it composes.
+
+No I/O: each test feeds answers and checks the next question, the checks the channel
+is asked to make, and that the core's detail extraction finds every detail given.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.details import category, extract
+from bot.domain import Channel, InboundMessage
+from channels import chat_intake, chat_texts
+from channels.chat_intake import CheckEmail, CheckReference, Dialog, Submit, Turn
+
+
+def keys(turn: Turn) -> list[str]:
+    return [p.key for p in turn.prompts]
+
+
+def run(answers: list[str], language: str = "en", dialog: Dialog | None = None) -> Turn:
+    """Feed answers in order; an email check answers 'no open ticket'."""
+    turn = chat_intake.start() if dialog is None else Turn(dialog)
+    for text in answers:
+        turn = chat_intake.answer(turn.dialog, text, language)
+        if isinstance(turn.action, CheckEmail):
+            turn = chat_intake.email_checked(turn.dialog, has_open_ticket=False)
+    return turn
+
+
+PRODUCT = ["product", "Anna Rossi", "anna.rossi@example.com", "ORD-884213", "SUN2000-5KTL-M1",
+           "SN88990011", "The inverter shows error F23 and stopped working on Monday.",
+           "I want a replacement unit"]
+
+
+def test_greets_then_asks_product_or_service() -> None:
+    turn = chat_intake.start()
+    assert keys(turn) == ["greeting", "ask_kind"]
+    assert turn.dialog.step == chat_intake.KIND
+
+
+def test_product_intake_asks_one_question_at_a_time_in_order() -> None:
+    turn = chat_intake.start()
+    asked = []
+    for text in PRODUCT:
+        turn = chat_intake.answer(turn.dialog, text, "en")
+        if isinstance(turn.action, CheckEmail):
+            assert turn.action.email == "anna.rossi@example.com"
+            turn = chat_intake.email_checked(turn.dialog, has_open_ticket=False)
+        asked.append(keys(turn))
+    assert asked == [["ask_name"], ["ask_contact"], ["ask_order_number"],
+                     ["ask_product_model"], ["ask_serial_number"], ["ask_description"],
+                     ["ask_desired_solution"], ["submitting"]]
+    assert isinstance(turn.action, Submit)
+    assert turn.dialog.step == chat_intake.DONE
+
+
+def test_service_intake_skips_product_questions() -> None:
+    turn = run(["service", "Marco", "+39 333 123 4567", "skip",
+                "The technician never came to the appointment on Friday."])
+    assert keys(turn) == ["ask_desired_solution"]
+    turn = chat_intake.answer(turn.dialog, "skip", "en")
+    assert isinstance(turn.action, Submit)
+    assert dict(turn.action.details) == {
+        "contact": "+39 333 123 4567",
+        "description": "The technician never came to the appointment on Friday."}
+
+
+def test_optional_details_accept_skip_required_ones_do_not() -> None:
+    turn = run(["product", "skip"])
+    assert keys(turn) == ["required", "ask_name"]
+    turn = run(["product", "Anna", "anna@example.com", "skip", "skip", "skip"])
+    assert keys(turn) == ["ask_description"]
+
+
+@pytest.mark.parametrize(("language", "kind", "skip"), [
+    ("it", "prodotto", "salta"), ("nl", "product", "overslaan"), ("ru", "товар", "пропустить"),
+    ("zh", "产品", "跳过")])
+def test_answers_in_the_customers_language(language: str, kind: str, skip: str) -> None:
+    turn = run([kind, "Anna", "anna@example.com", skip], language)
+    assert turn.dialog.kind == "product"
+    assert turn.dialog.get("order_number") == chat_intake.SKIPPED
+    assert keys(turn) == ["ask_product_model"]
+    assert turn.prompts[0].render(language) == chat_texts.say("ask_product_model", language)
+    assert turn.prompts[0].render(language) != chat_texts.say("ask_product_model", "en")
+
+
+def test_unclear_kind_is_asked_again_and_kept_as_a_remark() -> None:
+    turn = run(["hmm"])
+    assert keys(turn) == ["kind_unclear"]
+    assert turn.dialog.remarks == ("hmm",)
+
+
+def test_a_story_first_becomes_the_description_and_is_not_asked_again() -> None:
+    story = "My inverter died after two weeks, it shows error F23 every morning."
+    turn = run([story, "product", "Anna", "anna@example.com", "skip", "skip", "skip"])
+    assert turn.dialog.get("description") == story
+    assert keys(turn) == ["ask_desired_solution"]
+
+
+def test_an_email_given_early_is_not_asked_for() -> None:
+    turn = chat_intake.answer(Dialog(), "a product, please write to Anna@Example.com", "en")
+    assert turn.action == CheckEmail("anna@example.com")  # looked up however it came
+    turn = run(["Anna"], dialog=chat_intake.email_checked(turn.dialog, False).dialog)
+    assert turn.dialog.get("contact") == "anna@example.com"
+    assert keys(turn) == ["ask_order_number"]
+
+
+def test_invalid_contact_is_asked_again() -> None:
+    turn = run(["product", "Anna", "call me maybe"])
+    assert keys(turn) == ["contact_invalid"]
+    assert turn.dialog.step == "contact"
+
+
+def test_short_description_asks_for_more_and_joins_both_parts() -> None:
+    turn = run(["service", "Anna", "anna@example.com", "skip", "late"])
+    assert keys(turn) == ["description_short"]
+    turn = chat_intake.answer(turn.dialog, "the delivery came three weeks after the date", "en")
+    assert turn.dialog.get("description") == "late\nthe delivery came three weeks after the date"
+    assert keys(turn) == ["ask_desired_solution"]
+
+
+def test_verified_email_with_open_ticket_asks_for_its_reference() -> None:
+    turn = chat_intake.answer(run(["product", "Anna"]).dialog, "anna@example.com", "en")
+    assert isinstance(turn.action, CheckEmail)
+    turn = chat_intake.email_checked(turn.dialog, has_open_ticket=True)
+    assert keys(turn) == ["open_ticket"]
+    turn = chat_intake.answer(turn.dialog, "it is c-2026-000042", "en")
+    assert turn.action == CheckReference("C-2026-000042", "anna@example.com")
+    wrong = chat_intake.reference_checked(turn.dialog, "C-2026-000042", matches=False)
+    assert keys(wrong) == ["reference_wrong"]
+    right = chat_intake.reference_checked(turn.dialog, "C-2026-000042", matches=True)
+    assert right.dialog.step == chat_intake.DONE
+    assert right.dialog.reference == "C-2026-000042"
+    assert right.action is None  # no new ticket
+
+
+def test_reference_skipped_or_missed_three_times_claims_the_email_only() -> None:
+    turn = chat_intake.answer(run(["product", "Anna"]).dialog, "anna@example.com", "en")
+    turn = chat_intake.email_checked(turn.dialog, has_open_ticket=True)
+    for _ in range(3):
+        turn = chat_intake.answer(turn.dialog, "no idea", "en")
+    assert keys(turn) == ["reference_skipped"]
+    assert turn.dialog.step == chat_intake.DONE
+    assert turn.dialog.claimed_email == "anna@example.com"
+    assert "anna@example.com" in chat_intake.free_text_note(turn.dialog)
+
+
+def test_composed_message_carries_every_detail_for_the_core() -> None:
+    turn = run(PRODUCT)
+    assert isinstance(turn.action, Submit)
+    text = chat_intake.compose(turn.action)
+    found = extract(text)
+    assert found.values["order_number"] == "ORD-884213"
+    assert found.values["product_model"] == "SUN2000-5KTL-M1"
+    assert found.values["serial_number"] == "SN88990011"
+    assert found.values["description"].startswith("The inverter shows error F23")
+    assert "replacement unit" in found.values["desired_solution"]
+    assert found.emails == ("anna.rossi@example.com",)
+    assert category(text) == "product"
+
+
+def test_composed_phone_is_found_and_service_is_categorised() -> None:
+    turn = run(["service", "Marco", "333 123 4567", "ORD-2231",
+                "The installer was rude and left the roof open.", "I want compensation"])
+    assert isinstance(turn.action, Submit)
+    text = chat_intake.compose(turn.action)
+    found = extract(text)
+    assert found.phones == ("3331234567",)
+    assert found.values["order_number"] == "ORD-2231"
+    assert category(text) == "service"
+
+
+def test_the_answers_travel_by_their_detail_names() -> None:
+    turn = run(["service", "Marco", "333 123 4567", "skip",
+                "The installer was rude and left the roof open.", "I want compensation"])
+    assert isinstance(turn.action, Submit)
+    assert chat_intake.given_details(turn.action) == {
+        "category": "service", "name": "Marco", "phone": "333 123 4567",
+        "description": "The installer was rude and left the roof open.",
+        "desired_solution": "I want compensation"}  # the skipped order number is absent
+    InboundMessage(channel=Channel.WEBCHAT, external_id="s:1", sender="s", received_at=datetime(2026, 11, 2, tzinfo=UTC),
+                   details=chat_intake.given_details(turn.action))  # names the core knows
+
+
+def test_markup_and_direction_overrides_are_cleaned_from_answers() -> None:
+    turn = run(["product", "<script>alert(1)</script>\u202eAnna"])
+    assert turn.dialog.get("name") == "<script>alert(1)</script>Anna"  # text, not markup
+
+
+def test_dialog_survives_json_round_trip() -> None:
+    dialog = run(PRODUCT[:5]).dialog
+    assert Dialog.from_json(dialog.to_json()) == dialog
+
+
+def test_every_language_has_every_text() -> None:
+    for language, table in chat_texts.TEXTS.items():
+        assert set(table) == set(chat_texts.TEXTS["en"]), language
+
+
+@pytest.mark.parametrize(("browser", "picked"), [
+    (["it-IT", "en"], "it"), (["zh-Hans-CN"], "zh"), (["de-DE", "nl-BE"], "nl"),
+    (["pt-BR"], "en"), ([], "en")])
+def test_language_follows_the_browser(browser: list[str], picked: str) -> None:
+    assert chat_texts.pick(browser) == picked
+
+
+def test_status_names_the_due_day_in_the_sla_time_zone() -> None:
+    due = datetime(2026, 11, 11, 22, 59, tzinfo=UTC)  # 23:59 in Rome, the 11th
+    text = chat_texts.status_text("C-2026-000001", "investigating", due, "it", "Europe/Rome")
+    assert text == "Il suo reclamo C-2026-000001: In verifica. Avrà nostre notizie entro il " \
+                   "giorno 11 novembre 2026."
+    late = datetime(2026, 11, 11, 23, 30, tzinfo=UTC)  # already the 12th in Rome
+    assert "12 novembre" in chat_texts.status_text("C-1", "new", late, "it", "Europe/Rome")
+
+
+def test_customer_text_is_never_read_as_a_template() -> None:
+    assert chat_texts.say("submitting", "en", name="{name} {limit}") == \
+        "Thank you, {name} {limit}. I am registering your complaint now."
