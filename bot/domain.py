@@ -131,8 +131,16 @@ class InboundMessage(BaseModel):
     def _normalize_sender(cls, value: str) -> str:
         return value.strip()
 
-    @field_validator("external_id", "sender", "text", "subject", "display_name", "thread_refs",
-                     "raw", "details", mode="before")
+    @field_validator("external_id", "sender")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        """An identifier is refused rather than changed: a changed one would match no other."""
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("text", "subject", "display_name", "thread_refs", "raw", "details",
+                     mode="before")
     @classmethod
     def _no_lone_surrogates(cls, value: Any) -> Any:
         """Lone surrogates and NUL cannot be stored: replace them rather than lose the text."""

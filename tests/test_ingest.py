@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from bot.clock import VirtualClock
 from bot.domain import Channel, InboundMessage
 from bot.models import Message
 from bot.runtime import Runtime
+from tests.conftest import START
 from tests.helpers import complaint
 
 
@@ -44,11 +47,18 @@ async def test_concurrent_messages_are_each_stored_once_and_queued_once(
 async def test_nul_characters_are_stored_as_a_visible_mark(runtime: Runtime,
                                                            clock: VirtualClock) -> None:
     """PostgreSQL refuses NUL in text: kept as U+FFFD rather than a 503 that loses the text."""
-    msg = InboundMessage(channel=Channel.WEBFORM, external_id="n\x001", sender="a\x00@b.c",
+    msg = InboundMessage(channel=Channel.WEBFORM, external_id="n1", sender="a@b.c",
                          text="broken\x00inverter", raw={"k\x00": "v\x00"},
                          received_at=clock.now())
     accepted = await runtime.ingest.accept(msg)
     async with runtime.sessions() as session:
         row = await session.get_one(Message, accepted.message_id)
-    assert (row.text, row.external_id, row.raw) == (
-        "broken\ufffdinverter", "n\ufffd1", {"k\ufffd": "v\ufffd"})
+    assert (row.text, row.raw) == ("broken\ufffdinverter", {"k\ufffd": "v\ufffd"})
+
+
+def test_nul_in_an_identifier_is_refused() -> None:
+    for field in ("external_id", "sender"):
+        values = {"channel": "webform", "external_id": "n1", "sender": "a@b.c",
+                  "received_at": START, field: "x\x00y"}
+        with pytest.raises(ValidationError, match="must not contain NUL"):
+            InboundMessage.model_validate(values)
