@@ -151,7 +151,7 @@ def _decode(data: bytes, codec: str, errors: str, final: bool) -> str:
 # --- headers --------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
-_MSG_ID = re.compile(r"<([^<>\s]{1,250})>")
+_MSG_ID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,250})>")  # no control characters in an id
 
 
 def _one_line(value: str, limit: int = MAX_HEADER_CHARS) -> str:
@@ -220,7 +220,8 @@ def msg_ids(value: str) -> list[str]:
     """The <id@host> tokens of a Message-ID / In-Reply-To / References header, in order."""
     found = [f"<{m}>" for m in _MSG_ID.findall(value)]
     bare = value.strip()
-    if not found and bare and "@" in bare and not any(c in bare for c in " <>\t"):
+    if not found and bare and "@" in bare and not any(c in bare for c in " <>\t") \
+            and not _CONTROL.search(bare):
         found = [f"<{bare[:250]}>"]  # a mailer that forgot the angle brackets
     return found
 

@@ -422,3 +422,12 @@ def test_random_bytes_and_cut_samples_never_raise() -> None:
         message = parse(data)
         assert message.sender
         assert message.received_at - NOW < timedelta(minutes=16)
+
+
+def test_control_characters_never_reach_an_identifier() -> None:
+    data = (b"From: a@b.c\r\nTo: support@intake.test\r\nMessage-ID: <a\x00b@x.y>\r\n"
+            b"In-Reply-To: c\x01d@x.y\r\nSubject: hi\x00there\r\n\r\nbody\x00text\r\n")
+    msg = parse_mail(data, now=NOW)
+    assert msg.external_id.startswith("sha256:")  # the broken Message-ID is not used
+    assert (msg.sender, msg.subject, msg.thread_refs) == ("a@b.c", "hi there", [])
+    assert msg.text == "body\ufffdtext"
