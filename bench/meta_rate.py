@@ -10,36 +10,24 @@ Three figures, each printed:
 The load client runs in a child process (`python -m bench.meta_rate --client ...`)
 so it does not share the web process's event loop; both still share this
 machine's cores, so the HTTP figures are lower bounds for a dedicated server.
+The measurement is bench.webhook_load's; this module holds what is Meta's.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import os
 import secrets
-import sys
-import tempfile
 import time
-import uuid
-from collections import Counter
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
-from bench import procs
-from bot.config import Settings
-from bot.domain import Accepted, InboundMessage
-from bot.ports import MessageSink, NoClassifier, Plug
-from bot.runtime import open_runtime
-from bot.web.app import make_app
+from bench.webhook_load import Figure, Webhook, main
+from bot.ports import MessageSink, Plug
 from channels.meta import PATH, MetaConfig, parse, plug, signature_of, signature_problem
 
-TARGET = 3000.0
-REQUESTS, CONCURRENCY, MAX_S = 20_000, 64, 8.0
 GRAPH = "http://127.0.0.1:9/v21.0"  # never called: the bench does not send replies
 
 
@@ -55,16 +43,9 @@ def body(n: int, run: str) -> bytes:
     return json.dumps(payload).encode()
 
 
-@dataclass
-class Figure:
-    name: str
-    done: int
-    seconds: float
-    statuses: str = ""
-
-    @property
-    def per_s(self) -> float:
-        return self.done / max(self.seconds, 1e-9)
+def headers(secret: str, raw: bytes) -> dict[str, str]:
+    """Meta signs each body with the app secret (HMAC-SHA256)."""
+    return {"X-Hub-Signature-256": signature_of(secret, raw)}
 
 
 def parse_rate(secret: str, count: int = 20_000) -> Figure:
@@ -77,126 +58,24 @@ def parse_rate(secret: str, count: int = 20_000) -> Figure:
     return Figure("signature + JSON + parse, in-process", count, time.perf_counter() - begun)
 
 
-class Discard:
-    """A sink that keeps nothing: isolates the webhook's own cost from the store's."""
-
-    def __init__(self) -> None:
-        self._n = 0
-
-    async def accept(self, msg: InboundMessage) -> Accepted:
-        self._n += 1
-        return Accepted(self._n, duplicate=False)
+def meta_plug(secret: str, sink: MessageSink) -> AbstractAsyncContextManager[Plug]:
+    """Meta's plug needs nothing running beside it, hence a context that only hands it over."""
+    config = MetaConfig(app_secret=secret, verify_token=secret, graph_api_url=GRAPH)
+    return contextlib.nullcontext(plug(config, sink))
 
 
-async def serve_and_load(app: web.Application, name: str, secret: str) -> Figure:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = runner.addresses[0][1]
-        url = f"http://127.0.0.1:{port}{PATH}"
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.meta_rate", "--client", url, str(REQUESTS),
-            str(CONCURRENCY), str(MAX_S), env={**os.environ, "META_BENCH_SECRET": secret},
-            stdout=asyncio.subprocess.PIPE)
-        out, _ = await child.communicate()
-    finally:
-        await runner.cleanup()
-    result = json.loads(out.decode().strip().splitlines()[-1])
-    return Figure(name, result["ok"], result["seconds"], result["statuses"])
+async def answer(response: aiohttp.ClientResponse) -> str:
+    """Meta's webhook answers with its status alone: a 200 is an accepted message."""
+    await response.read()
+    return str(response.status)
 
 
-def _meta_plug(secret: str, sink: MessageSink) -> Plug:
-    return plug(MetaConfig(app_secret=secret, verify_token=secret, graph_api_url=GRAPH), sink)
-
-
-async def embedded_figure(secret: str, tmp: Path) -> Figure:
-    settings = Settings(data_dir=tmp, key_prefix=f"bench-meta-{uuid.uuid4().hex[:8]}",
-                        log_level="WARNING")
-    async with open_runtime(settings, classifier=NoClassifier()) as runtime:
-        app = make_app(runtime, plugs=[_meta_plug(secret, runtime.ingest)])
-        return await serve_and_load(app, "HTTP, embedded store (SQLite + Valkey)", secret)
-
-
-async def distributed_figure(secret: str, tmp: Path) -> Figure | None:
-    """The same on PostgreSQL + Redis at their standard local ports; None when not there."""
-    prefix = f"bench-meta-{uuid.uuid4().hex[:8]}"
-    try:
-        async with procs.temp_database() as dsn:
-            settings = Settings(data_dir=tmp, key_prefix=prefix, redis_url=procs.REDIS_URL,
-                                database_url=dsn.replace("postgresql://", "postgresql+asyncpg://"),
-                                log_level="WARNING")
-            async with open_runtime(settings, classifier=NoClassifier()) as runtime:
-                app = make_app(runtime, plugs=[_meta_plug(secret, runtime.ingest)])
-                return await serve_and_load(app, "HTTP, distributed (PostgreSQL + Redis)",
-                                            secret)
-    except OSError as exc:
-        print(f"  (distributed figure skipped: {exc})")
-        return None
-    finally:
-        await procs.forget_keys(prefix)
-
-
-async def discard_figure(secret: str) -> Figure:
-    app = web.Application(client_max_size=256 * 1024)
-    app.router.add_routes(_meta_plug(secret, Discard()).routes)
-    return await serve_and_load(app, "HTTP, sink that stores nothing", secret)
-
-
-# --- the load client (child process) ------------------------------------------------------------
-
-
-async def load(url: str, count: int, concurrency: int, max_s: float, secret: str) -> None:
-    run = uuid.uuid4().hex[:8]
-    signed = [(b, signature_of(secret, b)) for b in (body(n, run) for n in range(count))]
-    todo = iter(signed)
-    statuses: Counter[int] = Counter()
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        begun = time.perf_counter()
-        deadline = begun + max_s
-
-        async def worker() -> None:
-            for raw, signature in todo:
-                if time.perf_counter() > deadline:
-                    return
-                async with http.post(url, data=raw, headers={
-                        "Content-Type": "application/json",
-                        "X-Hub-Signature-256": signature}) as response:
-                    await response.read()
-                    statuses[response.status] += 1
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - begun
-    print(json.dumps({"ok": statuses[200], "seconds": seconds,
-                      "statuses": ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))}))
-
-
-# --- main ----------------------------------------------------------------------------------------
-
-
-def main() -> None:
-    if sys.argv[1:2] == ["--client"]:
-        url, count, concurrency, max_s = sys.argv[2:6]
-        asyncio.run(load(url, int(count), int(concurrency), float(max_s),
-                         os.environ["META_BENCH_SECRET"]))
-        return
-    secret = secrets.token_hex(16)
-    print(f"== Meta webhook: signed Messenger payloads, one message each "
-          f"({REQUESTS:,} requests max, {CONCURRENCY} concurrent, {MAX_S:.0f} s max) ==")
-    figures = [parse_rate(secret), asyncio.run(discard_figure(secret))]
-    with tempfile.TemporaryDirectory(prefix="intake-meta-bench-") as tmp:
-        embedded = asyncio.run(embedded_figure(secret, Path(tmp)))
-        distributed = asyncio.run(distributed_figure(secret, Path(tmp)))
-    figures += [embedded, *([distributed] if distributed else [])]
-    for figure in figures:
-        note = f"  ({figure.statuses})" if figure.statuses else ""
-        print(f"  {figure.name:<42} {figure.per_s:>9,.0f} /s{note}")
-    for figure in figures[1:]:
-        verdict = "PASS" if figure.per_s >= TARGET else "MISS"
-        print(f"  target >= {TARGET:,.0f} requests/s, {figure.name}: {verdict}")
+META = Webhook(
+    title="Meta webhook: signed Messenger payloads, one message each",
+    module="bench.meta_rate", path=PATH, name="meta", requests=20_000, name_width=42,
+    new_secret=lambda: secrets.token_hex(16), body=body, headers=headers, plug=meta_plug,
+    parse_figure=parse_rate, answer=answer, accepted="200")
 
 
 if __name__ == "__main__":
-    main()
+    main(META)
