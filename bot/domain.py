@@ -122,9 +122,10 @@ class InboundMessage(BaseModel):
         unknown = sorted(set(value) - GIVEN_DETAILS)
         if unknown:
             raise ValueError(f"unknown detail names {unknown}; known: {sorted(GIVEN_DETAILS)}")
-        if value.get("category", "product") not in ("product", "service"):
+        given = {name: text.strip()[:2000] for name, text in value.items() if text.strip()}
+        if given.get("category", "product") not in ("product", "service"):
             raise ValueError("category must be 'product' or 'service'")
-        return {name: text.strip()[:2000] for name, text in value.items() if text.strip()}
+        return given
 
     @field_validator("sender")
     @classmethod

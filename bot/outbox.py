@@ -49,10 +49,6 @@ class Sender:
         """Add channels' adapters once they are built (after the runtime they feed)."""
         self._senders.update(senders)
 
-    @property
-    def channels(self) -> frozenset[Channel]:
-        return frozenset(self._senders)
-
     async def run_once(self, limit: int = 100) -> int:
         """Send what is due on the channels that have an adapter; returns how many were tried."""
         claimed = await self._claim(limit)

@@ -88,7 +88,8 @@ class Plug:
     """What one channel family adds to a running bot: routes, senders, background loops.
 
     `status` says whether it is configured, and if not, which settings it misses; an
-    unconfigured channel family has no routes or senders but never crashes the bot.
+    unconfigured channel family has no senders (at most a route that says what is missing)
+    and never stops the bot from starting.
     """
 
     name: str
