@@ -24,6 +24,12 @@ def plugs(runtime: Runtime) -> list[Plug]:
     def accepted() -> frozenset[Channel]:
         return runtime.policy.current.accepted
 
+    mail = email.plug(email.EmailConfig(
+        smtp_listen=settings.smtp_listen, smtp_relay=settings.smtp_relay,
+        smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
+        mail_from=settings.mail_from, mail_domains=settings.mail_domains,
+        max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
+        imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest)
     builders: list[Callable[[], Plug]] = [
         lambda: webchat.plug(webchat.WebchatConfig(
             key_prefix=settings.key_prefix, max_chars=settings.chat_max_chars,
@@ -40,7 +46,8 @@ def plugs(runtime: Runtime) -> list[Plug]:
             status_attempts_per_ip_per_hour=settings.status_attempts_per_ip_per_hour,
             default_language=settings.default_language,
             frame_ancestors=settings.form_frame_ancestors),
-            runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now),
+            runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
+            mail=mail.senders.get(Channel.EMAIL)),
         lambda: telegram.plug(telegram.TelegramConfig(
             token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
             api_url=settings.telegram_api_url, polling=settings.telegram_polling,
@@ -52,14 +59,8 @@ def plugs(runtime: Runtime) -> list[Plug]:
             whatsapp_phone_number_id=settings.whatsapp_phone_number_id,
             graph_api_url=settings.graph_api_url, max_body_bytes=settings.max_body_bytes,
             now=runtime.clock.now), runtime.ingest),
-        lambda: email.plug(email.EmailConfig(
-            smtp_listen=settings.smtp_listen, smtp_relay=settings.smtp_relay,
-            smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
-            mail_from=settings.mail_from, mail_domains=settings.mail_domains,
-            max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
-            imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest),
     ]
-    return [build() for build in builders]
+    return [*(build() for build in builders), mail]
 
 
 def form_secret(settings: Settings) -> str:

@@ -38,7 +38,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.domain import Channel, InboundMessage, OutboundReply, SendResult
-from bot.ports import MessageSink, Plug, TicketLookup
+from bot.ports import MessageSink, Plug, ReplySender, TicketLookup
 from channels import page_texts, status_page
 from channels.form_uploads import (
     CONTROL,
@@ -234,19 +234,28 @@ _SUMMARY = ("type", "name", "contact", "order", "model", "serial", "description"
 class WebformSender:
     """Delivers a reply to the confirmation page of the submission it answers.
 
-    The form has no way to reach a customer later: a second reply to the same submission
-    (a status change) is refused as permanent, so staff see on the ticket that it was not
-    delivered and the customer finds it on the status page.
+    The page shows one reply. A later one (a status change) goes by mail when the customer
+    gave an email address and mail is configured (`later`); otherwise it is refused as
+    permanent, so staff see on the ticket that it was not delivered and the customer finds
+    it on the status page.
     """
 
     channel = Channel.WEBFORM
 
-    def __init__(self, redis: Redis, keys: FormKeys, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, keys: FormKeys, ttl_s: int,
+                 later: ReplySender | None = None) -> None:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
+        self._later = later
 
     async def send(self, reply: OutboundReply) -> SendResult:
+        shown = await self._show(reply)
+        if shown.ok or self._later is None or "@" not in reply.to:
+            return shown
+        return await self._later.send(reply)
+
+    async def _show(self, reply: OutboundReply) -> SendResult:
         sid = (reply.in_reply_to or "").removeprefix("form:")
         if not _SUBMISSION.fullmatch(sid) or not await self._redis.exists(
                 self._keys.submission(sid)):
@@ -510,8 +519,10 @@ def _utc_now() -> datetime:
 
 
 def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
-         accepted: Callable[[], frozenset[Channel]], now: Clock = _utc_now) -> Plug:
-    """The contact form and the status page; `now` is the runtime's clock (tests move it)."""
+         accepted: Callable[[], frozenset[Channel]], now: Clock = _utc_now,
+         mail: ReplySender | None = None) -> Plug:
+    """The contact form and the status page; `now` is the runtime's clock (tests move it),
+    `mail` the email channel's sender for updates after the confirmation page."""
     if not config.secret:
         return Plug("webform", status="not configured: set INTAKE_FORM_SECRET")
     config.upload_dir.mkdir(parents=True, exist_ok=True)
@@ -521,5 +532,6 @@ def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: 
         lookup, HourlyLimit(redis, form.keys.status_ip, config.status_attempts_per_ip_per_hour),
         pages, now, config.default_language)
     return Plug("webform", routes=[*form.routes(), *status.routes(), stylesheet_route()],
-                senders={Channel.WEBFORM: WebformSender(redis, form.keys, config.done_ttl_s)})
+                senders={Channel.WEBFORM: WebformSender(redis, form.keys, config.done_ttl_s,
+                                                        later=mail)})
 

@@ -37,6 +37,7 @@ from channels.webform import (
     issue_token,
     plug,
 )
+from tests.helpers import FlakySender
 
 Client = TestClient[web.Request, web.Application]
 SECRET = "test-form-secret"
@@ -525,3 +526,24 @@ async def test_each_field_reaches_the_ticket_as_given(client: Client, runtime: R
     assert (ticket.details["product_model"], ticket.details["desired_solution"]) == (
         "SUN-5K-G03", "A call back")
     assert ticket.details["email"] == "anna.rossi@example.com"
+
+
+async def test_a_later_update_goes_by_mail_when_mail_is_configured(
+        client: Client, runtime: Runtime, uploads: Path) -> None:
+    _, location, _ = await send(client, {"csrf": await token_of(client), **VALID})
+    sid = location.split("/")[-1].split("?")[0]
+    mail = FlakySender(Channel.EMAIL, failures=0)
+    sender = WebformSender(runtime.redis, FormKeys(runtime.keys.prefix), ttl_s=60, later=mail)
+
+    def reply(outbox_id: int, to: str) -> OutboundReply:
+        return OutboundReply(outbox_id=outbox_id, channel=Channel.WEBFORM, to=to,
+                             text="Dear customer", language="en", ticket_ref="C-2026-000001",
+                             in_reply_to=f"form:{sid}")
+
+    assert (await sender.send(reply(7, "a@example.com"))).ok  # shown on the page
+    assert mail.attempts == []
+    assert (await sender.send(reply(8, "a@example.com"))).ok  # a status change: by mail
+    assert [r.outbox_id for r in mail.attempts] == [8]
+    by_phone = await sender.send(reply(9, "393471234567"))  # no address to mail
+    assert by_phone.permanent
+    assert [r.outbox_id for r in mail.attempts] == [8]
