@@ -65,16 +65,33 @@ class _Known:
     senders: identity.Senders
     open_tickets: tickets.OpenTickets
     released: set[int]  # the messages among those the classifier flags that a moderator let go
+    readings: dict[int, _Reading]  # message id -> what its text says
 
     @classmethod
     async def load(cls, session: AsyncSession, rows: Sequence[Message],
-                   scores: dict[int, Scores], policy: Policy) -> _Known:
+                   scores: dict[int, Scores], policy: Policy, now: datetime) -> _Known:
+        """Senders new to the store whose first message claims nobody become customers
+        here, all at once: the usual case, which one by one costs two round trips each."""
         senders = await identity.known_senders(
             session, [(Channel(r.channel), r.sender) for r in rows])
         customer_ids = {who.customer.id for who in senders.values()}
+        readings = {r.id: _read(r) for r in rows}
+        firsts: dict[tuple[str, str], identity.NewSender | None] = {}
+        for row in rows:
+            channel = Channel(row.channel)
+            key = (channel.value, identity.normalize_address(channel, row.sender))
+            if key in senders or key in firsts:
+                continue
+            found, lang = readings[row.id]
+            claims = found.ticket_refs or found.emails or found.phones
+            firsts[key] = None if claims else identity.NewSender(
+                channel, row.sender, row.display_name, lang)
+        new = [first for first in firsts.values() if first is not None]
+        if new:
+            senders |= await identity.create_many(session, new, now)
         flagged = [r.id for r in rows if policy.toxicity.fired(scores[r.id])]
         return cls(senders, await tickets.open_tickets(session, customer_ids),
-                   await _released_among(session, flagged))
+                   await _released_among(session, flagged), readings)
 
 
 @dataclass
@@ -144,8 +161,8 @@ class Pipeline:
             by_id = {row.id: s for row, s in zip(rows, scores, strict=True)}
             policy = self._policy.current
             try:
-                outcomes = await self._decide(session, rows, by_id, policy,
-                                              await _Known.load(session, rows, by_id, policy))
+                known = await _Known.load(session, rows, by_id, policy, self._clock.now())
+                outcomes = await self._decide(session, rows, by_id, policy, known)
                 await session.commit()
                 return outcomes
             except Exception as exc:  # a race or a poison message: the slow path sorts it out
@@ -213,9 +230,7 @@ class Pipeline:
         """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
         now = self._clock.now()
         channel = Channel(row.channel)
-        found = with_given(with_thread_refs(extract(row.text, row.subject), row.thread_refs),
-                           row.details)
-        lang = row.language or language.detect(row.text)
+        found, lang = known.readings[row.id] if known is not None else _read(row)
         who = await identity.resolve(session, channel, row.sender, row.display_name, found, now,
                                      language=lang, known=None if known is None else known.senders)
         if lang and who.customer.language is None:
@@ -274,6 +289,15 @@ class Pipeline:
                 decision = Decision.COLLAPSED
         turn.decision, turn.outbox_id = decision, outbox_id
         turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
+
+
+_Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
+
+
+def _read(row: Message) -> _Reading:
+    found = with_given(with_thread_refs(extract(row.text, row.subject), row.thread_refs),
+                       row.details)
+    return found, row.language or language.detect(row.text)
 
 
 async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:
