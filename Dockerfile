@@ -11,7 +11,9 @@ RUN pip install --no-cache-dir . && useradd --system --home /data intake \
     && mkdir -p /data && chown intake /data
 USER intake
 VOLUME /data
-EXPOSE 8080
+# 2525: the inbound SMTP server, when INTAKE_MAIL_DOMAINS is set and
+# INTAKE_SMTP_LISTEN=0.0.0.0:2525 (run it on one web container only).
+EXPOSE 8080 2525
 HEALTHCHECK CMD python -c "import urllib.request,os;urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"INTAKE_HTTP_PORT\"]}/healthz')"
 ENTRYPOINT ["intake-bot"]
 CMD ["serve"]
