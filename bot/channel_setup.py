@@ -51,8 +51,9 @@ def plugs(runtime: Runtime) -> list[Plug]:
         lambda: telegram.plug(telegram.TelegramConfig(
             token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
             api_url=settings.telegram_api_url, polling=settings.telegram_polling,
-            public_url=settings.public_url, status_label=i18n.status_label),
-            runtime.ingest, runtime.lookup, accepted),
+            public_url=settings.public_url, status_label=i18n.status_label,
+            key_prefix=settings.key_prefix),
+            runtime.ingest, runtime.lookup, accepted, runtime.redis),
         lambda: meta.plug(meta.MetaConfig(
             app_secret=settings.meta_app_secret, verify_token=settings.meta_verify_token,
             access_token=settings.meta_access_token,

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from telegram import Bot, Message, Update
 from telegram.constants import ChatType
 from telegram.error import (
@@ -76,6 +77,7 @@ class TelegramConfig:
     retry_base_s: float = 1.0  # first pause after a failed poll or store; doubles to 60 s
     # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
     status_label: Callable[[str, str], str] = _plain_label
+    key_prefix: str = "intake"  # INTAKE_KEY_PREFIX: where the bot's Redis keys live
 
 
 # --- texts of the two commands (the core's reply texts never pass through here) ---------------
@@ -277,26 +279,70 @@ def failure_of(exc: TelegramError) -> SendResult:
     return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
 
+class Recall:
+    """What the bot already did that a retry must not do again: answer a re-delivered
+    command, or resend the parts of a split reply that went out before a 429.
+
+    With Redis (the bot's), every web process sees it; without, only this one does.
+    """
+
+    def __init__(self, redis: Redis | None = None, prefix: str = "intake",
+                 remember: int = 10_000, ttl_s: int = 86_400) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}:telegram"
+        self._ttl_s = ttl_s
+        self._remember = remember
+        self._local: OrderedDict[str, int] = OrderedDict()
+
+    async def first_time(self, key: str) -> bool:
+        """True for the first caller with this key (within the time it is remembered)."""
+        if self._redis is not None:
+            return bool(await self._redis.set(f"{self._prefix}:done:{key}", 1, nx=True,
+                                              ex=self._ttl_s))
+        if key in self._local:
+            return False
+        self._keep(key, 1)
+        return True
+
+    async def parts_sent(self, outbox_id: int) -> int:
+        """How many parts of this reply went out before it failed (forgotten once read)."""
+        key = f"parts:{outbox_id}"
+        if self._redis is not None:
+            value = await self._redis.getdel(f"{self._prefix}:{key}")
+            return int(value or 0)
+        return self._local.pop(key, 0)
+
+    async def note_parts(self, outbox_id: int, count: int) -> None:
+        key = f"parts:{outbox_id}"
+        if self._redis is not None:
+            await self._redis.set(f"{self._prefix}:{key}", count, ex=self._ttl_s)
+        else:
+            self._keep(key, count)
+
+    def _keep(self, key: str, value: int) -> None:
+        self._local[key] = value
+        while len(self._local) > self._remember:
+            self._local.popitem(last=False)
+
+
 class TelegramSender:
     """Delivers a reply as one or more sendMessage calls (4096 units each).
 
-    When a later part fails (a 429), the parts already delivered are remembered by outbox
-    id, so the outbox's retry goes on from the failed part instead of repeating them. The
-    memory is this process's: a retry that lands on another process repeats them.
+    When a later part fails (a 429), the parts already delivered are recalled by outbox
+    id, so the outbox's retry goes on from the failed part instead of repeating them.
     """
 
     channel = Channel.TELEGRAM
 
-    def __init__(self, bot: Bot, remember: int = 10_000) -> None:
+    def __init__(self, bot: Bot, recall: Recall | None = None) -> None:
         self._bot = bot
-        self._delivered: OrderedDict[int, int] = OrderedDict()  # outbox id -> parts sent
-        self._remember = remember
+        self._recall = recall or Recall()
 
     async def send(self, reply: OutboundReply) -> SendResult:
         parts = split_text(reply.text)
         if not parts:
             return SendResult(ok=False, permanent=True, error="empty reply: nothing to send")
-        first = self._delivered.pop(reply.outbox_id, 0)
+        first = await self._recall.parts_sent(reply.outbox_id)
         ids: list[str] = []
         for index in range(first, len(parts)):
             try:
@@ -304,15 +350,10 @@ class TelegramSender:
             except TelegramError as exc:
                 result = failure_of(exc)
                 if index and not result.permanent:
-                    self._note(reply.outbox_id, index)
+                    await self._recall.note_parts(reply.outbox_id, index)
                 return result
             ids.append(str(sent.message_id))
         return SendResult(ok=True, provider_id=f"{reply.to}:{','.join(ids)}"[:255])
-
-    def _note(self, outbox_id: int, delivered: int) -> None:
-        self._delivered[outbox_id] = delivered
-        while len(self._delivered) > self._remember:
-            self._delivered.popitem(last=False)
 
 
 # --- the channel -------------------------------------------------------------------------------
@@ -331,29 +372,24 @@ class Commands:
     """/start and /status, answered at once through the Bot API.
 
     A re-delivered command (Telegram retries a webhook it got no 2xx for) is answered once:
-    the ids of recently answered commands are kept in this process.
+    the ids of answered commands are recalled.
     """
 
     def __init__(self, bot: Bot, lookup: TicketLookup,
                  accepted: Callable[[], frozenset[Channel]],
-                 status_label: Callable[[str, str], str], remember: int = 10_000) -> None:
+                 status_label: Callable[[str, str], str], recall: Recall | None = None) -> None:
         self._bot = bot
         self._lookup = lookup
         self._accepted = accepted
         self._label = status_label
-        self._answered: OrderedDict[str, None] = OrderedDict()
-        self._remember = remember
+        self._recall = recall or Recall()
 
     async def answer(self, command: str, message: Message) -> Handled:
         if Channel.TELEGRAM not in self._accepted():
             return Handled("ignored", f"{command} unanswered: the telegram channel is closed")
         text = await self._text(command, message)  # may fail (store down): then not remembered
-        key = f"{message.chat.id}:{message.message_id}"
-        if key in self._answered:
+        if not await self._recall.first_time(f"{message.chat.id}:{message.message_id}"):
             return Handled("duplicate", f"{command} already answered")
-        self._answered[key] = None
-        while len(self._answered) > self._remember:
-            self._answered.popitem(last=False)
         try:
             await self._bot.send_message(chat_id=message.chat.id, text=text)
         except TelegramError as exc:
@@ -400,13 +436,15 @@ class TelegramChannel:
     """One bot: the webhook route, the polling loop and the shared handling of an update."""
 
     def __init__(self, config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
-                 accepted: Callable[[], frozenset[Channel]]) -> None:
+                 accepted: Callable[[], frozenset[Channel]], recall: Recall | None = None
+                 ) -> None:
         self.config = config
         self._requests = (HTTPXRequest(connection_pool_size=1), HTTPXRequest())
         self.bot = Bot(config.token, base_url=config.api_url,
                        get_updates_request=self._requests[0], request=self._requests[1])
-        self.sender = TelegramSender(self.bot)
-        self.commands = Commands(self.bot, lookup, accepted, config.status_label)
+        recall = recall or Recall()
+        self.sender = TelegramSender(self.bot, recall)
+        self.commands = Commands(self.bot, lookup, accepted, config.status_label, recall)
         self._sink = sink
 
     async def handle(self, update: Update, raw: dict[str, Any]) -> Handled:
@@ -552,13 +590,17 @@ def _not_configured(message: str) -> Callable[[web.Request], Awaitable[web.Respo
 
 
 def plug(config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
-         accepted: Callable[[], frozenset[Channel]]) -> Plug:
-    """The Telegram family: webhook route (or polling loop), sender, and the bot's lifecycle."""
+         accepted: Callable[[], frozenset[Channel]], redis: Redis | None = None) -> Plug:
+    """The Telegram family: webhook route (or polling loop), sender, and the bot's lifecycle.
+
+    `redis` (the bot's) lets every web process recall what the others answered and sent.
+    """
     if not config.token:
         message = "not configured: set INTAKE_TELEGRAM_TOKEN"
         return Plug("telegram", status=message,
                     routes=[web.post(PATH, _not_configured(f"the Telegram channel is {message}"))])
-    channel = TelegramChannel(config, sink, lookup, accepted)
+    channel = TelegramChannel(config, sink, lookup, accepted,
+                              Recall(redis, config.key_prefix) if redis is not None else None)
     senders = {Channel.TELEGRAM: channel.sender}
     if config.polling:
         return Plug("telegram", status="configured (polling)", senders=senders,

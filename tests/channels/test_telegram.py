@@ -9,6 +9,7 @@ test reads what the fake received. Parsing and splitting run without storage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -39,6 +40,7 @@ from bot.web.app import make_app
 from channels.telegram import (
     PATH,
     SECRET_HEADER,
+    Recall,
     TelegramChannel,
     TelegramConfig,
     TelegramSender,
@@ -696,3 +698,39 @@ class NoTickets:
 
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         return None
+
+
+@contextlib.asynccontextmanager
+async def two_processes(api: FakeBotApi, runtime: Runtime
+                        ) -> AsyncIterator[tuple[TelegramChannel, TelegramChannel]]:
+    """Two web processes' channels on one Redis, each with its own bot and clients."""
+    recall = [Recall(runtime.redis, runtime.keys.prefix) for _ in range(2)]
+    channels = [TelegramChannel(config(api), NoSink(), runtime.lookup, accepted_of(runtime), r)
+                for r in recall]
+    stop = asyncio.Event()
+    lifetimes = [asyncio.create_task(c.run(stop)) for c in channels]
+    try:
+        yield channels[0], channels[1]
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*lifetimes), 10)
+
+
+async def test_what_one_process_did_another_does_not_do_again(
+        runtime: Runtime, api: FakeBotApi) -> None:
+    """A command re-delivered to another process, a split reply retried on another process."""
+    async with two_processes(api, runtime) as (first, second):
+        command = Update.de_json(update(text="/status"), first.bot)
+        assert command is not None
+        assert command.message is not None
+        answers = [await first.commands.answer("/status", command.message),
+                   await second.commands.answer("/status", command.message)]
+        assert [a.outcome for a in answers] == ["answered", "duplicate"]
+
+        text = "\n\n".join(["a" * 3000, "b" * 3000, "c" * 3000])
+        before = len(api.calls)
+        api.rate_limit(retry_after=3, after=1)  # part one goes, part two is limited
+        assert not (await first.sender.send(reply(text))).ok
+        assert (await second.sender.send(reply(text))).ok
+    parts = [p["text"][0] for m, p in api.calls[before:] if m == "sendMessage"]
+    assert parts == ["a", "b", "b", "c"]  # "a" once: the second process knew it went out
