@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.telegram_rate
 	$(BIN)/python -m bench.mail_rate
 	$(BIN)/python -m bench.chat_rate
+	$(BIN)/python -m bench.chat_rate --distributed
 
 clean:
 	rm -rf $(VENV) data build *.egg-info
