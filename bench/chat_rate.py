@@ -55,6 +55,7 @@ async def serve(data_dir: Path, port: int) -> None:
 
     from aiohttp import web  # noqa: PLC0415
 
+    from bot import i18n  # noqa: PLC0415
     from bot.config import Settings  # noqa: PLC0415
     from bot.runtime import open_runtime  # noqa: PLC0415
     from bot.web.app import make_app  # noqa: PLC0415
@@ -62,7 +63,8 @@ async def serve(data_dir: Path, port: int) -> None:
 
     settings = Settings(data_dir=data_dir, http_host="127.0.0.1", http_port=port)
     async with open_runtime(settings) as runtime:
-        config = WebchatConfig(key_prefix=settings.key_prefix, sessions_per_ip_per_hour=10**9)
+        config = WebchatConfig(key_prefix=settings.key_prefix, sessions_per_ip_per_hour=10**9,
+                               status_label=i18n.status_label)
         chat = build(config, runtime.ingest, runtime.lookup, runtime.redis,
                      lambda: runtime.policy.current.accepted)
         app = make_app(runtime, background=runtime.embedded, plugs=[plug_of(chat)])

@@ -36,7 +36,8 @@ def plugs(runtime: Runtime) -> list[Plug]:
             default_language=settings.default_language,
             sessions_per_ip_per_hour=settings.chat_sessions_per_ip_per_hour,
             trusted_proxies=settings.trusted_proxies, now=runtime.clock.now,
-            timezone=lambda: runtime.policy.current.sla.timezone),
+            timezone=lambda: runtime.policy.current.sla.timezone,
+            status_label=i18n.status_label),
             runtime.ingest, runtime.lookup, runtime.redis, accepted),
         lambda: webform.plug(webform.WebformConfig(
             key_prefix=settings.key_prefix, secret=form_secret(settings),
@@ -45,7 +46,7 @@ def plugs(runtime: Runtime) -> list[Plug]:
             per_ip_per_hour=settings.form_per_ip_per_hour,
             status_attempts_per_ip_per_hour=settings.status_attempts_per_ip_per_hour,
             default_language=settings.default_language,
-            frame_ancestors=settings.form_frame_ancestors),
+            frame_ancestors=settings.form_frame_ancestors, status_label=i18n.status_label),
             runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
             mail=mail.senders.get(Channel.EMAIL)),
         lambda: telegram.plug(telegram.TelegramConfig(

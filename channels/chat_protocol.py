@@ -33,6 +33,10 @@ def _rome() -> str:
     return "Europe/Rome"
 
 
+def _plain_label(status: str, language: str) -> str:
+    return status.replace("_", " ")
+
+
 @dataclass(frozen=True)
 class WebchatConfig:
     """What a deployment tunes; the limits protect the store from one abusive page."""
@@ -52,6 +56,8 @@ class WebchatConfig:
     # The SLA's time zone (runtime policy: sla.timezone): due dates are business days there.
     timezone: Callable[[], str] = field(default=_rome)
     now: Callable[[], datetime] = field(default=_utcnow)  # the bot's clock (tests: virtual)
+    # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
+    status_label: Callable[[str, str], str] = field(default=_plain_label)
 
     @property
     def max_frame_bytes(self) -> int:
@@ -191,7 +197,8 @@ class Chat:
         return None if view is None else self._status_frame(view, session.language)
 
     def _status_frame(self, view: TicketView, language: str) -> Frame:
-        text = chat_texts.status_text(view.ref, view.status.value, view.next_due, language,
+        label = self.config.status_label(view.status.value, language)
+        text = chat_texts.status_text(view.ref, label, view.next_due, language,
                                       self.config.timezone())
         return {"type": "status", "ref": view.ref, "status": view.status.value, "text": text}
 

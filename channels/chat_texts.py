@@ -67,14 +67,6 @@ _EN: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
-    "st_new": "Received",
-    "st_awaiting_details": "Awaiting details",
-    "st_investigating": "Under investigation",
-    "st_waiting_customer": "Waiting for your reply",
-    "st_escalated": "Escalated",
-    "st_resolved": "Resolved",
-    "st_rejected": "Declined",
-    "st_closed": "Closed",
 }
 
 _IT: dict[str, str] = {
@@ -125,14 +117,6 @@ _IT: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
-    "st_new": "Ricevuto",
-    "st_awaiting_details": "In attesa di informazioni",
-    "st_investigating": "In verifica",
-    "st_waiting_customer": "In attesa di una sua risposta",
-    "st_escalated": "Inoltrato a un responsabile",
-    "st_resolved": "Risolto",
-    "st_rejected": "Respinto",
-    "st_closed": "Chiuso",
 }
 
 _NL: dict[str, str] = {
@@ -183,14 +167,6 @@ _NL: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
-    "st_new": "Ontvangen",
-    "st_awaiting_details": "Wacht op gegevens",
-    "st_investigating": "In onderzoek",
-    "st_waiting_customer": "Wacht op uw reactie",
-    "st_escalated": "Doorgezet naar een leidinggevende",
-    "st_resolved": "Opgelost",
-    "st_rejected": "Afgewezen",
-    "st_closed": "Gesloten",
 }
 
 _RU: dict[str, str] = {
@@ -241,14 +217,6 @@ _RU: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
-    "st_new": "Получено",
-    "st_awaiting_details": "Ожидаются дополнительные сведения",
-    "st_investigating": "На рассмотрении",
-    "st_waiting_customer": "Ожидается Ваш ответ",
-    "st_escalated": "Передано руководителю",
-    "st_resolved": "Решено",
-    "st_rejected": "Отклонено",
-    "st_closed": "Закрыто",
 }
 
 _ZH: dict[str, str] = {
@@ -299,14 +267,6 @@ _ZH: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
-    "st_new": "已受理",
-    "st_awaiting_details": "待补充信息",
-    "st_investigating": "调查中",
-    "st_waiting_customer": "等待您的回复",
-    "st_escalated": "已升级处理",
-    "st_resolved": "已解决",
-    "st_rejected": "已驳回",
-    "st_closed": "已关闭",
 }
 
 TEXTS: Mapping[str, Mapping[str, str]] = {"en": _EN, "it": _IT, "nl": _NL, "ru": _RU,
@@ -351,10 +311,11 @@ def channel_names(channels: Iterable[str], language: str) -> list[str]:
     return [say(f"ch_{name}", language) for name in sorted(channels)]
 
 
-def status_text(ref: str, status: str, due: datetime | None, language: str,
+def status_text(ref: str, label: str, due: datetime | None, language: str,
                 timezone: str) -> str:
-    """A ticket's status in a sentence; the due date is a business day in `timezone`."""
-    label = say(f"st_{status}", language)
+    """A ticket's status in a sentence; `label` is the status already named in `language`
+    (the core's words, injected as WebchatConfig.status_label); the due date is a business
+    day in `timezone`."""
     if due is None:
         return say("status", language, ref=ref, status=label)
     day = due.astimezone(ZoneInfo(timezone)).date()

@@ -31,8 +31,10 @@ MAX_CONTACT = 320
 
 class StatusPage:
     def __init__(self, lookup: TicketLookup, wrong_attempts: HourlyLimit, pages: Pages,
-                 now: Callable[[], datetime], default_language: str) -> None:
+                 now: Callable[[], datetime], default_language: str,
+                 status_label: Callable[[str, str], str]) -> None:
         self.lookup = lookup
+        self.status_label = status_label  # the core's status names (bot.i18n.status_label)
         self.wrong_attempts = wrong_attempts
         self.pages = pages
         self.now = now
@@ -76,20 +78,15 @@ class StatusPage:
 
     def _shown(self, view: TicketView, lang: str) -> dict[str, Any]:
         """What the template shows: translated statuses, dates in the company's time zone."""
-        texts = page_texts.texts(lang)
         return {
             "ref": view.ref,
-            "status": status_label(texts, view.status.value),
+            "status": self.status_label(view.status.value, lang),
             "opened": self.pages.day(view.opened_at, lang),
             "next_due": self.pages.day(view.next_due, lang) if view.next_due else "",
             "history": [{"at": self.pages.moment(change.at, lang),
-                         "status": status_label(texts, change.status.value),
+                         "status": self.status_label(change.status.value, lang),
                          "note": change.note} for change in view.history],
         }
-
-
-def status_label(texts: Mapping[str, str], status: str) -> str:
-    return texts.get(f"status.{status}", status)
 
 
 def _field(form: Mapping[str, Any], name: str, limit: int) -> str:

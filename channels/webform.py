@@ -75,6 +75,10 @@ _SINGLE_LINE = ("name", "contact", "order", "model", "serial")
 MIN_DESCRIPTION_CHARS = 20
 
 
+def _plain_label(status: str, language: str) -> str:
+    return status.replace("_", " ")
+
+
 @dataclass(frozen=True)
 class WebformConfig:
     key_prefix: str  # the runtime's key prefix; this channel's keys go under <prefix>:webform
@@ -92,6 +96,8 @@ class WebformConfig:
     done_ttl_s: int = 7 * 24 * 3600
     frame_ancestors: str = "*"  # CSP frame-ancestors: who may embed the pages
     timezone: str = "Europe/Rome"
+    # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
+    status_label: Callable[[str, str], str] = _plain_label
 
     @property
     def uploads(self) -> UploadRules:
@@ -530,7 +536,7 @@ def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: 
     form = WebForm(config, sink, lookup, redis, accepted, now, pages)
     status = status_page.StatusPage(
         lookup, HourlyLimit(redis, form.keys.status_ip, config.status_attempts_per_ip_per_hour),
-        pages, now, config.default_language)
+        pages, now, config.default_language, config.status_label)
     return Plug("webform", routes=[*form.routes(), *status.routes(), stylesheet_route()],
                 senders={Channel.WEBFORM: WebformSender(redis, form.keys, config.done_ttl_s,
                                                         later=mail)})

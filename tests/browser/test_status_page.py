@@ -8,6 +8,7 @@ import pytest
 from playwright.async_api import Page
 from sqlalchemy import select
 
+from bot import i18n
 from bot.clock import VirtualClock
 from bot.domain import Channel
 from bot.models import Ticket
@@ -48,8 +49,8 @@ async def test_right_pair_wrong_pair_then_throttled(live_bot: LiveBot, runtime: 
     await page.goto(f"{base}/status?lang=nl&ref={ref}")
     assert await page.input_value("#ref") == ref  # filled in from the link
     await look_up(page, ref, EMAIL.upper())
-    assert await page.inner_text("#current-status") in (texts["status.new"],
-                                                        texts["status.awaiting_details"])
+    assert await page.inner_text("#current-status") in (i18n.status_label("new", "nl"),
+                                                        i18n.status_label("awaiting_details", "nl"))
     assert "2026" in await page.inner_text("#next-due")
     assert await page.locator("table.history tbody tr").count() == 1
 

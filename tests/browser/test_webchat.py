@@ -19,6 +19,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from sqlalchemy import func, select
 
+from bot import i18n
 from bot.models import Message
 from bot.runtime import Runtime
 from channels import chat_texts
@@ -71,7 +72,7 @@ async def host_page() -> AsyncIterator[HostPage]:
 async def start_bot(runtime: Runtime, live_bot: LiveBot) -> str:
     config = WebchatConfig(key_prefix=runtime.keys.prefix, now=runtime.clock.now,
                            timezone=lambda: runtime.policy.current.sla.timezone,
-                           rate_per_s=50.0, burst=50)
+                           status_label=i18n.status_label, rate_per_s=50.0, burst=50)
     chat = build(config, runtime.ingest, runtime.lookup, runtime.redis,
                  lambda: runtime.policy.current.accepted)
     return await live_bot([plug_of(chat)])

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot import i18n
 from bot.details import category, extract
 from bot.domain import Channel, InboundMessage
 from channels import chat_intake, chat_texts
@@ -198,6 +199,8 @@ def test_dialog_survives_json_round_trip() -> None:
 def test_every_language_has_every_text() -> None:
     for language, table in chat_texts.TEXTS.items():
         assert set(table) == set(chat_texts.TEXTS["en"]), language
+    # Status names are the core's (injected as WebchatConfig.status_label), in every chat language.
+    assert set(chat_texts.TEXTS) <= set(i18n.SUPPORTED)
 
 
 @pytest.mark.parametrize(("browser", "picked"), [
@@ -209,11 +212,13 @@ def test_language_follows_the_browser(browser: list[str], picked: str) -> None:
 
 def test_status_names_the_due_day_in_the_sla_time_zone() -> None:
     due = datetime(2026, 11, 11, 22, 59, tzinfo=UTC)  # 23:59 in Rome, the 11th
-    text = chat_texts.status_text("C-2026-000001", "investigating", due, "it", "Europe/Rome")
+    text = chat_texts.status_text("C-2026-000001", i18n.status_label("investigating", "it"), due,
+                                  "it", "Europe/Rome")
     assert text == "Il suo reclamo C-2026-000001: In verifica. Avrà nostre notizie entro il " \
                    "giorno 11 novembre 2026."
     late = datetime(2026, 11, 11, 23, 30, tzinfo=UTC)  # already the 12th in Rome
-    assert "12 novembre" in chat_texts.status_text("C-1", "new", late, "it", "Europe/Rome")
+    assert "12 novembre" in chat_texts.status_text("C-1", i18n.status_label("new", "it"), late,
+                                                   "it", "Europe/Rome")
 
 
 def test_customer_text_is_never_read_as_a_template() -> None:

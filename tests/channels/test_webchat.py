@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from bot import i18n
 from bot.domain import Channel, Decision, InboundMessage, OutboundReply
 from bot.models import Message, OutboxReply, Ticket
 from bot.runtime import Runtime
@@ -36,7 +37,8 @@ ANSWERS = ["product", "Anna Rossi", "anna.rossi@example.com", "ORD-884213", "SUN
 
 def make_chat(runtime: Runtime, **overrides: Any) -> Chat:
     config = WebchatConfig(key_prefix=runtime.keys.prefix, now=runtime.clock.now,
-                           timezone=lambda: runtime.policy.current.sla.timezone, **overrides)
+                           timezone=lambda: runtime.policy.current.sla.timezone,
+                           status_label=i18n.status_label, **overrides)
     return build(config, runtime.ingest, runtime.lookup, runtime.redis,
                  lambda: runtime.policy.current.accepted)
 
@@ -159,7 +161,7 @@ async def test_reload_shows_history_and_the_tickets_status(runtime: Runtime,
     assert resumed["history"][-1]["ref"].startswith("C-2026-")  # the reply that waited
     status = await again.next("status")
     assert status["ref"] == resumed["history"][-1]["ref"]
-    assert chat_texts.say("st_awaiting_details", "en") in status["text"]  # the serial is owed
+    assert i18n.status_label("awaiting_details", "en") in status["text"]  # the serial is owed
     await again.ws.close()
 
 
