@@ -46,7 +46,8 @@ def plugs(runtime: Runtime) -> list[Plug]:
             per_ip_per_hour=settings.form_per_ip_per_hour,
             status_attempts_per_ip_per_hour=settings.status_attempts_per_ip_per_hour,
             default_language=settings.default_language,
-            frame_ancestors=settings.form_frame_ancestors, status_label=i18n.status_label),
+            frame_ancestors=settings.form_frame_ancestors,
+            trusted_proxies=settings.trusted_proxies, status_label=i18n.status_label),
             runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
             mail=mail.senders.get(Channel.EMAIL)),
         lambda: telegram.plug(telegram.TelegramConfig(

@@ -22,6 +22,7 @@ from babel.dates import format_date, format_datetime
 from redis.asyncio import Redis
 
 from channels import page_texts
+from channels.client_address import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,15 @@ def security_headers(frame_ancestors: str, cache: str = "no-store") -> dict[str,
 class Pages:
     """Renders one page in one language with the headers every customer page carries."""
 
-    def __init__(self, frame_ancestors: str = "*", timezone: str = "Europe/Rome") -> None:
+    def __init__(self, frame_ancestors: str = "*", timezone: str = "Europe/Rome",
+                 trusted_proxies: int = 0) -> None:
         self.frame_ancestors = frame_ancestors
         self.timezone = timezone
+        self.trusted_proxies = trusted_proxies  # see channels.client_address
         self._env = _environment()
+
+    def client_ip(self, request: web.Request) -> str:
+        return client_ip(request, self.trusted_proxies)
 
     def render(self, request: web.Request, template: str, lang: str, *, status: int = 200,
                cache: str = "no-store", **context: Any) -> web.Response:
@@ -98,12 +104,6 @@ def stylesheet_route() -> web.RouteDef:
 def page_language(request: web.Request, default: str, chosen: str | None = None) -> str:
     return page_texts.negotiate(chosen or request.query.get("lang"),
                                 request.headers.get("Accept-Language"), default)
-
-
-def client_ip(request: web.Request) -> str:
-    """The peer's address. Behind a proxy, configure aiohttp-remotes (or the proxy's own
-    limits): X-Forwarded-For is not trusted here, since anyone can send it."""
-    return request.remote or "unknown"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from aiohttp import web
 from bot.domain import TicketView
 from bot.ports import TicketLookup
 from channels import page_texts
-from channels.page_render import HourlyLimit, Pages, client_ip, page_language
+from channels.page_render import HourlyLimit, Pages, page_language
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class StatusPage:
         except web.HTTPRequestEntityTooLarge:
             return self._refused(request, lang, 413, "too_large_title", "too_large_title")
         lang = page_language(request, self.default_language, _field(form, "lang", 16))
-        ip = client_ip(request)
+        ip = self.pages.client_ip(request)
         if await self.wrong_attempts.exhausted(ip, self.now()):
             return self._refused(request, lang, 429, "too_many_title", "too_many_status")
         values = {"ref": _field(form, "ref", MAX_REF), "contact": _field(form, "contact",

@@ -46,6 +46,7 @@ from channels.chat_protocol import (
     error_frame,
 )
 from channels.chat_sessions import SessionFull, SessionStore
+from channels.client_address import client_ip
 
 log = logging.getLogger(__name__)
 __all__ = ["Chat", "WebchatConfig", "WebchatSender", "build", "plug", "plug_of"]
@@ -106,14 +107,7 @@ class Transports:
         return TokenBucket(self.chat.config.rate_per_s, self.chat.config.burst)
 
     def _client_ip(self, request: web.Request) -> str:
-        """The visitor's address for the per-address caps; behind N trusted proxies, the
-        address the outermost of them saw (X-Forwarded-For, counted from the right)."""
-        hops = self.chat.config.trusted_proxies
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
-                     if a.strip()]
-        if hops and len(forwarded) >= hops:
-            return forwarded[-hops][:64]
-        return request.remote or ""
+        return client_ip(request, self.chat.config.trusted_proxies)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/widget.js", self.widget_js), web.get("/widget.css", self.widget_css),

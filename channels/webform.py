@@ -54,7 +54,6 @@ from channels.form_uploads import (
 from channels.page_render import (
     HourlyLimit,
     Pages,
-    client_ip,
     page_language,
     security_headers,
     stylesheet_route,
@@ -96,6 +95,7 @@ class WebformConfig:
     done_ttl_s: int = 7 * 24 * 3600
     frame_ancestors: str = "*"  # CSP frame-ancestors: who may embed the pages
     timezone: str = "Europe/Rome"
+    trusted_proxies: int = 0  # INTAKE_TRUSTED_PROXIES: X-Forwarded-For hops believed
     # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
     status_label: Callable[[str, str], str] = _plain_label
 
@@ -358,7 +358,7 @@ class WebForm:
         length = request.content_length
         if length is not None and length > self.config.uploads.max_post_bytes:
             return self._too_large(request, lang)
-        if await self.limit.exhausted(client_ip(request), self.now()):
+        if await self.limit.exhausted(self.pages.client_ip(request), self.now()):
             texts = page_texts.texts(lang)
             return self.pages.problem(request, lang, 429, texts["too_many_title"],
                                       texts["too_many_form"])
@@ -411,7 +411,7 @@ class WebForm:
 
     async def _honeypot(self, request: web.Request, sid: str, lang: str) -> web.Response:
         log.info("honeypot filled; nothing stored", extra={"submission": sid})
-        await self.limit.hit(client_ip(request), self.now())
+        await self.limit.hit(self.pages.client_ip(request), self.now())
         record = {"honeypot": True, "language": lang}
         await self.redis.set(self.keys.submission(sid), json.dumps(record),
                              ex=self.config.done_ttl_s)
@@ -447,7 +447,7 @@ class WebForm:
                               notice=texts["store_down"], files_again=posted.files_given)
         if not accepted.duplicate:  # a duplicate's files are the first post's, kept already
             posted.files.clear()  # the stored message refers to them now
-            await self.limit.hit(client_ip(request), self.now())
+            await self.limit.hit(self.pages.client_ip(request), self.now())
         return self._to_done(sid, lang)
 
     def _to_done(self, sid: str, lang: str) -> web.Response:
@@ -532,7 +532,7 @@ def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: 
     if not config.secret:
         return Plug("webform", status="not configured: set INTAKE_FORM_SECRET")
     config.upload_dir.mkdir(parents=True, exist_ok=True)
-    pages = Pages(config.frame_ancestors, config.timezone)
+    pages = Pages(config.frame_ancestors, config.timezone, config.trusted_proxies)
     form = WebForm(config, sink, lookup, redis, accepted, now, pages)
     status = status_page.StatusPage(
         lookup, HourlyLimit(redis, form.keys.status_ip, config.status_attempts_per_ip_per_hour),

@@ -114,3 +114,20 @@ async def test_a_reference_in_the_link_is_filled_in(client: Client) -> None:
     assert 'value="C-2026-000123&#34;&gt;&lt;script&gt;"' in body
     assert page_texts.texts("zh")["status_title"] in body
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+async def test_behind_a_trusted_proxy_each_visitor_has_their_own_attempts(
+        runtime: Runtime, tmp_path: Path, trusted_proxies: int) -> None:
+    """The forwarded address counts only when the operator says a proxy of theirs set it."""
+    plug = form_plug(runtime, tmp_path / "uploads", status_attempts_per_ip_per_hour=2,
+                     trusted_proxies=trusted_proxies)
+    async with TestClient(TestServer(make_app(runtime, plugs=[plug]))) as proxied:
+        statuses = []
+        for visitor in ("203.0.113.7", "203.0.113.7", "198.51.100.9"):
+            response = await proxied.post(
+                "/status", data={"ref": "C-2026-000999", "contact": EMAIL},
+                headers={"X-Forwarded-For": f"10.9.9.9, {visitor}"})
+            statuses.append(response.status)
+    # Trusted: the third visitor is someone else. Not trusted: all three are the proxy.
+    assert statuses == ([404, 404, 404] if trusted_proxies else [404, 404, 429])
