@@ -36,13 +36,6 @@ FIRST = ("Buongiorno, il mio inverter modello SUN-5K-G03 si spegne ogni giorno. 
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[SmtpRelay]:
-    server = await SmtpRelay().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def email_config(relay: SmtpRelay, clock: VirtualClock) -> email.EmailConfig:
     return email.EmailConfig(smtp_listen=f"127.0.0.1:{free_port()}",
                              smtp_relay=f"127.0.0.1:{relay.port}",

@@ -83,13 +83,6 @@ class RecordingSink:
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[SmtpRelay]:
-    server = await SmtpRelay().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def config(relay: SmtpRelay, clock: VirtualClock) -> EmailConfig:
     return EmailConfig(smtp_listen=f"127.0.0.1:{free_port()}",
                        smtp_relay=f"127.0.0.1:{relay.port}",
