@@ -13,6 +13,7 @@ from collections.abc import Callable
 from bot import i18n
 from bot.config import Settings
 from bot.domain import Channel
+from bot.leases import Leases
 from bot.ports import Plug
 from bot.runtime import Runtime
 from channels import email, meta, telegram, webchat, webform
@@ -24,12 +25,14 @@ def plugs(runtime: Runtime) -> list[Plug]:
     def accepted() -> frozenset[Channel]:
         return runtime.policy.current.accepted
 
+    one_process = Leases(runtime.redis, settings.key_prefix)  # pollers run in one at a time
     mail = email.plug(email.EmailConfig(
         smtp_listen=settings.smtp_listen, smtp_relay=settings.smtp_relay,
         smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
         mail_from=settings.mail_from, mail_domains=settings.mail_domains,
         max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
-        imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest)
+        imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest,
+        one_process)
     builders: list[Callable[[], Plug]] = [
         lambda: webchat.plug(webchat.WebchatConfig(
             key_prefix=settings.key_prefix, max_chars=settings.chat_max_chars,
@@ -55,7 +58,7 @@ def plugs(runtime: Runtime) -> list[Plug]:
             api_url=settings.telegram_api_url, polling=settings.telegram_polling,
             public_url=settings.public_url, status_label=i18n.status_label,
             key_prefix=settings.key_prefix),
-            runtime.ingest, runtime.lookup, accepted, runtime.redis),
+            runtime.ingest, runtime.lookup, accepted, runtime.redis, one_process),
         lambda: meta.plug(meta.MetaConfig(
             app_secret=settings.meta_app_secret, verify_token=settings.meta_verify_token,
             access_token=settings.meta_access_token,

@@ -83,6 +83,19 @@ class TicketLookup(Protocol):
 Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]  # runs until the event is set
 
 
+class Exclusive(Protocol):
+    """Runs a loop in one process of the deployment at a time (bot.leases.Leases)."""
+
+    async def run_exclusively(self, name: str, stop: asyncio.Event, loop: Loop) -> None: ...
+
+
+class EveryProcess:
+    """No coordination: for a single process (tests, or loops that may run everywhere)."""
+
+    async def run_exclusively(self, name: str, stop: asyncio.Event, loop: Loop) -> None:
+        await loop(stop)
+
+
 @dataclass
 class Plug:
     """What one channel family adds to a running bot: routes, senders, background loops.

@@ -33,7 +33,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bot.domain import Channel, OutboundReply, SendResult
 from bot.errors import InvalidMessage
-from bot.ports import MessageSink, Plug
+from bot.ports import EveryProcess, Exclusive, Loop, MessageSink, Plug
 from channels.imap_poll import ImapPoller, ImapTarget
 from channels.mail_parse import THREAD_ABOVE, Delivery, msg_ids, parse_mail
 
@@ -318,16 +318,20 @@ def _refused(code: int, detail: str) -> SendResult:
 # --- the plug -------------------------------------------------------------------------
 
 
-def plug(config: EmailConfig, sink: MessageSink) -> Plug:
-    """The email family: inbound SMTP and IMAP loops, the SMTP sender; each as configured."""
+def plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive | None = None) -> Plug:
+    """The email family: inbound SMTP and IMAP loops, the SMTP sender; each as configured.
+
+    `exclusive` keeps the IMAP poller to one process of the deployment at a time.
+    """
     try:
-        return _plug(config, sink)
+        return _plug(config, sink, exclusive or EveryProcess())
     except ValueError as exc:
         return Plug("email", status=f"not configured: {exc}")
 
 
-def _plug(config: EmailConfig, sink: MessageSink) -> Plug:
-    loops, have, missing = [], [], []
+def _plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive) -> Plug:
+    loops: list[Loop] = []
+    have, missing = [], []
     if config.smtp_listen and config.domains:
         inbound = SmtpInbound(sink, config)
         loops.append(inbound.run)
@@ -340,7 +344,12 @@ def _plug(config: EmailConfig, sink: MessageSink) -> Plug:
                             now=config.now,
                             own_addresses=frozenset({config.from_address} - {""}),
                             timeout_s=config.timeout_s)
-        loops.append(poller.run)
+        imap = poller.run
+
+        async def poll_in_one_process(stop: asyncio.Event) -> None:
+            await exclusive.run_exclusively("imap", stop, imap)
+
+        loops.append(poll_in_one_process)
         have.append(f"IMAP polling of {poller.target.host}")
     senders: dict[Channel, SmtpSender] = {}
     if config.smtp_relay and config.from_address:

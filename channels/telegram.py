@@ -47,7 +47,7 @@ from bot.domain import (
     OutboundReply,
     SendResult,
 )
-from bot.ports import MessageSink, Plug, TicketLookup
+from bot.ports import EveryProcess, Exclusive, MessageSink, Plug, TicketLookup
 
 log = logging.getLogger(__name__)
 
@@ -436,9 +436,10 @@ class TelegramChannel:
     """One bot: the webhook route, the polling loop and the shared handling of an update."""
 
     def __init__(self, config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
-                 accepted: Callable[[], frozenset[Channel]], recall: Recall | None = None
-                 ) -> None:
+                 accepted: Callable[[], frozenset[Channel]], recall: Recall | None = None,
+                 exclusive: Exclusive | None = None) -> None:
         self.config = config
+        self._exclusive = exclusive or EveryProcess()
         self._requests = (HTTPXRequest(connection_pool_size=1), HTTPXRequest())
         self.bot = Bot(config.token, base_url=config.api_url,
                        get_updates_request=self._requests[0], request=self._requests[1])
@@ -518,8 +519,8 @@ class TelegramChannel:
         """The bot's HTTP clients live as long as this loop; in polling mode it also polls."""
         try:
             await self._start()
-            if self.config.polling:
-                await self._poll(stop)
+            if self.config.polling:  # Telegram refuses a second getUpdates poller: one process
+                await self._exclusive.run_exclusively("telegram-polling", stop, self._poll)
             else:
                 await stop.wait()
         finally:
@@ -590,17 +591,20 @@ def _not_configured(message: str) -> Callable[[web.Request], Awaitable[web.Respo
 
 
 def plug(config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
-         accepted: Callable[[], frozenset[Channel]], redis: Redis | None = None) -> Plug:
+         accepted: Callable[[], frozenset[Channel]], redis: Redis | None = None,
+         exclusive: Exclusive | None = None) -> Plug:
     """The Telegram family: webhook route (or polling loop), sender, and the bot's lifecycle.
 
-    `redis` (the bot's) lets every web process recall what the others answered and sent.
+    `redis` (the bot's) lets every web process recall what the others answered and sent;
+    `exclusive` keeps polling to one process of the deployment at a time.
     """
     if not config.token:
         message = "not configured: set INTAKE_TELEGRAM_TOKEN"
         return Plug("telegram", status=message,
                     routes=[web.post(PATH, _not_configured(f"the Telegram channel is {message}"))])
     channel = TelegramChannel(config, sink, lookup, accepted,
-                              Recall(redis, config.key_prefix) if redis is not None else None)
+                              Recall(redis, config.key_prefix) if redis is not None else None,
+                              exclusive)
     senders = {Channel.TELEGRAM: channel.sender}
     if config.polling:
         return Plug("telegram", status="configured (polling)", senders=senders,

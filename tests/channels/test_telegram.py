@@ -34,6 +34,7 @@ from bot.domain import (
     OutboundReply,
     TicketView,
 )
+from bot.leases import Leases
 from bot.models import Message, OutboxReply
 from bot.runtime import Runtime
 from bot.web.app import make_app
@@ -734,3 +735,25 @@ async def test_what_one_process_did_another_does_not_do_again(
         assert (await second.sender.send(reply(text))).ok
     parts = [p["text"][0] for m, p in api.calls[before:] if m == "sendMessage"]
     assert parts == ["a", "b", "b", "c"]  # "a" once: the second process knew it went out
+
+
+async def test_only_one_process_polls_and_another_takes_over_when_it_stops(
+        runtime: Runtime, api: FakeBotApi) -> None:
+    leases = [Leases(runtime.redis, runtime.keys.prefix, ttl_s=0.3) for _ in range(2)]
+    channels = [TelegramChannel(config(api, polling=True, poll_timeout_s=5), runtime.ingest,
+                                NoTickets(), lambda: frozenset(Channel), exclusive=lease)
+                for lease in leases]
+    stops = [asyncio.Event(), asyncio.Event()]
+    first = asyncio.create_task(channels[0].run(stops[0]))
+    await api.wait_for(lambda: api.polling == 1)
+    second = asyncio.create_task(channels[1].run(stops[1]))
+    await api.queue(update(message_id=1))
+    await api.wait_for(lambda: len(api.offsets) >= 2)  # the update fetched, polling again
+    stops[0].set()
+    await asyncio.wait_for(first, 10)
+    await api.queue(update(message_id=2))
+    await api.wait_for(lambda: api.pending == [] and api.polling == 1)  # the second polls
+    stops[1].set()
+    await asyncio.wait_for(second, 10)
+    assert api.most_polling == 1  # never two getUpdates at once
+    assert [r.external_id for r in await stored(runtime)] == [f"{CHAT}:1", f"{CHAT}:2"]

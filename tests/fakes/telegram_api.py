@@ -51,6 +51,7 @@ class FakeBotApi:
         self.pending: list[dict[str, Any]] = []  # updates not yet confirmed by an offset
         self.offsets: list[int | None] = []  # offset of every getUpdates call
         self.polling = 0  # getUpdates calls waiting right now
+        self.most_polling = 0  # the most that ever waited at once (Telegram allows one)
         self.closing = False
         self._delivered: list[Params] = []
         self._limits: deque[int | None] = deque()  # per coming sendMessage: None = let it go
@@ -148,6 +149,7 @@ class FakeBotApi:
             if offset is not None:  # confirms every update before it
                 self.pending = [u for u in self.pending if u["update_id"] >= int(offset)]
             self.polling += 1
+            self.most_polling = max(self.most_polling, self.polling)
             self._changed.notify_all()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(float(params.get("timeout") or 0)):
