@@ -130,7 +130,7 @@ async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | N
     """The customer a message points at by ticket reference, email or phone, if any."""
     if not (found.ticket_refs or found.emails or found.phones):
         return None
-    await session.flush()  # the pipeline does not autoflush: a new ticket's ref may be pending
+    await session.flush()  # the pipeline does not autoflush: the batch's new rows must show
     if found.ticket_refs:
         customer_id = await session.scalar(
             select(Ticket.customer_id).where(Ticket.ref.in_(found.ticket_refs)).limit(1))

@@ -109,7 +109,7 @@ class _Turn:
     scores: Scores
     ticket: Ticket | None
     state_version: int = 0
-    reply: tuple[str, str, str] | None = None
+    reply: replies.Draft | None = None
     decision: Decision | None = None  # None until held, or answered by the throttle
     reason: str = ""
     outbox_id: int | None = None
@@ -213,8 +213,12 @@ class Pipeline:
 
         `known`: the batch's look-ups; without, each message asks the database itself.
         """
-        turns = [await self._prepare(session, row, scores[row.id], policy, known)
+        opened: list[tickets.Opened] = []
+        turns = [await self._prepare(session, row, scores[row.id], policy, known, opened)
                  for row in rows]
+        if opened:  # the batch's new tickets in one INSERT, then their references
+            await session.flush()
+            tickets.number(session, opened)
         asked = [turn for turn in turns if turn.decision is None]
         verdicts = await self._throttle.decide_many([t.ask() for t in asked], policy.throttle)
         for turn, verdict in zip(asked, verdicts, strict=True):
@@ -226,7 +230,8 @@ class Pipeline:
         return [turn.outcome() for turn in turns]
 
     async def _prepare(self, session: AsyncSession, row: Message, scores: Scores,
-                       policy: Policy, known: _Known | None) -> _Turn:
+                       policy: Policy, known: _Known | None,
+                       opened: list[tickets.Opened]) -> _Turn:
         """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
         now = self._clock.now()
         channel = Channel(row.channel)
@@ -248,28 +253,29 @@ class Pipeline:
             session.add(ModerationItem(message_id=row.id, scores=dict(scores.values),
                                        labels=list(fired), created_at=now))
             return turn.hold(Decision.FLAGGED, ",".join(fired))
-        await self._open_or_change(session, turn, found, policy, known)
+        await self._open_or_change(session, turn, found, policy, known, opened)
         return turn
 
     async def _open_or_change(self, session: AsyncSession, turn: _Turn, found: Found,
-                              policy: Policy, known: _Known | None) -> None:
+                              policy: Policy, known: _Known | None,
+                              opened: list[tickets.Opened]) -> None:
         """Open the customer's ticket, or give it the details it waited for.
 
-        The reply is written now, as of this state, though only the throttle says whether
-        it is owed.
+        The reply is drafted now, as of this state, though only the throttle says whether
+        it is owed (and a new ticket has its reference only once the batch's are written).
         """
         who, row, ticket = turn.who, turn.row, turn.ticket
         if ticket is None:
             lang = pick_language(turn.language or who.customer.language, self._default_language)
-            ticket = turn.ticket = await tickets.open_ticket(
+            ticket = turn.ticket = tickets.open_ticket(
                 session, customer=who.customer, identity=who.identity, text=row.text,
                 found=found, category=(row.details or {}).get("category"), language=lang,
                 deadlines=deadlines(row.received_at, policy.sla), now=turn.now)
+            opened.append(tickets.Opened(ticket, ticket.status))
             if known is not None:
                 known.open_tickets[who.customer.id] = ticket
             turn.reply = replies.acknowledgment(ticket)
-        elif received := tickets.accept_details(ticket, found, turn.now):
-            await session.flush()  # written, and version-checked, before the throttle hears
+        elif received := await tickets.accept_details(session, ticket, found, turn.now):
             turn.reply = replies.detail_received(ticket, received)
         else:  # no change: owed only if this state was never answered (its message throttled)
             turn.reply = replies.current_state(ticket)
@@ -282,7 +288,7 @@ class Pipeline:
         decision, outbox_id = verdict.decision, None
         if decision is Decision.ANSWERED:
             to = await _reply_identity(session, turn.who, turn.ticket)
-            outbox_id = await replies.owe(session, ticket=turn.ticket, to=to, content=turn.reply,
+            outbox_id = await replies.owe(session, ticket=turn.ticket, to=to, content=turn.reply(),
                                           message_id=turn.row.id, now=turn.now,
                                           state_version=turn.state_version)
             if outbox_id is None:  # this state was answered already (Redis lost its memory)

@@ -6,6 +6,7 @@ customer is answered on the channel that opened the ticket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Insert
@@ -18,32 +19,52 @@ from bot.domain import OPEN_STATUSES, TicketStatus
 from bot.models import Identity, OutboxReply, Ticket
 from bot.tickets import next_missing
 
-
-def acknowledgment(ticket: Ticket) -> tuple[str, str, str]:
-    subject, text = i18n.acknowledgment(ticket.ref or "", ticket.language,
-                                        ack_due=ticket.ack_due, resolve_due=ticket.resolve_due,
-                                        next_detail=next_missing(ticket))
-    return "acknowledgment", subject, text
+Content = tuple[str, str, str]  # kind, subject, text
+# A reply as of one state of its ticket, rendered when it is owed: a ticket opened in the
+# worker's current batch gets its reference only once the batch's new tickets are written.
+Draft = Callable[[], Content]
 
 
-def detail_received(ticket: Ticket, received: list[str]) -> tuple[str, str, str]:
-    subject, text = i18n.detail_received(ticket.ref or "", ticket.language, received=received,
-                                         next_detail=next_missing(ticket),
-                                         resolve_due=ticket.resolve_due)
-    return "detail_received", subject, text
+def acknowledgment(ticket: Ticket) -> Draft:
+    language, ack_due, resolve_due = ticket.language, ticket.ack_due, ticket.resolve_due
+    next_detail = next_missing(ticket)
+
+    def render() -> Content:
+        subject, text = i18n.acknowledgment(ticket.ref or "", language, ack_due=ack_due,
+                                            resolve_due=resolve_due, next_detail=next_detail)
+        return "acknowledgment", subject, text
+    return render
 
 
-def status_changed(ticket: Ticket, note: str) -> tuple[str, str, str]:
+def detail_received(ticket: Ticket, received: list[str]) -> Draft:
+    language, resolve_due, next_detail = ticket.language, ticket.resolve_due, next_missing(ticket)
+
+    def render() -> Content:
+        subject, text = i18n.detail_received(ticket.ref or "", language, received=received,
+                                             next_detail=next_detail, resolve_due=resolve_due)
+        return "detail_received", subject, text
+    return render
+
+
+def status_changed(ticket: Ticket, note: str) -> Content:
+    return _status_changed(ticket, note)()
+
+
+def _status_changed(ticket: Ticket, note: str) -> Draft:
     status = TicketStatus(ticket.status)
     next_due = ticket.resolve_due if status in OPEN_STATUSES else None
-    subject, text = i18n.status_changed(ticket.ref or "", ticket.language, status=status.value,
-                                        note=note, next_due=next_due)
-    return "status_changed", subject, text
+    language = ticket.language
+
+    def render() -> Content:
+        subject, text = i18n.status_changed(ticket.ref or "", language, status=status.value,
+                                            note=note, next_due=next_due)
+        return "status_changed", subject, text
+    return render
 
 
-def current_state(ticket: Ticket) -> tuple[str, str, str]:
+def current_state(ticket: Ticket) -> Draft:
     """The reply for a state nobody answered yet (its message was throttled, say)."""
-    return acknowledgment(ticket) if ticket.state_version == 1 else status_changed(ticket, "")
+    return acknowledgment(ticket) if ticket.state_version == 1 else _status_changed(ticket, "")
 
 
 def _outbox_insert(dialect: str) -> Insert:
@@ -58,7 +79,7 @@ _OWE = {dialect: _outbox_insert(dialect) for dialect in ("postgresql", "sqlite")
 
 
 async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
-              content: tuple[str, str, str], message_id: int | None, now: datetime,
+              content: Content, message_id: int | None, now: datetime,
               state_version: int | None = None) -> int | None:
     """Write the outbox row for a state of the ticket (by default its current one); None if
     one is already owed. It runs on the session's connection: nothing pending is flushed."""

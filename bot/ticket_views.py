@@ -65,7 +65,8 @@ class TicketViews:
 
 async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:
     events = await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
-                                   .order_by(TicketEvent.at, TicketEvent.id))
+                                   .order_by(TicketEvent.at, TicketEvent.state_version,
+                                                   TicketEvent.id))
     history: list[TicketChange] = []
     for event in events:
         if history and history[-1].status == event.status:

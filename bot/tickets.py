@@ -7,6 +7,7 @@ unique on (ticket, state_version), which is what makes "one reply per change" ho
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -54,10 +55,11 @@ async def by_ref(session: AsyncSession, ref: str) -> Ticket | None:
     return await session.scalar(select(Ticket).where(Ticket.ref == ref.strip().upper()))
 
 
-async def open_ticket(session: AsyncSession, *, customer: Customer, identity: Identity,
-                      text: str, found: Found, language: str, deadlines: Deadlines,
-                      now: datetime, category: str | None = None) -> Ticket:
-    """`category`: the customer's own choice (a form's), else read from the text."""
+def open_ticket(session: AsyncSession, *, customer: Customer, identity: Identity, text: str,
+                found: Found, language: str, deadlines: Deadlines, now: datetime,
+                category: str | None = None) -> Ticket:
+    """A new ticket, pending: the worker writes a batch's new tickets together and then
+    numbers them (`number`). `category`: the customer's own choice, else read from the text."""
     category = category or detail_rules.category(text)
     missing = detail_rules.missing(found.values, category)
     status = TicketStatus.AWAITING_DETAILS if missing else TicketStatus.NEW
@@ -69,11 +71,22 @@ async def open_ticket(session: AsyncSession, *, customer: Customer, identity: Id
                     ack_due=deadlines.ack_due, progress_due=deadlines.progress_due,
                     resolve_due=deadlines.resolve_due)
     session.add(ticket)
-    await session.flush()
-    ticket.ref = f"C-{now.year}-{ticket.id:06d}"
-    session.add(TicketEvent(ticket_id=ticket.id, at=now, status=status.value, state_version=1,
-                            note="", actor=SYSTEM))
     return ticket
+
+
+@dataclass(frozen=True)
+class Opened:
+    ticket: Ticket
+    status: str  # as it opened (a later message of the same batch may change it)
+
+
+def number(session: AsyncSession, opened: Iterable[Opened]) -> None:
+    """Give written tickets their public reference and their first history event."""
+    for new in opened:
+        ticket = new.ticket
+        ticket.ref = f"C-{ticket.opened_at.year}-{ticket.id:06d}"
+        session.add(TicketEvent(ticket_id=ticket.id, at=ticket.opened_at, status=new.status,
+                                state_version=1, note="", actor=SYSTEM))
 
 
 def next_missing(ticket: Ticket) -> str | None:
@@ -81,8 +94,13 @@ def next_missing(ticket: Ticket) -> str | None:
     return missing[0] if missing else None
 
 
-def accept_details(ticket: Ticket, found: Found, now: datetime) -> list[str]:
-    """Store the details the ticket was waiting for; a non-empty result is a change of state."""
+async def accept_details(session: AsyncSession, ticket: Ticket, found: Found,
+                         now: datetime) -> list[str]:
+    """Store the details the ticket was waiting for; a non-empty result is a change of state.
+
+    The ticket is written (and its version checked) before this returns; the last missing
+    detail moves it from awaiting_details to new, which its history records.
+    """
     waiting = detail_rules.missing(ticket.details, ticket.category)
     received = [name for name in waiting if name in found.values]
     if not received:
@@ -90,8 +108,14 @@ def accept_details(ticket: Ticket, found: Found, now: datetime) -> list[str]:
     ticket.details = {**ticket.details, **{name: found.values[name] for name in received}}
     ticket.state_version += 1
     ticket.updated_at = now
-    if ticket.status == TicketStatus.AWAITING_DETAILS and next_missing(ticket) is None:
+    completed = ticket.status == TicketStatus.AWAITING_DETAILS and next_missing(ticket) is None
+    if completed:
         ticket.status = TicketStatus.NEW.value
+    await session.flush()
+    if completed:
+        session.add(TicketEvent(ticket_id=ticket.id, at=now, status=ticket.status,
+                                state_version=ticket.state_version,
+                                note="", actor=SYSTEM))
     return received
 
 

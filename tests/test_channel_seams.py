@@ -221,3 +221,26 @@ def test_unknown_detail_names_and_categories_are_refused() -> None:
         with pytest.raises(ValidationError, match=r"unknown detail names|category must be"):
             InboundMessage(channel=Channel.WEBFORM, external_id="x", sender="a@b.c",
                            received_at=START, details=details)
+
+
+async def test_a_ticket_opened_and_completed_in_one_batch_gets_both_replies_right(
+        runtime: Runtime, captured: dict[int, OutboundReply]) -> None:
+    """The batch writes its new tickets together: each reply still tells its own state."""
+    opening = ("My inverter, model SolarMax 3000, stopped working after two days, order number "
+               "778812. I want a replacement unit.")
+    for n, text in enumerate([opening, "The serial number is SN4411223."]):
+        await runtime.ingest.accept(mail("ann@example.com", text, runtime, external_id=f"m{n}"))
+    first, second = await runtime.worker.drain()  # one batch
+    assert (first.decision, second.decision) == (Decision.ANSWERED, Decision.ANSWERED)
+    assert first.ticket_ref == second.ticket_ref
+    await runtime.sender.run_once()
+    ack, detail = (captured[o.outbox_id or 0] for o in (first, second))
+    ref = first.ticket_ref or ""
+    assert ref in ack.text
+    assert ref in detail.text
+    assert "we need a little more information" in ack.text  # as it opened: serial missing
+    assert "We now have everything we need" in detail.text  # as the second message left it
+    view = await runtime.lookup.by_reference(ref, "ann@example.com")
+    assert view is not None
+    assert [c.status for c in view.history] == [TicketStatus.AWAITING_DETAILS,
+                                                TicketStatus.NEW]
