@@ -221,8 +221,7 @@ class Pipeline:
             tickets.number(session, opened)
         asked = [turn for turn in turns if turn.decision is None]
         verdicts = await self._throttle.decide_many([t.ask() for t in asked], policy.throttle)
-        for turn, verdict in zip(asked, verdicts, strict=True):
-            await self._settle(session, turn, verdict)
+        await self._settle(session, asked, verdicts)
         # All rows in one executemany: as ORM changes they would go one UPDATE each, since
         # each row changes its own set of columns.
         if turns:
@@ -281,20 +280,27 @@ class Pipeline:
             turn.reply = replies.current_state(ticket)
         turn.state_version = ticket.state_version
 
-    async def _settle(self, session: AsyncSession, turn: _Turn, verdict: Verdict) -> None:
-        """Answered means a reply is owed; the outbox's unique key has the last word."""
-        assert turn.ticket is not None  # every message the throttle saw has both
-        assert turn.reply is not None
-        decision, outbox_id = verdict.decision, None
-        if decision is Decision.ANSWERED:
-            to = await _reply_identity(session, turn.who, turn.ticket)
-            outbox_id = await replies.owe(session, ticket=turn.ticket, to=to, content=turn.reply(),
-                                          message_id=turn.row.id, now=turn.now,
-                                          state_version=turn.state_version)
+    async def _settle(self, session: AsyncSession, turns: Sequence[_Turn],
+                      verdicts: Sequence[Verdict]) -> None:
+        """Answered means a reply is owed; the outbox's unique key has the last word.
+
+        The batch's owed replies are written together, each as of its own state.
+        """
+        owed: list[tuple[_Turn, replies.Owed]] = []
+        for turn, verdict in zip(turns, verdicts, strict=True):
+            assert turn.ticket is not None  # every message the throttle saw has both
+            assert turn.reply is not None
+            turn.decision = verdict.decision
+            turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
+            if verdict.decision is Decision.ANSWERED:
+                to = await _reply_identity(session, turn.who, turn.ticket)
+                owed.append((turn, replies.Owed(turn.ticket, turn.state_version, to,
+                                                turn.reply(), turn.row.id)))
+        ids = await replies.owe_many(session, [o for _, o in owed], self._clock.now())
+        for (turn, _), outbox_id in zip(owed, ids, strict=True):
+            turn.outbox_id = outbox_id
             if outbox_id is None:  # this state was answered already (Redis lost its memory)
-                decision = Decision.COLLAPSED
-        turn.decision, turn.outbox_id = decision, outbox_id
-        turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
+                turn.decision = Decision.COLLAPSED
 
 
 _Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language

@@ -6,7 +6,8 @@ customer is answered on the channel that opened the ticket.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Insert
@@ -71,23 +72,49 @@ def _outbox_insert(dialect: str) -> Insert:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return (insert(OutboxReply)
             .on_conflict_do_nothing(index_elements=["ticket_id", "state_version"])
-            .returning(OutboxReply.id))
+            .returning(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.state_version))
 
 
 # Built once per dialect rather than per reply: the worker owes one for most new states.
 _OWE = {dialect: _outbox_insert(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
-              content: Content, message_id: int | None, now: datetime,
-              state_version: int | None = None) -> int | None:
-    """Write the outbox row for a state of the ticket (by default its current one); None if
-    one is already owed. It runs on the session's connection: nothing pending is flushed."""
-    kind, subject, text = content
-    version = ticket.state_version if state_version is None else state_version
-    row = {"ticket_id": ticket.id, "state_version": version,
-           "message_id": message_id, "kind": kind, "channel": to.channel, "address": to.address,
-           "subject": subject, "text": text, "language": ticket.language, "status": "pending",
-           "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
+@dataclass(frozen=True)
+class Owed:
+    """A reply owed for one state of a ticket, to one identity."""
+
+    ticket: Ticket
+    state_version: int
+    to: Identity
+    content: Content
+    message_id: int | None
+
+    def row(self, now: datetime) -> dict[str, object]:
+        kind, subject, text = self.content
+        return {"ticket_id": self.ticket.id, "state_version": self.state_version,
+                "message_id": self.message_id, "kind": kind, "channel": self.to.channel,
+                "address": self.to.address, "subject": subject, "text": text,
+                "language": self.ticket.language, "status": "pending", "attempts": 0,
+                "next_attempt_at": now, "last_error": "", "created_at": now}
+
+
+async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime
+                   ) -> list[int | None]:
+    """Write the outbox rows in one statement; each one's id, or None where that state
+    was owed already (the unique key (ticket, state_version) has the last word). It runs
+    on the session's connection: nothing pending is flushed."""
+    if not owed:
+        return []
     connection = await session.connection()
-    return (await connection.execute(_OWE[connection.dialect.name], row)).scalar_one_or_none()
+    result = await connection.execute(_OWE[connection.dialect.name], [o.row(now) for o in owed])
+    written = {(r.ticket_id, r.state_version): r.id for r in result}
+    # The same state twice in one batch is written once: the first asker gets it.
+    return [written.pop((o.ticket.id, o.state_version), None) for o in owed]
+
+
+async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
+              content: Content, message_id: int | None, now: datetime) -> int | None:
+    """The outbox row for the ticket's current state; None if one is already owed."""
+    [outbox_id] = await owe_many(session, [Owed(ticket, ticket.state_version, to, content,
+                                                message_id)], now)
+    return outbox_id
