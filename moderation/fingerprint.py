@@ -7,7 +7,6 @@ themselves in Redis.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -44,7 +43,8 @@ def simhash(text: str) -> int | None:
         return None
     shingles = _shingles(norm)
     votes = len(shingles)
-    digests = b"".join(map(_digest, shingles))
+    known = _DIGESTS
+    digests = b"".join([known.get(s) or _digest(s) for s in shingles])
     ones = int.from_bytes(b"\x01" * votes, "big")
     masks = [ones << b for b in range(7, -1, -1)]
     columns = [int.from_bytes(digests[k::8], "big") for k in range(8)]
@@ -52,10 +52,17 @@ def simhash(text: str) -> int | None:
                         for column in columns for mask in masks]), 2)
 
 
-@functools.lru_cache(maxsize=1 << 14)
+# Common shingles repeat from message to message, so their digests are kept: a plain
+# dict read inline costs less than a cached function call, and is emptied when full.
+_DIGESTS: dict[str, bytes] = {}
+_MAX_DIGESTS = 1 << 16
+
+
 def _digest(shingle: str) -> bytes:
-    """Common shingles repeat from message to message, so their digests are kept."""
-    return hashlib.blake2b(shingle.encode(), digest_size=8).digest()
+    if len(_DIGESTS) >= _MAX_DIGESTS:
+        _DIGESTS.clear()
+    digest = _DIGESTS[shingle] = hashlib.blake2b(shingle.encode(), digest_size=8).digest()
+    return digest
 
 
 def distance(a: int, b: int) -> int:
