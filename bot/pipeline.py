@@ -75,7 +75,8 @@ class _Known:
         senders = await identity.known_senders(
             session, [(Channel(r.channel), r.sender) for r in rows])
         customer_ids = {who.customer.id for who in senders.values()}
-        readings = {r.id: _read(r) for r in rows}
+        detected = iter(language.detect_many([r.text for r in rows if not r.language]))
+        readings = {r.id: _read(r, r.language or next(detected)) for r in rows}
         firsts: dict[tuple[str, str], identity.NewSender | None] = {}
         for row in rows:
             channel = Channel(row.channel)
@@ -234,7 +235,8 @@ class Pipeline:
         """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
         now = self._clock.now()
         channel = Channel(row.channel)
-        found, lang = known.readings[row.id] if known is not None else _read(row)
+        found, lang = (known.readings[row.id] if known is not None
+                       else _read(row, row.language or language.detect(row.text)))
         who = await identity.resolve(session, channel, row.sender, row.display_name, found, now,
                                      language=lang, known=None if known is None else known.senders)
         if lang and who.customer.language is None:
@@ -306,10 +308,11 @@ class Pipeline:
 _Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
 
 
-def _read(row: Message) -> _Reading:
+def _read(row: Message, lang: str | None) -> _Reading:
+    """`lang`: the message's language, as given or detected (a batch is detected at once)."""
     found = with_given(with_thread_refs(extract(row.text, row.subject), row.thread_refs),
                        row.details)
-    return found, row.language or language.detect(row.text)
+    return found, lang
 
 
 async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:

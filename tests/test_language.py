@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot.i18n import SUPPORTED
-from bot.language import detect, preload
+from bot.language import detect, detect_many, preload
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,11 @@ def test_preload_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
     preload()
     assert detect("dit is belachelijk slecht") == "nl"
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_batch_is_detected_as_its_texts_one_by_one() -> None:
+    texts = ["Il mio inverter non funziona più da tre giorni.", "ok", "",
+             "Mijn omvormer geeft sinds vorige week een foutmelding.",
+             "Where is my refund? I returned the inverter two weeks ago."]
+    assert detect_many(texts) == [detect(t) for t in texts]
+    assert detect_many(texts)[:4] == ["it", None, None, "nl"]
