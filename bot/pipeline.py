@@ -4,10 +4,12 @@ identity -> ticket -> gate -> toxicity -> throttle -> reply policy, with the
 decision, the ticket's changes and the owed reply written in one transaction
 per batch. A batch goes through in three passes, each message in stream order:
 everything up to the throttle (the batch's senders and their open tickets are
-looked up once for all of it), then the throttle for all of them in one round
-trip, then the replies owed; the messages' rows are written last, together.
-Nothing is flushed before it must be: a new row's id, a ticket's new state
-before the throttle hears of it.
+looked up once for all of it, its new senders' customers created together, its
+languages detected in one call; the tickets it opens are written together at the
+end of the pass and numbered), then the throttle for all of them in one round
+trip, then the replies owed, in one INSERT; the messages' rows are written last,
+together. Nothing else is flushed before it must be: a ticket's new state before
+the throttle hears of it.
 
 If anything in the batch fails (a race with another worker, a poison message),
 its transaction is rolled back and the batch is decided again one message at a
