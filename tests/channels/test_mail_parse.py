@@ -17,7 +17,8 @@ import pytest
 
 from bot.details import extract, with_thread_refs
 from bot.domain import MAX_TEXT_CHARS, InboundMessage
-from channels.mail_parse import NO_SENDER, Delivery, html_to_text, new_text, parse_mail
+from channels.mail_parse import NO_SENDER, Delivery, parse_mail
+from channels.mail_text import html_to_text, new_text
 
 MAILS = Path(__file__).parent / "mails"
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
