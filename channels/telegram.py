@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 -- the command texts' Cyrillic letters are meant
 """Telegram: Bot API updates in (webhook or long polling), replies out through sendMessage.
 
 Both ways in feed one path: an Update becomes an InboundMessage and goes to the sink;
@@ -48,6 +47,7 @@ from bot.domain import (
     SendResult,
 )
 from bot.ports import EveryProcess, Exclusive, MessageSink, Plug, TicketLookup
+from channels import telegram_texts
 
 log = logging.getLogger(__name__)
 
@@ -80,54 +80,13 @@ class TelegramConfig:
     key_prefix: str = "intake"  # INTAKE_KEY_PREFIX: where the bot's Redis keys live
 
 
-# --- texts of the two commands (the core's reply texts never pass through here) ---------------
-
-_GREETING = {
-    "en": "Hello! Describe your complaint here (order number, product model, serial number, "
-          "what happened) and we will open a ticket. Send /status at any time to see it.",
-    "it": "Ciao! Descrivi qui il tuo reclamo (numero d'ordine, modello, numero di serie, cosa "
-          "è successo) e apriremo una pratica. Invia /status in qualsiasi momento per vederla.",
-    "nl": "Hallo! Beschrijf hier uw klacht (ordernummer, model, serienummer, wat er gebeurde) "
-          "en wij openen een ticket. Stuur op elk moment /status om het te bekijken.",
-    "ru": "Здравствуйте! Опишите здесь вашу жалобу (номер заказа, модель, серийный номер, что "
-          "произошло), и мы откроем обращение. Отправьте /status, чтобы узнать его статус.",
-    "zh": "您好!请在此描述您的投诉(订单号、产品型号、序列号、发生了什么),我们会为您创建工单。"
-          "随时发送 /status 查看进度。",
-    "de": "Hallo! Beschreiben Sie hier Ihre Beschwerde (Bestellnummer, Modell, Seriennummer, "
-          "was passiert ist), und wir eröffnen ein Ticket. Senden Sie /status, um es zu sehen.",
-    "fr": "Bonjour ! Décrivez ici votre réclamation (numéro de commande, modèle, numéro de "
-          "série, ce qui s'est passé) et nous ouvrirons un dossier. Envoyez /status pour le "
-          "suivre.",
-    "es": "¡Hola! Describa aquí su reclamación (número de pedido, modelo, número de serie, qué "
-          "ocurrió) y abriremos una incidencia. Envíe /status en cualquier momento para verla.",
-}
-_STATUS = {
-    "en": "Your ticket {ref}: {status}.", "it": "La tua pratica {ref}: {status}.",
-    "nl": "Uw ticket {ref}: {status}.", "ru": "Ваше обращение {ref}: {status}.",
-    "zh": "您的工单 {ref}:{status}。", "de": "Ihr Ticket {ref}: {status}.",
-    "fr": "Votre dossier {ref} : {status}.", "es": "Su incidencia {ref}: {status}.",
-}
-_NO_TICKET = {
-    "en": "You have no open ticket here. Write your complaint and we will open one.",
-    "it": "Non hai pratiche aperte qui. Scrivi il tuo reclamo e ne apriremo una.",
-    "nl": "U heeft hier geen open ticket. Schrijf uw klacht en wij openen er een.",
-    "ru": "У вас нет открытых обращений. Опишите жалобу, и мы откроем обращение.",
-    "zh": "您在这里没有未结工单。请写下您的投诉,我们会为您创建。",
-    "de": "Sie haben hier kein offenes Ticket. Schreiben Sie Ihre Beschwerde, wir eröffnen "
-          "eins.",
-    "fr": "Vous n'avez aucun dossier ouvert ici. Écrivez votre réclamation et nous en "
-          "ouvrirons un.",
-    "es": "No tiene ninguna incidencia abierta aquí. Escriba su reclamación y abriremos una.",
-}
-
-
 def _language(code: str | None) -> str | None:
     return code[:2].lower() if code else None
 
 
 def _text_language(code: str | None) -> str:
     language = _language(code)
-    return language if language in _GREETING else "en"
+    return language if language in telegram_texts.GREETING else "en"
 
 
 # --- message length ------------------------------------------------------------------------
@@ -400,13 +359,13 @@ class Commands:
     async def _text(self, command: str, message: Message) -> str:
         language = _text_language(message.from_user.language_code if message.from_user else None)
         if command != "/status":
-            return _GREETING[language]
+            return telegram_texts.GREETING[language]
         view = await self._lookup.open_ticket_of(Channel.TELEGRAM, str(message.chat.id))
         if view is None:
-            return _NO_TICKET[language]
-        language = view.language if view.language in _STATUS else language
+            return telegram_texts.NO_TICKET[language]
+        language = view.language if view.language in telegram_texts.STATUS else language
         label = self._label(view.status.value, language)
-        return _STATUS[language].format(ref=view.ref, status=label)
+        return telegram_texts.STATUS[language].format(ref=view.ref, status=label)
 
 
 def _answer(status: int = 200, **body: Any) -> web.Response:
