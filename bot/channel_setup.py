@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 
 from bot import i18n
 from bot.config import Settings
@@ -33,8 +32,8 @@ def plugs(runtime: Runtime) -> list[Plug]:
         max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
         imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest,
         one_process)
-    builders: list[Callable[[], Plug]] = [
-        lambda: webchat.plug(webchat.WebchatConfig(
+    return [
+        webchat.plug(webchat.WebchatConfig(
             key_prefix=settings.key_prefix, max_chars=settings.chat_max_chars,
             default_language=settings.default_language,
             sessions_per_ip_per_hour=settings.chat_sessions_per_ip_per_hour,
@@ -42,7 +41,7 @@ def plugs(runtime: Runtime) -> list[Plug]:
             timezone=lambda: runtime.policy.current.sla.timezone,
             status_label=i18n.status_label),
             runtime.ingest, runtime.lookup, runtime.redis, accepted),
-        lambda: webform.plug(webform.WebformConfig(
+        webform.plug(webform.WebformConfig(
             key_prefix=settings.key_prefix, secret=form_secret(settings),
             upload_dir=settings.data_dir / "uploads",
             max_file_bytes=settings.form_max_file_bytes, max_files=settings.form_max_files,
@@ -53,20 +52,20 @@ def plugs(runtime: Runtime) -> list[Plug]:
             trusted_proxies=settings.trusted_proxies, status_label=i18n.status_label),
             runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
             mail=mail.senders.get(Channel.EMAIL)),
-        lambda: telegram.plug(telegram.TelegramConfig(
+        telegram.plug(telegram.TelegramConfig(
             token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
             api_url=settings.telegram_api_url, polling=settings.telegram_polling,
             public_url=settings.public_url, status_label=i18n.status_label,
             key_prefix=settings.key_prefix),
             runtime.ingest, runtime.lookup, accepted, runtime.redis, one_process),
-        lambda: meta.plug(meta.MetaConfig(
+        meta.plug(meta.MetaConfig(
             app_secret=settings.meta_app_secret, verify_token=settings.meta_verify_token,
             access_token=settings.meta_access_token,
             whatsapp_phone_number_id=settings.whatsapp_phone_number_id,
             graph_api_url=settings.graph_api_url, max_body_bytes=settings.max_body_bytes,
             now=runtime.clock.now), runtime.ingest),
+        mail,
     ]
-    return [*(build() for build in builders), mail]
 
 
 def form_secret(settings: Settings) -> str:

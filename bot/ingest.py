@@ -126,13 +126,12 @@ class Ingest:
         # XADD: hand it on again (deciding twice is harmless, losing it is not).
         await self._stream.add_many([*new.values(), *(row.id for row in seen.values()
                                                       if row.decision is None)])
+        ids = new | {key: row.id for key, row in seen.items()}
+        answered: set[tuple[str, str]] = set()
         accepted = []
-        for key in keys:
-            if key in new:
-                accepted.append(Accepted(new.pop(key), duplicate=False))
-            else:
-                accepted.append(Accepted(seen[key].id if key in seen else _first_id(accepted,
-                                         keys, key), duplicate=True))
+        for key in keys:  # only the first copy of a message this batch stored is new
+            accepted.append(Accepted(ids[key], duplicate=key not in new or key in answered))
+            answered.add(key)
         return accepted
 
     async def requeue_stranded(self, older_than: timedelta, limit: int = 1000) -> int:
@@ -148,8 +147,3 @@ class Ingest:
             log.warning("requeued stranded messages", extra={"count": len(ids)})
         return len(ids)
 
-
-def _first_id(accepted: Sequence[Accepted], keys: Sequence[tuple[str, str]],
-              key: tuple[str, str]) -> int:
-    """The id the batch gave an earlier copy of the same message."""
-    return accepted[keys.index(key)].message_id

@@ -113,4 +113,3 @@ class Plug:
     # Run when the web app begins to shut down, before it waits for open requests: close
     # long-lived connections (chat WebSockets) that would otherwise hold the shutdown.
     shutdown: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
-    static: Mapping[str, str] = field(default_factory=dict)  # URL prefix -> directory

@@ -58,8 +58,6 @@ def make_app(runtime: Runtime, *, background: bool = False, send: bool = False,
     app.router.add_routes(moderation.routes)
     for plug in plugs:
         app.router.add_routes(plug.routes)
-        for prefix, directory in plug.static.items():
-            app.router.add_static(prefix, directory)
         runtime.sender.register(plug.senders)
         for hook in plug.shutdown:
             app.on_shutdown.append(_on_shutdown(hook))
