@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -44,12 +45,17 @@ def throttle(redis: Redis, keys: Keys) -> Throttle:
     return Throttle(redis, keys)
 
 
+def _unrelated(n: int) -> str:
+    """A text of its own for message n: random words, far from every other n's."""
+    return " ".join(hashlib.sha256(f"{n}:{i}".encode()).hexdigest()[:8] for i in range(4))
+
+
 async def _decide(throttle: Throttle, n: int, *, text: str | None = None, ticket: int = 7,
                   version: int = 1, at: datetime = T0, customer: int = 1,
                   limits: ThrottleLimits = LIMITS) -> Decision:
     verdict = await throttle.decide(customer_id=customer, message_id=f"m{n}", ticket_id=ticket,
                                     state_version=version,
-                                    text=text if text is not None else f"message {n} " * 3 + "x" * n,
+                                    text=text if text is not None else _unrelated(n),
                                     now=at, limits=limits)
     return verdict.decision
 
