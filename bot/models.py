@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from bot.domain import OPEN_STATUSES
@@ -126,6 +126,8 @@ class TicketEvent(Base):
     state_version: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(200))
+    # Set, never loaded: an event of a ticket not yet written gets its id when both are.
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
 
 
 class Message(Base):

@@ -219,9 +219,10 @@ class Pipeline:
         opened: list[tickets.Opened] = []
         turns = [await self._prepare(session, row, scores[row.id], policy, known, opened)
                  for row in rows]
-        if opened:  # the batch's new tickets in one INSERT, then their references
-            await session.flush()
-            tickets.number(session, opened)
+        # The batch's changes, written (and their versions checked) before the throttle
+        # hears of a new state: its new tickets in one INSERT, then their references.
+        await session.flush()
+        await tickets.number(session, opened)
         asked = [turn for turn in turns if turn.decision is None]
         verdicts = await self._throttle.decide_many([t.ask() for t in asked], policy.throttle)
         await self._settle(session, asked, verdicts)
@@ -278,7 +279,7 @@ class Pipeline:
             if known is not None:
                 known.open_tickets[who.customer.id] = ticket
             turn.reply = replies.acknowledgment(ticket)
-        elif received := await tickets.accept_details(session, ticket, found, turn.now):
+        elif received := tickets.accept_details(session, ticket, found, turn.now):
             turn.reply = replies.detail_received(ticket, received)
         else:  # no change: owed only if this state was never answered (its message throttled)
             turn.reply = replies.current_state(ticket)

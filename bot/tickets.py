@@ -6,12 +6,13 @@ unique on (ticket, state_version), which is what makes "one reply per change" ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import details as detail_rules
 from bot.details import Found
@@ -80,11 +81,23 @@ class Opened:
     status: str  # as it opened (a later message of the same batch may change it)
 
 
-def number(session: AsyncSession, opened: Iterable[Opened]) -> None:
-    """Give written tickets their public reference and their first history event."""
+async def number(session: AsyncSession, opened: Sequence[Opened]) -> None:
+    """Give written tickets their public reference and their first history event.
+
+    The references go in one UPDATE for the batch. As ORM changes they would go one
+    statement each (the version check), and no one else can see these rows yet.
+    """
+    refs = {new.ticket.id: f"C-{new.ticket.opened_at.year}-{new.ticket.id:06d}"
+            for new in opened}
+    if not refs:
+        return
+    table = Ticket.__table__
+    await session.execute(
+        update(table).where(table.c.id == bindparam("b_id")).values(ref=bindparam("b_ref")),
+        [{"b_id": ticket_id, "b_ref": ref} for ticket_id, ref in refs.items()])
     for new in opened:
         ticket = new.ticket
-        ticket.ref = f"C-{ticket.opened_at.year}-{ticket.id:06d}"
+        set_committed_value(ticket, "ref", refs[ticket.id])
         session.add(TicketEvent(ticket_id=ticket.id, at=ticket.opened_at, status=new.status,
                                 state_version=1, note="", actor=SYSTEM))
 
@@ -94,12 +107,13 @@ def next_missing(ticket: Ticket) -> str | None:
     return missing[0] if missing else None
 
 
-async def accept_details(session: AsyncSession, ticket: Ticket, found: Found,
-                         now: datetime) -> list[str]:
+def accept_details(session: AsyncSession, ticket: Ticket, found: Found,
+                   now: datetime) -> list[str]:
     """Store the details the ticket was waiting for; a non-empty result is a change of state.
 
-    The ticket is written (and its version checked) before this returns; the last missing
-    detail moves it from awaiting_details to new, which its history records.
+    The change is written (and its version checked) with the caller's next flush, which
+    must come before anyone hears of the new state. The last missing detail moves the
+    ticket from awaiting_details to new, which its history records.
     """
     waiting = detail_rules.missing(ticket.details, ticket.category)
     received = [name for name in waiting if name in found.values]
@@ -108,12 +122,9 @@ async def accept_details(session: AsyncSession, ticket: Ticket, found: Found,
     ticket.details = {**ticket.details, **{name: found.values[name] for name in received}}
     ticket.state_version += 1
     ticket.updated_at = now
-    completed = ticket.status == TicketStatus.AWAITING_DETAILS and next_missing(ticket) is None
-    if completed:
+    if ticket.status == TicketStatus.AWAITING_DETAILS and next_missing(ticket) is None:
         ticket.status = TicketStatus.NEW.value
-    await session.flush()
-    if completed:
-        session.add(TicketEvent(ticket_id=ticket.id, at=now, status=ticket.status,
+        session.add(TicketEvent(ticket=ticket, at=now, status=ticket.status,
                                 state_version=ticket.state_version,
                                 note="", actor=SYSTEM))
     return received
