@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -91,7 +92,7 @@ async def number(session: AsyncSession, opened: Sequence[Opened]) -> None:
             for new in opened}
     if not refs:
         return
-    table = Ticket.__table__
+    table = cast(Table, Ticket.__table__)
     await session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(ref=bindparam("b_ref")),
         [{"b_id": ticket_id, "b_ref": ref} for ticket_id, ref in refs.items()])
