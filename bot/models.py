@@ -171,6 +171,7 @@ class OutboxReply(Base):
     __table_args__ = (
         UniqueConstraint("ticket_id", "state_version", name="uq_outbox_ticket_version"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_address_sent", "channel", "address", "sent_at"),  # the daily cap
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))

@@ -1,12 +1,15 @@
 """The sender: owed replies leave the outbox through their channel's adapter.
 
-A row is leased before sending and marked sent after. A row whose lease ran out
-(the sender died mid-send) is not retried but marked for staff: the reply may
-have left, and the policy prefers a missing reply a human can see to a double.
+A pass claims a batch of due rows (leased), sends them one by one, and marks
+them sent or failed together, at least every second of sending. A row whose
+lease ran out (the sender died mid-send) is not retried but marked for staff:
+the reply may have left, and the policy prefers a missing reply a human can see
+to a double.
 
 Whatever else happens, one address gets at most `daily_cap` replies in 24 hours
-(the last guard against a mail loop). A reply that is capped, or that its channel
-says can never go (outside Meta's 24-hour window), is noted on its ticket for staff.
+(the last guard against a mail loop; two senders passing at once may each send
+one more). A reply that is capped, or that its channel says can never go
+(outside Meta's 24-hour window), is noted on its ticket for staff.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -29,10 +36,25 @@ from bot.tickets import SYSTEM
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
+SETTLE_EVERY_S = 1.0  # the most sending a crash can leave marked "interrupted"
+_OUTBOX = cast(Table, OutboxReply.__table__)
+
+Address = tuple[str, str]  # (channel, address as the outbox holds it)
 
 
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 10 * 2 ** attempts))
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    ticket_id: int
+    attempts: int  # before this one
+    reply: OutboundReply
+
+    @property
+    def address(self) -> Address:
+        return self.reply.channel.value, self.reply.to
 
 
 class Sender:
@@ -51,17 +73,28 @@ class Sender:
 
     async def run_once(self, limit: int = 100) -> int:
         """Send what is due on the channels that have an adapter; returns how many were tried."""
-        claimed = await self._claim(limit)
-        for row_id, reply in claimed:
-            result = await self._send(reply)
-            await self._settle(row_id, result)
+        claimed, sent_today = await self._claim(limit)
+        done: list[tuple[_Claimed, SendResult]] = []
+        settled = time.monotonic()
+        for item in claimed:
+            result = await self._send(item.reply, sent_today[item.address])
+            if result.ok:
+                sent_today[item.address] += 1
+            done.append((item, result))
+            if time.monotonic() - settled >= SETTLE_EVERY_S:
+                await self._settle(done)
+                done, settled = [], time.monotonic()
+        await self._settle(done)
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[tuple[int, OutboundReply]]:
+    async def _claim(self, limit: int) -> tuple[list[_Claimed], Counter[Address]]:
+        """Lease a batch; with it, what each reply threads on and each address got today."""
         now = self._clock.now()
         async with self._sessions.begin() as session:
             await _expire_leases(session, now)
-            query = (select(OutboxReply, Ticket.ref)
+            query = (select(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.attempts,
+                            OutboxReply.channel, OutboxReply.address, OutboxReply.subject,
+                            OutboxReply.text, OutboxReply.language, Ticket.ref)
                      .join(Ticket, Ticket.id == OutboxReply.ticket_id)
                      .where(OutboxReply.status == "pending", OutboxReply.next_attempt_at <= now,
                             OutboxReply.channel.in_([c.value for c in self._senders]))
@@ -69,14 +102,22 @@ class Sender:
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=OutboxReply)
             rows = (await session.execute(query)).all()
-            claimed = []
-            for row, ref in rows:
-                row.status, row.lease_until = "sending", now + LEASE
-                claimed.append((row.id, await _reply(session, row, ref)))
-        return claimed
+            if not rows:
+                return [], Counter()
+            await session.execute(
+                update(_OUTBOX).where(_OUTBOX.c.id.in_([r.id for r in rows]))
+                .values(status="sending", lease_until=now + LEASE))
+            addresses = sorted({(r.channel, r.address) for r in rows})
+            latest = await _latest_messages(session, addresses)
+            sent_today = await _sent_since(session, addresses, now - timedelta(hours=24))
+        claimed = [_Claimed(r.ticket_id, r.attempts, OutboundReply(
+            outbox_id=r.id, channel=Channel(r.channel), to=r.address, text=r.text,
+            language=r.language, ticket_ref=r.ref or "", subject=r.subject,
+            **latest.get((r.channel, r.address), {}))) for r in rows]
+        return claimed, sent_today
 
-    async def _send(self, reply: OutboundReply) -> SendResult:
-        if await self._sent_today(reply) >= self._daily_cap:
+    async def _send(self, reply: OutboundReply, sent_today: int) -> SendResult:
+        if sent_today >= self._daily_cap:
             return SendResult(ok=False, permanent=True, error=(
                 f"not sent: {reply.to} already got {self._daily_cap} replies in 24 hours"))
         try:
@@ -85,30 +126,41 @@ class Sender:
             log.exception("adapter failed", extra={"outbox_id": reply.outbox_id})
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
-    async def _settle(self, row_id: int, result: SendResult) -> None:
+    async def _settle(self, done: Sequence[tuple[_Claimed, SendResult]]) -> None:
+        """Mark what was tried, in one transaction: sent, due again later, or failed."""
+        if not done:
+            return
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            row = await session.get_one(OutboxReply, row_id)
-            row.lease_until = None
+        sent = [{"b_id": item.reply.outbox_id, "b_provider": result.provider_id}
+                for item, result in done if result.ok]
+        retried: list[dict[str, Any]] = []
+        exhausted: list[tuple[_Claimed, str]] = []
+        for item, result in done:
             if result.ok:
-                row.status, row.sent_at, row.provider_id = "sent", now, result.provider_id
-                return
-            row.attempts += 1
-            row.last_error = (result.error or "")[:2000]
+                continue
+            attempts = item.attempts + 1
+            error = (result.error or "")[:2000]
             delay = (timedelta(seconds=result.retry_after) if result.retry_after is not None
-                     else _backoff(row.attempts))
-            exhausted = result.permanent or row.attempts >= self._max_attempts
-            row.status = "failed" if exhausted else "pending"
-            row.next_attempt_at = now + delay
+                     else _backoff(attempts))
+            failed = result.permanent or attempts >= self._max_attempts
+            retried.append({"b_id": item.reply.outbox_id, "b_status":
+                            "failed" if failed else "pending", "b_attempts": attempts,
+                            "b_error": error, "b_next": now + delay})
+            if failed:
+                exhausted.append((item, error))
+        by_id = _OUTBOX.c.id == bindparam("b_id")
+        async with self._sessions.begin() as session:
+            if sent:
+                await session.execute(update(_OUTBOX).where(by_id).values(
+                    status="sent", sent_at=now, provider_id=bindparam("b_provider"),
+                    lease_until=None), sent)
+            if retried:
+                await session.execute(update(_OUTBOX).where(by_id).values(
+                    status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+                    last_error=bindparam("b_error"), next_attempt_at=bindparam("b_next"),
+                    lease_until=None), retried)
             if exhausted:
-                await _note_on_ticket(session, row, now)
-
-    async def _sent_today(self, reply: OutboundReply) -> int:
-        since = self._clock.now() - timedelta(hours=24)
-        async with self._sessions() as session:
-            return await session.scalar(select(func.count()).where(
-                OutboxReply.channel == reply.channel.value, OutboxReply.address == reply.to,
-                OutboxReply.status == "sent", OutboxReply.sent_at > since)) or 0
+                await _note_on_tickets(session, exhausted, now)
 
     async def run(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
         while not stop.is_set():
@@ -123,32 +175,51 @@ class Sender:
 
 async def _expire_leases(session: AsyncSession, now: datetime) -> None:
     await session.execute(
-        update(OutboxReply)
-        .where(OutboxReply.status == "sending", OutboxReply.lease_until < now)
+        update(_OUTBOX)
+        .where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now)
         .values(status="failed", lease_until=None,
                 last_error="interrupted while sending; not retried to avoid a double reply"))
 
 
-async def _note_on_ticket(session: AsyncSession, row: OutboxReply, now: datetime) -> None:
+async def _note_on_tickets(session: AsyncSession, exhausted: Sequence[tuple[_Claimed, str]],
+                           now: datetime) -> None:
     """Staff see on the ticket that the customer was not told (and why)."""
-    ticket = await session.get_one(Ticket, row.ticket_id)
-    session.add(TicketEvent(ticket_id=ticket.id, at=now, status=ticket.status,
-                            state_version=ticket.state_version, actor=SYSTEM,
-                            note=f"reply on {row.channel} not sent: {row.last_error}"[:2000]))
+    ids = {item.ticket_id for item, _ in exhausted}
+    states = {t.id: (t.status, t.state_version) for t in (await session.execute(
+        select(Ticket.id, Ticket.status, Ticket.state_version).where(Ticket.id.in_(ids))))}
+    session.add_all([
+        TicketEvent(ticket_id=item.ticket_id, at=now, status=states[item.ticket_id][0],
+                    state_version=states[item.ticket_id][1], actor=SYSTEM,
+                    note=f"reply on {item.reply.channel.value} not sent: {error}"[:2000])
+        for item, error in exhausted])
 
 
-async def _reply(session: AsyncSession, row: OutboxReply, ref: str | None) -> OutboundReply:
-    """The reply, threaded on the customer's latest message from the same address."""
-    channel = Channel(row.channel)
-    latest = (await session.execute(
-        select(Message.external_id, Message.thread_refs, Message.received_at)
-        .join(Identity, Identity.id == Message.identity_id)
-        .where(Identity.channel == channel.value,
-               Identity.address == normalize_address(channel, row.address))
-        .order_by(Message.received_at.desc(), Message.id.desc()).limit(1))).first()
-    return OutboundReply(outbox_id=row.id, channel=channel, to=row.address,
-                         text=row.text, language=row.language, ticket_ref=ref or "",
-                         subject=row.subject,
-                         in_reply_to=latest.external_id if latest else None,
-                         references=[*latest.thread_refs, latest.external_id] if latest else [],
-                         last_inbound_at=latest.received_at if latest else None)
+async def _latest_messages(session: AsyncSession,
+                           addresses: Sequence[Address]) -> dict[Address, dict[str, Any]]:
+    """What each reply threads on: the customer's latest message from that address."""
+    wanted: dict[Address, list[Address]] = {}  # as the identity holds it -> as the outbox does
+    for channel, address in addresses:
+        wanted.setdefault((channel, normalize_address(Channel(channel), address)), []).append(
+            (channel, address))
+    ranked = (select(Identity.channel, Identity.address, Message.external_id,
+                     Message.thread_refs, Message.received_at,
+                     func.row_number().over(
+                         partition_by=(Identity.channel, Identity.address),
+                         order_by=(Message.received_at.desc(), Message.id.desc())).label("n"))
+              .join(Identity, Identity.id == Message.identity_id)
+              .where(tuple_(Identity.channel, Identity.address).in_(list(wanted)))).subquery()
+    latest = await session.execute(select(ranked).where(ranked.c.n == 1))
+    return {outbox_address: {
+        "in_reply_to": m.external_id, "references": [*m.thread_refs, m.external_id],
+        "last_inbound_at": m.received_at}
+        for m in latest for outbox_address in wanted[(m.channel, m.address)]}
+
+
+async def _sent_since(session: AsyncSession, addresses: Sequence[Address],
+                      since: datetime) -> Counter[Address]:
+    counts = await session.execute(
+        select(OutboxReply.channel, OutboxReply.address, func.count())
+        .where(tuple_(OutboxReply.channel, OutboxReply.address).in_(list(addresses)),
+               OutboxReply.status == "sent", OutboxReply.sent_at > since)
+        .group_by(OutboxReply.channel, OutboxReply.address))
+    return Counter({(channel, address): n for channel, address, n in counts})
