@@ -23,8 +23,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -54,6 +55,20 @@ class Outcome:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Undecided messages with all that their text alone tells: their toxicity scores,
+    details and language. None of it depends on what the store holds, so the worker reads
+    the next batch while the one before it is decided."""
+
+    rows: list[Message]
+    scores: dict[int, Scores]
+    readings: dict[int, _Reading]
+
+    def without(self, decided: set[int]) -> Batch:
+        return Batch([r for r in self.rows if r.id not in decided], self.scores, self.readings)
+
+
 @dataclass
 class _Known:
     """What a batch looked up once: its senders and their customers' open tickets.
@@ -70,15 +85,14 @@ class _Known:
     readings: dict[int, _Reading]  # message id -> what its text says
 
     @classmethod
-    async def load(cls, session: AsyncSession, rows: Sequence[Message],
-                   scores: dict[int, Scores], policy: Policy, now: datetime) -> _Known:
+    async def load(cls, session: AsyncSession, batch: Batch, policy: Policy,
+                   now: datetime) -> _Known:
         """Senders new to the store whose first message claims nobody become customers
         here, all at once: the usual case, which one by one costs two round trips each."""
+        rows, readings = batch.rows, batch.readings
         senders = await identity.known_senders(
             session, [(Channel(r.channel), r.sender) for r in rows])
         customer_ids = {who.customer.id for who in senders.values()}
-        detected = iter(language.detect_many([r.text for r in rows if not r.language]))
-        readings = {r.id: _read(r, r.language or next(detected)) for r in rows}
         firsts: dict[tuple[str, str], identity.NewSender | None] = {}
         for row in rows:
             channel = Channel(row.channel)
@@ -92,7 +106,7 @@ class _Known:
         new = [first for first in firsts.values() if first is not None]
         if new:
             senders |= await identity.create_many(session, new, now)
-        flagged = [r.id for r in rows if policy.toxicity.fired(scores[r.id])]
+        flagged = [r.id for r in rows if policy.toxicity.fired(batch.scores[r.id])]
         return cls(senders, await tickets.open_tickets(session, customer_ids),
                    await _released_among(session, flagged), readings)
 
@@ -129,9 +143,9 @@ class _Turn:
                    text=self.row.text, now=self.now)
 
     def decided(self) -> dict[str, object]:
-        """The message's row as decided (an UPDATE by primary key)."""
+        """The message's row as decided (the parameters of `_DECIDED`)."""
         assert self.decision is not None
-        return {"id": self.row.id, "customer_id": self.who.customer.id,
+        return {"b_id": self.row.id, "customer_id": self.who.customer.id,
                 "identity_id": self.who.identity.id, "language": self.language,
                 "scores": dict(self.scores.values),
                 "ticket_id": self.ticket.id if self.ticket else None,
@@ -158,21 +172,32 @@ class Pipeline:
 
     async def process(self, message_ids: Sequence[int]) -> list[Outcome]:
         """Decide every undecided message of the batch and commit once."""
+        return await self.decide(await self.read(message_ids))
+
+    async def read(self, message_ids: Sequence[int]) -> Batch:
         async with self._session() as session:
             rows = await _undecided(session, message_ids)
-            scores = await self._classifier.score([r.text for r in rows]) if rows else []
-            by_id = {row.id: s for row, s in zip(rows, scores, strict=True)}
-            policy = self._policy.current
+        scores = await self._classifier.score([r.text for r in rows]) if rows else []
+        detected = iter(language.detect_many([r.text for r in rows if not r.language]))
+        return Batch(rows, {row.id: s for row, s in zip(rows, scores, strict=True)},
+                     {r.id: _read(r, r.language or next(detected)) for r in rows})
+
+    async def decide(self, batch: Batch) -> list[Outcome]:
+        """Decide a batch read earlier; what was decided since (a message delivered twice
+        to the stream) is left alone."""
+        policy = self._policy.current
+        async with self._session() as session:
             try:
-                known = await _Known.load(session, rows, by_id, policy, self._clock.now())
-                outcomes = await self._decide(session, rows, by_id, policy, known)
+                batch = batch.without(await _decided_among(session, [r.id for r in batch.rows]))
+                known = await _Known.load(session, batch, policy, self._clock.now())
+                outcomes = await self._decide(session, batch.rows, batch.scores, policy, known)
                 await session.commit()
                 return outcomes
             except Exception as exc:  # a race or a poison message: the slow path sorts it out
                 log.info("batch of %d failed as a whole (%s: %s); deciding it one message at "
-                         "a time", len(rows), type(exc).__name__, exc)
+                         "a time", len(batch.rows), type(exc).__name__, exc)
                 await session.rollback()
-        return await self._one_by_one(list(by_id), by_id, policy)
+        return await self._one_by_one(list(batch.scores), batch.scores, policy)
 
     def _session(self) -> AsyncSession:
         """No autoflush: a query would write out every pending change of the batch first."""
@@ -227,9 +252,10 @@ class Pipeline:
         verdicts = await self._throttle.decide_many([t.ask() for t in asked], policy.throttle)
         await self._settle(session, asked, verdicts)
         # All rows in one executemany: as ORM changes they would go one UPDATE each, since
-        # each row changes its own set of columns.
+        # each row changes its own set of columns (and the ORM's bulk form costs as much
+        # Python again as this plain statement).
         if turns:
-            await session.execute(update(Message), [turn.decided() for turn in turns])
+            await session.execute(_DECIDED, [turn.decided() for turn in turns])
         return [turn.outcome() for turn in turns]
 
     async def _prepare(self, session: AsyncSession, row: Message, scores: Scores,
@@ -308,6 +334,12 @@ class Pipeline:
                 turn.decision = Decision.COLLAPSED
 
 
+_MESSAGES = cast(Table, Message.__table__)
+_DECIDED = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
+            .values({name: bindparam(name) for name in (
+                "customer_id", "identity_id", "language", "scores", "ticket_id", "decision",
+                "reason", "processed_at")}))
+
 _Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
 
 
@@ -316,6 +348,13 @@ def _read(row: Message, lang: str | None) -> _Reading:
     found = with_given(with_thread_refs(extract(row.text, row.subject), row.thread_refs),
                        row.details)
     return found, lang
+
+
+async def _decided_among(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
+    if not message_ids:
+        return set()
+    return set(await session.scalars(select(Message.id).where(
+        Message.id.in_(message_ids), Message.decision.is_not(None))))
 
 
 async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:

@@ -12,10 +12,11 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.ingest import Ingest
-from bot.pipeline import Outcome, Pipeline
+from bot.pipeline import Batch, Outcome, Pipeline
 from bot.stream import Entry, Stream
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,12 @@ _CLAIM_EVERY = 20  # batches between two looks for entries a dead worker left
 
 def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class _Read:
+    entries: list[Entry]
+    batch: Batch | None  # None when no entry names a message
 
 
 class Worker:
@@ -38,6 +45,9 @@ class Worker:
         self.on_outcomes: Callable[[list[Outcome]], Awaitable[None]] | None = None
 
     async def run_once(self, *, block: bool = True, claim: bool = False) -> list[Outcome]:
+        return await self._finish(await self._read(block=block, claim=claim))
+
+    async def _read(self, *, block: bool, claim: bool) -> _Read:
         entries: list[Entry] = []
         if claim:
             entries = await self.stream.claim_stale(self.consumer, self.claim_idle_ms,
@@ -45,14 +55,15 @@ class Worker:
         if not entries:
             entries = await self.stream.read(self.consumer, self.batch_size,
                                              self.block_ms if block else None)
-        return await self._handle(entries)
-
-    async def _handle(self, entries: list[Entry]) -> list[Outcome]:
         ids = [e.message_id for e in entries if e.message_id is not None]
-        for poison in (e for e in entries if e.message_id is None):
+        return _Read(entries, await self.pipeline.read(ids) if ids else None)
+
+    async def _finish(self, read: _Read) -> list[Outcome]:
+        """Decide, then XACK: an entry is acknowledged only once its decision is committed."""
+        for poison in (e for e in read.entries if e.message_id is None):
             log.error("dropping malformed stream entry", extra={"entry": poison.entry_id})
-        outcomes = await self.pipeline.process(ids) if ids else []
-        await self.stream.ack(entries)
+        outcomes = await self.pipeline.decide(read.batch) if read.batch is not None else []
+        await self.stream.ack(read.entries)
         if outcomes and self.on_outcomes is not None:
             await self.on_outcomes(outcomes)
         return outcomes
@@ -60,22 +71,40 @@ class Worker:
     async def drain(self) -> list[Outcome]:
         """Decide everything waiting now, without blocking (the replay and tests use it)."""
         done: list[Outcome] = []
-        while entries := await self.stream.read(self.consumer, self.batch_size, None):
-            done.extend(await self._handle(entries))
+        while (read := await self._read(block=False, claim=False)).entries:
+            done.extend(await self._finish(read))
         return done
 
     async def run(self, stop: asyncio.Event, ingest: Ingest | None = None,
                   requeue_after_s: float = 60.0) -> None:
+        """Batches in stream order, the next one read while this one is decided.
+
+        Reading (the stream, the rows, the classifier and the language of each text) costs
+        the worker about as much as deciding, and deciding mostly waits on the database and
+        Redis: done side by side, each fills the other's waits.
+        """
         await self.stream.ensure_group()
         batches = 0
-        while not stop.is_set():
-            try:
-                await self.run_once(block=True, claim=batches % _CLAIM_EVERY == 0)
-                if ingest is not None and batches % (_CLAIM_EVERY * 5) == 0:
-                    await ingest.requeue_stranded(timedelta(seconds=requeue_after_s))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("worker batch failed; its entries stay pending")
-                await asyncio.sleep(1.0)
-            batches += 1
+        ahead: asyncio.Task[_Read] | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    claim = batches % _CLAIM_EVERY == 0
+                    task, ahead = ahead, None
+                    read = await (task if task is not None
+                                  else self._read(block=True, claim=claim))
+                    if read.entries and not stop.is_set():
+                        ahead = asyncio.create_task(self._read(
+                            block=True, claim=(batches + 1) % _CLAIM_EVERY == 0))
+                    await self._finish(read)
+                    if ingest is not None and batches % (_CLAIM_EVERY * 5) == 0:
+                        await ingest.requeue_stranded(timedelta(seconds=requeue_after_s))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("worker batch failed; its entries stay pending")
+                    await asyncio.sleep(1.0)
+                batches += 1
+        finally:
+            if ahead is not None:  # its entries stay pending, for XAUTOCLAIM
+                ahead.cancel()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot.i18n import SUPPORTED
-from bot.language import detect, detect_many, preload
+from bot.language import LONG_TEXT, detect, detect_many, preload
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,22 @@ def test_a_batch_is_detected_as_its_texts_one_by_one() -> None:
              "Where is my refund? I returned the inverter two weeks ago."]
     assert detect_many(texts) == [detect(t) for t in texts]
     assert detect_many(texts)[:4] == ["it", None, None, "nl"]
+
+
+LONG = {  # past LONG_TEXT characters: read in lingua's faster low accuracy mode
+    "it": "Buongiorno, l'inverter si spegne ogni giorno verso mezzogiorno e nessuno del vostro "
+          "servizio clienti mi ha mai richiamato. Chiedo la sostituzione in garanzia.",
+    "de": "Guten Tag, der Wechselrichter zeigt seit Tagen einen Netzfehler an und niemand von "
+          "Ihrem Kundendienst meldet sich. Ich erwarte einen Austausch innerhalb der Garantie.",
+    "en": "Hello, my inverter stopped producing power three days ago and shows an error code. "
+          "I want a replacement unit, not another reset over the phone, and I want it this week.",
+    "es": "Buenos días, mi inversor dejó de funcionar hace tres días y nadie de atención al "
+          "cliente me ha llamado. Quiero que me lo cambien dentro de la garantía, por favor.",
+}
+
+
+def test_long_texts_are_read_in_the_fast_mode_and_still_right() -> None:
+    assert all(len(text) >= LONG_TEXT for text in LONG.values())
+    assert detect_many(list(LONG.values())) == list(LONG)
+    mixed = [LONG["it"], "where is my order", LONG["de"], "où est ma commande"]
+    assert detect_many(mixed) == ["it", "en", "de", "fr"]
