@@ -65,6 +65,22 @@ async def test_replies_carry_the_thread_of_the_customers_latest_message(
     assert reply.last_inbound_at == clock.now()
 
 
+async def test_one_pass_threads_each_reply_on_its_own_customers_latest_message(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    """A pass looks up the threads of its whole batch at once: none may borrow another's."""
+    for n, sender in enumerate(["Ann@Example.com", "bob@example.com", "cy@example.com"]):
+        await runtime.ingest.accept(mail(sender, BROKEN, runtime, external_id=f"<m{n}@x>"))
+        clock.set(clock.now() + timedelta(minutes=1))
+        await runtime.ingest.accept(mail(sender, f"{BROKEN} Again.", runtime,
+                                         external_id=f"<m{n}b@x>"))
+    await runtime.worker.drain()
+    flaky = FlakySender(Channel.EMAIL, failures=0)
+    assert await Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock).run_once() == 3
+    assert sorted((r.to, r.in_reply_to) for r in flaky.attempts) == [
+        ("ann@example.com", "<m0b@x>"), ("bob@example.com", "<m1b@x>"),
+        ("cy@example.com", "<m2b@x>")]
+
+
 async def test_a_permanent_failure_is_not_retried_and_is_noted_on_the_ticket(
         runtime: Runtime, clock: VirtualClock) -> None:
     await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from bot.clock import VirtualClock
 from bot.domain import Decision, OutboundReply
 from bot.models import Message, OutboxReply, Ticket
-from bot.pipeline import Pipeline
+from bot.pipeline import Outcome, Pipeline
 from bot.runtime import Runtime
 from bot.worker import Worker
 from tests.helpers import KeywordClassifier, complaint
@@ -144,3 +144,45 @@ async def test_the_classifier_sees_each_batch_once(runtime: Runtime, clock: Virt
                     block_ms=10, claim_idle_ms=0)
     await worker.drain()
     assert classifier.batches == [5, 2]
+
+
+async def test_a_batch_read_twice_before_its_decision_is_decided_once(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    """The running worker reads the next batch while this one is decided: a message streamed
+    twice (requeued while its first entry was in flight) can be in both."""
+    accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
+    first = await runtime.pipeline.read([accepted.message_id])
+    again = await runtime.pipeline.read([accepted.message_id])
+    assert [o.decision for o in await runtime.pipeline.decide(first)] == [Decision.ANSWERED]
+    assert await runtime.pipeline.decide(again) == []
+    assert await count_rows(runtime, Ticket) == 1
+    assert await count_rows(runtime, OutboxReply) == 1
+
+
+async def test_the_running_worker_reads_ahead_yet_decides_in_stream_order(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    texts = [BROKEN, f"{BROKEN} Ancora!", "Il numero d'ordine: ordine n. 4500123987",
+             "Perché nessuno risponde? Sono passati giorni e il mio impianto è fermo."]
+    ids = []
+    for text in texts:
+        ids.append((await runtime.ingest.accept(complaint("a@example.it", text, clock.now())))
+                   .message_id)
+        if len(ids) == 1:
+            await runtime.stream.add(ids[0])  # the first one streamed twice, right after itself
+    worker = second_worker(runtime, "ahead")
+    worker.batch_size = 1
+    seen: list[int] = []
+    stop = asyncio.Event()
+
+    async def record(outcomes: list[Outcome]) -> None:
+        seen.extend(o.message_id for o in outcomes)
+        if seen[-1] == ids[-1]:
+            stop.set()
+
+    worker.on_outcomes = record
+    await asyncio.wait_for(worker.run(stop), timeout=30)
+    assert seen == ids
+    assert await count_rows(runtime, Ticket) == 1
+    async with runtime.sessions() as session:
+        decisions = list(await session.scalars(select(Message.decision).order_by(Message.id)))
+    assert decisions == ["answered", "collapsed", "answered", "collapsed"]
