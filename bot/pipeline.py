@@ -2,11 +2,13 @@
 
 identity -> ticket -> gate -> toxicity -> throttle -> reply policy, with the
 decision, the ticket's changes and the owed reply written in one transaction
-per batch. A batch goes through in three passes, each message in stream order:
+per batch. A batch is first read (`read`: its rows, toxicity scores, details and
+languages, all from its texts alone, so the worker reads the next batch while it
+decides this one). Deciding goes in three passes, each message in stream order:
 everything up to the throttle (the batch's senders and their open tickets are
-looked up once for all of it, its new senders' customers created together, its
-languages detected in one call; the tickets it opens are written together at the
-end of the pass and numbered), then the throttle for all of them in one round
+looked up once for all of it, its new senders' customers created together; the
+tickets it opens and the details it adds are written together at the end of the
+pass, the new tickets numbered), then the throttle for all of them in one round
 trip, then the replies owed, in one INSERT; the messages' rows are written last,
 together. Nothing else is flushed before it must be: a ticket's new state before
 the throttle hears of it.

@@ -8,6 +8,7 @@ pipeline skips what was already decided, so nothing is lost or answered twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -79,9 +80,9 @@ class Worker:
                   requeue_after_s: float = 60.0) -> None:
         """Batches in stream order, the next one read while this one is decided.
 
-        Reading (the stream, the rows, the classifier and the language of each text) costs
-        the worker about as much as deciding, and deciding mostly waits on the database and
-        Redis: done side by side, each fills the other's waits.
+        Reading (the stream, the rows, the classifier, the details and language of each
+        text) is a third of the worker's work, and deciding waits on the database and Redis
+        a dozen times a batch: side by side, the reading fills those waits.
         """
         await self.stream.ensure_group()
         batches = 0
@@ -108,3 +109,5 @@ class Worker:
         finally:
             if ahead is not None:  # its entries stay pending, for XAUTOCLAIM
                 ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
