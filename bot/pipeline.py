@@ -30,6 +30,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot import identity, language, replies, tickets
@@ -360,8 +361,12 @@ async def _decided_among(session: AsyncSession, message_ids: Sequence[int]) -> s
 
 
 async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:
+    """Without the provider's raw payload and the attachments: no decision reads them, and
+    decoding their JSON cost the worker more than any other column."""
     return list(await session.scalars(
-        select(Message).where(Message.id.in_(message_ids), Message.decision.is_(None))
+        select(Message).options(defer(Message.raw, raiseload=True),
+                                defer(Message.attachments, raiseload=True))
+        .where(Message.id.in_(message_ids), Message.decision.is_(None))
         .order_by(Message.id)))
 
 
