@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 
 DETAILS: tuple[str, ...] = (
     "order_number",
@@ -341,8 +342,8 @@ def _desired_solution(text: str) -> str | None:
 
 def _description(body: str) -> str | None:
     """The first message is the customer's own account once it has enough words."""
-    letters = sum(1 for c in body if c.isalpha())
-    return _clip(body) if letters >= MIN_DESCRIPTION_LETTERS else None
+    letters = list(islice(filter(str.isalpha, body), MIN_DESCRIPTION_LETTERS))  # enough
+    return _clip(body) if len(letters) == MIN_DESCRIPTION_LETTERS else None
 
 
 # --- public API --------------------------------------------------------------------

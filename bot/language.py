@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from itertools import islice
 
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
@@ -35,8 +36,8 @@ def detect(text: str) -> str | None:
 def detect_many(texts: Sequence[str]) -> list[str | None]:
     """A whole batch in one call: lingua spreads it over the cores outside the GIL."""
     cleaned = [_NOISE.sub(" ", text) for text in texts]
-    telling = [i for i, text in enumerate(cleaned)
-               if sum(char.isalpha() for char in text) >= MIN_LETTERS]
+    telling = [i for i, text in enumerate(cleaned)  # counting stops at MIN_LETTERS
+               if len(list(islice(filter(str.isalpha, text), MIN_LETTERS))) == MIN_LETTERS]
     found: list[str | None] = [None] * len(texts)
     for accurate in (True, False):
         chosen = [i for i in telling if (len(cleaned[i]) < LONG_TEXT) == accurate]
