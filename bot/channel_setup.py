@@ -30,7 +30,9 @@ def plugs(runtime: Runtime) -> list[Plug]:
         smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
         mail_from=settings.mail_from, mail_domains=settings.mail_domains,
         max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
-        imap_interval_s=settings.imap_interval_s, now=runtime.clock.now), runtime.ingest,
+        imap_interval_s=settings.imap_interval_s,
+        mail_trusted_authserv_ids=settings.mail_trusted_authserv_ids, now=runtime.clock.now),
+        runtime.ingest,
         one_process)
     return [
         webchat.plug(webchat.WebchatConfig(

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     max_mail_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     imap_url: str = ""  # imap(s)://user:password@host:port/MAILBOX
     imap_interval_s: float = Field(default=30.0, gt=0)
+    # Receiving servers whose Authentication-Results are believed (comma-separated
+    # authserv-ids, e.g. mx.google.com): a mail they do not prove is held for a moderator.
+    mail_trusted_authserv_ids: str = ""
 
     holidays_country: str = "IT"
     default_language: str = "en"

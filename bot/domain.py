@@ -110,6 +110,10 @@ class InboundMessage(BaseModel):
     # Set by a channel that knows nobody waits for an answer (an out-of-office, a bounce, a
     # mailing list): the message is stored and attached, never answered. Says why.
     automated: str = Field(default="", max_length=200)
+    # Set by a channel that could not prove the sender owns the address (a mail whose
+    # receiving server reports no DMARC, DKIM or SPF pass for its From domain): a reply
+    # could go to someone who never wrote. Held for a moderator. Says why.
+    sender_unproven: str = Field(default="", max_length=200)
     # The external id of the message this one edits (a Telegram edit): stored as an edit.
     edit_of: str | None = Field(default=None, max_length=255)
     # What the customer filled in field by field (the form, the chat's questions), by

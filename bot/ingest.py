@@ -39,7 +39,8 @@ def _row(msg: InboundMessage, clock: Clock) -> dict[str, object]:
         "thread_refs": msg.thread_refs, "received_at": msg.received_at,
         "attachments": [a.model_dump() for a in msg.attachments], "raw": msg.raw,
         "language": msg.language, "created_at": clock.now(), "reason": "", "scores": {},
-        "automated": msg.automated, "edit_of": msg.edit_of, "details": msg.details or None,
+        "automated": msg.automated, "sender_unproven": msg.sender_unproven,
+        "edit_of": msg.edit_of, "details": msg.details or None,
     }
 
 

@@ -160,6 +160,7 @@ class Message(Base):
     scores: Mapped[dict[str, float]] = mapped_column(Json, default=dict)
     processed_at: Mapped[datetime | None] = mapped_column(When)
     automated: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    sender_unproven: Mapped[str] = mapped_column(String(200), default="", server_default="")
     edit_of: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[dict[str, str] | None] = mapped_column(Json)
 

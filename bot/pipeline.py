@@ -109,7 +109,8 @@ class _Known:
         new = [first for first in firsts.values() if first is not None]
         if new:
             senders |= await identity.create_many(session, new, now)
-        flagged = [r.id for r in rows if policy.toxicity.fired(batch.scores[r.id])]
+        flagged = [r.id for r in rows
+                   if _held_for(policy.toxicity.fired(batch.scores[r.id]), r.sender_unproven)]
         return cls(senders, await tickets.open_tickets(session, customer_ids),
                    await _released_among(session, flagged), readings)
 
@@ -282,10 +283,12 @@ class Pipeline:
         blocked = who.customer.blocked_until
         if blocked is not None and blocked > now:
             return turn.hold(Decision.FLAGGED, f"sender blocked until {blocked.isoformat()}")
-        if fired and not await _released(session, row.id, known):
+        held = _held_for(fired, row.sender_unproven)
+        if held and not await _released(session, row.id, known):
             session.add(ModerationItem(message_id=row.id, scores=dict(scores.values),
-                                       labels=list(fired), created_at=now))
-            return turn.hold(Decision.FLAGGED, ",".join(fired))
+                                       labels=held, created_at=now))
+            unproven = [f"sender not proven: {row.sender_unproven}"] if row.sender_unproven else []
+            return turn.hold(Decision.FLAGGED, ",".join([*fired, *unproven]))
         await self._open_or_change(session, turn, found, policy, known, opened)
         return turn
 
@@ -344,6 +347,14 @@ _DECIDED = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
                 "reason", "processed_at")}))
 
 _Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
+
+UNPROVEN_SENDER = "unproven_sender"  # the moderation label of a message held for it
+
+
+def _held_for(fired: Sequence[str], sender_unproven: str) -> list[str]:
+    """The labels a moderator must clear first: the classifier's, and an unproven sender
+    (answering a forged address would send our mail to someone who never wrote)."""
+    return [*fired, UNPROVEN_SENDER] if sender_unproven else list(fired)
 
 
 def _read(row: Message, lang: str | None) -> _Reading:

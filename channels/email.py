@@ -35,6 +35,7 @@ from bot.domain import Channel, OutboundReply, SendResult
 from bot.errors import InvalidMessage
 from bot.ports import EveryProcess, Exclusive, Loop, MessageSink, Plug
 from channels.imap_poll import ImapPoller, ImapTarget
+from channels.mail_auth import trusted_ids
 from channels.mail_parse import THREAD_ABOVE, Delivery, msg_ids, parse_mail
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,13 @@ class EmailConfig:
     max_mail_bytes: int = 10 * 1024 * 1024  # INTAKE_MAX_MAIL_BYTES
     imap_url: str = field(default="", repr=False)  # INTAKE_IMAP_URL (carries a password)
     imap_interval_s: float = 30.0  # INTAKE_IMAP_INTERVAL_S
+    mail_trusted_authserv_ids: str = ""  # INTAKE_MAIL_TRUSTED_AUTHSERV_IDS, comma-separated
     now: Callable[[], datetime] = _utc_now  # the runtime's clock
     timeout_s: float = 30.0
+
+    @property
+    def trusted_authserv(self) -> frozenset[str]:
+        return trusted_ids(self.mail_trusted_authserv_ids)
 
     @property
     def domains(self) -> frozenset[str]:
@@ -152,7 +158,8 @@ class InboundHandler:
                             rcpt_to=tuple(envelope.rcpt_tos), helo=session.host_name or "",
                             peer=str(peer))
         parse = functools.partial(parse_mail, content, now=self._config.now(),
-                                  delivery=delivery, own_addresses=self._own)
+                                  delivery=delivery, own_addresses=self._own,
+                                  trusted_authserv=self._config.trusted_authserv)
         try:
             message = await asyncio.to_thread(parse) if len(content) > THREAD_ABOVE else parse()
         except Exception:  # parse_mail is built not to raise; if it does, the sender hears
@@ -343,6 +350,7 @@ def _plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive) -> Plug:
                             interval_s=config.imap_interval_s, max_bytes=config.max_mail_bytes,
                             now=config.now,
                             own_addresses=frozenset({config.from_address} - {""}),
+                            trusted_authserv=config.trusted_authserv,
                             timeout_s=config.timeout_s)
         imap = poller.run
 

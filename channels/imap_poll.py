@@ -117,13 +117,15 @@ class _Session:
 class ImapPoller:
     def __init__(self, target: ImapTarget, sink: MessageSink, *, interval_s: float,
                  max_bytes: int, now: Callable[[], datetime],
-                 own_addresses: frozenset[str] = frozenset(), timeout_s: float = 30.0) -> None:
+                 own_addresses: frozenset[str] = frozenset(),
+                 trusted_authserv: frozenset[str] = frozenset(), timeout_s: float = 30.0) -> None:
         self.target = target
         self._sink = sink
         self._interval_s = interval_s
         self._max_bytes = max_bytes
         self._now = now
         self._own = own_addresses
+        self._trusted = trusted_authserv
         self._timeout_s = timeout_s
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -169,4 +171,5 @@ class ImapPoller:
             log.warning("IMAP mail over the size limit: storing its beginning",
                         extra={"size": size, "limit": self._max_bytes})
         return parse_mail(data, now=self._now(), own_addresses=self._own,
+                          trusted_authserv=self._trusted,
                           delivery=Delivery(via="imap", truncated_from=over))

@@ -32,6 +32,7 @@ from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any
 
 from bot.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
+from channels.mail_auth import sender_unproven
 from channels.mail_text import html_to_text, new_text
 
 log = logging.getLogger(__name__)
@@ -490,18 +491,23 @@ def _attachments(tree: _Tree, notes: _Notes) -> list[Attachment]:
 
 
 def parse_mail(data: bytes, *, now: datetime, delivery: Delivery | None = None,
-               own_addresses: frozenset[str] = frozenset()) -> InboundMessage:
-    """The InboundMessage of one mail; never raises on any input."""
+               own_addresses: frozenset[str] = frozenset(),
+               trusted_authserv: frozenset[str] = frozenset()) -> InboundMessage:
+    """The InboundMessage of one mail; never raises on any input.
+
+    `trusted_authserv`: the receiving servers whose Authentication-Results are believed
+    (channels/mail_auth.py); empty, the sender is not checked.
+    """
     delivery = delivery or Delivery()
     try:
-        return _parse(data, now, delivery, own_addresses)
+        return _parse(data, now, delivery, own_addresses, trusted_authserv)
     except Exception as exc:  # a stdlib parser bug on some input: store what can be read
         log.exception("mail not fully readable", extra={"size": len(data)})
-        return _unreadable(data, now, delivery, exc)
+        return _unreadable(data, now, delivery, exc, trusted_authserv)
 
 
-def _unreadable(data: bytes, now: datetime, delivery: Delivery,
-                exc: Exception) -> InboundMessage:
+def _unreadable(data: bytes, now: datetime, delivery: Delivery, exc: Exception,
+                trusted_authserv: frozenset[str]) -> InboundMessage:
     sender = (delivery.mail_from or "").lower() if "@" in (delivery.mail_from or "") else ""
     body = data.partition(b"\r\n\r\n")[2] or data.partition(b"\n\n")[2]
     return InboundMessage(
@@ -510,7 +516,9 @@ def _unreadable(data: bytes, now: datetime, delivery: Delivery,
         text=body.decode("utf-8", "replace")[:MAX_TEXT_CHARS], received_at=now,
         raw={**_envelope_raw(delivery),
              "notes": [f"mail unreadable ({type(exc).__name__}): its raw body is the text"]},
-        automated="" if sender else "no sender address: cannot be answered")
+        automated="" if sender else "no sender address: cannot be answered",
+        sender_unproven="mail unreadable: its sender could not be checked"
+        if trusted_authserv else "")
 
 
 def _tree(data: bytes, notes: _Notes) -> tuple[Message, _Tree]:
@@ -528,8 +536,8 @@ def _tree(data: bytes, notes: _Notes) -> tuple[Message, _Tree]:
     return msg, tree
 
 
-def _parse(data: bytes, now: datetime, delivery: Delivery,
-           own_addresses: frozenset[str]) -> InboundMessage:
+def _parse(data: bytes, now: datetime, delivery: Delivery, own_addresses: frozenset[str],
+           trusted_authserv: frozenset[str]) -> InboundMessage:
     notes = _Notes()
     msg, tree = _tree(data, notes)
     body_charset = next((p.get_content_charset() for p in tree.bodies), None)
@@ -557,5 +565,6 @@ def _parse(data: bytes, now: datetime, delivery: Delivery,
         channel=Channel.EMAIL, external_id=_external_id(headers, data), sender=sender,
         display_name=display, subject=subject, text=text, thread_refs=_thread_refs(headers),
         received_at=received_at, attachments=attachments, raw=raw,
-        automated=automated_reason(msg, headers, sender, subject, delivery, own_addresses))
+        automated=automated_reason(msg, headers, sender, subject, delivery, own_addresses),
+        sender_unproven=sender_unproven(msg, sender, trusted_authserv))
 

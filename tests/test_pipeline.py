@@ -78,6 +78,28 @@ async def test_flagged_message_waits_for_a_moderator_then_release_answers_once(
     assert actions == ["moderation.release"]
 
 
+async def test_a_mail_whose_sender_is_not_proven_waits_for_a_moderator(
+        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    """Answering a forged From would mail someone who never wrote: a human decides first."""
+    forged = complaint("victim@example.org", BROKEN, clock.now()).model_copy(
+        update={"sender_unproven": "mx.example.net reports dmarc=fail for example.org"})
+    accepted = await runtime.ingest.accept(forged)
+    [outcome] = await runtime.worker.drain()
+    assert (outcome.message_id, outcome.decision, outcome.ticket_id) == (
+        accepted.message_id, Decision.FLAGGED, None)
+    assert outcome.reason == ("sender not proven: mx.example.net reports dmarc=fail for "
+                              "example.org")
+    async with runtime.sessions() as session:
+        item = await session.scalar(select(ModerationItem))
+        assert item is not None
+        assert item.labels == ["unproven_sender"]
+    await ModerationQueue(runtime.sessions, runtime.stream, clock).release(
+        outcome.message_id, actor="mod@company")
+    assert [o.decision for o in await runtime.worker.drain()] == [Decision.ANSWERED]
+    await runtime.sender.run_once()
+    assert [r.to for r in captured.values()] == ["victim@example.org"]
+
+
 async def test_confirmed_message_stays_unanswered(runtime: Runtime, clock: VirtualClock) -> None:
     worker = with_classifier(runtime, clock, "idiots")
     outcome = await send(runtime, worker, sender="a@example.it", text="idiots!", at=clock.now())

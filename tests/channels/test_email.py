@@ -236,6 +236,35 @@ async def test_duplicates_and_automated_mails_are_stored_once_and_never_answered
         assert relay.received == []
 
 
+async def test_with_a_trusted_mx_a_forged_sender_is_held_and_a_proven_one_answered(
+        runtime: Runtime, config: EmailConfig, relay: SmtpRelay) -> None:
+    """Behind an MX that checks DMARC: a mail it does not prove gets no reply (backscatter)."""
+    config = replace(config, mail_trusted_authserv_ids="mx.example.com")
+
+    def checked(sender: str, verdict: str, message_id: str) -> bytes:
+        mail = EmailMessage()
+        domain = sender.rpartition("@")[2]
+        mail["Authentication-Results"] = f"mx.example.com; dmarc={verdict} header.from={domain}"
+        mail["From"] = sender
+        mail["To"] = SUPPORT
+        mail["Subject"] = "Inverter broken"
+        mail["Message-ID"] = message_id
+        mail.set_content("My inverter broke down again and I want a replacement unit now.")
+        return mail.as_bytes()
+
+    async with bot(runtime, config):
+        port = smtp_port(config)
+        assert (await submit(port, checked("victim@example.org", "fail", "<f1@x>")))[0] == 250
+        assert (await submit(port, checked("anna@example.com", "pass", "<p1@x>")))[0] == 250
+        forged, proven = await stored(runtime)
+        assert forged.sender_unproven == "mx.example.com reports dmarc=fail for example.org"
+        assert proven.sender_unproven == ""
+        outcomes = {o.message_id: o.decision for o in await runtime.worker.drain()}
+        assert outcomes == {forged.id: Decision.FLAGGED, proven.id: Decision.ANSWERED}
+        assert await runtime.sender.run_once() == 1
+        assert [sent.rcpt_tos for sent in relay.received] == [("anna@example.com",)]
+
+
 async def test_the_imap_poller_stores_unseen_mails_once_and_marks_them_seen(
         runtime: Runtime, config: EmailConfig, dovecot: Dovecot) -> None:
     mailbox = f"box{free_port()}"
