@@ -15,7 +15,7 @@ from bot.domain import Channel
 from bot.leases import Leases
 from bot.ports import Plug
 from bot.runtime import Runtime
-from channels import email, meta, telegram, webchat, webform
+from channels import email, form_uploads, meta, telegram, webchat, webform
 
 
 def plugs(runtime: Runtime) -> list[Plug]:
@@ -80,3 +80,8 @@ def form_secret(settings: Settings) -> str:
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def forget_attachments(settings: Settings, urls: list[str]) -> int:
+    """Delete the files a customer sent that the channels store here (the form's uploads)."""
+    return form_uploads.forget(settings.data_dir / "uploads", urls)

@@ -1,4 +1,4 @@
-"""`intake-bot`: serve, worker, replay, classify, channels, policy, status, migrate."""
+"""`intake-bot`: serve, worker, replay, classify, channels, policy, status, privacy, migrate."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from bot import channel_setup
+from bot import privacy as privacy_data
 from bot.classify import classify, parse_thresholds
 from bot.clock import VirtualClock
 from bot.config import Settings
@@ -117,6 +118,22 @@ async def status(settings: Settings, ref: str, new_status: str, note: str) -> No
                           "reply_owed": change.outbox_id is not None}))
 
 
+async def privacy(settings: Settings, action: str, who: str, actor: str) -> None:
+    """Export prints everything stored about the customer; erase blanks it (audited)."""
+    async with open_runtime(settings) as runtime:
+        async with runtime.sessions() as session:
+            customer_id = await privacy_data.find_customer(session, who)
+        if action == "export":
+            print(json.dumps(await privacy_data.export(runtime.sessions, customer_id),
+                             ensure_ascii=False, indent=2))
+            return
+        erased = await privacy_data.erase(runtime.sessions, customer_id, actor=actor,
+                                          now=runtime.clock.now())
+        await runtime.redis.delete(runtime.keys.fingerprints(customer_id))
+        files = channel_setup.forget_attachments(settings, erased.attachment_urls)
+        print(json.dumps({"customer": customer_id, "rows": erased.rows, "files": files}))
+
+
 async def classify_texts(settings: Settings, source: TextIO, overrides: list[str]) -> None:
     thresholds = parse_thresholds(overrides)
     classifier = await open_classifier(toxicity_config(settings))
@@ -160,6 +177,10 @@ def _parser() -> argparse.ArgumentParser:
     classify_p.add_argument("file", nargs="?", default="-", help="text file, or - for stdin")
     classify_p.add_argument("--threshold", action="append", default=[],
                             metavar="LABEL=VALUE", help="override a threshold (repeatable)")
+    privacy_p = sub.add_parser("privacy", help="export or erase a customer's personal data")
+    privacy_p.add_argument("action", choices=["export", "erase"])
+    privacy_p.add_argument("who", help="a ticket reference, channel:address, or an email address")
+    privacy_p.add_argument("--actor", default="cli", help="who asked (for the audit log)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     return parser
 
@@ -176,7 +197,7 @@ def _opened(name: str) -> Iterator[TextIO]:
 Command = Callable[[], Coroutine[Any, Any, None]]
 
 
-def _command(args: argparse.Namespace, settings: Settings) -> Command:
+def _command(args: argparse.Namespace, settings: Settings) -> Command:  # noqa: PLR0911
     match args.command:
         case "serve":
             return lambda: serve(settings, args.with_worker)
@@ -190,6 +211,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> Command:
             return lambda: policy(settings, args.name, args.value)
         case "status":
             return lambda: status(settings, args.ticket, args.status, args.note)
+        case "privacy":
+            return lambda: privacy(settings, args.action, args.who, args.actor)
         case _:
             return lambda: migrate_only(settings)
 

@@ -10,9 +10,10 @@ first), so a forged post never touches the disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -31,6 +32,21 @@ FILE_TYPES: Mapping[str, str] = {"image/jpeg": ".jpg", "image/png": ".png",
                                  "image/webp": ".webp", "image/heic": ".heic",
                                  "application/pdf": ".pdf"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+URL_PREFIX = "/form/files/"
+_STORED_URL = re.compile(re.escape(URL_PREFIX) + r"(?P<name>[A-Za-z0-9_-]{24}(?:\.[a-z]{3,4})?)")
+
+
+def forget(upload_dir: Path, urls: Iterable[str]) -> int:
+    """Delete the stored files behind a customer's attachment URLs (their erasure); a URL
+    that is not one of ours names nothing here. Returns how many files were deleted."""
+    deleted = 0
+    for url in urls:
+        match = _STORED_URL.fullmatch(url)
+        if match is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (upload_dir / match["name"]).unlink()
+                deleted += 1
+    return deleted
 
 
 def sniff(head: bytes) -> str | None:
@@ -197,7 +213,7 @@ class PostReader:
             await self._drain(part)
             return
         self.posted.files.append(SavedFile(path, Attachment(
-            filename=name, content_type=kind, size=size, url=f"/form/files/{stored}")))
+            filename=name, content_type=kind, size=size, url=URL_PREFIX + stored)))
 
     async def _write(self, part: BodyPartReader, head: bytes, path: Path) -> int:
         """Bytes written, or the limit plus one where the file turned out too big."""

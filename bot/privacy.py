@@ -1,0 +1,164 @@
+"""A customer's personal data on request: all of it exported, or all of it erased.
+
+Erasure keeps the records the business needs (that a ticket existed, its reference,
+status history, dates, decisions, counts) and blanks what identifies or was written
+by the person: names, addresses, texts, provider payloads, attachments, given
+details, staff notes. The rows stay so that statistics, SLA reports and the outbox's
+"one reply per change" keys keep holding; an erased address is replaced by a
+placeholder unique to its row, so the same person writing again starts afresh.
+Each erasure is audited (who, when, which customer, how many rows), without the data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, Table, cast, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import audit
+from bot.domain import Channel
+from bot.errors import IntakeError
+from bot.identity import normalize_address
+from bot.models import (
+    Customer,
+    Identity,
+    Message,
+    ModerationItem,
+    OutboxReply,
+    Ticket,
+    TicketEvent,
+)
+
+_REF = re.compile(r"^C-\d{4}-\d{6,}$", re.IGNORECASE)
+ERASED = "erased"
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+async def find_customer(session: AsyncSession, who: str) -> int:
+    """`who`: a ticket reference, `channel:address`, or an email address."""
+    who = who.strip()
+    if _REF.fullmatch(who):
+        found = await session.scalar(select(Ticket.customer_id).where(Ticket.ref == who.upper()))
+    else:
+        channel_name, _, address = who.partition(":") if ":" in who else ("email", "", who)
+        try:
+            channel = Channel(channel_name.strip().lower())
+        except ValueError:
+            known = ", ".join(c.value for c in Channel)
+            raise IntakeError(f"unknown channel {channel_name!r} in {who!r}; known: {known}") \
+                from None
+        found = await session.scalar(select(Identity.customer_id).where(
+            Identity.channel == channel.value,
+            Identity.address == normalize_address(channel, address)))
+    if found is None:
+        raise IntakeError(f"no customer known by {who!r}")
+    return int(found)
+
+
+def _row(obj: Any, columns: Sequence[str]) -> dict[str, Any]:
+    values = {name: getattr(obj, name) for name in columns}
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+async def export(sessions: async_sessionmaker[AsyncSession], customer_id: int) -> dict[str, Any]:
+    """Everything stored about one customer, as JSON-ready data."""
+    async with sessions() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            raise IntakeError(f"no customer {customer_id}")
+        identities = list(await session.scalars(
+            select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)))
+        tickets = list(await session.scalars(
+            select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id)))
+        ticket_ids = [t.id for t in tickets]
+        events = list(await session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids))
+            .order_by(TicketEvent.id)))
+        messages = list(await session.scalars(
+            select(Message).where(Message.customer_id == customer_id).order_by(Message.id)))
+        replies = list(await session.scalars(
+            select(OutboxReply).where(OutboxReply.ticket_id.in_(ticket_ids))
+            .order_by(OutboxReply.id)))
+    return {
+        "customer": _row(customer, ["id", "display_name", "language", "blocked_until",
+                                    "created_at"]),
+        "identities": [_row(i, ["channel", "address", "verified", "created_at"])
+                       for i in identities],
+        "tickets": [{**_row(t, ["ref", "category", "details", "status", "language",
+                                "opened_at", "updated_at", "closed_at"]),
+                     "history": [_row(e, ["at", "status", "note"])
+                                 for e in events if e.ticket_id == t.id]} for t in tickets],
+        "messages": [_row(m, ["channel", "external_id", "sender", "display_name", "subject",
+                              "text", "thread_refs", "attachments", "details", "received_at",
+                              "language", "decision", "reason"]) for m in messages],
+        "replies": [_row(r, ["channel", "address", "subject", "text", "language", "status",
+                             "created_at", "sent_at"]) for r in replies],
+    }
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_id: int
+    rows: dict[str, int]  # table -> rows blanked
+    attachment_urls: list[str]  # the channels' stores hold these files: delete them too
+
+
+async def erase(sessions: async_sessionmaker[AsyncSession], customer_id: int, *, actor: str,
+                now: datetime) -> Erasure:
+    """Blank one customer's personal data in one transaction, and audit it."""
+    async with sessions.begin() as session:
+        if await session.get(Customer, customer_id) is None:
+            raise IntakeError(f"no customer {customer_id}")
+        ticket_ids = list(await session.scalars(
+            select(Ticket.id).where(Ticket.customer_id == customer_id)))
+        urls = [a.get("url", "") for attachments in await session.scalars(
+            select(Message.attachments).where(Message.customer_id == customer_id))
+            for a in attachments if a.get("url")]
+        rows = {
+            "customers": await _blank(session, Customer, Customer.id == customer_id,
+                                      display_name=""),
+            "identities": await _blank(
+                session, Identity, Identity.customer_id == customer_id, verified=False,
+                address=_placeholder(Identity.id)),
+            "messages": await _blank(
+                session, Message, Message.customer_id == customer_id,
+                sender=_placeholder(Message.id), external_id=_placeholder(Message.id),
+                display_name="",
+                subject="", text="", thread_refs=[], attachments=[], raw={}, details=None),
+            "tickets": await _blank(session, Ticket, Ticket.customer_id == customer_id,
+                                    details={}),
+            "ticket_events": await _blank(session, TicketEvent,
+                                          TicketEvent.ticket_id.in_(ticket_ids), note=""),
+            "outbox": await _blank(session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
+                                   address=ERASED, subject="", text="", last_error=""),
+            "moderation_items": await _count(session, ModerationItem.message_id.in_(
+                select(Message.id).where(Message.customer_id == customer_id))),
+        }
+        audit.record(session, at=now, actor=actor, action="privacy.erase",
+                     target=f"customer:{customer_id}", rows=rows)
+    return Erasure(customer_id, rows, urls)
+
+
+def _placeholder(row_id: Any) -> Any:
+    """'erased-<row id>': unique where the address or provider id had to be."""
+    return literal(f"{ERASED}-") + cast(row_id, String)
+
+
+async def _blank(session: AsyncSession, model: type[Any], where: Any, **values: Any) -> int:
+    result = await session.execute(update(_table(model)).where(where).values(**values))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _count(session: AsyncSession, where: Any) -> int:
+    """Moderation items hold no personal data (scores, labels): counted, kept."""
+    return int(await session.scalar(select(func.count()).select_from(ModerationItem)
+                                    .where(where)) or 0)
