@@ -138,8 +138,12 @@ async def erase(sessions: async_sessionmaker[AsyncSession], customer_id: int, *,
                                     details={}),
             "ticket_events": await _blank(session, TicketEvent,
                                           TicketEvent.ticket_id.in_(ticket_ids), note=""),
+            "unsent_replies": await _blank(
+                session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
+                OutboxReply.status == "pending", status="failed",
+                last_error="not sent: the customer's data was erased"),
             "outbox": await _blank(session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
-                                   address=ERASED, subject="", text="", last_error=""),
+                                   address=ERASED, subject="", text=""),
             "moderation_items": await _count(session, ModerationItem.message_id.in_(
                 select(Message.id).where(Message.customer_id == customer_id))),
         }
@@ -153,8 +157,8 @@ def _placeholder(row_id: Any) -> Any:
     return literal(f"{ERASED}-") + cast(row_id, String)
 
 
-async def _blank(session: AsyncSession, model: type[Any], where: Any, **values: Any) -> int:
-    result = await session.execute(update(_table(model)).where(where).values(**values))
+async def _blank(session: AsyncSession, model: type[Any], *where: Any, **values: Any) -> int:
+    result = await session.execute(update(_table(model)).where(*where).values(**values))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
