@@ -98,8 +98,9 @@ async def export(sessions: async_sessionmaker[AsyncSession], customer_id: int) -
                      "history": [_row(e, ["at", "status", "note"])
                                  for e in events if e.ticket_id == t.id]} for t in tickets],
         "messages": [_row(m, ["channel", "external_id", "sender", "display_name", "subject",
-                              "text", "thread_refs", "attachments", "details", "received_at",
-                              "language", "decision", "reason"]) for m in messages],
+                              "text", "thread_refs", "attachments", "details", "raw",
+                              "received_at", "language", "decision", "reason"])
+                     for m in messages],
         "replies": [_row(r, ["channel", "address", "subject", "text", "language", "status",
                              "created_at", "sent_at"]) for r in replies],
     }
