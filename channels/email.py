@@ -367,6 +367,8 @@ def _plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive) -> Plug:
         missing.append("INTAKE_SMTP_RELAY and INTAKE_MAIL_FROM (outbound)")
     if not have:
         return Plug("email", status="not configured: set " + ", ".join(missing))
+    if config.trusted_authserv and loops:
+        have.append("senders proven by " + ", ".join(sorted(config.trusted_authserv)))
     status = "configured: " + ", ".join(have)
     if missing:
         status += "; not configured: " + ", ".join(missing)

@@ -569,6 +569,10 @@ def test_without_settings_the_plug_says_what_is_missing_and_adds_nothing() -> No
                                    "INTAKE_SMTP_RELAY and INTAKE_MAIL_FROM (outbound)")
     assert len(inbound_only.loops) == 1
     assert inbound_only.senders == {}
+    checked = plug(EmailConfig(mail_domains=DOMAIN, mail_trusted_authserv_ids="MX.example.com"),
+                   RecordingSink())
+    assert checked.status.startswith("configured: inbound SMTP on 127.0.0.1:2525, senders "
+                                      "proven by mx.example.com; not configured")
     broken = plug(EmailConfig(smtp_listen="nonsense:port", mail_domains=DOMAIN), RecordingSink())
     assert broken.status == "not configured: 'nonsense:port' is not host:port"
     assert plug(EmailConfig(imap_url="http://x"), RecordingSink()).status.startswith(
