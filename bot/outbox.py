@@ -22,22 +22,22 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.domain import Channel, OutboundReply, SendResult
 from bot.identity import normalize_address
-from bot.models import Identity, Message, OutboxReply, Ticket, TicketEvent
+from bot.models import Identity, Message, OutboxReply, Ticket, TicketEvent, table_of
 from bot.ports import ReplySender
 from bot.tickets import SYSTEM
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 SETTLE_EVERY_S = 1.0  # the most sending a crash can leave marked "interrupted"
-_OUTBOX = cast(Table, OutboxReply.__table__)
+_OUTBOX = table_of(OutboxReply)
 
 Address = tuple[str, str]  # (channel, address as the outbox holds it)
 

@@ -25,9 +25,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -38,7 +37,7 @@ from bot.clock import Clock
 from bot.details import Found, extract, with_given, with_thread_refs
 from bot.domain import Channel, Decision
 from bot.i18n import pick_language
-from bot.models import Identity, Message, ModerationItem, Ticket
+from bot.models import Identity, Message, ModerationItem, Ticket, table_of
 from bot.policy import Policy, PolicyStore
 from bot.ports import Classifier, Scores
 from bot.sla import deadlines
@@ -340,7 +339,7 @@ class Pipeline:
                 turn.decision = Decision.COLLAPSED
 
 
-_MESSAGES = cast(Table, Message.__table__)
+_MESSAGES = table_of(Message)
 _DECIDED = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
             .values({name: bindparam(name) for name in (
                 "customer_id", "identity_id", "language", "scores", "ticket_id", "decision",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, cast, func, literal, select, update
+from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import audit
@@ -32,15 +32,11 @@ from bot.models import (
     OutboxReply,
     Ticket,
     TicketEvent,
+    table_of,
 )
 
 _REF = re.compile(r"^C-\d{4}-\d{6,}$", re.IGNORECASE)
 ERASED = "erased"
-
-
-def _table(model: type[Any]) -> Table:
-    table: Table = model.__table__
-    return table
 
 
 async def find_customer(session: AsyncSession, who: str) -> int:
@@ -159,7 +155,7 @@ def _placeholder(row_id: Any) -> Any:
 
 
 async def _blank(session: AsyncSession, model: type[Any], *where: Any, **values: Any) -> int:
-    result = await session.execute(update(_table(model)).where(*where).values(**values))
+    result = await session.execute(update(table_of(model)).where(*where).values(**values))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import details as detail_rules
 from bot.details import Found
 from bot.domain import OPEN_STATUSES, TicketStatus
-from bot.models import Customer, Identity, Ticket, TicketEvent
+from bot.models import Customer, Identity, Ticket, TicketEvent, table_of
 from bot.sla import Deadlines
 
 SYSTEM = "system"
@@ -92,7 +91,7 @@ async def number(session: AsyncSession, opened: Sequence[Opened]) -> None:
             for new in opened}
     if not refs:
         return
-    table = cast(Table, Ticket.__table__)
+    table = table_of(Ticket)
     await session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(ref=bindparam("b_ref")),
         [{"b_id": ticket_id, "b_ref": ref} for ticket_id, ref in refs.items()])
