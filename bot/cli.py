@@ -127,9 +127,8 @@ async def privacy(settings: Settings, action: str, who: str, actor: str) -> None
             print(json.dumps(await privacy_data.export(runtime.sessions, customer_id),
                              ensure_ascii=False, indent=2))
             return
-        erased = await privacy_data.erase(runtime.sessions, customer_id, actor=actor,
-                                          now=runtime.clock.now())
-        await runtime.redis.delete(runtime.keys.fingerprints(customer_id))
+        erased = await privacy_data.erase(runtime.sessions, runtime.throttle, customer_id,
+                                          actor=actor, now=runtime.clock.now())
         files = channel_setup.forget_attachments(settings, erased.attachment_urls)
         print(json.dumps({"customer": customer_id, "rows": erased.rows, "files": files}))
 

@@ -34,6 +34,7 @@ from bot.models import (
     TicketEvent,
     table_of,
 )
+from moderation.throttle import Throttle
 
 _REF = re.compile(r"^C-\d{4}-\d{6,}$", re.IGNORECASE)
 ERASED = "erased"
@@ -109,9 +110,10 @@ class Erasure:
     attachment_urls: list[str]  # the channels' stores hold these files: delete them too
 
 
-async def erase(sessions: async_sessionmaker[AsyncSession], customer_id: int, *, actor: str,
-                now: datetime) -> Erasure:
-    """Blank one customer's personal data in one transaction, and audit it."""
+async def erase(sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
+                customer_id: int, *, actor: str, now: datetime) -> Erasure:
+    """Blank one customer's personal data in one transaction, and audit it; then drop the
+    throttle's fingerprints of their texts."""
     async with sessions.begin() as session:
         if await session.get(Customer, customer_id) is None:
             raise IntakeError(f"no customer {customer_id}")
@@ -146,6 +148,7 @@ async def erase(sessions: async_sessionmaker[AsyncSession], customer_id: int, *,
         }
         audit.record(session, at=now, actor=actor, action="privacy.erase",
                      target=f"customer:{customer_id}", rows=rows)
+    await throttle.forget_texts(customer_id)
     return Erasure(customer_id, rows, urls)
 
 

@@ -110,6 +110,10 @@ class Throttle:
                                    args=_args(ask, limits), client=pipe)
             return [_verdict(reply) for reply in await pipe.execute()]
 
+    async def forget_texts(self, customer_id: int) -> None:
+        """Drop the customer's fingerprints, the only trace of their texts here (erasure)."""
+        await self._redis.delete(self._keys.fingerprints(customer_id))
+
     async def mark_answered(
         self, *, customer_id: int, ticket_id: int, state_version: int, limits: ThrottleLimits
     ) -> None:

@@ -77,7 +77,8 @@ async def test_erasure_blanks_the_person_keeps_the_records_and_is_audited(
     ref, stored = await populate(runtime, clock)
     ann, bob = (await customer_of(runtime, "ann@example.com"),
                 await customer_of(runtime, "bob@example.org"))
-    erased = await privacy.erase(runtime.sessions, ann, actor="dpo@company", now=clock.now())
+    erased = await privacy.erase(runtime.sessions, runtime.throttle, ann, actor="dpo@company",
+                                 now=clock.now())
     assert erased.rows == {"customers": 1, "identities": 1, "messages": 2, "tickets": 1,
                            "ticket_events": 1, "unsent_replies": 0, "outbox": 1,
                            "moderation_items": 1}
@@ -123,8 +124,9 @@ async def test_a_reply_not_yet_sent_is_never_sent_after_the_erasure(
         runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
     await runtime.ingest.accept(complaint("ann@example.com", BROKEN, clock.now()))
     await runtime.worker.drain()  # a reply is owed, not sent yet
-    erased = await privacy.erase(runtime.sessions, await customer_of(runtime, "ann@example.com"),
-                                 actor="dpo", now=clock.now())
+    erased = await privacy.erase(runtime.sessions, runtime.throttle,
+                                 await customer_of(runtime, "ann@example.com"), actor="dpo",
+                                 now=clock.now())
     assert erased.rows["unsent_replies"] == 1
     assert await runtime.sender.run_once() == 0
     assert captured == {}
