@@ -6,8 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import count
 
+from sqlalchemy import select
+
 from bot.domain import Channel, InboundMessage, OutboundReply, SendResult
+from bot.models import Message, OutboxReply
 from bot.ports import Scores
+from bot.runtime import Runtime
 
 _ids = count(1)
 
@@ -48,3 +52,14 @@ def complaint(sender: str, text: str, at: datetime, *, channel: Channel = Channe
               external_id: str | None = None) -> InboundMessage:
     return InboundMessage(channel=channel, external_id=external_id or f"x{next(_ids)}",
                           sender=sender, text=text, received_at=at)
+
+
+async def stored_messages(runtime: Runtime) -> list[Message]:
+    """Every stored message, in arrival order."""
+    async with runtime.sessions() as session:
+        return list(await session.scalars(select(Message).order_by(Message.id)))
+
+
+async def outbox_rows(runtime: Runtime) -> list[OutboxReply]:
+    async with runtime.sessions() as session:
+        return list(await session.scalars(select(OutboxReply).order_by(OutboxReply.id)))

@@ -21,12 +21,10 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
 
 from bot.clock import VirtualClock
 from bot.domain import Accepted, Channel, Decision, InboundMessage, OutboundReply
 from bot.errors import InvalidMessage, StoreUnavailable
-from bot.models import Message
 from bot.ports import Plug
 from bot.runtime import Runtime
 from bot.web.app import make_app
@@ -34,6 +32,7 @@ from channels.email import EmailConfig, SmtpSender, plug
 from channels.imap_poll import ImapPoller, ImapTarget
 from tests.fakes.dovecot import Dovecot, free_port
 from tests.fakes.smtp_relay import SmtpRelay
+from tests.helpers import stored_messages
 
 MAILS = Path(__file__).parent / "mails"
 DOMAIN = "intake.test"
@@ -146,11 +145,6 @@ async def submit(port: int, data: bytes, *, sender: str = "customer@example.com"
         await client.quit()
 
 
-async def stored(runtime: Runtime) -> list[Message]:
-    async with runtime.sessions() as session:
-        return list(await session.scalars(select(Message).order_by(Message.id)))
-
-
 def reply(**fields: object) -> OutboundReply:
     values: dict[str, object] = {
         "outbox_id": 7, "channel": Channel.EMAIL, "to": "anna@example.com",
@@ -170,7 +164,7 @@ async def test_a_mail_in_is_stored_answered_by_smtp_and_the_reply_to_it_joins_it
         code, _ = await submit(smtp_port(config), sample("multipart_alternative.eml"),
                                sender="Anna.Rossi@Example.com")
         assert code == 250
-        [row] = await stored(runtime)  # durable before the 250
+        [row] = await stored_messages(runtime)  # durable before the 250
         assert (row.sender, row.external_id) == ("anna.rossi@example.com",
                                                  "<CAF0001.alt@mail.example.com>")
         assert "SUN-5K-G03" in row.text
@@ -224,7 +218,7 @@ async def test_duplicates_and_automated_mails_are_stored_once_and_never_answered
         assert (code, message) == (250, "2.0.0 OK: already received")
         assert (await submit(port, sample("dsn_bounce.eml"), sender=""))[0] == 250
         assert (await submit(port, sample("mailing_list.eml")))[0] == 250
-        rows = await stored(runtime)
+        rows = await stored_messages(runtime)
         assert [r.automated for r in rows] == [
             "Auto-Submitted: auto-replied",
             "bounce (multipart/report; report-type=delivery-status)",
@@ -256,7 +250,7 @@ async def test_with_a_trusted_mx_a_forged_sender_is_held_and_a_proven_one_answer
         port = smtp_port(config)
         assert (await submit(port, checked("victim@example.org", "fail", "<f1@x>")))[0] == 250
         assert (await submit(port, checked("anna@example.com", "pass", "<p1@x>")))[0] == 250
-        forged, proven = await stored(runtime)
+        forged, proven = await stored_messages(runtime)
         assert forged.sender_unproven == "mx.example.com reports dmarc=fail for example.org"
         assert proven.sender_unproven == ""
         outcomes = {o.message_id: o.decision for o in await runtime.worker.drain()}
@@ -280,7 +274,7 @@ async def test_the_imap_poller_stores_unseen_mails_once_and_marks_them_seen(
 
     async with bot(runtime, imap_only):
         await until(all_seen)
-        rows = await stored(runtime)
+        rows = await stored_messages(runtime)
         assert sorted(r.sender for r in rows) == ["ivan@example.ru", "jan@example.nl",
                                                   "wang@example.cn"]
         assert {r.raw["via"] for r in rows} == {"imap"}
@@ -294,7 +288,7 @@ async def test_the_imap_poller_stores_unseen_mails_once_and_marks_them_seen(
 
         await asyncio.to_thread(unsee_all)  # fetched again: duplicates, not stored twice
         await until(all_seen)
-        assert len(await stored(runtime)) == 4  # the fourth was \Seen before: now it came too
+        assert len(await stored_messages(runtime)) == 4  # the fourth was \Seen before: now it came too
         assert len({o.message_id for o in await runtime.worker.drain()}) == 4
 
 

@@ -23,13 +23,14 @@ from sqlalchemy import select, text
 
 from bot.clock import VirtualClock
 from bot.domain import Accepted, Channel, Decision, InboundMessage, OutboundReply
-from bot.models import Message, OutboxReply, TicketEvent
+from bot.models import TicketEvent
 from bot.runtime import Runtime
 from bot.web.app import make_app
 from channels.meta import PATH, MetaConfig, parse, plug, safe_name, signature_of
 from channels.meta_send import GraphClient, MessengerSender, WhatsAppSender, split_text
 from tests.conftest import START
 from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN, FakeGraphApi, running_graph_api
+from tests.helpers import outbox_rows, stored_messages
 
 SECRET = "meta-app-secret-for-tests"
 VERIFY = "verify-token-for-tests"
@@ -157,18 +158,8 @@ async def post(client: Client, payload: Any, *, secret: str = SECRET,
     return response.status, answer
 
 
-async def stored(runtime: Runtime) -> list[Message]:
-    async with runtime.sessions() as session:
-        return list(await session.scalars(select(Message).order_by(Message.id)))
-
-
-async def outbox(runtime: Runtime) -> list[OutboxReply]:
-    async with runtime.sessions() as session:
-        return list(await session.scalars(select(OutboxReply).order_by(OutboxReply.id)))
-
-
 async def assert_nothing_written(runtime: Runtime) -> None:
-    assert await stored(runtime) == []
+    assert await stored_messages(runtime) == []
     assert await runtime.redis.xlen(runtime.keys.stream) == 0
 
 
@@ -180,7 +171,7 @@ async def test_messenger_message_is_stored_then_acknowledged_through_the_send_ap
     status, answer = await post(client, page(entry(dm("m_AG5Hz2Uq7tuwNEhX"))))
 
     assert (status, answer["stored"], answer["duplicates"]) == (200, 1, 0)
-    [row] = await stored(runtime)
+    [row] = await stored_messages(runtime)
     assert (row.channel, row.external_id, row.sender) == ("facebook", "m_AG5Hz2Uq7tuwNEhX", PSID)
     assert row.received_at == SENT_AT
     assert row.raw["message"]["mid"] == "m_AG5Hz2Uq7tuwNEhX"  # the event, not the batch
@@ -195,7 +186,7 @@ async def test_messenger_message_is_stored_then_acknowledged_through_the_send_ap
     assert call.body["messaging_type"] == "RESPONSE"
     assert outcome.ticket_ref is not None
     assert outcome.ticket_ref in call.body["message"]["text"]
-    [reply] = await outbox(runtime)
+    [reply] = await outbox_rows(runtime)
     assert (reply.status, reply.provider_id) == ("sent", "m_FAKE000001")
 
 
@@ -208,7 +199,7 @@ async def test_instagram_message_with_attachment_is_answered_through_the_send_ap
     status, _ = await post(client, page(entry(event, page=IG_ID), kind="instagram"))
 
     assert status == 200
-    [row] = await stored(runtime)
+    [row] = await stored_messages(runtime)
     assert (row.channel, row.sender) == ("instagram", IGSID)
     assert row.attachments == [{"filename": "", "content_type": "image/*", "size": 0,
                                 "url": url}]
@@ -227,7 +218,7 @@ async def test_whatsapp_is_closed_by_default_so_its_message_is_stored_and_not_an
     status, answer = await post(client, payload)
 
     assert (status, answer["stored"]) == (200, 1)
-    [row] = await stored(runtime)
+    [row] = await stored_messages(runtime)
     assert (row.channel, row.sender) == ("whatsapp", WA_FROM)
     assert row.display_name == "Giulia [31m Bianchi X-Injected: 1"
     [outcome] = await runtime.worker.drain()
@@ -250,7 +241,7 @@ async def test_whatsapp_opened_by_policy_is_answered_through_the_whatsapp_api(
     assert {k: call.body[k] for k in ("messaging_product", "to", "type")} == {
         "messaging_product": "whatsapp", "to": WA_FROM, "type": "text"}
     assert str(outcome.ticket_ref) in call.body["text"]["body"]
-    [reply] = await outbox(runtime)
+    [reply] = await outbox_rows(runtime)
     assert (reply.status, reply.provider_id) == ("sent", "wamid.HBgLFAKE000001")
 
 
@@ -263,7 +254,7 @@ async def test_reply_after_the_24_hour_window_is_not_sent_and_noted_on_the_ticke
     assert await runtime.sender.run_once() == 1
 
     assert fake.calls == []
-    [reply] = await outbox(runtime)
+    [reply] = await outbox_rows(runtime)
     assert reply.status == "failed"
     assert "outside the 24-hour messaging window" in reply.last_error
     async with runtime.sessions() as session:
@@ -286,7 +277,7 @@ async def test_batch_stores_every_customer_message_and_ignores_echoes_and_receip
 
     assert (status, answer["stored"], answer["ignored"], answer["problems"]) == (200, 3, 5, [])
     assert (wa_status_code, wa_answer["stored"], wa_answer["ignored"]) == (200, 0, 3)
-    rows = await stored(runtime)
+    rows = await stored_messages(runtime)
     assert [(r.external_id, r.sender, r.text) for r in rows] == [
         ("m_1", PSID, "first"), ("m_2", PSID, "second"), ("m_3", other, "from another customer")]
     assert await runtime.redis.xlen(runtime.keys.stream) == 3
@@ -305,7 +296,7 @@ async def test_replayed_webhook_is_stored_once_and_answered_once(
 
     assert [(s, a["stored"], a["duplicates"]) for s, a in (first, second, third)] == [
         (200, 1, 0), (200, 0, 1), (200, 0, 1)]
-    assert len(await stored(runtime)) == 1
+    assert len(await stored_messages(runtime)) == 1
     assert await runtime.worker.drain() == []
     assert await runtime.sender.run_once() == 0
     assert len(fake.sent) == 1
@@ -377,7 +368,7 @@ async def test_a_malformed_event_does_not_lose_the_good_ones_beside_it(
     status, answer = await post(client, payload)
 
     assert (status, answer["stored"], len(answer["problems"])) == (200, 2, 2)
-    assert [r.external_id for r in await stored(runtime)] == ["m_good_1", "m_good_2"]
+    assert [r.external_id for r in await stored_messages(runtime)] == ["m_good_1", "m_good_2"]
 
 
 async def test_unparseable_or_oversized_bodies_are_refused(
@@ -414,7 +405,7 @@ async def test_store_failure_answers_503_and_meta_redelivery_then_stores_it(
 
     assert (status, "unavailable" in answer["error"]) == (503, True)
     assert (again, stored_answer["stored"]) == (200, 1)
-    assert [r.external_id for r in await stored(runtime)] == ["m_store_down"]
+    assert [r.external_id for r in await stored_messages(runtime)] == ["m_store_down"]
 
 
 # --- handshake, configuration --------------------------------------------------------------------

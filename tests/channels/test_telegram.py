@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
 from telegram import Update
 from telegram.error import BadRequest
 
@@ -35,7 +34,6 @@ from bot.domain import (
     TicketView,
 )
 from bot.leases import Leases
-from bot.models import Message, OutboxReply
 from bot.runtime import Runtime
 from bot.web.app import make_app
 from channels.telegram import (
@@ -51,6 +49,7 @@ from channels.telegram import (
 )
 from tests.conftest import START
 from tests.fakes.telegram_api import FakeBotApi, running
+from tests.helpers import outbox_rows, stored_messages
 
 TOKEN = "7012345678:AAF-test-token_for_the_fake"
 SECRET = "webhook-Secret_0123456789"
@@ -127,16 +126,6 @@ async def deliver(client: Client, body: Any, headers: dict[str, str] | None = No
     return response.status, payload
 
 
-async def stored(runtime: Runtime) -> list[Message]:
-    async with runtime.sessions() as session:
-        return list(await session.scalars(select(Message).order_by(Message.id)))
-
-
-async def outbox_rows(runtime: Runtime) -> list[OutboxReply]:
-    async with runtime.sessions() as session:
-        return list(await session.scalars(select(OutboxReply).order_by(OutboxReply.id)))
-
-
 # --- the webhook, end to end --------------------------------------------------------------------
 
 
@@ -145,7 +134,7 @@ async def test_message_is_stored_decided_and_answered_through_the_bot_api(
     status, payload = await deliver(client, update(message_id=41))
 
     assert (status, payload["outcome"]) == (200, "stored")
-    [row] = await stored(runtime)
+    [row] = await stored_messages(runtime)
     assert (row.channel, row.external_id, row.sender) == ("telegram", f"{CHAT}:41", str(CHAT))
     assert (row.display_name, row.language) == ("Giulia Bianchi", "it")
     assert row.received_at.astimezone(UTC) == START
@@ -186,7 +175,7 @@ async def test_replayed_update_is_a_duplicate_stored_once_and_answered_once(
 
     assert [first[1]["outcome"], again[1]["outcome"]] == ["stored", "duplicate"]
     assert first[1]["id"] == again[1]["id"]
-    assert len(await stored(runtime)) == 1
+    assert len(await stored_messages(runtime)) == 1
     assert await runtime.worker.drain() == []
     assert await runtime.sender.run_once() == 0
     assert len(api.sent) == 1
@@ -203,7 +192,7 @@ async def test_edit_is_stored_as_an_edit_of_the_original_never_as_a_new_message(
 
     assert (status, payload["outcome"]) == (200, "stored")
     assert replayed[1]["outcome"] == "duplicate"
-    original, edit_row = await stored(runtime)
+    original, edit_row = await stored_messages(runtime)
     assert (original.external_id, original.edit_of) == (f"{CHAT}:12", None)
     assert edit_row.external_id == f"{CHAT}:12:edit:{NOW + 90}"
     assert edit_row.edit_of == f"{CHAT}:12"
@@ -217,7 +206,7 @@ async def test_photo_and_document_are_stored_as_file_metadata(
                                  photo=PHOTO))
     await deliver(client, update(message_id=4, document=DOCUMENT))
 
-    photo_row, document_row = await stored(runtime)
+    photo_row, document_row = await stored_messages(runtime)
     assert photo_row.text == "Ecco la foto del display"
     assert photo_row.attachments == [{"filename": "photo.jpg", "content_type": "image/jpeg",
                                       "size": 1280 * 40, "url": "tg-file:AgACAgQAAxkBAAI1280"}]
@@ -236,7 +225,7 @@ async def test_text_of_telegrams_full_length_is_stored_whole(
     status, payload = await deliver(client, update(text=text))
 
     assert (status, payload["outcome"]) == (200, "stored")
-    [row] = await stored(runtime)
+    [row] = await stored_messages(runtime)
     assert row.text == text
 
 
@@ -254,7 +243,7 @@ async def test_forged_or_missing_secret_is_refused_and_nothing_is_stored(
 
             assert status == expected
             assert SECRET_HEADER in payload["error"]
-    assert await stored(runtime) == []
+    assert await stored_messages(runtime) == []
     assert await runtime.worker.drain() == []
 
 
@@ -293,7 +282,7 @@ async def test_updates_of_the_wrong_shape_are_answered_200_and_ignored(
 
             assert (status, payload["outcome"]) == (200, "ignored"), payload
             assert reason in payload["detail"]
-    assert await stored(runtime) == []
+    assert await stored_messages(runtime) == []
     assert api.sent == []
 
 
@@ -303,7 +292,7 @@ async def test_a_body_that_is_not_json_is_400(client: Client, runtime: Runtime) 
 
         assert status == 400
         assert "not JSON" in payload["error"]
-    assert await stored(runtime) == []
+    assert await stored_messages(runtime) == []
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -320,7 +309,7 @@ async def test_start_is_greeted_in_the_users_language_and_not_stored(
     assert first["chat_id"] == str(CHAT)
     assert first["text"].startswith("Ciao!")
     assert second["text"].startswith("Hello!")
-    assert await stored(runtime) == []
+    assert await stored_messages(runtime) == []
 
 
 async def test_status_tells_the_open_ticket_or_that_there_is_none(
@@ -337,7 +326,7 @@ async def test_status_tells_the_open_ticket_or_that_there_is_none(
     assert view.ref == outcome.ticket_ref
     assert after["text"] == (
         f"La tua pratica {view.ref}: {i18n.status_label(view.status.value, 'it')}.")
-    assert len(await stored(runtime)) == 1
+    assert len(await stored_messages(runtime)) == 1
 
 
 async def test_replayed_command_is_answered_once(
@@ -507,7 +496,7 @@ async def test_polling_deletes_the_webhook_then_ingests_updates_and_confirms_the
         webhook_route = await test_client.post(PATH, json=update(), headers=HEADERS)
 
         assert webhook_route.status == 404  # polling: no webhook route mounted
-    rows = await stored(runtime)
+    rows = await stored_messages(runtime)
     assert [r.external_id for r in rows] == [f"{CHAT}:1", f"{CHAT}:1:edit:{NOW + 30}"]
     assert rows[1].edit_of == f"{CHAT}:1"
     assert rows[0].raw["message"]["from"]["first_name"] == "Giulia"
@@ -563,7 +552,7 @@ async def test_without_a_token_the_channel_says_so_and_the_webhook_answers_503(
     assert status == 503
     assert "INTAKE_TELEGRAM_TOKEN" in payload["error"]
     assert health["channel_families"]["telegram"] == telegram.status
-    assert await stored(runtime) == []
+    assert await stored_messages(runtime) == []
 
 
 async def test_a_webhook_without_a_secret_is_refused_but_replies_still_go(
@@ -756,4 +745,4 @@ async def test_only_one_process_polls_and_another_takes_over_when_it_stops(
     stops[1].set()
     await asyncio.wait_for(second, 10)
     assert api.most_polling == 1  # never two getUpdates at once
-    assert [r.external_id for r in await stored(runtime)] == [f"{CHAT}:1", f"{CHAT}:2"]
+    assert [r.external_id for r in await stored_messages(runtime)] == [f"{CHAT}:1", f"{CHAT}:2"]

@@ -23,9 +23,10 @@ from sqlalchemy import func, select
 from bot.clock import VirtualClock
 from bot.config import Settings
 from bot.domain import DEFAULT_ACCEPTED, MAX_TEXT_CHARS, Channel, Decision, OutboundReply
-from bot.models import Message, OutboxReply, Ticket
+from bot.models import OutboxReply, Ticket
 from bot.runtime import Runtime, open_runtime
 from bot.web.app import make_app
+from tests.helpers import stored_messages
 
 URL = "/api/v1/messages"
 TOKEN = "test-token"  # the api_token the `settings` fixture sets
@@ -60,11 +61,6 @@ def without(*names: str) -> dict[str, Any]:
 async def client(runtime: Runtime) -> AsyncIterator[Client]:
     async with TestClient(TestServer(make_app(runtime))) as test_client:
         yield test_client
-
-
-async def stored_messages(runtime: Runtime) -> list[Message]:
-    async with runtime.sessions() as session:
-        return list(await session.scalars(select(Message).order_by(Message.id)))
 
 
 async def count(runtime: Runtime, model: type[OutboxReply] | type[Ticket]) -> int:
