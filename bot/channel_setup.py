@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
+from pathlib import Path
 
-from bot import i18n
+from bot import i18n, privacy
 from bot.config import Settings
+from bot.db import drop_old_pages
 from bot.domain import Channel
+from bot.embedded_valkey import rewrite_append_only_file
 from bot.leases import Leases
 from bot.ports import Plug
 from bot.runtime import Runtime
-from channels import email, form_uploads, meta, telegram, webchat, webform
+from channels import email, meta, telegram, webchat, webform
 
 
 def plugs(runtime: Runtime) -> list[Plug]:
@@ -45,7 +49,7 @@ def plugs(runtime: Runtime) -> list[Plug]:
             runtime.ingest, runtime.lookup, runtime.redis, accepted),
         webform.plug(webform.WebformConfig(
             key_prefix=settings.key_prefix, secret=form_secret(settings),
-            upload_dir=settings.data_dir / "uploads",
+            upload_dir=upload_dir(settings),
             max_file_bytes=settings.form_max_file_bytes, max_files=settings.form_max_files,
             per_ip_per_hour=settings.form_per_ip_per_hour,
             status_attempts_per_ip_per_hour=settings.status_attempts_per_ip_per_hour,
@@ -76,12 +80,34 @@ def form_secret(settings: Settings) -> str:
         return settings.form_secret
     path = settings.data_dir / "form_secret"
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 
-def forget_attachments(settings: Settings, urls: list[str]) -> int:
-    """Delete the files a customer sent that the channels store here (the form's uploads)."""
-    return form_uploads.forget(settings.data_dir / "uploads", urls)
+def upload_dir(settings: Settings) -> Path:
+    """Where the form keeps customers' files: only the bot's user may list or read it."""
+    path = settings.data_dir / "uploads"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)  # one an older version made
+    return path
+
+
+async def erase_customer(runtime: Runtime, customer_id: int, *, actor: str,
+                         running: Sequence[Plug] | None = None) -> privacy.Erasure:
+    """The whole erasure, for the CLI and the console: the database rows (bot.privacy),
+    what every channel family keeps about the customer (Plug.forget: Redis keys, uploaded
+    files), and then the old copies in the stores' files, which still hold the data as it
+    was: SQLite's write-ahead log, and the append-only file of a Redis that keeps one
+    (the embedded Valkey does).
+
+    `running`: the web app's plugs (the console's); by default built from the settings.
+    """
+    hooks = [hook for plug in (plugs(runtime) if running is None else running)
+             for hook in plug.forget]
+    erased = await privacy.erase(runtime.sessions, runtime.throttle, customer_id, actor=actor,
+                                 now=runtime.clock.now(), forget=hooks)
+    await drop_old_pages(runtime.engine)
+    await rewrite_append_only_file(runtime.redis)
+    return erased

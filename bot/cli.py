@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import signal
 import sys
 import tempfile
@@ -127,10 +128,10 @@ async def privacy(settings: Settings, action: str, who: str, actor: str) -> None
             print(json.dumps(await privacy_data.export(runtime.sessions, customer_id),
                              ensure_ascii=False, indent=2))
             return
-        erased = await privacy_data.erase(runtime.sessions, runtime.throttle, customer_id,
-                                          actor=actor, now=runtime.clock.now())
-        files = channel_setup.forget_attachments(settings, erased.attachment_urls)
-        print(json.dumps({"customer": customer_id, "rows": erased.rows, "files": files}))
+        erased = await channel_setup.erase_customer(runtime, customer_id, actor=actor)
+        print(json.dumps({"customer": customer_id, "rows": erased.rows,
+                          "files": erased.forgotten.get("files", 0),
+                          "redis_keys": erased.forgotten.get("redis_keys", 0)}))
 
 
 async def classify_texts(settings: Settings, source: TextIO, overrides: list[str]) -> None:
@@ -216,11 +217,69 @@ def _command(args: argparse.Namespace, settings: Settings) -> Command:  # noqa: 
             return lambda: migrate_only(settings)
 
 
+# --- logging: one line per record, no secrets -------------------------------------------------
+
+# They log every request's URL at INFO (a Telegram URL holds the bot's token) and every
+# parameter at DEBUG: only their warnings are worth a line, whatever INTAKE_LOG_LEVEL says.
+NOISY_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.ext")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+_SECRETS = (
+    (re.compile(r"\b(bot\d+:)[\w-]+"), r"\1***"),  # Bot API URLs: /bot<id>:<secret>/method
+    (re.compile(r"\b(\d{5,}:)[\w-]{30,}"), r"\1***"),  # a Telegram token on its own
+    (re.compile(r"(access_token=)[^&\s\"'#]+"), r"\1***"),  # Graph API query strings
+    (re.compile(r'("access_token"\s*:\s*")[^"]*'), r"\1***"),  # ... and JSON bodies
+)
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime"}
+
+
+def redact(text: str) -> str:
+    """`text` with Telegram bot tokens and Meta access tokens masked."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Masks tokens in a record's message, its extra fields and its traceback.
+
+    On the root handlers it sees every record written, whichever logger made it; it
+    changes the record in place, so every handler after it writes the masked text.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken log call: the handler's emit reports it
+            return True
+        if (masked := redact(message)) != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, name, redact(value))
+        return True
+
+
+def configure_logging(level: str | int) -> None:
+    """The process's logging: noisy libraries at WARNING, every root handler redacting."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(kept, RedactSecrets) for kept in handler.filters):
+            handler.addFilter(RedactSecrets())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     try:
         if args.command == "classify":
             with _opened(args.file) as source:

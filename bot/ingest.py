@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Insert, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,6 +42,19 @@ def _row(msg: InboundMessage, clock: Clock) -> dict[str, object]:
         "automated": msg.automated, "sender_unproven": msg.sender_unproven,
         "edit_of": msg.edit_of, "details": msg.details or None,
     }
+
+
+# A received_at further than this from the bot's clock is a wrong clock or a lie: a year
+# 9999 does not fit the store, a year 0001 makes every SLA date overdue at once.
+PLAUSIBLE = timedelta(days=1)
+
+
+def plausible(msg: InboundMessage, now: datetime) -> InboundMessage:
+    """`msg`, or a copy received `now` whose raw payload keeps the time it gave."""
+    if now - PLAUSIBLE <= msg.received_at <= now + PLAUSIBLE:
+        return msg
+    raw = {**msg.raw, "given_received_at": msg.received_at.isoformat()}
+    return msg.model_copy(update={"received_at": now, "raw": raw})
 
 
 _EXISTING = select(Message.id, Message.decision).where(
@@ -81,6 +94,7 @@ class Ingest:
 
     async def accept(self, msg: InboundMessage) -> Accepted:
         """Durable (committed and on the stream) when this returns."""
+        msg = plausible(msg, self._clock.now())
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._waiting.append((msg, future))
         if self._writer is None or self._writer.done():

@@ -17,6 +17,7 @@ from bot.domain import (
     SendResult,
     TicketView,
 )
+from bot.limits import Allowance
 
 # The labels every toxicity backend scores (Detoxify's, so its models plug in as they are).
 LABELS: tuple[str, ...] = ("toxicity", "severe_toxicity", "obscene", "threat", "insult",
@@ -71,8 +72,18 @@ class MessageSink(Protocol):
 class TicketLookup(Protocol):
     """What customer-facing channels may learn about tickets (bot.ticket_views)."""
 
-    async def by_reference(self, ref: str, contact: str) -> TicketView | None:
-        """The ticket, if `contact` (an email address or phone) is one its customer used."""
+    @property
+    def can_mail(self) -> bool:
+        """Whether a link can be mailed at all (email configured)."""
+        ...
+
+    async def request_link(self, ref: str, contact: str, ip: str) -> Allowance:
+        """Counts the look-up, then mails a one-time link when `contact` is the ticket's
+        own email address; the answer says only whether the limits allowed it."""
+        ...
+
+    async def redeem(self, token: str) -> TicketView | None:
+        """The ticket a mailed link shows, once."""
         ...
 
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
@@ -96,6 +107,22 @@ class EveryProcess:
         await loop(stop)
 
 
+@dataclass(frozen=True)
+class Traces:
+    """What an erasure (bot.privacy) hands each channel family about one customer, by
+    channel: the addresses of their identities and messages, their messages' external ids,
+    and their attachments' URLs, as they were before the database rows were blanked."""
+
+    addresses: Mapping[Channel, frozenset[str]] = field(default_factory=dict)
+    external_ids: Mapping[Channel, frozenset[str]] = field(default_factory=dict)
+    attachment_urls: frozenset[str] = frozenset()
+
+
+# Deletes what a channel family keeps outside the database about a customer (Redis keys,
+# stored files); answers how many of each kind, e.g. {"redis_keys": 3, "files": 1}.
+Forget = Callable[[Traces], Coroutine[Any, Any, Mapping[str, int]]]
+
+
 @dataclass
 class Plug:
     """What one channel family adds to a running bot: routes, senders, background loops.
@@ -113,3 +140,5 @@ class Plug:
     # Run when the web app begins to shut down, before it waits for open requests: close
     # long-lived connections (chat WebSockets) that would otherwise hold the shutdown.
     shutdown: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
+    # Run by an erasure: what this family keeps about the customer (see Traces) goes too.
+    forget: Sequence[Forget] = ()

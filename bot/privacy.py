@@ -7,13 +7,19 @@ details, staff notes. The rows stay so that statistics, SLA reports and the outb
 "one reply per change" keys keep holding; an erased address is replaced by a
 placeholder unique to its row, so the same person writing again starts afresh.
 Each erasure is audited (who, when, which customer, how many rows), without the data.
+
+Outside the rows: the throttle's fingerprints of the texts, and what each channel family
+keeps in Redis or on disk (a form's confirmation record, a chat session, uploaded files)
+through its Plug.forget hook. bot.channel_setup.erase_customer then rewrites the
+stores' files (SQLite's write-ahead log, Valkey's append-only file) so no old copy stays.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +40,7 @@ from bot.models import (
     TicketEvent,
     table_of,
 )
+from bot.ports import Forget, Traces
 from moderation.throttle import Throttle
 
 _REF = re.compile(r"^C-\d{4}-\d{6,}$", re.IGNORECASE)
@@ -107,21 +114,29 @@ async def export(sessions: async_sessionmaker[AsyncSession], customer_id: int) -
 class Erasure:
     customer_id: int
     rows: dict[str, int]  # table -> rows blanked
-    attachment_urls: list[str]  # the channels' stores hold these files: delete them too
+    attachment_urls: list[str]  # the channels' stores hold these files (Plug.forget)
+    # What the channels deleted outside the database (Plug.forget), by kind: redis_keys, files
+    forgotten: dict[str, int] = field(default_factory=dict)
 
 
 async def erase(sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
-                customer_id: int, *, actor: str, now: datetime) -> Erasure:
+                customer_id: int, *, actor: str, now: datetime,
+                forget: Sequence[Forget] = ()) -> Erasure:
     """Blank one customer's personal data in one transaction, and audit it; then drop the
-    throttle's fingerprints of their texts."""
+    throttle's fingerprints of their texts, and what each channel family keeps about them
+    (`forget`: the plugs' hooks, given the customer's addresses and message ids).
+
+    The whole erasure, with the old copies in the stores' files, is
+    bot.channel_setup.erase_customer: that is what the CLI and the console call.
+    """
     async with sessions.begin() as session:
-        if await session.get(Customer, customer_id) is None:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
             raise IntakeError(f"no customer {customer_id}")
+        claims = customer.claims_customer_id  # where the throttle keeps its fingerprints
         ticket_ids = list(await session.scalars(
             select(Ticket.id).where(Ticket.customer_id == customer_id)))
-        urls = [a.get("url", "") for attachments in await session.scalars(
-            select(Message.attachments).where(Message.customer_id == customer_id))
-            for a in attachments if a.get("url")]
+        traces = await _traces(session, customer_id)
         rows = {
             "customers": await _blank(session, Customer, Customer.id == customer_id,
                                       display_name=""),
@@ -137,19 +152,46 @@ async def erase(sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
                                     details={}),
             "ticket_events": await _blank(session, TicketEvent,
                                           TicketEvent.ticket_id.in_(ticket_ids), note=""),
+            # A provider's id points at the conversation (a chat session, a form
+            # submission, a mail's Message-ID) and an error may quote the address.
+            "outbox": await _blank(session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
+                                   address=ERASED, subject="", text="", provider_id=None,
+                                   last_error=""),
             "unsent_replies": await _blank(
                 session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
                 OutboxReply.status == "pending", status="failed",
                 last_error="not sent: the customer's data was erased"),
-            "outbox": await _blank(session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
-                                   address=ERASED, subject="", text=""),
             "moderation_items": await _count(session, ModerationItem.message_id.in_(
                 select(Message.id).where(Message.customer_id == customer_id))),
         }
         audit.record(session, at=now, actor=actor, action="privacy.erase",
                      target=f"customer:{customer_id}", rows=rows)
-    await throttle.forget_texts(customer_id)
-    return Erasure(customer_id, rows, urls)
+    await throttle.forget_texts(customer_id, claims)
+    forgotten: Counter[str] = Counter()
+    for hook in forget:
+        forgotten.update(await hook(traces))
+    return Erasure(customer_id, rows, sorted(traces.attachment_urls), dict(forgotten))
+
+
+async def _traces(session: AsyncSession, customer_id: int) -> Traces:
+    """The customer's addresses, message ids and attachment URLs, before they are blanked:
+    the channels' own stores know them by these."""
+    addresses: dict[Channel, set[str]] = defaultdict(set)
+    external_ids: dict[Channel, set[str]] = defaultdict(set)
+    for channel, address in await session.execute(
+            select(Identity.channel, Identity.address).where(
+                Identity.customer_id == customer_id)):
+        addresses[Channel(channel)].add(address)
+    urls: set[str] = set()
+    for channel, external_id, sender, attachments in await session.execute(
+            select(Message.channel, Message.external_id, Message.sender, Message.attachments)
+            .where(Message.customer_id == customer_id)):
+        addresses[Channel(channel)].add(sender)
+        external_ids[Channel(channel)].add(external_id)
+        urls.update(a["url"] for a in attachments if a.get("url"))
+    return Traces(addresses={c: frozenset(a) for c, a in addresses.items()},
+                  external_ids={c: frozenset(e) for c, e in external_ids.items()},
+                  attachment_urls=frozenset(urls))
 
 
 def _placeholder(row_id: Any) -> Any:

@@ -19,8 +19,12 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from bot.domain import Channel
+from bot.ports import Traces
+
 From = Literal["customer", "bot"]
 MAX_ENTRIES = 5000  # a session is a conversation, not a storage service
+MAX_HISTORY_BYTES = 2 * 1024 * 1024  # and its history is bounded in size, not only count
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,8 @@ class ChatKeys:
     def client_ids(self, sid: str) -> str:
         return f"{self.base}:cid:{sid}"
 
-    def new_sessions(self, ip: str, hour: int) -> str:
-        return f"{self.base}:ip:{ip}:{hour}"
+    def history_bytes(self, sid: str) -> str:
+        return f"{self.base}:hb:{sid}"
 
     @property
     def live(self) -> str:
@@ -86,22 +90,14 @@ class SessionStore:
 
     def _all(self, sid: str) -> list[str]:
         k = self.keys
-        return [k.session(sid), k.history(sid), k.states(sid), k.client_ids(sid)]
+        return [k.session(sid), k.history(sid), k.states(sid), k.client_ids(sid),
+                k.history_bytes(sid)]
 
     async def _touch(self, sid: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in self._all(sid):
                 pipe.expire(key, self._ttl)
             await pipe.execute()
-
-    async def allow_new(self, ip: str, now: datetime, per_hour: int) -> bool:
-        """A cap on sessions one address opens per hour (a script opening thousands)."""
-        key = self.keys.new_sessions(ip, int(now.timestamp()) // 3600)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 3600)
-            count, _ = await pipe.execute()
-        return int(count) <= per_hour
 
     async def create(self, language: str, dialog: dict[str, Any]) -> Session:
         session = Session(id=secrets.token_urlsafe(18), language=language, dialog=dialog)
@@ -134,12 +130,17 @@ class SessionStore:
 
     async def append(self, sid: str, sender: From, text: str, at: datetime, state: str = "",
                      ref: str = "") -> Entry:
-        record = {"sender": sender, "text": text, "at": at.isoformat(), "ref": ref}
-        length = int(await self._redis.rpush(self.keys.history(sid), json.dumps(record)))
-        entry = Entry(id=length - 1, sender=sender, text=text, at=record["at"], state=state,
+        record = json.dumps({"sender": sender, "text": text, "at": at.isoformat(), "ref": ref})
+        size = int(await self._redis.incrby(self.keys.history_bytes(sid), len(record)))
+        if size > MAX_HISTORY_BYTES:  # counted first, so parallel appends cannot pass it
+            await self._redis.decrby(self.keys.history_bytes(sid), len(record))
+            raise SessionFull(f"a chat session holds at most {MAX_HISTORY_BYTES} bytes")
+        length = int(await self._redis.rpush(self.keys.history(sid), record))
+        entry = Entry(id=length - 1, sender=sender, text=text, at=at.isoformat(), state=state,
                       ref=ref)
         if length > MAX_ENTRIES:
             await self._redis.rpop(self.keys.history(sid))
+            await self._redis.decrby(self.keys.history_bytes(sid), len(record))
             raise SessionFull(f"a chat session holds at most {MAX_ENTRIES} messages")
         if state:
             await self._redis.hset(self.keys.states(sid), str(entry.id), state)
@@ -171,6 +172,16 @@ class SessionStore:
     async def known_client_id(self, sid: str, cid: str) -> int | None:
         known = await self._redis.hget(self.keys.client_ids(sid), cid[:64])
         return None if known is None else int(known)
+
+    async def forget(self, traces: Traces) -> dict[str, int]:
+        """An erased customer's sessions, all their keys: a chat identity's address (and a
+        chat message's sender) is its session id."""
+        sids = traces.addresses.get(Channel.WEBCHAT, frozenset())
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in (key for sid in sorted(sids) if sid for key in self._all(sid)):
+                pipe.delete(key)  # one key a command: the keys of a session share no slot
+            deleted = await pipe.execute()
+        return {"redis_keys": sum(int(n) for n in deleted)}
 
     async def publish(self, sid: str, origin: str, frame: dict[str, Any]) -> None:
         payload = json.dumps({"sid": sid, "origin": origin, "frame": frame})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +48,11 @@ def forget(upload_dir: Path, urls: Iterable[str]) -> int:
                 (upload_dir / match["name"]).unlink()
                 deleted += 1
     return deleted
+
+
+def _create_private(path: Path) -> IO[bytes]:
+    """A new file only its owner reads (0600): a customer's photo is personal data."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def sniff(head: bytes) -> str | None:
@@ -218,7 +224,7 @@ class PostReader:
     async def _write(self, part: BodyPartReader, head: bytes, path: Path) -> int:
         """Bytes written, or the limit plus one where the file turned out too big."""
         size, chunk = 0, head
-        handle: IO[bytes] = await asyncio.to_thread(path.open, "xb")
+        handle: IO[bytes] = await asyncio.to_thread(_create_private, path)
         try:
             while chunk:
                 size += len(chunk)

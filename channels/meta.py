@@ -11,7 +11,9 @@ A signed payload of the wrong shape is answered 200 with nothing stored and a
 log line, not an error: Meta redelivers a failed batch for hours and then
 disables the app's webhook, so refusing one unreadable batch (which a retry
 cannot fix) would end up losing every good message after it. Only a body that
-is not JSON at all gets 400.
+is not JSON at all, or nests deeper than bot.safe_json's cap (no Meta payload comes
+near it; the cap is checked before json parses, so a bracket bomb costs no stack),
+gets 400.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import re
 import unicodedata
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot import safe_json
 from bot.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
 from bot.ports import MessageSink, Plug, ReplySender
 from channels.meta_send import GraphClient, MessengerSender, WhatsAppSender
@@ -104,7 +106,8 @@ def signature_problem(secret: str, body: bytes, header: str | None) -> tuple[int
     if not header:
         return 401, f"missing {SIGNATURE_HEADER}"
     expected = signature_of(secret, body)
-    if not hmac.compare_digest(header.strip().lower().encode(), expected.encode()):
+    given = header.strip().lower().encode("utf-8", "surrogateescape")  # bytes not UTF-8 too
+    if not hmac.compare_digest(given, expected.encode()):
         return 403, f"{SIGNATURE_HEADER} does not match the body"
     return None
 
@@ -125,7 +128,7 @@ class Webhook:
             return web.json_response({"error": "set INTAKE_META_VERIFY_TOKEN to the token "
                                       "entered in Meta's webhook settings"}, status=403)
         given = query.get("hub.verify_token", "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
             return web.json_response({"error": "wrong hub.verify_token"}, status=403)
         return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
 
@@ -138,15 +141,22 @@ class Webhook:
         if refusal is not None:
             log.warning("meta webhook refused", extra={"reason": refusal[1]})
             return web.json_response({"error": refusal[1]}, status=refusal[0])
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            return web.json_response({"error": f"body is not JSON: {exc}"[:300]}, status=400)
-        batch = parse(payload, self._config.graph_api_url, self._now())
+        batch = self._batch(body)
+        if isinstance(batch, web.Response):
+            return batch
         for problem in batch.problems:
             log.warning("meta webhook: skipped part of a signed payload",
                         extra={"problem": problem})
         return await self._ingest(batch)
+
+    def _batch(self, body: bytes) -> Batch | web.Response:
+        try:
+            payload = safe_json.loads(body)
+        except safe_json.TooDeep as exc:
+            return web.json_response({"error": f"body refused: {exc}"}, status=400)
+        except ValueError as exc:
+            return web.json_response({"error": f"body is not JSON: {exc}"[:300]}, status=400)
+        return parse(payload, self._config.graph_api_url, self._now())
 
     async def _ingest(self, batch: Batch) -> web.Response:
         duplicates = 0

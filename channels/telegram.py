@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import os
 import warnings
@@ -39,6 +38,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import safe_json
 from bot.domain import (
     Attachment,
     Channel,
@@ -434,7 +434,8 @@ class TelegramChannel:
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             return _answer(401, error=f"missing {SECRET_HEADER} header")
-        if not hmac.compare_digest(given.encode(), self.config.webhook_secret.encode()):
+        given_bytes = given.encode("utf-8", "surrogateescape")  # bytes not UTF-8 stay bytes
+        if not hmac.compare_digest(given_bytes, self.config.webhook_secret.encode()):
             return _answer(403, error=f"wrong {SECRET_HEADER}")
         return None
 
@@ -445,7 +446,9 @@ class TelegramChannel:
         if refusal is not None:
             return refusal
         try:
-            data = json.loads(await request.read())
+            data = safe_json.loads(await request.read())
+        except safe_json.TooDeep as exc:  # no update nests this deep: a stack-exhaustion try
+            return _answer(400, error=f"the body is refused: {exc}")
         except ValueError as exc:  # not UTF-8 or not JSON: Telegram never sends that
             return _answer(400, error=f"the body is not JSON: {exc}")
         update = self._parse(data)

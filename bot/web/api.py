@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import safe_json
 from bot.domain import InboundMessage
 from bot.web.keys import RUNTIME
 
@@ -34,7 +35,9 @@ def authorized(request: web.Request) -> web.Response | None:
         return problem(403, "the API is disabled: set INTAKE_API_TOKEN to enable it")
     given = request.headers.get("Authorization", "")
     scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+    # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back, never raise.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.encode("utf-8", "surrogateescape"), token.encode()):
         return problem(401, "missing or wrong Bearer token")
     return None
 
@@ -47,10 +50,17 @@ async def read_json_object(request: web.Request) -> dict[str, Any] | web.Respons
         body = await request.read()  # the app's client_max_size is this same limit
     except web.HTTPRequestEntityTooLarge:
         return problem(413, f"body larger than {limit} bytes")
+    return json_object(body)
+
+
+def json_object(body: bytes) -> dict[str, Any] | web.Response:
+    """The body's JSON object, or the 4xx that says why there is none."""
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = safe_json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return problem(400, f"body is not valid UTF-8 (byte {exc.start})")
+    except safe_json.TooDeep as exc:
+        return problem(400, f"body refused: {exc}")
     except json.JSONDecodeError as exc:
         return problem(400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if not isinstance(data, dict):

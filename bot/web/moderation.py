@@ -6,6 +6,7 @@ header until staff logins arrive, and written to the audit log with every action
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -18,6 +19,8 @@ from bot.web.keys import RUNTIME
 
 routes = web.RouteTableDef()
 _MAX_ACTOR = 200
+_MAX_ID = 2**63 - 1  # BIGINT: a larger number reaching the database is an error there
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²" and "٣"
 
 
 def _queue(request: web.Request) -> ModerationQueue:
@@ -30,9 +33,21 @@ def _actor(request: web.Request) -> str:
     return actor[:_MAX_ACTOR] or "api"
 
 
+def _in_range(value: str) -> bool:
+    return _DIGITS.fullmatch(value) is not None and int(value) <= _MAX_ID
+
+
 def _int(value: str, name: str) -> int:
-    if not value.isdigit():
-        raise IntakeError(f"{name} must be a non-negative integer, not {value!r}")
+    if not _in_range(value):
+        raise IntakeError(f"{name} must be an integer from 0 to {_MAX_ID}, not {value[:40]!r}")
+    return int(value)
+
+
+def _message_id(request: web.Request) -> int:
+    """The path's id: one that no message can have is not in the queue either (404)."""
+    value = request.match_info["message_id"]
+    if not _in_range(value):
+        raise IntakeError(f"message {value[:40]!r} is not in the moderation queue")
     return int(value)
 
 
@@ -63,7 +78,7 @@ async def get_item(request: web.Request) -> web.Response:
     if (refusal := authorized(request)) is not None:
         return refusal
     try:
-        message_id = _int(request.match_info["message_id"], "message id")
+        message_id = _message_id(request)
         return web.json_response(await _queue(request).item(message_id))
     except IntakeError as exc:
         return problem(404, str(exc))
@@ -78,7 +93,7 @@ async def _act(request: web.Request, action: str) -> web.Response:
     if (refusal := authorized(request)) is not None:
         return refusal
     try:
-        message_id = _int(request.match_info["message_id"], "message id")
+        message_id = _message_id(request)
         queue, actor = _queue(request), _actor(request)
         if action == "release":
             return _resolution(await queue.release(message_id, actor))
