@@ -113,6 +113,13 @@ def status_changed(
     return subject, _PARAGRAPH.join(paragraphs)
 
 
+def view_link(ref: str, language: str, link: str) -> tuple[str, str]:
+    """The mail that lets whoever reads the address on a ticket see that ticket."""
+    lang = pick_language(language)
+    return (_fill(_text(lang, "view_link.subject"), ref=ref),
+            _fill(_text(lang, "view_link.body"), ref=ref, link=link))
+
+
 def _received_line(ref: str, lang: str, received: list[str]) -> str:
     if not received:
         return _fill(_text(lang, "details.added_nothing"), ref=ref)

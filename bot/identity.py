@@ -1,8 +1,13 @@
-"""Who wrote: the customer behind a (channel, address), and links a message only claims.
+"""Who wrote: the customer behind a (channel, address), and whom a new sender claims to be.
 
-A message that mentions the email address, phone or ticket reference of a known
-customer joins that customer for throttling and collapse, but as an unverified
-identity: ticket details only ever go to verified identities.
+Every identity is one its channel proves: a signed webhook's user id, an authenticated
+mail's sender, a chat session or form browser that holds its secret. What a message
+says about anyone else (a ticket reference, an email or phone in its text, a contact
+typed into a form) is a claim. A new sender whose first message claims a known
+customer becomes a customer of its own that records the claim
+(`Customer.claims_customer_id`): staff see it and the throttle counts the two
+together, but the claim never reaches the claimed customer's tickets, details,
+replies, blocks or limits.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ _NON_DIGIT = re.compile(r"[^\d+]")
 class Who:
     customer: Customer
     identity: Identity
-    claimed: bool  # linked by a mention, not proven
+
+    @property
+    def claims(self) -> int | None:
+        """The customer this one said it was (never proof of anything)."""
+        return self.customer.claims_customer_id
 
 
 def normalize_address(channel: Channel, address: str) -> str:
@@ -52,7 +61,7 @@ async def known_senders(session: AsyncSession,
         select(Identity, Customer).join(Customer, Customer.id == Identity.customer_id)
         .where(Identity.channel.in_({c for c, _ in wanted}),
                Identity.address.in_({a for _, a in wanted})))
-    return {(i.channel, i.address): Who(c, i, claimed=not i.verified) for i, c in rows
+    return {(i.channel, i.address): Who(c, i) for i, c in rows
             if (i.channel, i.address) in wanted}
 
 
@@ -85,8 +94,8 @@ class NewSender:
 
 
 async def create_many(session: AsyncSession, new: Sequence[NewSender], now: datetime) -> Senders:
-    """New customers with their first identities, for senders whose messages claim nobody:
-    two INSERTs for a whole batch instead of two per sender."""
+    """New customers with their first identities, for senders whose first messages claim
+    nobody: two INSERTs for a whole batch instead of two per sender."""
     customers = [Customer(display_name=s.display_name[:200], language=s.language,
                           created_at=now) for s in new]
     session.add_all(customers)
@@ -96,7 +105,7 @@ async def create_many(session: AsyncSession, new: Sequence[NewSender], now: date
                            created_at=now) for c, s in zip(customers, new, strict=True)]
     session.add_all(identities)
     await session.flush()
-    return {(i.channel, i.address): Who(c, i, claimed=False)
+    return {(i.channel, i.address): Who(c, i)
             for c, i in zip(customers, identities, strict=True)}
 
 
@@ -106,28 +115,30 @@ async def _lookup(session: AsyncSession, channel: str, address: str) -> Who | No
     if identity is None:
         return None
     customer = await session.get_one(Customer, identity.customer_id)
-    return Who(customer, identity, claimed=not identity.verified)
+    return Who(customer, identity)
 
 
 async def _first_message(session: AsyncSession, channel: Channel, address: str,
                          display_name: str, found: Found, now: datetime,
                          language: str | None) -> Who:
-    """A new identity: of the customer the message claims to be, else of a new customer."""
+    """A new customer with its identity, recording whom the message claims to be."""
     claimed = await _claimed_customer(session, found)
-    customer = claimed or Customer(display_name=display_name[:200], language=language,
-                                   created_at=now)
-    if claimed is None:
-        session.add(customer)
-        await session.flush()
+    customer = Customer(display_name=display_name[:200], language=language, created_at=now,
+                        claims_customer_id=None if claimed is None else claimed.id)
+    session.add(customer)
+    await session.flush()
     identity = Identity(customer_id=customer.id, channel=channel.value, address=address,
-                        verified=claimed is None, created_at=now)
+                        verified=True, created_at=now)
     session.add(identity)
     await session.flush()
-    return Who(customer, identity, claimed=claimed is not None)
+    return Who(customer, identity)
 
 
 async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | None:
-    """The customer a message points at by ticket reference, email or phone, if any."""
+    """The customer a message points at by ticket reference, email or phone, if any.
+
+    A claimant's own claim is followed to the customer it named, so a second claimant
+    is counted with the first one's target, not with the first claimant."""
     if not (found.ticket_refs or found.emails or found.phones):
         return None
     await session.flush()  # the pipeline does not autoflush: the batch's new rows must show
@@ -135,7 +146,7 @@ async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | N
         customer_id = await session.scalar(
             select(Ticket.customer_id).where(Ticket.ref.in_(found.ticket_refs)).limit(1))
         if customer_id is not None:
-            return await session.get(Customer, customer_id)
+            return await _claimed_home(session, customer_id)
     mentions = [(Channel.EMAIL.value, e) for e in found.emails]
     mentions += [(c, p.lstrip("+")) for p in found.phones for c in _PHONE_CHANNELS]
     for channel, address in mentions:
@@ -144,5 +155,12 @@ async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | N
                                                Identity.address == address,
                                                Identity.verified.is_(True)))
         if customer_id is not None:
-            return await session.get(Customer, customer_id)
+            return await _claimed_home(session, customer_id)
     return None
+
+
+async def _claimed_home(session: AsyncSession, customer_id: int) -> Customer | None:
+    customer = await session.get(Customer, customer_id)
+    if customer is not None and customer.claims_customer_id is not None:
+        return await session.get(Customer, customer.claims_customer_id)
+    return customer

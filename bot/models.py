@@ -78,6 +78,9 @@ class Customer(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     blocked_until: Mapped[datetime | None] = mapped_column(When)
     created_at: Mapped[datetime] = mapped_column(When)
+    # The customer this one's first message named (reference, email, phone): a claim, never
+    # proof. Staff see it; the throttle counts this customer's messages with that one's.
+    claims_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
 
 
 class Identity(Base):

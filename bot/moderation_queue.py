@@ -31,12 +31,15 @@ class Resolution:
     blocked_until: datetime | None = None
 
 
-def _view(item: ModerationItem, message: Message, ref: str | None) -> dict[str, Any]:
+def _view(item: ModerationItem, message: Message, ref: str | None,
+          claims: int | None) -> dict[str, Any]:
+    """`claims`: the customer the sender said it was, shown as a claim, never as who it is."""
     return {
         "message_id": message.id, "status": item.status, "labels": item.labels,
         "scores": item.scores, "channel": message.channel, "sender": message.sender,
         "display_name": message.display_name, "subject": message.subject,
         "text": message.text, "customer_id": message.customer_id, "ticket": ref,
+        "claims_customer_id": claims,
         "received_at": message.received_at.isoformat(),
         "created_at": item.created_at.isoformat(),
         "decided_at": item.decided_at.isoformat() if item.decided_at else None,
@@ -56,21 +59,23 @@ class ModerationQueue:
         """Oldest first, so moderators work the queue in arrival order; paged by message id."""
         if status not in STATUSES:
             raise IntakeError(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
-        query = (select(ModerationItem, Message, Ticket.ref)
+        query = (select(ModerationItem, Message, Ticket.ref, Customer.claims_customer_id)
                  .join(Message, Message.id == ModerationItem.message_id)
                  .outerjoin(Ticket, Ticket.id == Message.ticket_id)
+                 .outerjoin(Customer, Customer.id == Message.customer_id)
                  .where(ModerationItem.status == status, ModerationItem.message_id > after_id)
                  .order_by(ModerationItem.message_id).limit(max(1, min(limit, 500))))
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return [_view(item, message, ref) for item, message, ref in rows]
+        return [_view(*row) for row in rows]
 
     async def item(self, message_id: int) -> dict[str, Any]:
         async with self._sessions() as session:
             row = (await session.execute(
-                select(ModerationItem, Message, Ticket.ref)
+                select(ModerationItem, Message, Ticket.ref, Customer.claims_customer_id)
                 .join(Message, Message.id == ModerationItem.message_id)
                 .outerjoin(Ticket, Ticket.id == Message.ticket_id)
+                .outerjoin(Customer, Customer.id == Message.customer_id)
                 .where(ModerationItem.message_id == message_id))).first()
         if row is None:
             raise IntakeError(f"message {message_id} is not in the moderation queue")

@@ -71,6 +71,18 @@ class Sender:
         """Add channels' adapters once they are built (after the runtime they feed)."""
         self._senders.update(senders)
 
+    def can_send(self, channel: Channel) -> bool:
+        return channel in self._senders
+
+    async def send_now(self, reply: OutboundReply) -> SendResult:
+        """A message about no change of state (a one-time link): sent at once, not owed
+        through the outbox, and refused when its channel is not configured here."""
+        adapter = self._senders.get(reply.channel)
+        if adapter is None:
+            return SendResult(ok=False, permanent=True,
+                              error=f"{reply.channel.value} is not configured")
+        return await adapter.send(reply)
+
     async def run_once(self, limit: int = 100) -> int:
         """Send what is due on the channels that have an adapter; returns how many were tried."""
         claimed, sent_today = await self._claim(limit)

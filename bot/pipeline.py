@@ -37,7 +37,7 @@ from bot.clock import Clock
 from bot.details import Found, extract, with_given, with_thread_refs
 from bot.domain import Channel, Decision
 from bot.i18n import pick_language
-from bot.models import Identity, Message, ModerationItem, Ticket, table_of
+from bot.models import Message, ModerationItem, Ticket, table_of
 from bot.policy import Policy, PolicyStore
 from bot.ports import Classifier, Scores
 from bot.sla import deadlines
@@ -133,6 +133,7 @@ class _Turn:
     decision: Decision | None = None  # None until held, or answered by the throttle
     reason: str = ""
     outbox_id: int | None = None
+    claim: bool = False  # shown on another customer's ticket, never answered about it
 
     def hold(self, decision: Decision, reason: str) -> _Turn:
         """Stored and visible to staff, but no ticket is opened and nothing is answered."""
@@ -143,7 +144,7 @@ class _Turn:
         assert self.ticket is not None
         return Ask(customer_id=self.who.customer.id, message_id=str(self.row.id),
                    ticket_id=self.ticket.id, state_version=self.state_version,
-                   text=self.row.text, now=self.now)
+                   text=self.row.text, now=self.now, claims=self.who.claims)
 
     def decided(self) -> dict[str, object]:
         """The message's row as decided (the parameters of `_DECIDED`)."""
@@ -288,6 +289,13 @@ class Pipeline:
                                        labels=held, created_at=now))
             unproven = [f"sender not proven: {row.sender_unproven}"] if row.sender_unproven else []
             return turn.hold(Decision.FLAGGED, ",".join([*fired, *unproven]))
+        if who.claims is not None and (claimed := await _claimed_ticket(
+                session, who.claims, found, known)) is not None:
+            # A claim is seen by staff on the ticket it names and counted with that customer,
+            # but changes nothing of it and is never answered about it.
+            turn.ticket, turn.claim = claimed, True
+            turn.state_version, turn.reply = claimed.state_version, replies.current_state(claimed)
+            return turn
         await self._open_or_change(session, turn, found, policy, known, opened)
         return turn
 
@@ -328,10 +336,13 @@ class Pipeline:
             assert turn.reply is not None
             turn.decision = verdict.decision
             turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
-            if verdict.decision is Decision.ANSWERED:
-                to = await _reply_identity(session, turn.who, turn.ticket)
-                owed.append((turn, replies.Owed(turn.ticket, turn.state_version, to,
-                                                turn.reply(), turn.row.id)))
+            if turn.claim and verdict.decision is Decision.ANSWERED:
+                turn.decision = Decision.COLLAPSED
+                turn.reason = (f"claims to be the customer of {turn.ticket.ref}: never answered "
+                               "about another customer's complaint")
+            elif verdict.decision is Decision.ANSWERED:
+                owed.append((turn, replies.Owed(turn.ticket, turn.state_version,
+                                                turn.who.identity, turn.reply(), turn.row.id)))
         ids = await replies.owe_many(session, [o for _, o in owed], self._clock.now())
         for (turn, _), outbox_id in zip(owed, ids, strict=True):
             turn.outbox_id = outbox_id
@@ -386,12 +397,20 @@ async def _open_ticket(session: AsyncSession, who: identity.Who, found: Found,
     customer_id = who.customer.id
     if known is None:
         return await tickets.find_open(session, customer_id, found)
-    if customer_id not in known.open_tickets:
-        # Not looked up with the batch: a sender new to it that claims nobody is a customer
-        # created just now, without tickets; one that claims a customer may find theirs.
-        known.open_tickets[customer_id] = (
-            await tickets.find_open(session, customer_id, found) if who.claimed else None)
-    return known.open_tickets[customer_id]
+    # Not looked up with the batch: a customer created just now, without tickets (a claim
+    # of another customer's included: it never reaches that one's tickets).
+    return known.open_tickets.setdefault(customer_id, None)
+
+
+async def _claimed_ticket(session: AsyncSession, claims: int, found: Found,
+                          known: _Known | None) -> Ticket | None:
+    """The open ticket of the customer a claimant names, where staff see the claim."""
+    if known is not None and claims in known.open_tickets:
+        return known.open_tickets[claims]
+    ticket = await tickets.find_open(session, claims, found)
+    if known is not None:
+        known.open_tickets[claims] = ticket
+    return ticket
 
 
 async def _released(session: AsyncSession, message_id: int, known: _Known | None) -> bool:
@@ -406,9 +425,3 @@ async def _released_among(session: AsyncSession, message_ids: Sequence[int]) -> 
         return set()
     return set(await session.scalars(select(ModerationItem.message_id).where(
         ModerationItem.message_id.in_(message_ids), ModerationItem.status == "released")))
-
-
-async def _reply_identity(session: AsyncSession, who: identity.Who, ticket: Ticket) -> Identity:
-    if not who.claimed and who.customer.id == ticket.customer_id:
-        return who.identity
-    return await session.get_one(Identity, ticket.origin_identity_id)

@@ -1,7 +1,9 @@
 """What a reply says and where it goes; the outbox row is the promise to send it.
 
-Replies go only to verified identities: a message that merely claims to be the
-customer is answered on the channel that opened the ticket.
+A reply goes to the identity that wrote, about that customer's own ticket: every
+identity is one its channel proved, and a sender that only claims to be another
+customer has tickets of its own (bot.identity), so no reply carries one customer's
+ticket to someone else.
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ async def open_runtime(settings: Settings, *, clock: Clock | None = None,
                        senders: Mapping[Channel, ReplySender] | None = None,
                        redis: Redis | None = None) -> AsyncIterator[Runtime]:
     """Connect everything, run migrations, and close it all on exit."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Private (0700): the database, the append-only file and customers' uploads live here.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     clock = clock or SystemClock()
     async with contextlib.AsyncExitStack() as stack:
         if redis is None:
@@ -113,10 +114,12 @@ def _assemble(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Cloc
     worker = Worker(stream, pipeline, consumer=settings.consumer_name or default_consumer_name(),
                     batch_size=settings.batch_size, block_ms=settings.block_ms,
                     claim_idle_ms=settings.claim_idle_ms)
+    sender = Sender(sessions, senders, clock, settings.send_max_attempts,
+                    settings.max_replies_per_address_per_day)
     return Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis,
                    clock=clock, stream=stream, policy=policy, throttle=throttle, keys=keys,
                    ingest=Ingest(sessions, stream, clock), pipeline=pipeline, worker=worker,
-                   sender=Sender(sessions, senders, clock, settings.send_max_attempts,
-                                 settings.max_replies_per_address_per_day),
-                   classifier=classifier, lookup=TicketViews(sessions),
+                   sender=sender, classifier=classifier, lookup=TicketViews(
+                       sessions, redis, keys, clock, sender, public_url=settings.public_url,
+                       per_ip=settings.status_attempts_per_ip_per_hour),
                    embedded=settings.database_url is None or settings.redis_url is None)

@@ -10,7 +10,7 @@ from bot import audit, replies, tickets
 from bot.clock import Clock
 from bot.domain import TicketStatus
 from bot.errors import IntakeError
-from bot.models import Identity
+from bot.models import Customer, Identity
 from bot.policy import PolicyStore
 from moderation.throttle import Throttle
 
@@ -57,8 +57,9 @@ class TicketDesk:
             audit.record(session, at=now, actor=actor, action="ticket.status",
                          target=ticket.ref or "", status=status.value, note=note)
             change = StatusChange(ticket.id, ticket.ref or "", ticket.state_version, outbox_id)
-            customer_id = ticket.customer_id
+            customer = await session.get_one(Customer, ticket.customer_id)
+            customer_id, claims = customer.id, customer.claims_customer_id
         await self._throttle.mark_answered(customer_id=customer_id, ticket_id=change.ticket_id,
                                            state_version=change.state_version,
-                                           limits=self._policy.current.throttle)
+                                           limits=self._policy.current.throttle, claims=claims)
         return change

@@ -1,54 +1,137 @@
-"""What customers may see of their tickets: the status page's and the chat's look-ups.
+"""What customers may see of their tickets: by a one-time link mailed to the ticket's address.
 
-A ticket is shown only to someone who proves a link to it: its reference together
-with a contact its customer used (an identity, or a detail they gave), or a verified
-identity of its customer. Internal notes never leave: only status changes do.
+A reference and a contact typed into a page are claims: anyone can type both, and
+references are sequential. So a look-up never shows a ticket. It counts the attempt
+(per client address and per reference, before deciding), and when the contact is an
+email address of the ticket (one its customer wrote from, or gave for it) mails there
+a link that shows the ticket once within 24 hours. Every look-up answers the same,
+in the same time, whether the ticket exists or not: the mail goes out in the
+background. Otherwise a ticket is shown only to a verified identity of its customer
+(a chat session, a Telegram chat). Internal notes never leave: only status changes do.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
+import secrets
+from typing import Protocol
+
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import details
-from bot.domain import OPEN_STATUSES, Channel, TicketChange, TicketStatus, TicketView
+from bot import details, i18n
+from bot.clock import Clock
+from bot.domain import (
+    OPEN_STATUSES,
+    Channel,
+    OutboundReply,
+    SendResult,
+    TicketChange,
+    TicketStatus,
+    TicketView,
+)
 from bot.identity import normalize_address
+from bot.keys import Keys
+from bot.limits import Allowance, Limiter
 from bot.models import Identity, Ticket, TicketEvent
 
+log = logging.getLogger(__name__)
 _OPEN_VALUES = [s.value for s in OPEN_STATUSES]
+LINK_TTL_S = 24 * 3600
 
 
-def _contact_forms(contact: str) -> set[str]:
-    """The ways a contact may be stored: an email lowercased, a phone as bare digits."""
-    contact = contact.strip()
-    if not contact:
-        return set()
-    if "@" in contact:
-        return {normalize_address(Channel.EMAIL, contact)}
-    digits = normalize_address(Channel.WHATSAPP, contact)
-    return {digits} if len(digits) >= 6 else set()
+class Mailer(Protocol):
+    """The runtime's sender (bot.outbox.Sender): the email channel's adapter, if configured."""
+
+    def can_send(self, channel: Channel) -> bool: ...
+
+    async def send_now(self, reply: OutboundReply) -> SendResult: ...
 
 
 class TicketViews:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, keys: Keys,
+                 clock: Clock, mailer: Mailer, *, per_ip: int = 10, per_reference: int = 5,
+                 public_url: str = "") -> None:
+        self._sessions, self._redis, self._keys, self._clock = sessions, redis, keys, clock
+        self.per_ip = Limiter(redis, keys, "lookup-ip", per_ip, 3600)
+        self.per_reference = Limiter(redis, keys, "lookup-ref", per_reference, 3600)
+        self._public_url = public_url.rstrip("/")
+        self._mailer = mailer
+        self._mailing: set[asyncio.Task[None]] = set()
 
-    async def by_reference(self, ref: str, contact: str) -> TicketView | None:
-        wanted = _contact_forms(contact)
-        if not wanted:
+    @property
+    def can_mail(self) -> bool:
+        return self._mailer.can_send(Channel.EMAIL)
+
+    async def request_link(self, ref: str, contact: str, ip: str) -> Allowance:
+        """Count the look-up, then mail a link if `contact` is the ticket's own address.
+
+        The answer depends only on the limits, never on the ticket: callers say the same
+        ("if it matches, a link is on its way") in every case."""
+        now = self._clock.now()
+        ref = ref.strip().upper()[:40]
+        by_ip = await self.per_ip.hit(ip, now)
+        by_ref = await self.per_reference.hit(ref or "-", now)
+        if not (by_ip.allowed and by_ref.allowed):
+            return by_ip if not by_ip.allowed else by_ref
+        found = await self._mail_target(ref, contact)
+        if found is not None and self.can_mail:
+            task = asyncio.create_task(self._mail_link(*found))
+            self._mailing.add(task)
+            task.add_done_callback(self._mailing.discard)
+        return by_ip
+
+    async def settled(self) -> None:
+        """Wait for the links being mailed (tests, and a clean shutdown)."""
+        while self._mailing:
+            await asyncio.gather(*self._mailing, return_exceptions=True)
+
+    async def _mail_target(self, ref: str, contact: str) -> tuple[Ticket, str] | None:
+        email = contact.strip().lower()
+        if "@" not in email or not ref:
             return None
         async with self._sessions() as session:
-            ticket = await session.scalar(
-                select(Ticket).where(Ticket.ref == ref.strip().upper()))
+            ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
             if ticket is None:
                 return None
-            addresses = {a.lower() for a in await session.scalars(
-                select(Identity.address).where(Identity.customer_id == ticket.customer_id))}
-            given = {str(ticket.details.get(name) or "") for name in ("email", "phone")}
-            known = addresses | {f for value in given for f in _contact_forms(value)}
-            if not wanted & known:
-                return None
-            return await _view(session, ticket)
+            owned = await session.scalar(select(Identity.id).where(
+                Identity.customer_id == ticket.customer_id,
+                Identity.channel == Channel.EMAIL.value, Identity.address == email))
+            given = str(ticket.details.get("email") or "").strip().lower()
+            return (ticket, email) if owned is not None or given == email else None
+
+    async def _mail_link(self, ticket: Ticket, email: str) -> None:
+        token = secrets.token_urlsafe(24)
+        await self._redis.set(self._keys.view_link(_digest(token)), ticket.ref or "",
+                              ex=LINK_TTL_S)
+        link = f"{self._public_url}/status/view?token={token}" if self._public_url else token
+        subject, text = i18n.view_link(ticket.ref or "", ticket.language, link)
+        reply = OutboundReply(outbox_id=0, channel=Channel.EMAIL, to=email, text=text,
+                              subject=subject, language=ticket.language,
+                              ticket_ref=ticket.ref or "")
+        try:
+            result = await self._mailer.send_now(reply)
+        except Exception:
+            log.exception("view link not mailed", extra={"ticket_ref": ticket.ref})
+            return
+        if not result.ok:
+            log.warning("view link not mailed: %s", result.error,
+                        extra={"ticket_ref": ticket.ref})
+
+    async def redeem(self, token: str) -> TicketView | None:
+        """The ticket a link was mailed for, once: the link is spent by showing it."""
+        if not 16 <= len(token) <= 64:
+            return None
+        ref = await self._redis.getdel(self._keys.view_link(_digest(token)))
+        if ref is None:
+            return None
+        async with self._sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(
+                Ticket.ref == (ref.decode() if isinstance(ref, bytes) else ref)))
+            return None if ticket is None else await _view(session, ticket)
 
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         async with self._sessions() as session:
@@ -61,6 +144,11 @@ class TicketViews:
             ticket = await session.scalar(select(Ticket).where(
                 Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)))
             return None if ticket is None else await _view(session, ticket)
+
+
+def _digest(token: str) -> str:
+    """Only a token's hash is stored: a copy of Redis shows no usable link."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:

@@ -2,9 +2,8 @@
 
 It asks what the complaint is about, then only the details still missing, one at a
 time, and hands back a completed intake for the channel to submit as ONE message.
-No I/O here: where an answer needs a look-up (is this email a known customer with an
-open ticket? does this reference belong to them?) the turn names the check, and the
-channel answers it through `email_checked` / `reference_checked`.
+No I/O here, and no look-ups at all: whether an email or a reference typed into the
+chat belongs to anyone is never said to whoever types it (bot.ticket_views).
 """
 
 # Separators and skip words include CJK full-width punctuation on purpose.
@@ -19,7 +18,6 @@ from typing import Any
 from channels import chat_texts
 
 KIND = "kind"
-REFERENCE = "reference"  # waiting for the reference of a ticket the email already has
 DONE = "done"  # intake over: later texts are free messages to the ticket
 
 PRODUCT_STEPS: tuple[str, ...] = ("name", "contact", "order_number", "product_model",
@@ -29,14 +27,12 @@ SERVICE_STEPS: tuple[str, ...] = ("name", "contact", "order_number", "descriptio
 OPTIONAL = frozenset({"order_number", "product_model", "serial_number", "desired_solution"})
 MAX_ANSWER_CHARS = 2000
 MIN_DESCRIPTION_LETTERS = 15
-MAX_REFERENCE_TRIES = 3
 SKIPPED = "-"
 DRAFT = "_draft"  # a description too short to stand alone, waiting for more
 
 _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}\.)"
                     r"{1,8}[A-Za-z]{2,24}")
 _PHONE = re.compile(r"\+?[\d][\d \-().]{4,22}\d")
-_REFERENCE = re.compile(r"[Cc]-\d{4}-\d{6}")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad\u061c]")
 
 
@@ -56,11 +52,7 @@ class Dialog:
     step: str = KIND
     kind: str = ""  # "product" or "service"
     answers: tuple[tuple[str, str], ...] = ()  # detail -> answer ("-" when skipped)
-    tries: int = 0
-    reference: str = ""  # the open ticket this chat was linked to by its reference
-    claimed_email: str = ""  # an email with an open ticket whose reference was not given
     remarks: tuple[str, ...] = ()  # texts that answered no question: kept for the message
-    checked_email: str = ""  # the email already looked up among verified identities
 
     def get(self, name: str) -> str:
         return dict(self.answers).get(name, "")
@@ -77,19 +69,16 @@ class Dialog:
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step, "kind": self.kind, "answers": dict(self.answers),
-                "tries": self.tries, "reference": self.reference,
-                "claimed_email": self.claimed_email, "remarks": list(self.remarks),
-                "checked_email": self.checked_email}
+                "remarks": list(self.remarks)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Dialog:
         answers = data.get("answers") or {}
-        return cls(step=str(data.get("step", KIND)), kind=str(data.get("kind", "")),
+        step = str(data.get("step", KIND))
+        return cls(step=DONE if step == "reference" else step,  # a step of earlier versions
+                   kind=str(data.get("kind", "")),
                    answers=tuple((str(k), str(v)) for k, v in answers.items()),
-                   tries=int(data.get("tries", 0)), reference=str(data.get("reference", "")),
-                   claimed_email=str(data.get("claimed_email", "")),
-                   remarks=tuple(str(r) for r in data.get("remarks") or ()),
-                   checked_email=str(data.get("checked_email", "")))
+                   remarks=tuple(str(r) for r in data.get("remarks") or ()))
 
 
 @dataclass(frozen=True)
@@ -103,24 +92,10 @@ class Submit:
 
 
 @dataclass(frozen=True)
-class CheckEmail:
-    email: str
-
-
-@dataclass(frozen=True)
-class CheckReference:
-    reference: str
-    email: str
-
-
-Action = Submit | CheckEmail | CheckReference
-
-
-@dataclass(frozen=True)
 class Turn:
     dialog: Dialog
     prompts: tuple[Prompt, ...] = ()
-    action: Action | None = None
+    action: Submit | None = None
     # The answer counts toward the intake (stored in the final message): False for a
     # reply to a question we had to repeat.
     accepted: bool = field(default=True)
@@ -142,8 +117,6 @@ def answer(dialog: Dialog, text: str, language: str) -> Turn:
         return Turn(dialog)
     if dialog.step == KIND:
         turn = _kind(dialog, value, language)
-    elif dialog.step == REFERENCE:
-        turn = _reference(dialog, value, language)
     else:
         turn = _detail(dialog, dialog.step, value, language)
     if turn.accepted or not value or _is_skip(value, language):
@@ -151,23 +124,6 @@ def answer(dialog: Dialog, text: str, language: str) -> Turn:
     # An answer to no question is still the customer's words: the message keeps them.
     kept = replace(turn.dialog, remarks=(*turn.dialog.remarks, value)[-20:])
     return replace(turn, dialog=kept)
-
-
-def email_checked(dialog: Dialog, has_open_ticket: bool) -> Turn:
-    """The channel looked the email up among verified identities."""
-    if has_open_ticket:
-        return Turn(replace(dialog, step=REFERENCE, tries=0), (Prompt("open_ticket"),))
-    return _next(dialog)
-
-
-def reference_checked(dialog: Dialog, reference: str, matches: bool) -> Turn:
-    """A matching reference links the chat to that ticket; the channel shows its status."""
-    if matches:
-        return Turn(replace(dialog, step=DONE, reference=reference.upper(), tries=0))
-    tries = dialog.tries + 1
-    if tries >= MAX_REFERENCE_TRIES:
-        return _reference_skipped(dialog)
-    return Turn(replace(dialog, tries=tries), (Prompt("reference_wrong"),))
 
 
 def _words(text: str) -> set[str]:
@@ -239,32 +195,12 @@ def _contact(dialog: Dialog, value: str) -> Turn:
     return Turn(dialog, (Prompt("contact_invalid"),), accepted=False)
 
 
-def _reference(dialog: Dialog, value: str, language: str) -> Turn:
-    if _is_skip(value, language):
-        return _reference_skipped(dialog)
-    found = _REFERENCE.search(value)
-    if found is None:
-        return reference_checked(dialog, value, matches=False)
-    return Turn(dialog, action=CheckReference(found.group().upper(), dialog.get("contact")))
-
-
-def _reference_skipped(dialog: Dialog) -> Turn:
-    done = replace(dialog, step=DONE, claimed_email=dialog.get("contact"), tries=0)
-    return Turn(done, (Prompt("reference_skipped"),))
-
-
 def _steps(kind: str) -> tuple[str, ...]:
     return PRODUCT_STEPS if kind == "product" else SERVICE_STEPS
 
 
 def _next(dialog: Dialog) -> Turn:
-    """Ask the first detail not given yet; with none left, the intake is complete.
-
-    An email, however it was given, is first looked up: its customer may have a ticket.
-    """
-    contact = dialog.get("contact")
-    if "@" in contact and dialog.checked_email != contact:
-        return Turn(replace(dialog, checked_email=contact), action=CheckEmail(contact))
+    """Ask the first detail not given yet; with none left, the intake is complete."""
     for name in _steps(dialog.kind):
         if not dialog.given(name):
             return Turn(replace(dialog, step=name), (Prompt(f"ask_{_question(name)}"),))
@@ -318,12 +254,3 @@ def given_details(submit: Submit) -> dict[str, str]:
     if submit.name:
         details["name"] = submit.name
     return details
-
-
-def free_text_note(dialog: Dialog) -> str:
-    """What a later message must carry so the core finds the ticket it belongs to."""
-    if dialog.reference:
-        return f"\n\n(Ticket {dialog.reference}, {_contact_line(dialog.get('contact'))})"
-    if dialog.claimed_email:
-        return f"\n\n({_contact_line(dialog.claimed_email)})"
-    return ""

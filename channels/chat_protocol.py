@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
 from bot.domain import MAX_TEXT_CHARS, Channel, InboundMessage, TicketView
+from bot.keys import Keys
+from bot.limits import Limiter
 from bot.ports import MessageSink, TicketLookup
 from channels import chat_intake, chat_texts
 from channels.chat_hub import Frame, Hub
@@ -46,6 +50,9 @@ class WebchatConfig:
     default_language: str = "en"
     session_ttl_s: int = 30 * 86400
     sessions_per_ip_per_hour: int = 30
+    # Across every socket and poller: one page opening 20 sockets gets no more than one.
+    messages_per_ip_per_minute: int = 30
+    messages_per_session_per_minute: int = 20
     rate_per_s: float = 5.0  # messages per second per connection (token bucket)
     burst: int = 10
     max_strikes: int = 20  # frames over the rate before the socket is closed (1008)
@@ -99,14 +106,32 @@ class Conversation:
     live: bool = True  # a socket follows its session; an HTTP request does not
 
 
+class ChatLimits:
+    """The chat's limits in Redis, counted before they decide (bot.limits)."""
+
+    def __init__(self, redis: Redis, config: WebchatConfig) -> None:
+        keys = Keys(config.key_prefix)
+        self.new_sessions = Limiter(redis, keys, "chat-sessions-ip",
+                                    config.sessions_per_ip_per_hour, 3600)
+        self.per_ip = Limiter(redis, keys, "chat-messages-ip",
+                              config.messages_per_ip_per_minute, 60)
+        self.per_session = Limiter(redis, keys, "chat-messages-session",
+                                   config.messages_per_session_per_minute, 60)
+
+    async def message(self, ip: str, session: str, now: datetime) -> bool:
+        by_ip = await self.per_ip.hit(ip, now)
+        return by_ip.allowed and (await self.per_session.hit(session, now)).allowed
+
+
 class Chat:
     """The protocol, transport-free: a frame in, frames out (and frames published)."""
 
     def __init__(self, config: WebchatConfig, sink: MessageSink, lookup: TicketLookup,
                  store: SessionStore, hub: Hub,
-                 accepted: Callable[[], frozenset[Channel]]) -> None:
+                 accepted: Callable[[], frozenset[Channel]], limits: ChatLimits) -> None:
         self.config, self._sink, self._lookup = config, sink, lookup
         self.store, self.hub, self._accepted = store, hub, accepted
+        self.limits = limits
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary())
 
@@ -152,8 +177,7 @@ class Chat:
         if session is None and not self.is_open():
             return [self.closed_frame(conv.language)]
         if session is None:
-            if not await self.store.allow_new(conv.ip, self.config.now(),
-                                              self.config.sessions_per_ip_per_hour):
+            if not (await self.limits.new_sessions.hit(conv.ip, self.config.now())).allowed:
                 return [error_frame("too_many_sessions",
                                chat_texts.say("rate_limited", conv.language))]
             session = await self._new_session(conv.language)
@@ -185,15 +209,11 @@ class Chat:
         return session
 
     async def _status(self, session: Session) -> Frame | None:
-        """A returning customer with a ticket is told where it stands (not a new intake)."""
-        dialog = chat_intake.Dialog.from_json(session.dialog)
-        ref = session.ticket_ref or dialog.reference
-        if not ref:
+        """A returning customer with a ticket is told where it stands (not a new intake):
+        the session is the chat's proof of who it is, so only its own ticket is shown."""
+        if not session.ticket_ref:
             return None
-        contact = dialog.get("contact")
-        view = await self._lookup.by_reference(ref, contact) if contact else None
-        if view is None:
-            view = await self._lookup.open_ticket_of(Channel.WEBCHAT, session.id)
+        view = await self._lookup.open_ticket_of(Channel.WEBCHAT, session.id)
         return None if view is None else self._status_frame(view, session.language)
 
     def _status_frame(self, view: TicketView, language: str) -> Frame:
@@ -224,6 +244,9 @@ class Chat:
                            cid=cid, limit=self.config.max_chars)]
         if not self.is_open():
             return [{**self.closed_frame(conv.language), "cid": cid}]
+        if not await self.limits.message(conv.ip, conv.session, self.config.now()):
+            return [error_frame("rate_limited", chat_texts.say("rate_limited", conv.language),
+                                cid=cid)]
         lock = self._locks.setdefault(conv.session, asyncio.Lock())
         async with lock:
             return await self._message(conv, text, cid)
@@ -255,9 +278,6 @@ class Chat:
         turn = chat_intake.answer(dialog, entry.text, session.language)
         prompts = list(turn.prompts)
         frames: list[Frame] = []
-        while turn.action is not None and not isinstance(turn.action, chat_intake.Submit):
-            turn = await self._check(session, turn.action, turn.dialog, frames)
-            prompts += turn.prompts
         if isinstance(turn.action, chat_intake.Submit):
             submitted = await self._submit_intake(session, turn.action, entry)
             if submitted is not None:
@@ -270,21 +290,6 @@ class Chat:
             await self.hub.publish(session.id, {"type": "typing", "on": True})
         return frames
 
-    async def _check(self, session: Session, action: chat_intake.Action,
-                     dialog: chat_intake.Dialog, frames: list[Frame]) -> chat_intake.Turn:
-        if isinstance(action, chat_intake.CheckEmail):
-            found = await self._lookup.open_ticket_of(Channel.EMAIL, action.email)
-            return chat_intake.email_checked(dialog, found is not None)
-        assert isinstance(action, chat_intake.CheckReference)
-        view = await self._lookup.by_reference(action.reference, action.email)
-        turn = chat_intake.reference_checked(dialog, action.reference, view is not None)
-        if view is not None:  # proven by the reference only its owner got by mail
-            await self.store.set_ref(session.id, view.ref)
-            status = self._status_frame(view, session.language)
-            frames.append(status)
-            await self.bot_entry(session.id, status["text"], view.ref)
-        return turn
-
     async def _submit_intake(self, session: Session, submit: chat_intake.Submit,
                              entry: Entry) -> list[Frame] | None:
         """The whole intake as one message; None when stored, else the error to show."""
@@ -294,9 +299,7 @@ class Chat:
 
     async def _submit_free(self, session: Session, dialog: chat_intake.Dialog,
                            entry: Entry) -> list[Frame]:
-        note = chat_intake.free_text_note(dialog)  # kept whole: it links the ticket
-        text = entry.text[:MAX_TEXT_CHARS - len(note)] + note
-        error = await self._accept(session, self._inbound(session, entry, text,
+        error = await self._accept(session, self._inbound(session, entry, entry.text,
                                                           dialog.get("name")))
         if error is not None:
             return error

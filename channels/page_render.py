@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = Path(__file__).resolve().parent / "static" / "pages.css"
 STATIC_PREFIX = "/pages-static"
-_TEMPLATE_NAMES = ("base.html", "form.html", "done.html", "status.html", "problem.html",
-                   "unavailable.html")
+_TEMPLATE_NAMES = ("base.html", "form.html", "done.html", "status.html", "status_open.html",
+                   "problem.html", "unavailable.html")
 
 
 def _environment() -> jinja2.Environment:

@@ -1,9 +1,12 @@
-"""The status page: a ticket reference and the contact used -> status, history, next date.
+"""The status page: a reference and an email address -> a one-time link mailed there.
 
-A wrong pair gets one answer whichever half was wrong, so the page cannot be used to
-learn which references exist. Wrong attempts are counted per client IP and hour;
-past the limit every look-up from that IP is refused for the rest of the hour, right
-pairs included, so guessing is slower than asking us.
+A reference and a contact typed into a page prove nothing (references are
+sequential, anyone can type an address), so the page never shows a ticket for
+them. It asks the core (TicketLookup.request_link) to count the look-up and mail a
+link to the address when it is the ticket's own; the page then says the same
+words whether or not anything matched. The link (GET /status/view?token=...)
+shows a button, and the ticket is shown once by the POST it sends: a mail
+scanner that fetches links spends nothing.
 
 The look-up is a POST (the contact never lands in a URL, a log or a Referer); GET
 /status?ref=... only fills the reference in.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -21,32 +24,37 @@ from aiohttp import web
 from bot.domain import TicketView
 from bot.ports import TicketLookup
 from channels import page_texts
-from channels.page_render import HourlyLimit, Pages, page_language
+from channels.page_render import Pages, page_language, translated
 
 log = logging.getLogger(__name__)
 
 MAX_REF = 40
 MAX_CONTACT = 320
+MAX_TOKEN = 64
 
 
 class StatusPage:
-    def __init__(self, lookup: TicketLookup, wrong_attempts: HourlyLimit, pages: Pages,
-                 now: Callable[[], datetime], default_language: str,
-                 status_label: Callable[[str, str], str]) -> None:
+    def __init__(self, lookup: TicketLookup, pages: Pages, now: Callable[[], datetime],
+                 default_language: str, status_label: Callable[[str, str], str]) -> None:
         self.lookup = lookup
         self.status_label = status_label  # the core's status names (bot.i18n.status_label)
-        self.wrong_attempts = wrong_attempts
         self.pages = pages
         self.now = now
         self.default_language = default_language
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/status", self.show), web.post("/status", self.check)]
+        return [web.get("/status", self.show), web.post("/status", self.check),
+                web.get("/status/view", self.confirm), web.post("/status/view", self.view)]
 
     async def show(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.default_language)
         values = {"ref": request.query.get("ref", "")[:MAX_REF], "contact": ""}
-        return self.pages.render(request, "status.html", lang, values=values)
+        return self._page(request, lang, values)
+
+    def _page(self, request: web.Request, lang: str, values: Mapping[str, str], *,
+              status: int = 200, **context: Any) -> web.Response:
+        return self.pages.render(request, "status.html", lang, status=status, values=values,
+                                 can_mail=self.lookup.can_mail, **context)
 
     async def check(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.default_language)
@@ -55,21 +63,37 @@ class StatusPage:
         except web.HTTPRequestEntityTooLarge:
             return self._refused(request, lang, 413, "too_large_title", "too_large_title")
         lang = page_language(request, self.default_language, _field(form, "lang", 16))
-        ip = self.pages.client_ip(request)
-        if await self.wrong_attempts.exhausted(ip, self.now()):
-            return self._refused(request, lang, 429, "too_many_title", "too_many_status")
-        values = {"ref": _field(form, "ref", MAX_REF), "contact": _field(form, "contact",
-                                                                       MAX_CONTACT)}
-        view = None
-        if values["ref"] and values["contact"]:
-            view = await self.lookup.by_reference(values["ref"], values["contact"])
-            if view is None:
-                await self.wrong_attempts.hit(ip, self.now())
-        if view is None:
-            return self.pages.render(request, "status.html", lang, status=404, values=values,
-                                     no_match=True)
-        return self.pages.render(request, "status.html", lang, values=values,
-                                 view=self._shown(view, lang))
+        values = {"ref": _field(form, "ref", MAX_REF),
+                  "contact": _field(form, "contact", MAX_CONTACT)}
+        if not (values["ref"] and values["contact"]):
+            return self._page(request, lang, values, status=422, missing=True)
+        allowance = await self.lookup.request_link(values["ref"], values["contact"],
+                                                   self.pages.client_ip(request))
+        if not allowance.allowed:
+            again = self.pages.moment(self.now() + timedelta(seconds=allowance.retry_after_s),
+                                      lang)
+            texts = page_texts.texts(lang)
+            response = self.pages.problem(request, lang, 429, texts["too_many_title"],
+                                          translated(texts, "too_many_status", time=again))
+            response.headers["Retry-After"] = str(allowance.retry_after_s)
+            return response
+        return self._page(request, lang, {"ref": values["ref"], "contact": ""}, sent=True)
+
+    async def confirm(self, request: web.Request) -> web.Response:
+        """The mailed link: a button, so that only a person's click spends it."""
+        lang = page_language(request, self.default_language)
+        token = request.query.get("token", "")[:MAX_TOKEN]
+        return self.pages.render(request, "status_open.html", lang, token=token)
+
+    async def view(self, request: web.Request) -> web.Response:
+        lang = page_language(request, self.default_language)
+        form = await request.post()
+        lang = page_language(request, self.default_language, _field(form, "lang", 16))
+        shown = await self.lookup.redeem(_field(form, "token", MAX_TOKEN))
+        if shown is None:
+            return self._page(request, lang, {"ref": "", "contact": ""}, status=410, used=True)
+        return self._page(request, lang, {"ref": shown.ref, "contact": ""},
+                          view=self._shown(shown, lang))
 
     def _refused(self, request: web.Request, lang: str, status: int, heading: str,
                  message: str) -> web.Response:
@@ -92,4 +116,3 @@ class StatusPage:
 def _field(form: Mapping[str, Any], name: str, limit: int) -> str:
     value = form.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""
-

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -34,12 +33,14 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
 
+from bot import safe_json
 from bot.domain import Channel, OutboundReply, SendResult
 from bot.ports import MessageSink, Plug, TicketLookup
 from channels import chat_texts
 from channels.chat_hub import Frame, Hub
 from channels.chat_protocol import (
     Chat,
+    ChatLimits,
     Conversation,
     TokenBucket,
     WebchatConfig,
@@ -80,7 +81,7 @@ class WebchatSender:
 
 def _parse(data: str) -> Frame | None:
     try:
-        frame = json.loads(data)
+        frame = safe_json.loads(data)  # a frame nested too deep is a bad frame, not a crash
     except ValueError:
         return None
     return frame if isinstance(frame, dict) and isinstance(frame.get("type"), str) else None
@@ -112,7 +113,7 @@ class Transports:
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/widget.js", self.widget_js), web.get("/widget.css", self.widget_css),
                 web.get("/chat/config", self.config), web.get("/chat/ws", self.websocket),
-                web.post("/chat/send", self.send), web.get("/chat/poll", self.poll)]
+                web.post("/chat/send", self.send), web.post("/chat/poll", self.poll)]
 
     async def widget_js(self, request: web.Request) -> web.StreamResponse:
         return self._asset("widget.js", "application/javascript")
@@ -191,7 +192,10 @@ class Transports:
             return _cors(web.json_response({"frames": [error_frame(
                 "too_long", f"body larger than {self.chat.config.max_frame_bytes} bytes")]},
                 status=413))
-        frame = _parse(await request.text())
+        try:
+            frame = _parse(await request.text())
+        except (UnicodeDecodeError, LookupError):  # not UTF-8, or an unknown charset
+            frame = None
         if frame is None:
             return _cors(web.json_response({"frames": [error_frame(
                 "bad_frame", "the body is a JSON object with a type")]}, status=400))
@@ -214,13 +218,21 @@ class Transports:
         return bucket
 
     async def poll(self, request: web.Request) -> web.StreamResponse:
-        """Entries after `after`; waits up to `wait` seconds for one if there are none."""
-        store, sid = self.chat.store, request.query.get("session", "")
+        """Entries after `after`; waits up to `wait` seconds for one if there are none.
+
+        A POST of a {"type": "poll", "session": ...} frame (text/plain, so no preflight):
+        the session id is the chat's secret and never belongs in a URL or an access log."""
         try:
-            after = int(request.query.get("after", "-1"))
-            wait = min(max(float(request.query.get("wait", "0")), 0.0),
-                       self.chat.config.poll_wait_s)
-        except ValueError:
+            body = _parse(await request.text()) if (request.content_length or 0) <= 4096 \
+                else None
+        except (UnicodeDecodeError, LookupError):
+            body = None
+        body = body or {}
+        store, sid = self.chat.store, str(body.get("session") or "")[:64]
+        try:
+            after = int(body.get("after", -1))
+            wait = min(max(float(body.get("wait", 0)), 0.0), self.chat.config.poll_wait_s)
+        except (TypeError, ValueError):
             return _cors(web.json_response({"error": "after and wait are numbers"},
                                            status=400))
         if not await store.exists(sid):
@@ -274,14 +286,15 @@ async def _close(ws: web.WebSocketResponse, conv: Conversation, why: str) -> boo
 def build(config: WebchatConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
           accepted: Callable[[], frozenset[Channel]]) -> Chat:
     store = SessionStore(redis, config.key_prefix, config.session_ttl_s)
-    return Chat(config, sink, lookup, store, Hub(redis, store), accepted)
+    return Chat(config, sink, lookup, store, Hub(redis, store), accepted,
+                ChatLimits(redis, config))
 
 
 def plug_of(chat: Chat) -> Plug:
     """The chat needs no credentials: it is always configured."""
     return Plug(name="webchat", routes=Transports(chat).routes(),
                 senders={Channel.WEBCHAT: WebchatSender(chat)}, loops=[chat.hub.run],
-                shutdown=[chat.hub.close_all])
+                shutdown=[chat.hub.close_all], forget=[chat.store.forget])
 
 
 def plug(config: WebchatConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,

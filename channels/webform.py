@@ -3,10 +3,16 @@
 A form message goes through the same stream as an email: throttle, classifier and
 channel gate decide it. The form works without JavaScript and inside an iframe.
 
-- CSRF and double posts: GET /form issues a token HMAC(secret, submission id +
-  issue time). The submission id is also the message's external id, so a form sent
-  twice is the ingest's duplicate and leads to the same confirmation. The token is
-  stateless (no cookie) on purpose: third-party cookies are blocked in iframes.
+- Who writes: the browser. GET /form gives it a random visitor id in an HttpOnly,
+  SameSite=Lax cookie; the visitor id is the message's sender, which the browser
+  proves by holding it (a contact typed into the form proves nothing: it is a claim,
+  and the core treats it as one). A browser that keeps no cookie (a cross-site
+  iframe) writes as its submission alone.
+- CSRF and double posts: GET /form issues a token HMAC(secret, submission id + issue
+  time + the visitor id it was given). A post must carry the same visitor cookie, or,
+  from a browser that kept none, an Origin header of this site or of one allowed to
+  frame it. The submission id is also the message's external id, so a form sent twice
+  is the ingest's duplicate and leads to the same confirmation.
 - Uploads are read from the multipart stream with our own limits (the app's
   client_max_size does not apply to streamed reads); a file's type is taken from its
   first bytes, never from what the browser declares. Files are stored under random
@@ -16,12 +22,13 @@ channel gate decide it. The form works without JavaScript and inside an iframe.
   would fill the inbox and create verified identities for addresses a bot typed.
 - The confirmation page waits for the acknowledgment the worker writes (this
   module's ReplySender keeps it in Redis under the submission) and refreshes itself
-  with a meta refresh until then; after `done_polls` refreshes it stops waiting and
-  says whether the message joined the customer's open complaint or awaits review.
+  with a meta refresh until then; after `done_polls` refreshes it stops waiting. It
+  shows what was sent (personal data) only to the browser that sent it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -38,7 +45,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.domain import Channel, InboundMessage, OutboundReply, SendResult
-from bot.ports import MessageSink, Plug, ReplySender, TicketLookup
+from bot.keys import Keys
+from bot.limits import Limiter
+from bot.ports import MessageSink, Plug, ReplySender, TicketLookup, Traces
 from channels import page_texts, status_page
 from channels.form_uploads import (
     CONTROL,
@@ -51,8 +60,8 @@ from channels.form_uploads import (
     TooLarge,
     UploadRules,
 )
+from channels.form_uploads import forget as forget_uploads
 from channels.page_render import (
-    HourlyLimit,
     Pages,
     page_language,
     security_headers,
@@ -65,6 +74,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 _SUBMISSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _TOKEN = re.compile(r"(?P<sid>[A-Za-z0-9_-]{16,64})\.(?P<issued>\d{1,12})\.(?P<sig>[0-9a-f]{64})")
+VISITOR_COOKIE = "intake_visitor"
+_VISITOR = re.compile(r"[A-Za-z0-9_-]{22,64}")
 
 # Characters per field; the description's own limit comes from the config.
 LIMITS: Mapping[str, int] = {"name": 200, "contact": 254, "order": 64, "model": 100,
@@ -136,17 +147,19 @@ def _sign(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
-def issue_token(secret: str, sid: str, issued: int) -> str:
+def issue_token(secret: str, sid: str, issued: int, visitor: str = "") -> str:
     payload = f"{sid}.{issued}"
-    return f"{payload}.{_sign(secret, payload)}"
+    return f"{payload}.{_sign(secret, f'{payload}.{visitor}')}"
 
 
-def check_token(secret: str, token: str, now: int, max_age_s: int) -> tuple[str, bool] | None:
-    """(submission id, still fresh) for a token we issued; None for a missing or forged one."""
+def check_token(secret: str, token: str, now: int, max_age_s: int,
+                visitor: str = "") -> tuple[str, bool] | None:
+    """(submission id, still fresh) for a token we issued to this visitor; None for a
+    missing or forged one, or one issued to another browser."""
     match = _TOKEN.fullmatch(token.strip())
     if match is None:
         return None
-    expected = _sign(secret, f"{match['sid']}.{match['issued']}")
+    expected = _sign(secret, f"{match['sid']}.{match['issued']}.{visitor}")
     if not hmac.compare_digest(expected, match["sig"]):
         return None
     age = now - int(match["issued"])
@@ -257,9 +270,21 @@ class WebformSender:
 
     async def send(self, reply: OutboundReply) -> SendResult:
         shown = await self._show(reply)
-        if shown.ok or self._later is None or "@" not in reply.to:
+        if shown.ok or self._later is None:
             return shown
-        return await self._later.send(reply)
+        email = await self._email_given(reply)
+        if not email:
+            return shown
+        return await self._later.send(reply.model_copy(update={"to": email}))
+
+    async def _email_given(self, reply: OutboundReply) -> str:
+        """The email typed into the submission the reply answers: a later update about the
+        visitor's own complaint goes there (it is theirs, whoever owns the address)."""
+        sid = (reply.in_reply_to or "").removeprefix("form:")
+        raw = await self._redis.get(self._keys.submission(sid)) if _SUBMISSION.fullmatch(
+            sid) else None
+        contact = str((json.loads(raw).get("values") or {}).get("contact", "")) if raw else ""
+        return contact_address(contact) or "" if "@" in contact else ""
 
     async def _show(self, reply: OutboundReply) -> SendResult:
         sid = (reply.in_reply_to or "").removeprefix("form:")
@@ -291,7 +316,8 @@ class WebForm:
         self.config, self.sink, self.lookup, self.redis = config, sink, lookup, redis
         self.accepted, self.now, self.pages = accepted, now, pages
         self.keys = FormKeys(config.key_prefix)
-        self.limit = HourlyLimit(redis, self.keys.form_ip, config.per_ip_per_hour)
+        self.limit = Limiter(redis, Keys(config.key_prefix), "form-ip", config.per_ip_per_hour,
+                             3600)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/form", self.show), web.post("/form", self.submit),
@@ -306,6 +332,23 @@ class WebForm:
         values = {"order": request.query.get("order", "")[:LIMITS["order"]]}
         return self._form(request, lang, values, {}, sid=secrets.token_urlsafe(16))
 
+    def _visitor(self, request: web.Request) -> str:
+        """The visitor id the browser holds ('' without a valid cookie)."""
+        value = request.cookies.get(VISITOR_COOKIE, "")
+        return value if _VISITOR.fullmatch(value) else ""
+
+    def _origin_ok(self, request: web.Request) -> bool:
+        """A browser's post comes from this site, or from a page allowed to frame it."""
+        origin = request.headers.get("Origin", "")
+        if not origin:
+            return False
+        host = origin.split("://", 1)[-1]
+        if host == request.host:
+            return True
+        allowed = self.config.frame_ancestors.split()
+        return "*" in allowed or any(origin == a or host == a.split("://", 1)[-1]
+                                     for a in allowed if a not in ("'self'", "'none'"))
+
     def _unavailable(self, request: web.Request, lang: str) -> web.Response:
         texts = page_texts.texts(lang)
         open_channels = [texts[f"channel.{c.value}"] for c in Channel
@@ -317,28 +360,43 @@ class WebForm:
               errors: Mapping[str, str], *, sid: str, status: int = 200, notice: str = "",
               files_again: bool = False) -> web.Response:
         config, texts = self.config, page_texts.texts(lang)
-        token = issue_token(config.secret, sid, int(self.now().timestamp()))
+        held = self._visitor(request)  # a first visit's token is bound to no cookie yet
+        visitor = held or secrets.token_urlsafe(24)
+        token = issue_token(config.secret, sid, int(self.now().timestamp()), held)
         cache = "private, no-cache" if status == 200 and not values.get("order") else "no-store"
-        return self.pages.render(
+        response = self.pages.render(
             request, "form.html", lang, status=status, cache=cache, token=token, values=values,
             errors=errors, notice=notice, files_again=files_again,
             accept=",".join(sorted(config.allowed_types)),
             limits={**LIMITS, "files": config.max_files},
             hint_files=translated(texts, "attachments_hint", max_files=config.max_files,
                                   max_mb=config.max_file_bytes // MIB))
+        response.set_cookie(VISITOR_COOKIE, visitor, max_age=365 * 86400, httponly=True,
+                            samesite="Lax", secure=request.secure, path="/")
+        return response
 
     # POST /form --------------------------------------------------------------------
 
-    def _token_ok(self, token: str) -> bool:
-        return check_token(self.config.secret, token, int(self.now().timestamp()),
-                           self.config.token_max_age_s) is not None
+    def _checked(self, request: web.Request, token: str) -> tuple[str, bool] | None:
+        """The token, for the browser it was issued to: bound to its visitor cookie, or
+        bound to none (a first visit's, or a cookieless cross-site frame's). A post whose
+        Origin is neither this site nor one allowed to frame it is refused either way
+        (browsers always send Origin on a cross-site post; a client without one holds
+        nobody's cookie)."""
+        if request.headers.get("Origin") and not self._origin_ok(request):
+            return None
+        now, visitor = int(self.now().timestamp()), self._visitor(request)
+        secret, max_age = self.config.secret, self.config.token_max_age_s
+        checked = check_token(secret, token, now, max_age, visitor) if visitor else None
+        return checked or check_token(secret, token, now, max_age)
 
     async def submit(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.config.default_language)
         refusal = await self._refuse_early(request, lang)
         if refusal is not None:
             return refusal
-        reader = PostReader(self.config.uploads, self._file_texts(lang), self._token_ok)
+        reader = PostReader(self.config.uploads, self._file_texts(lang),
+                            lambda token: self._checked(request, token) is not None)
         try:
             posted = await self._read(request, reader)
         except TooLarge:
@@ -358,10 +416,13 @@ class WebForm:
         length = request.content_length
         if length is not None and length > self.config.uploads.max_post_bytes:
             return self._too_large(request, lang)
-        if await self.limit.exhausted(self.pages.client_ip(request), self.now()):
+        allowance = await self.limit.hit(self.pages.client_ip(request), self.now())
+        if not allowance.allowed:
             texts = page_texts.texts(lang)
-            return self.pages.problem(request, lang, 429, texts["too_many_title"],
-                                      texts["too_many_form"])
+            response = self.pages.problem(request, lang, 429, texts["too_many_title"],
+                                          texts["too_many_form"])
+            response.headers["Retry-After"] = str(allowance.retry_after_s)
+            return response
         return None
 
     def _file_texts(self, lang: str) -> FileTexts:
@@ -387,8 +448,7 @@ class WebForm:
 
     async def _decide(self, request: web.Request, lang: str, posted: Posted) -> web.Response:
         texts = page_texts.texts(lang)
-        checked = check_token(self.config.secret, posted.fields.get("csrf", ""),
-                              int(self.now().timestamp()), self.config.token_max_age_s)
+        checked = self._checked(request, posted.fields.get("csrf", ""))
         if checked is None:
             return self._forbidden(request, lang)
         sid, fresh = checked
@@ -400,7 +460,7 @@ class WebForm:
                               status=422, notice=texts["expired"],
                               files_again=posted.files_given)
         if posted.fields.get("website", "").strip():
-            return await self._honeypot(request, sid, lang)
+            return await self._honeypot(sid, lang)
         errors = problems(values, posted.too_long, self.config, texts)
         if posted.file_errors:
             errors["attachments"] = " ".join(posted.file_errors)
@@ -409,19 +469,19 @@ class WebForm:
                               files_again=posted.files_given)
         return await self._store(request, sid, lang, values, posted)
 
-    async def _honeypot(self, request: web.Request, sid: str, lang: str) -> web.Response:
+    async def _honeypot(self, sid: str, lang: str) -> web.Response:
         log.info("honeypot filled; nothing stored", extra={"submission": sid})
-        await self.limit.hit(self.pages.client_ip(request), self.now())
         record = {"honeypot": True, "language": lang}
         await self.redis.set(self.keys.submission(sid), json.dumps(record),
                              ex=self.config.done_ttl_s)
         return self._to_done(sid, lang)
 
-    def _message(self, sid: str, lang: str, values: Mapping[str, str],
+    def _message(self, sid: str, visitor: str, lang: str, values: Mapping[str, str],
                  posted: Posted) -> InboundMessage:
+        """From the browser (its visitor id), not from the contact it typed: a claim."""
         return InboundMessage(
             channel=Channel.WEBFORM, external_id=f"form:{sid}",
-            sender=contact_address(values["contact"]) or values["contact"],
+            sender=f"b:{visitor}" if visitor else f"s:{sid}",
             display_name=values["name"], subject="", text=compose(values),
             received_at=self.now().astimezone(UTC), language=lang,
             attachments=[saved.attachment for saved in posted.files],
@@ -431,8 +491,9 @@ class WebForm:
                      values: Mapping[str, str], posted: Posted) -> web.Response:
         """The confirmation's record first (the acknowledgment may come back within
         milliseconds and needs it), then the message itself."""
-        message = self._message(sid, lang, values, posted)
-        record = {"sender": message.sender, "language": lang,
+        visitor = self._visitor(request)
+        message = self._message(sid, visitor, lang, values, posted)
+        record = {"sender": message.sender, "language": lang, "visitor": visitor,
                   "values": dict(values), "files": [a.filename for a in message.attachments]}
         key = self.keys.submission(sid)
         if not await self.redis.set(key, json.dumps(record), nx=True, ex=self.config.done_ttl_s):
@@ -447,7 +508,6 @@ class WebForm:
                               notice=texts["store_down"], files_again=posted.files_given)
         if not accepted.duplicate:  # a duplicate's files are the first post's, kept already
             posted.files.clear()  # the stored message refers to them now
-            await self.limit.hit(self.pages.client_ip(request), self.now())
         return self._to_done(sid, lang)
 
     def _to_done(self, sid: str, lang: str) -> web.Response:
@@ -481,8 +541,11 @@ class WebForm:
         record: dict[str, Any] = json.loads(raw)
         lang = page_language(request, record.get("language") or self.config.default_language)
         context = await self._done_state(sid, record, lang)
-        return self.pages.render(request, "done.html", lang,
-                                 summary=_summary(record, page_texts.texts(lang)), **context)
+        # What was typed is shown to the browser that typed it, not to whoever has the URL.
+        own = bool(record.get("visitor")) and hmac.compare_digest(
+            str(record.get("visitor")), self._visitor(request))
+        summary = _summary(record, page_texts.texts(lang)) if own else []
+        return self.pages.render(request, "done.html", lang, summary=summary, **context)
 
     async def _done_state(self, sid: str, record: Mapping[str, Any],
                           lang: str) -> dict[str, Any]:
@@ -498,12 +561,28 @@ class WebForm:
         if polls <= self.config.done_polls:
             return {"state": "processing", "refresh": 2}
         texts = page_texts.texts(lang)
-        # Whoever typed the address may not own it: say the message joined an open
-        # complaint, never which one (the owner has its reference from the first time).
+        # The browser's own open complaint, if it has one (it wrote from the same browser).
         view = await self.lookup.open_ticket_of(Channel.WEBFORM, record["sender"])
         if view is None:
             return {"state": "review"}
         return {"state": "added", "added": translated(texts, "done_added")}
+
+    # Erasure ------------------------------------------------------------------------
+
+    async def forget(self, traces: Traces) -> dict[str, int]:
+        """An erased customer's submissions (what /form/done shows: name, contact, texts,
+        the reply) and uploaded files. A form message's external id is "form:<sid>"."""
+        sids = [sid for ext in sorted(traces.external_ids.get(Channel.WEBFORM, frozenset()))
+                if _SUBMISSION.fullmatch(sid := ext.removeprefix("form:"))]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                for key in (self.keys.submission(sid), self.keys.reply(sid),
+                            self.keys.polls(sid)):
+                    pipe.delete(key)
+            deleted = await pipe.execute()
+        files = await asyncio.to_thread(forget_uploads, self.config.upload_dir,
+                                        traces.attachment_urls)
+        return {"redis_keys": sum(int(n) for n in deleted), "files": files}
 
 
 def _summary(record: Mapping[str, Any], texts: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -534,10 +613,9 @@ def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: 
     config.upload_dir.mkdir(parents=True, exist_ok=True)
     pages = Pages(config.frame_ancestors, config.timezone, config.trusted_proxies)
     form = WebForm(config, sink, lookup, redis, accepted, now, pages)
-    status = status_page.StatusPage(
-        lookup, HourlyLimit(redis, form.keys.status_ip, config.status_attempts_per_ip_per_hour),
-        pages, now, config.default_language, config.status_label)
+    status = status_page.StatusPage(lookup, pages, now, config.default_language,
+                                    config.status_label)
     return Plug("webform", routes=[*form.routes(), *status.routes(), stylesheet_route()],
                 senders={Channel.WEBFORM: WebformSender(redis, form.keys, config.done_ttl_s,
-                                                        later=mail)})
+                                                        later=mail)}, forget=[form.forget])
 

@@ -1,10 +1,15 @@
 -- One atomic throttle decision for one message of one customer.
--- KEYS: 1 flood zset, 2 fingerprint zset, 3 answered hash, 4 decided hash
---       (all share the customer's hash tag, so this runs on Redis Cluster)
+-- KEYS: 1 flood zset, 2 fingerprint zset, 3 answered hash, 4 decided hash,
+--       5 the claimed customer's flood zset, 6 its fingerprint zset (1 and 2 again when the
+--       sender claims nobody). All share one hash tag, so this runs on Redis Cluster.
 -- ARGV: 1 message id, 2 now (ms), 3 window (ms), 4 flood limit,
 --       5 ticket id ('' when none), 6 ticket state_version,
 --       7 fingerprint high 32 bits, 8 low 32 bits ('' when the text is too short),
---       9 max Hamming distance for a near-duplicate, 10 answered ttl (ms), 11 max fingerprints kept
+--       9 max Hamming distance for a near-duplicate, 10 answered ttl (ms), 11 max fingerprints
+--       kept, 12 '1' when the sender claims another customer (KEYS 5 and 6 are that one's)
+-- A claimant's message counts the claimed customer's window and fingerprints with its own
+-- (a flood across channels stays caught) but is written only to its own keys: a claim can
+-- never throttle or collapse the customer it names.
 -- Returns {decision, messages in window, id of the message this one repeats or ''}.
 
 local msg = ARGV[1]
@@ -19,6 +24,7 @@ local limit = tonumber(ARGV[4])
 local ticket = ARGV[5]
 local version = tonumber(ARGV[6])
 local cutoff = now - window
+local claim = ARGV[12] == '1'
 
 -- The window keeps its newest limit + 1 entries: enough to tell a flood. It is trimmed
 -- only when over that, which most calls are not (one command fewer each).
@@ -28,6 +34,10 @@ local count = redis.call('ZCARD', KEYS[1])
 if count > limit + 1 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 2))
   count = redis.call('ZCARD', KEYS[1])
+end
+if claim then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', cutoff)
+  count = count + redis.call('ZCARD', KEYS[5])
 end
 
 -- Bits that differ between two 32-bit halves, stopping once past `limit`.
@@ -69,7 +79,13 @@ if ARGV[7] ~= '' then
   local lo = tonumber(ARGV[8])
   local maxd = tonumber(ARGV[9])
   local kept = redis.call('ZRANGE', KEYS[2], 0, -1)
-  for _, member in ipairs(kept) do
+  local seen = kept
+  if claim then
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', cutoff)
+    seen = redis.call('ZRANGE', KEYS[6], 0, -1)
+    for _, member in ipairs(kept) do seen[#seen + 1] = member end
+  end
+  for _, member in ipairs(seen) do
     local h, l, other = string.match(member, '^(%d+):(%d+):(.*)$')
     local d = differing_bits(hi, tonumber(h), maxd)
     if d <= maxd then

@@ -49,6 +49,7 @@ class Ask:
     state_version: int
     text: str
     now: datetime
+    claims: int | None = None  # the customer the sender claims to be (counted, not touched)
 
 
 def _script(name: str) -> str:
@@ -66,6 +67,7 @@ def _args(ask: Ask, limits: ThrottleLimits) -> list[Any]:
         ask.message_id, _ms(ask.now), int(limits.window_s * 1000), limits.flood_limit,
         "" if ask.ticket_id is None else str(ask.ticket_id), ask.state_version, hi, lo,
         limits.near_duplicate_bits, int(limits.answered_ttl_s * 1000), limits.max_fingerprints,
+        "" if ask.claims is None else "1",
     ]
 
 
@@ -91,9 +93,10 @@ class Throttle:
         text: str,
         now: datetime,
         limits: ThrottleLimits,
+        claims: int | None = None,
     ) -> Verdict:
-        ask = Ask(customer_id, message_id, ticket_id, state_version, text, now)
-        return _verdict(await self._decide(keys=self._keys.throttle(customer_id),
+        ask = Ask(customer_id, message_id, ticket_id, state_version, text, now, claims)
+        return _verdict(await self._decide(keys=self._keys.throttle(customer_id, claims),
                                            args=_args(ask, limits)))
 
     async def decide_many(self, asks: Sequence[Ask], limits: ThrottleLimits) -> list[Verdict]:
@@ -106,20 +109,21 @@ class Throttle:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for ask in asks:
-                await self._decide(keys=self._keys.throttle(ask.customer_id),
+                await self._decide(keys=self._keys.throttle(ask.customer_id, ask.claims),
                                    args=_args(ask, limits), client=pipe)
             return [_verdict(reply) for reply in await pipe.execute()]
 
-    async def forget_texts(self, customer_id: int) -> None:
+    async def forget_texts(self, customer_id: int, claims: int | None = None) -> None:
         """Drop the customer's fingerprints, the only trace of their texts here (erasure)."""
-        await self._redis.delete(self._keys.fingerprints(customer_id))
+        await self._redis.delete(self._keys.fingerprints(customer_id, claims))
 
     async def mark_answered(
-        self, *, customer_id: int, ticket_id: int, state_version: int, limits: ThrottleLimits
+        self, *, customer_id: int, ticket_id: int, state_version: int, limits: ThrottleLimits,
+        claims: int | None = None,
     ) -> None:
         """A staff status change answered the customer: their repeats of it now collapse."""
         await self._answered(
-            keys=[self._keys.answered(customer_id)],
+            keys=[self._keys.answered(customer_id, claims)],
             args=[str(ticket_id), state_version, int(limits.answered_ttl_s * 1000)],
         )
 

@@ -8,7 +8,7 @@ from itertools import count
 
 from sqlalchemy import select
 
-from bot.domain import Channel, InboundMessage, OutboundReply, SendResult
+from bot.domain import Channel, InboundMessage, OutboundReply, SendResult, TicketView
 from bot.models import Message, OutboxReply
 from bot.ports import Scores
 from bot.runtime import Runtime
@@ -63,3 +63,14 @@ async def stored_messages(runtime: Runtime) -> list[Message]:
 async def outbox_rows(runtime: Runtime) -> list[OutboxReply]:
     async with runtime.sessions() as session:
         return list(await session.scalars(select(OutboxReply).order_by(OutboxReply.id)))
+
+
+async def view_by_link(runtime: Runtime, captured: dict[int, OutboundReply], ref: str,
+                       email: str, ip: str = "192.0.2.1") -> TicketView | None:
+    """The status page's way to a ticket: ask for a link, read the mail, follow it once."""
+    await runtime.lookup.request_link(ref, email, ip)
+    await runtime.lookup.settled()
+    mailed = captured.pop(0, None)  # one-time links are sent at once, outbox id 0
+    if mailed is None:
+        return None
+    return await runtime.lookup.redeem(mailed.text.split("\n")[1].strip())

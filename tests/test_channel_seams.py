@@ -18,7 +18,7 @@ from bot.outbox import Sender
 from bot.runtime import Runtime
 from bot.staff import TicketDesk
 from tests.conftest import START
-from tests.helpers import FlakySender
+from tests.helpers import FlakySender, view_by_link
 
 BROKEN = ("My inverter, model SolarMax 3000, stopped working after two days, order number 778812, "
           "serial number SN4411223. I want a replacement unit.")
@@ -160,26 +160,25 @@ async def test_a_ticket_reference_in_the_thread_joins_that_ticket(runtime: Runti
     assert reply.ticket_id == first.ticket_id
 
 
-async def test_a_ticket_is_shown_only_for_its_reference_with_a_contact_of_its_customer(
-        runtime: Runtime) -> None:
+async def test_a_ticket_is_shown_only_by_a_link_mailed_to_its_own_address(
+        runtime: Runtime, captured: dict[int, OutboundReply]) -> None:
     text = f"{BROKEN} You can call me on +39 347 123 4567."
     await runtime.ingest.accept(mail("Ann@Example.com", text, runtime, external_id="m1"))
     [first] = await runtime.worker.drain()
     ref = first.ticket_ref or ""
-    view = await runtime.lookup.by_reference(ref.lower(), " ANN@example.com ")
+    view = await view_by_link(runtime, captured, ref.lower(), " ANN@example.com ")
     assert view is not None
     assert (view.ref, view.status) == (ref, TicketStatus.NEW)
     assert [change.status for change in view.history] == [TicketStatus.NEW]
     assert view.next_due is not None
     assert view.next_due > view.opened_at
-    assert await runtime.lookup.by_reference(ref, "+39 347-123-4567") is not None
     for wrong_ref, contact in [(ref, "eve@example.com"), ("C-2026-999999", "ann@example.com"),
-                               (ref, ""), (ref, "12")]:
-        assert await runtime.lookup.by_reference(wrong_ref, contact) is None
+                               (ref, ""), (ref, "+39 347-123-4567")]:
+        assert await view_by_link(runtime, captured, wrong_ref, contact) is None
 
 
 async def test_the_status_history_lists_changes_of_status_only(
-        runtime: Runtime, clock: VirtualClock) -> None:
+        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
     await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
     [first] = await runtime.worker.drain()
     desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
@@ -189,7 +188,7 @@ async def test_the_status_history_lists_changes_of_status_only(
     await desk.change_status(ref, TicketStatus.INVESTIGATING, note="Parts ordered",
                              actor="agent")
     await desk.change_status(ref, TicketStatus.RESOLVED, note="Unit replaced", actor="agent")
-    view = await runtime.lookup.by_reference(ref, "ann@example.com")
+    view = await view_by_link(runtime, captured, ref, "ann@example.com")
     assert view is not None
     assert [(c.status, c.note) for c in view.history] == [
         (TicketStatus.NEW, ""), (TicketStatus.INVESTIGATING, "Technician booked"),
@@ -201,7 +200,7 @@ async def test_an_open_ticket_is_found_only_through_a_verified_identity(
         runtime: Runtime) -> None:
     await runtime.ingest.accept(mail("ann@example.com", BROKEN, runtime, external_id="m1"))
     [first] = await runtime.worker.drain()
-    # Someone on Telegram claims to be Ann by quoting her address: joined, not verified.
+    # Someone on Telegram claims to be Ann by quoting her address: a claim, never hers.
     await runtime.ingest.accept(InboundMessage(
         channel=Channel.TELEGRAM, external_id="t1", sender="555", text="I am ann@example.com",
         received_at=runtime.clock.now()))
@@ -256,7 +255,7 @@ async def test_a_ticket_opened_and_completed_in_one_batch_gets_both_replies_righ
     assert ref in detail.text
     assert "we need a little more information" in ack.text  # as it opened: serial missing
     assert "We now have everything we need" in detail.text  # as the second message left it
-    view = await runtime.lookup.by_reference(ref, "ann@example.com")
+    view = await view_by_link(runtime, captured, ref, "ann@example.com")
     assert view is not None
     assert [c.status for c in view.history] == [TicketStatus.AWAITING_DETAILS,
                                                 TicketStatus.NEW]

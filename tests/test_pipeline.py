@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.clock import VirtualClock
 from bot.domain import Channel, Decision, OutboundReply, TicketStatus
 from bot.errors import IntakeError
-from bot.models import AuditEntry, Identity, Message, ModerationItem, OutboxReply, Ticket
+from bot.models import AuditEntry, Customer, Identity, Message, ModerationItem, OutboxReply, Ticket
 from bot.moderation_queue import ModerationQueue
 from bot.pipeline import Outcome, Pipeline
 from bot.runtime import Runtime
@@ -113,28 +113,43 @@ async def test_confirmed_message_stays_unanswered(runtime: Runtime, clock: Virtu
     assert (item.status, item.decided_by) == ("confirmed", "mod")
 
 
-async def test_claimed_identity_joins_the_customer_but_replies_go_to_the_verified_one(
+async def test_a_claim_is_shown_on_the_named_ticket_but_changes_and_receives_nothing(
         runtime: Runtime, clock: VirtualClock) -> None:
     first = await send(runtime, sender="Mario.Rossi@Example.it", text=BROKEN, at=clock.now())
     claim = await send(runtime, sender="17841400000000001", channel=Channel.INSTAGRAM,
                        text="sono mario.rossi@example.it, ordine n. 4500123987",
                        at=clock.now() + timedelta(minutes=3))
-    assert claim.ticket_id == first.ticket_id
-    assert claim.decision is Decision.ANSWERED  # the order number was a detail it waited for
+    assert claim.ticket_id == first.ticket_id  # staff see it there
+    assert claim.decision is Decision.COLLAPSED
+    assert claim.outbox_id is None
+    assert "claims to be" in claim.reason
     async with runtime.sessions() as session:
-        reply = await session.get_one(OutboxReply, claim.outbox_id)
+        mario = await session.get_one(Ticket, first.ticket_id)
         instagram = await session.scalar(select(Identity).where(Identity.channel == "instagram"))
-    assert (reply.channel, reply.address) == ("email", "mario.rossi@example.it")
-    assert instagram is not None
-    assert instagram.verified is False
+        assert instagram is not None
+        claimant = await session.get_one(Customer, instagram.customer_id)
+        replies = await session.scalar(select(func.count()).select_from(OutboxReply))
+    assert "order_number" not in mario.details  # the claim added nothing to Mario's ticket
+    assert mario.state_version == 1
+    assert replies == 1  # Mario's acknowledgment only
+    assert claimant.id != mario.customer_id
+    assert claimant.claims_customer_id == mario.customer_id
 
 
-async def test_a_ticket_reference_in_the_text_links_another_channel(
+async def test_a_claim_of_a_customer_without_an_open_ticket_opens_its_own(
         runtime: Runtime, clock: VirtualClock) -> None:
     first = await send(runtime, sender="a@example.it", text=BROKEN, at=clock.now())
+    desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
+    await desk.change_status(first.ticket_ref or "", TicketStatus.CLOSED, note="done",
+                             actor="agent")
     other = await send(runtime, sender="chat-1", channel=Channel.WEBCHAT,
-                       text=f"About {first.ticket_ref}: still nothing", at=clock.now())
-    assert (other.ticket_id, other.decision) == (first.ticket_id, Decision.COLLAPSED)
+                       text=f"About {first.ticket_ref}: my inverter broke again",
+                       at=clock.now() + timedelta(minutes=5))
+    assert other.ticket_id != first.ticket_id
+    assert other.decision is Decision.ANSWERED
+    async with runtime.sessions() as session:
+        reply = await session.get_one(OutboxReply, other.outbox_id)
+    assert (reply.channel, reply.address) == ("webchat", "chat-1")
 
 
 async def test_staff_status_change_is_one_reply_then_repeats_collapse(

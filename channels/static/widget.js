@@ -277,8 +277,10 @@
     for (;;) {
       pollAbort = new AbortController();
       try {
-        const url = BOT + "/chat/poll?session=" + encodeURIComponent(session) + "&after=" + lastId + "&wait=20";
-        const response = await fetch(url, { signal: pollAbort.signal, credentials: "omit" });
+        const response = await fetch(BOT + "/chat/poll", {
+          method: "POST", signal: pollAbort.signal, credentials: "omit",
+          headers: { "Content-Type": "text/plain" },
+          body: JSON.stringify({ type: "poll", session, after: lastId, wait: 20 }) });
         if (response.status === 404) { storage.set(""); return startPolling(); }
         const body = await response.json();
         for (const f of body.frames || []) onFrame(f);

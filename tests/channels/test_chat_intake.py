@@ -14,7 +14,7 @@ from bot import i18n
 from bot.details import category, extract
 from bot.domain import Channel, InboundMessage
 from channels import chat_intake, chat_texts
-from channels.chat_intake import CheckEmail, CheckReference, Dialog, Submit, Turn
+from channels.chat_intake import Dialog, Submit, Turn
 
 
 def keys(turn: Turn) -> list[str]:
@@ -22,12 +22,10 @@ def keys(turn: Turn) -> list[str]:
 
 
 def run(answers: list[str], language: str = "en", dialog: Dialog | None = None) -> Turn:
-    """Feed answers in order; an email check answers 'no open ticket'."""
+    """Feed answers in order."""
     turn = chat_intake.start() if dialog is None else Turn(dialog)
     for text in answers:
         turn = chat_intake.answer(turn.dialog, text, language)
-        if isinstance(turn.action, CheckEmail):
-            turn = chat_intake.email_checked(turn.dialog, has_open_ticket=False)
     return turn
 
 
@@ -47,9 +45,6 @@ def test_product_intake_asks_one_question_at_a_time_in_order() -> None:
     asked = []
     for text in PRODUCT:
         turn = chat_intake.answer(turn.dialog, text, "en")
-        if isinstance(turn.action, CheckEmail):
-            assert turn.action.email == "anna.rossi@example.com"
-            turn = chat_intake.email_checked(turn.dialog, has_open_ticket=False)
         asked.append(keys(turn))
     assert asked == [["ask_name"], ["ask_contact"], ["ask_order_number"],
                      ["ask_product_model"], ["ask_serial_number"], ["ask_description"],
@@ -103,8 +98,8 @@ def test_a_story_first_becomes_the_description_and_is_not_asked_again() -> None:
 
 def test_an_email_given_early_is_not_asked_for() -> None:
     turn = chat_intake.answer(Dialog(), "a product, please write to Anna@Example.com", "en")
-    assert turn.action == CheckEmail("anna@example.com")  # looked up however it came
-    turn = run(["Anna"], dialog=chat_intake.email_checked(turn.dialog, False).dialog)
+    assert turn.action is None  # never looked up: nobody learns whose address it is
+    turn = run(["Anna"], dialog=turn.dialog)
     assert turn.dialog.get("contact") == "anna@example.com"
     assert keys(turn) == ["ask_order_number"]
 
@@ -123,30 +118,10 @@ def test_short_description_asks_for_more_and_joins_both_parts() -> None:
     assert keys(turn) == ["ask_desired_solution"]
 
 
-def test_verified_email_with_open_ticket_asks_for_its_reference() -> None:
+def test_an_email_with_an_open_ticket_is_asked_nothing_more_than_any_other() -> None:
     turn = chat_intake.answer(run(["product", "Anna"]).dialog, "anna@example.com", "en")
-    assert isinstance(turn.action, CheckEmail)
-    turn = chat_intake.email_checked(turn.dialog, has_open_ticket=True)
-    assert keys(turn) == ["open_ticket"]
-    turn = chat_intake.answer(turn.dialog, "it is c-2026-000042", "en")
-    assert turn.action == CheckReference("C-2026-000042", "anna@example.com")
-    wrong = chat_intake.reference_checked(turn.dialog, "C-2026-000042", matches=False)
-    assert keys(wrong) == ["reference_wrong"]
-    right = chat_intake.reference_checked(turn.dialog, "C-2026-000042", matches=True)
-    assert right.dialog.step == chat_intake.DONE
-    assert right.dialog.reference == "C-2026-000042"
-    assert right.action is None  # no new ticket
-
-
-def test_reference_skipped_or_missed_three_times_claims_the_email_only() -> None:
-    turn = chat_intake.answer(run(["product", "Anna"]).dialog, "anna@example.com", "en")
-    turn = chat_intake.email_checked(turn.dialog, has_open_ticket=True)
-    for _ in range(3):
-        turn = chat_intake.answer(turn.dialog, "no idea", "en")
-    assert keys(turn) == ["reference_skipped"]
-    assert turn.dialog.step == chat_intake.DONE
-    assert turn.dialog.claimed_email == "anna@example.com"
-    assert "anna@example.com" in chat_intake.free_text_note(turn.dialog)
+    assert turn.action is None
+    assert keys(turn) == ["ask_order_number"]
 
 
 def test_composed_message_carries_every_detail_for_the_core() -> None:

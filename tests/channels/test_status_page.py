@@ -1,7 +1,9 @@
-"""The status page over HTTP, on both backends: right pair, wrong pair, throttling."""
+"""The status page over HTTP, on both backends: a one-time link mailed to the ticket's own
+address, one answer for every look-up, limits counted before they decide."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -14,7 +16,8 @@ from sqlalchemy import select
 
 from bot import i18n
 from bot.clock import VirtualClock
-from bot.domain import Channel, TicketStatus
+from bot.domain import Channel, OutboundReply, TicketStatus
+from bot.limits import Limiter
 from bot.models import Ticket
 from bot.runtime import Runtime
 from bot.staff import TicketDesk
@@ -30,7 +33,8 @@ PHONE_TEXT = "Mi chiami al telefono +39 333 765 4321."
 
 @pytest.fixture
 async def client(runtime: Runtime, tmp_path: Path) -> AsyncIterator[Client]:
-    plug = form_plug(runtime, tmp_path / "uploads", status_attempts_per_ip_per_hour=3)
+    runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 3, 3600)
+    plug = form_plug(runtime, tmp_path / "uploads")
     async with TestClient(TestServer(make_app(runtime, plugs=[plug]))) as test_client:
         yield test_client
 
@@ -54,8 +58,17 @@ async def look_up(client: Client, ref: str, contact: str, lang: str = "en",
     return response.status, await response.text()
 
 
-async def test_the_right_pair_shows_status_history_and_next_date(
-        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
+async def mailed_links(runtime: Runtime, captured: dict[int, OutboundReply]) -> list[str]:
+    """The tokens mailed so far (one-time links go out at once, not through the outbox)."""
+    await runtime.lookup.settled()
+    links = [r for r in captured.values() if r.outbox_id == 0]
+    captured.pop(0, None)
+    return [r.text.split("\n")[1].strip() for r in links]
+
+
+async def test_the_right_pair_gets_a_link_by_mail_that_shows_the_ticket_once(
+        client: Client, runtime: Runtime, clock: VirtualClock,
+        captured: dict[int, OutboundReply]) -> None:
     ref = await open_ticket(runtime, clock)
     desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
     clock.set(clock.now() + timedelta(hours=26))
@@ -63,6 +76,15 @@ async def test_the_right_pair_shows_status_history_and_next_date(
                              actor="staff")
     status, body = await look_up(client, ref.lower(), " Marco.Bianchi@Example.com ", "it")
     assert status == 200
+    assert 'id="result"' not in body  # nothing shown to whoever typed the pair
+    assert 'id="link-sent"' in body
+    [token] = await mailed_links(runtime, captured)
+    opened = await client.get(f"/status/view?token={token}&lang=it")
+    assert opened.status == 200
+    assert 'id="result"' not in await opened.text()  # a scanner's GET spends nothing
+    shown = await client.post("/status/view", data={"token": token, "lang": "it"})
+    body = await shown.text()
+    assert shown.status == 200
     assert f'<bdi class="ref">{ref}</bdi>' in body
     investigating = i18n.status_label("investigating", "it")
     assert f'<dd id="current-status">{investigating}</dd>' in body
@@ -71,38 +93,80 @@ async def test_the_right_pair_shows_status_history_and_next_date(
     assert "A technician &lt;b&gt;checks&lt;/b&gt;" in body
     due = re.search(r'<dd id="next-due">([^<]+)</dd>', body)
     assert due is not None
-    assert "2026" in due.group(1)
     assert "novembre" in due.group(1)  # Babel's Italian month
-    by_phone, phone_body = await look_up(client, ref, "+39 333 765 4321")
-    assert by_phone == 200
-    assert i18n.status_label("investigating", "en") in phone_body
+    again = await client.post("/status/view", data={"token": token})
+    assert again.status == 410
+    assert 'id="result"' not in await again.text()
 
 
-async def test_a_wrong_pair_says_so_without_saying_which_half(
-        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
+async def test_every_look_up_answers_the_same_and_only_the_owner_gets_mail(
+        client: Client, runtime: Runtime, clock: VirtualClock,
+        captured: dict[int, OutboundReply]) -> None:
+    runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 10, 3600)
     ref = await open_ticket(runtime, clock)
-    wrong_contact = await look_up(client, ref, "someone.else@example.com")
-    wrong_ref = await look_up(client, "C-2026-999999", EMAIL)
-    empty = await look_up(client, "", "")
-    for status, body in (wrong_contact, wrong_ref, empty):
-        assert status == 404
-        assert page_texts.texts("en")["no_match"] in body
-        assert 'id="result"' not in body
+    answers = [await look_up(client, ref, "someone.else@example.com"),
+               await look_up(client, "C-2026-999999", EMAIL),
+               await look_up(client, ref, "+39 333 765 4321")]  # a phone gets no mail
+    assert await mailed_links(runtime, captured) == []
+    right = await look_up(client, ref, EMAIL)
+    assert len(await mailed_links(runtime, captured)) == 1
     strip = re.compile(r'value="[^"]*"')
-    assert strip.sub("", wrong_contact[1]) == strip.sub("", wrong_ref[1])
+    pages = {(status, strip.sub("", body)) for status, body in [*answers, right]}
+    assert len(pages) == 1  # the same status and words whether or not anything matched
 
 
-async def test_repeated_wrong_attempts_are_throttled_even_for_the_right_pair(
-        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
+async def test_a_reference_typed_with_the_attackers_own_address_unlocks_nothing(
+        client: Client, runtime: Runtime, clock: VirtualClock,
+        captured: dict[int, OutboundReply]) -> None:
+    """Issue 11, 1: a form naming the victim's reference made the attacker's contact count."""
     ref = await open_ticket(runtime, clock)
+    text = f"I withdraw my complaint. Order number: {ref}. Email: mallory@evil.test"
+    await runtime.ingest.accept(complaint("b:mallory-browser-0000000000", text, clock.now(),
+                                          channel=Channel.WEBFORM))
+    await runtime.worker.drain()
+    await look_up(client, ref, "mallory@evil.test")
+    assert await mailed_links(runtime, captured) == []
+    async with runtime.sessions() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
+    assert ticket is not None
+    assert ticket.state_version == 1
+    assert "withdraw" not in str(ticket.details)
+
+
+async def test_parallel_look_ups_are_counted_before_any_is_answered(
+        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
+    """Issue 11, 4: 80 parallel wrong look-ups all got through a limit of 10."""
+    runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 10, 3600)
+    runtime.lookup.per_reference = Limiter(runtime.redis, runtime.keys, "lookup-ref", 1000,
+                                           3600)
+    answers = await asyncio.gather(*[look_up(client, f"C-2026-{n:06d}", EMAIL)
+                                     for n in range(80)])
+    statuses = sorted(status for status, _ in answers)
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 70
+
+
+async def test_guesses_at_one_reference_are_limited_whoever_makes_them(
+        runtime: Runtime, clock: VirtualClock) -> None:
+    allowed = [(await runtime.lookup.request_link("C-2026-000001", EMAIL,
+                                                  f"198.51.100.{n}")).allowed
+               for n in range(8)]
+    assert allowed == [True] * 5 + [False] * 3
+
+
+async def test_a_limited_visitor_is_told_when_to_try_again(
+        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
     for attempt in range(3):
         status, _ = await look_up(client, f"C-2026-00000{attempt + 5}", EMAIL)
-        assert status == 404
-    status, body = await look_up(client, ref, EMAIL)
-    assert status == 429
-    assert page_texts.texts("en")["too_many_status"] in body
+        assert status == 200
+    response = await client.post("/status", data={"ref": "C-2026-000001", "contact": EMAIL})
+    body = await response.text()
+    assert response.status == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
+    assert "{time}" not in body
+    assert page_texts.texts("en")["too_many_status"].split("{time}")[0] in body
     clock.set(clock.now() + timedelta(hours=1))  # the next hour's window
-    status, _ = await look_up(client, ref, EMAIL)
+    status, _ = await look_up(client, "C-2026-000001", EMAIL)
     assert status == 200
 
 
@@ -120,14 +184,14 @@ async def test_a_reference_in_the_link_is_filled_in(client: Client) -> None:
 async def test_behind_a_trusted_proxy_each_visitor_has_their_own_attempts(
         runtime: Runtime, tmp_path: Path, trusted_proxies: int) -> None:
     """The forwarded address counts only when the operator says a proxy of theirs set it."""
-    plug = form_plug(runtime, tmp_path / "uploads", status_attempts_per_ip_per_hour=2,
-                     trusted_proxies=trusted_proxies)
+    runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 2, 3600)
+    plug = form_plug(runtime, tmp_path / "uploads", trusted_proxies=trusted_proxies)
     async with TestClient(TestServer(make_app(runtime, plugs=[plug]))) as proxied:
         statuses = []
-        for visitor in ("203.0.113.7", "203.0.113.7", "198.51.100.9"):
+        for n, visitor in enumerate(("203.0.113.7", "203.0.113.7", "198.51.100.9")):
             response = await proxied.post(
-                "/status", data={"ref": "C-2026-000999", "contact": EMAIL},
+                "/status", data={"ref": f"C-2026-00099{n}", "contact": EMAIL},
                 headers={"X-Forwarded-For": f"10.9.9.9, {visitor}"})
             statuses.append(response.status)
     # Trusted: the third visitor is someone else. Not trusted: all three are the proxy.
-    assert statuses == ([404, 404, 404] if trusted_proxies else [404, 404, 429])
+    assert statuses == ([200, 200, 200] if trusted_proxies else [200, 200, 429])

@@ -29,6 +29,7 @@ from bot.web.app import make_app
 from channels import page_texts
 from channels.form_uploads import FILE_TYPES, display_filename, sniff
 from channels.webform import (
+    VISITOR_COOKIE,
     FormKeys,
     WebformConfig,
     WebformSender,
@@ -79,6 +80,12 @@ async def client(runtime: Runtime, uploads: Path) -> AsyncIterator[Client]:
     async with TestClient(TestServer(make_app(runtime, plugs=[form_plug(runtime, uploads)]))
                           ) as test_client:
         yield test_client
+
+
+def visitor_of(client: Client) -> str:
+    """The visitor id the form gave this browser (its cookie)."""
+    return client.session.cookie_jar.filter_cookies(client.make_url("/"))[
+        VISITOR_COOKIE].value
 
 
 async def token_of(client: Client, **headers: str) -> str:
@@ -159,7 +166,10 @@ async def test_a_valid_form_becomes_a_ticket_and_the_confirmation_shows_its_refe
     sid = location.split("/")[-1].split("?")[0]
     assert message.channel == "webform"
     assert message.external_id == f"form:{sid}"
-    assert message.sender == "anna.rossi@example.com"
+    # The browser wrote it (its visitor cookie); the address it typed is only a claim.
+    assert message.sender == f"b:{visitor_of(client)}"
+    assert message.details is not None
+    assert message.details["email"] == "Anna.Rossi@Example.com"
     assert message.display_name == "Anna Rossi"
     assert message.language == "en"
     assert message.raw["form"]["order"] == "100234"
@@ -258,7 +268,9 @@ async def test_a_service_complaint_needs_no_model_and_a_phone_is_a_contact(
     status, _, _ = await send(client, fields)
     assert status == 303
     [message] = await messages(runtime)
-    assert message.sender == "393331234567"
+    assert message.sender.startswith("b:")
+    assert message.details is not None
+    assert message.details["phone"] == "+39 333 123 4567"
     assert "Phone: +39 333 123 4567" in message.text
 
 
@@ -327,7 +339,9 @@ async def test_an_oversized_description_is_refused_with_a_clear_message(
 async def test_an_expired_form_keeps_the_values_and_issues_a_new_token(
         client: Client, runtime: Runtime) -> None:
     sid = "A" * 22
-    old = issue_token(SECRET, sid, int(runtime.clock.now().timestamp()) - 2 * 24 * 3600)
+    await token_of(client)  # the visitor cookie
+    old = issue_token(SECRET, sid, int(runtime.clock.now().timestamp()) - 2 * 24 * 3600,
+                      visitor_of(client))
     status, _, body = await send(client, {**VALID, "csrf": old})
     assert status == 422
     assert page_texts.texts("en")["expired"] in body
@@ -549,7 +563,11 @@ async def test_a_later_update_goes_by_mail_when_mail_is_configured(
     assert (await sender.send(reply(7, "a@example.com"))).ok  # shown on the page
     assert mail.attempts == []
     assert (await sender.send(reply(8, "a@example.com"))).ok  # a status change: by mail
-    assert [r.outbox_id for r in mail.attempts] == [8]
-    by_phone = await sender.send(reply(9, "393471234567"))  # no address to mail
+    assert [(r.outbox_id, r.to) for r in mail.attempts] == [(8, "anna.rossi@example.com")]
+    _, phoned, _ = await send(client, {"csrf": await token_of(client), **VALID,
+                                       "contact": "+39 347 123 4567"})
+    sid = phoned.split("/")[-1].split("?")[0]
+    assert (await sender.send(reply(9, "b:visitor"))).ok  # its page shows the first
+    by_phone = await sender.send(reply(10, "b:visitor"))  # no address to mail
     assert by_phone.permanent
     assert [r.outbox_id for r in mail.attempts] == [8]
