@@ -27,10 +27,10 @@ import aiohttp
 from telegram import Update
 
 from bench.webhook_load import Figure, Webhook, main
-from bot.domain import Channel, TicketView
-from bot.limits import Allowance
+from bot.domain import Channel
 from bot.ports import MessageSink, Plug
 from channels.telegram import PATH, SECRET_HEADER, TelegramConfig, inbound_of, plug
+from tests.fakes.no_tickets import NoTickets
 from tests.fakes.telegram_api import running
 
 TOKEN = "7000000001:bench-token"  # noqa: S105 -- the local fake's, not a secret
@@ -63,19 +63,6 @@ def parse_rate(secret: str, count: int = 20_000) -> Figure:
             inbound_of(Update.de_json(data, None), data)
     return Figure("secret + JSON + de_json + InboundMessage, in-process", count,
                   time.perf_counter() - begun)
-
-
-class NoTickets:
-    can_mail = False
-
-    async def request_link(self, ref: str, contact: str, ip: str) -> Allowance:
-        return Allowance(True, 1, 3600)
-
-    async def redeem(self, token: str) -> TicketView | None:
-        return None
-
-    async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
-        return None
 
 
 @asynccontextmanager

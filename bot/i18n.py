@@ -120,6 +120,14 @@ def view_link(ref: str, language: str, link: str) -> tuple[str, str]:
             _fill(_text(lang, "view_link.body"), ref=ref, link=link))
 
 
+def claim_link(channel: str, language: str, link: str) -> tuple[str, str]:
+    """The mail that lets whoever reads an address typed into a chat or form prove it."""
+    lang = pick_language(language)
+    name = _text(lang, f"claim_link.channel.{channel}")
+    return (_text(lang, "claim_link.subject"),
+            _fill(_text(lang, "claim_link.body"), channel=name, link=link))
+
+
 def _received_line(ref: str, lang: str, received: list[str]) -> str:
     if not received:
         return _fill(_text(lang, "details.added_nothing"), ref=ref)

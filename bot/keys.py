@@ -55,9 +55,9 @@ class Keys:
             return [*own, own[0], own[1]]
         return [*own, self.flood(claims), self.fingerprints(claims)]
 
-    def view_link(self, token_digest: str) -> str:
-        """A mailed one-time link to a ticket (bot.ticket_views): the reference it shows."""
-        return f"{self.prefix}:view-link:{token_digest}"
+    def one_time_link(self, kind: str, token_digest: str) -> str:
+        """A mailed one-time link (bot.links): what it is for, under its token's hash."""
+        return f"{self.prefix}:link:{kind}:{token_digest}"
 
     def limit(self, name: str, subject: str, window: int) -> str:
         """A limiter's counter for one subject and window (bot.limits). The subject is

@@ -86,6 +86,16 @@ class TicketLookup(Protocol):
         """The ticket a mailed link shows, once."""
         ...
 
+    async def request_proof(self, channel: Channel, address: str, email: str, ip: str,
+                            language: str) -> Allowance:
+        """A chat session or form browser typed `email`: mail a one-time link there when a
+        customer wrote from it; the answer says only whether the limits allowed it."""
+        ...
+
+    async def prove(self, token: str) -> bool:
+        """Follow such a link: the chat or browser becomes that customer's, verified."""
+        ...
+
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         """The open ticket of the customer behind a *verified* (channel, address)."""
         ...

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.claims import ClaimProofs
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import make_engine, make_sessions, migrate
@@ -22,6 +23,8 @@ from bot.domain import Channel
 from bot.embedded_valkey import EmbeddedValkey
 from bot.ingest import Ingest
 from bot.keys import Keys
+from bot.limits import Limiter
+from bot.links import OneTimeLinks
 from bot.outbox import Sender
 from bot.pipeline import Pipeline
 from bot.policy import PolicyStore
@@ -103,6 +106,20 @@ async def open_runtime(settings: Settings, *, clock: Clock | None = None,
         yield runtime
 
 
+def _lookup(settings: Settings, sessions: async_sessionmaker[AsyncSession], redis: Redis,
+            keys: Keys, clock: Clock, sender: Sender) -> TicketViews:
+    """What customer pages may ask: links mailed to a ticket's address or a claimed one,
+    each ask counted per client address and per target before it is looked at."""
+    links = OneTimeLinks(redis, keys, sender, settings.public_url)
+    claims = ClaimProofs(sessions, links, clock,
+                         per_ip=Limiter(redis, keys, "proof-ip", 10, 3600),
+                         per_email=Limiter(redis, keys, "proof-email", 3, 86400))
+    return TicketViews(sessions, links, claims, clock,
+                       per_ip=Limiter(redis, keys, "lookup-ip",
+                                      settings.status_attempts_per_ip_per_hour, 3600),
+                       per_reference=Limiter(redis, keys, "lookup-ref", 5, 3600))
+
+
 def _assemble(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Clock,
               classifier: Classifier, senders: Mapping[Channel, ReplySender]) -> Runtime:
     sessions = make_sessions(engine)
@@ -119,7 +136,6 @@ def _assemble(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Cloc
     return Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis,
                    clock=clock, stream=stream, policy=policy, throttle=throttle, keys=keys,
                    ingest=Ingest(sessions, stream, clock), pipeline=pipeline, worker=worker,
-                   sender=sender, classifier=classifier, lookup=TicketViews(
-                       sessions, redis, keys, clock, sender, public_url=settings.public_url,
-                       per_ip=settings.status_attempts_per_ip_per_hour),
+                   sender=sender, classifier=classifier,
+                   lookup=_lookup(settings, sessions, redis, keys, clock, sender),
                    embedded=settings.database_url is None or settings.redis_url is None)

@@ -12,59 +12,33 @@ background. Otherwise a ticket is shown only to a verified identity of its custo
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import logging
-import secrets
-from typing import Protocol
-
-from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import details, i18n
+from bot.claims import ClaimProofs
 from bot.clock import Clock
-from bot.domain import (
-    OPEN_STATUSES,
-    Channel,
-    OutboundReply,
-    SendResult,
-    TicketChange,
-    TicketStatus,
-    TicketView,
-)
+from bot.domain import OPEN_STATUSES, Channel, TicketChange, TicketStatus, TicketView
 from bot.identity import normalize_address
-from bot.keys import Keys
 from bot.limits import Allowance, Limiter
+from bot.links import OneTimeLinks
 from bot.models import Identity, Ticket, TicketEvent
 
-log = logging.getLogger(__name__)
 _OPEN_VALUES = [s.value for s in OPEN_STATUSES]
-LINK_TTL_S = 24 * 3600
-
-
-class Mailer(Protocol):
-    """The runtime's sender (bot.outbox.Sender): the email channel's adapter, if configured."""
-
-    def can_send(self, channel: Channel) -> bool: ...
-
-    async def send_now(self, reply: OutboundReply) -> SendResult: ...
+VIEW = "status/view"  # the link's path and kind
 
 
 class TicketViews:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, keys: Keys,
-                 clock: Clock, mailer: Mailer, *, per_ip: int = 10, per_reference: int = 5,
-                 public_url: str = "") -> None:
-        self._sessions, self._redis, self._keys, self._clock = sessions, redis, keys, clock
-        self.per_ip = Limiter(redis, keys, "lookup-ip", per_ip, 3600)
-        self.per_reference = Limiter(redis, keys, "lookup-ref", per_reference, 3600)
-        self._public_url = public_url.rstrip("/")
-        self._mailer = mailer
-        self._mailing: set[asyncio.Task[None]] = set()
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], links: OneTimeLinks,
+                 claims: ClaimProofs, clock: Clock, *, per_ip: Limiter,
+                 per_reference: Limiter) -> None:
+        self._sessions, self._links, self._clock = sessions, links, clock
+        self.claims = claims
+        self.per_ip, self.per_reference = per_ip, per_reference
 
     @property
     def can_mail(self) -> bool:
-        return self._mailer.can_send(Channel.EMAIL)
+        return self._links.can_mail
 
     async def request_link(self, ref: str, contact: str, ip: str) -> Allowance:
         """Count the look-up, then mail a link if `contact` is the ticket's own address.
@@ -79,15 +53,11 @@ class TicketViews:
             return by_ip if not by_ip.allowed else by_ref
         found = await self._mail_target(ref, contact)
         if found is not None and self.can_mail:
-            task = asyncio.create_task(self._mail_link(*found))
-            self._mailing.add(task)
-            task.add_done_callback(self._mailing.discard)
+            ticket, email = found
+            ticket_ref, language = ticket.ref or "", ticket.language
+            self._links.send(VIEW, {"ref": ticket_ref}, email, language, ticket_ref,
+                             lambda link: i18n.view_link(ticket_ref, language, link))
         return by_ip
-
-    async def settled(self) -> None:
-        """Wait for the links being mailed (tests, and a clean shutdown)."""
-        while self._mailing:
-            await asyncio.gather(*self._mailing, return_exceptions=True)
 
     async def _mail_target(self, ref: str, contact: str) -> tuple[Ticket, str] | None:
         email = contact.strip().lower()
@@ -103,34 +73,25 @@ class TicketViews:
             given = str(ticket.details.get("email") or "").strip().lower()
             return (ticket, email) if owned is not None or given == email else None
 
-    async def _mail_link(self, ticket: Ticket, email: str) -> None:
-        token = secrets.token_urlsafe(24)
-        await self._redis.set(self._keys.view_link(_digest(token)), ticket.ref or "",
-                              ex=LINK_TTL_S)
-        link = f"{self._public_url}/status/view?token={token}" if self._public_url else token
-        subject, text = i18n.view_link(ticket.ref or "", ticket.language, link)
-        reply = OutboundReply(outbox_id=0, channel=Channel.EMAIL, to=email, text=text,
-                              subject=subject, language=ticket.language,
-                              ticket_ref=ticket.ref or "")
-        try:
-            result = await self._mailer.send_now(reply)
-        except Exception:
-            log.exception("view link not mailed", extra={"ticket_ref": ticket.ref})
-            return
-        if not result.ok:
-            log.warning("view link not mailed: %s", result.error,
-                        extra={"ticket_ref": ticket.ref})
+    async def request_proof(self, channel: Channel, address: str, email: str, ip: str,
+                            language: str) -> Allowance:
+        """A chat or form browser that typed `email`: a link to prove it (bot.claims)."""
+        return await self.claims.request(channel, address, email, ip, language)
+
+    async def prove(self, token: str) -> bool:
+        return await self.claims.confirm(token)
+
+    async def settled(self) -> None:
+        await self._links.settled()
 
     async def redeem(self, token: str) -> TicketView | None:
         """The ticket a link was mailed for, once: the link is spent by showing it."""
-        if not 16 <= len(token) <= 64:
-            return None
-        ref = await self._redis.getdel(self._keys.view_link(_digest(token)))
-        if ref is None:
+        payload = await self._links.redeem(VIEW, token)
+        if payload is None:
             return None
         async with self._sessions() as session:
             ticket = await session.scalar(select(Ticket).where(
-                Ticket.ref == (ref.decode() if isinstance(ref, bytes) else ref)))
+                Ticket.ref == str(payload.get("ref", ""))))
             return None if ticket is None else await _view(session, ticket)
 
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
@@ -144,11 +105,6 @@ class TicketViews:
             ticket = await session.scalar(select(Ticket).where(
                 Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)))
             return None if ticket is None else await _view(session, ticket)
-
-
-def _digest(token: str) -> str:
-    """Only a token's hash is stored: a copy of Redis shows no usable link."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:

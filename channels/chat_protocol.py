@@ -270,14 +270,18 @@ class Chat:
         dialog = chat_intake.Dialog.from_json(session.dialog)
         if dialog.step == chat_intake.DONE:
             return frames + await self._submit_free(session, dialog, entry)
-        return frames + await self._advance(session, dialog, entry)
+        return frames + await self._advance(session, dialog, entry, conv.ip)
 
     async def _advance(self, session: Session, dialog: chat_intake.Dialog,
-                       entry: Entry) -> list[Frame]:
-        """One step of the intake; look-ups and the submission as the turn asks."""
+                       entry: Entry, ip: str) -> list[Frame]:
+        """One step of the intake, and the submission when the turn completes it."""
         turn = chat_intake.answer(dialog, entry.text, session.language)
         prompts = list(turn.prompts)
         frames: list[Frame] = []
+        email = turn.dialog.get("contact")
+        if "@" in email and email != dialog.get("contact") and await self._offer_proof(
+                session, email, ip):
+            prompts.insert(0, chat_intake.Prompt("proof_sent", (("email", email),)))
         if isinstance(turn.action, chat_intake.Submit):
             submitted = await self._submit_intake(session, turn.action, entry)
             if submitted is not None:
@@ -289,6 +293,15 @@ class Chat:
             await self._delivered(session.id, list(range(entry.id + 1)), customer_only=True)
             await self.hub.publish(session.id, {"type": "typing", "on": True})
         return frames
+
+    async def _offer_proof(self, session: Session, email: str, ip: str) -> bool:
+        """An email typed here: if a customer wrote from it, a link there lets this session
+        prove it is theirs (bot.claims); the chat says the same whether or not one went."""
+        if not self._lookup.can_mail:
+            return False
+        allowance = await self._lookup.request_proof(Channel.WEBCHAT, session.id, email, ip,
+                                                     session.language)
+        return allowance.allowed
 
     async def _submit_intake(self, session: Session, submit: chat_intake.Submit,
                              entry: Entry) -> list[Frame] | None:

@@ -67,6 +67,7 @@ _EN: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
+    "proof_sent": "If you have written to us before from {email}, we have sent a link there: open it to continue this chat with your earlier complaint.",
 }
 
 _IT: dict[str, str] = {
@@ -117,6 +118,7 @@ _IT: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
+    "proof_sent": "Se ci ha già scritto da {email}, le abbiamo inviato lì un link: lo apra per continuare questa chat con il suo reclamo precedente.",
 }
 
 _NL: dict[str, str] = {
@@ -167,6 +169,7 @@ _NL: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
+    "proof_sent": "Als u ons eerder schreef vanaf {email}, hebben we daar een link naartoe gestuurd: open hem om deze chat met uw eerdere klacht voort te zetten.",
 }
 
 _RU: dict[str, str] = {
@@ -217,6 +220,7 @@ _RU: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
+    "proof_sent": "Если вы уже писали нам с адреса {email}, мы отправили туда ссылку: откройте её, чтобы продолжить этот чат по вашему прежнему обращению.",
 }
 
 _ZH: dict[str, str] = {
@@ -267,6 +271,7 @@ _ZH: dict[str, str] = {
     "ch_instagram": "Instagram",
     "ch_telegram": "Telegram",
     "ch_whatsapp": "WhatsApp",
+    "proof_sent": "如果您之前曾用 {email} 联系过我们，我们已向该地址发送了链接：打开它即可在此聊天中继续处理您之前的投诉。",
 }
 
 TEXTS: Mapping[str, Mapping[str, str]] = {"en": _EN, "it": _IT, "nl": _NL, "ru": _RU,

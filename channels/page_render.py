@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = Path(__file__).resolve().parent / "static" / "pages.css"
 STATIC_PREFIX = "/pages-static"
-_TEMPLATE_NAMES = ("base.html", "form.html", "done.html", "status.html", "status_open.html",
+_TEMPLATE_NAMES = ("base.html", "form.html", "done.html", "status.html", "link_open.html",
                    "problem.html", "unavailable.html")
 
 

@@ -104,6 +104,11 @@ _EN: dict[str, str] = {
     "link_open_title": "Your complaint",
     "link_open": "Show my complaint",
     "link_used": "This link has expired or was already used. Request a new one below.",
+    "verify_title": "Link your conversation",
+    "verify_open": "Yes, this was me: link it",
+    "verify_done": "Thank you. Your conversation is now linked to your complaints: continue there.",
+    "verify_used": "This link has expired or was already used.",
+    "proof_sent": "If you have written to us before from {email}, we have sent a link there: open it to add this message to your earlier complaint.",
 }
 
 _IT: dict[str, str] = {
@@ -184,6 +189,11 @@ _IT: dict[str, str] = {
     "link_open_title": "Il suo reclamo",
     "link_open": "Mostra il mio reclamo",
     "link_used": "Questo link è scaduto o è già stato usato. Ne richieda uno nuovo qui sotto.",
+    "verify_title": "Colleghi la conversazione",
+    "verify_open": "Sì, ero io: collega",
+    "verify_done": "Grazie. La sua conversazione è ora collegata ai suoi reclami: continui da lì.",
+    "verify_used": "Questo link è scaduto o è già stato usato.",
+    "proof_sent": "Se ci ha già scritto da {email}, le abbiamo inviato lì un link: lo apra per aggiungere questo messaggio al suo reclamo precedente.",
 }
 
 _NL: dict[str, str] = {
@@ -264,6 +274,11 @@ _NL: dict[str, str] = {
     "link_open_title": "Uw klacht",
     "link_open": "Toon mijn klacht",
     "link_used": "Deze link is verlopen of al gebruikt. Vraag hieronder een nieuwe aan.",
+    "verify_title": "Koppel uw gesprek",
+    "verify_open": "Ja, dat was ik: koppelen",
+    "verify_done": "Dank u. Uw gesprek is nu gekoppeld aan uw klachten: ga daar verder.",
+    "verify_used": "Deze link is verlopen of al gebruikt.",
+    "proof_sent": "Als u ons eerder schreef vanaf {email}, hebben we daar een link naartoe gestuurd: open hem om dit bericht aan uw eerdere klacht toe te voegen.",
 }
 
 _RU: dict[str, str] = {
@@ -344,6 +359,11 @@ _RU: dict[str, str] = {
     "link_open_title": "Ваше обращение",
     "link_open": "Показать моё обращение",
     "link_used": "Срок действия ссылки истёк или она уже использована. Запросите новую ниже.",
+    "verify_title": "Связать разговор",
+    "verify_open": "Да, это был я: связать",
+    "verify_done": "Спасибо. Ваш разговор теперь связан с вашими обращениями: продолжайте там.",
+    "verify_used": "Срок действия ссылки истёк или она уже использована.",
+    "proof_sent": "Если вы уже писали нам с адреса {email}, мы отправили туда ссылку: откройте её, чтобы добавить это сообщение к вашему прежнему обращению.",
 }
 
 _ZH: dict[str, str] = {
@@ -424,6 +444,11 @@ _ZH: dict[str, str] = {
     "link_open_title": "您的投诉",
     "link_open": "显示我的投诉",
     "link_used": "此链接已过期或已被使用。请在下方重新申请。",
+    "verify_title": "关联您的对话",
+    "verify_open": "是的，是我本人：关联",
+    "verify_done": "谢谢。您的对话现已关联到您的投诉：请在那里继续。",
+    "verify_used": "此链接已过期或已被使用。",
+    "proof_sent": "如果您之前曾用 {email} 联系过我们，我们已向该地址发送了链接：打开它即可将此消息添加到您之前的投诉中。",
 }
 
 _TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType({

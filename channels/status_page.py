@@ -44,7 +44,8 @@ class StatusPage:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/status", self.show), web.post("/status", self.check),
-                web.get("/status/view", self.confirm), web.post("/status/view", self.view)]
+                web.get("/status/view", self.confirm), web.post("/status/view", self.view),
+                web.get("/verify", self.confirm_proof), web.post("/verify", self.prove)]
 
     async def show(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.default_language)
@@ -81,9 +82,28 @@ class StatusPage:
 
     async def confirm(self, request: web.Request) -> web.Response:
         """The mailed link: a button, so that only a person's click spends it."""
+        return self._link_page(request, "/status/view", "link_open_title", "link_open")
+
+    async def confirm_proof(self, request: web.Request) -> web.Response:
+        """The link mailed to an address typed into the chat or the form (bot.claims)."""
+        return self._link_page(request, "/verify", "verify_title", "verify_open")
+
+    def _link_page(self, request: web.Request, action: str, title: str,
+                   button: str) -> web.Response:
         lang = page_language(request, self.default_language)
-        token = request.query.get("token", "")[:MAX_TOKEN]
-        return self.pages.render(request, "status_open.html", lang, token=token)
+        texts = page_texts.texts(lang)
+        return self.pages.render(request, "link_open.html", lang, action=action,
+                                 title=texts[title], button=texts[button],
+                                 token=request.query.get("token", "")[:MAX_TOKEN])
+
+    async def prove(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        lang = page_language(request, self.default_language, _field(form, "lang", 16))
+        texts = page_texts.texts(lang)
+        proven = await self.lookup.prove(_field(form, "token", MAX_TOKEN))
+        return self.pages.render(request, "link_open.html", lang, status=200 if proven else 410,
+                                 title=texts["verify_title"],
+                                 message=texts["verify_done" if proven else "verify_used"])
 
     async def view(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.default_language)

@@ -508,7 +508,22 @@ class WebForm:
                               notice=texts["store_down"], files_again=posted.files_given)
         if not accepted.duplicate:  # a duplicate's files are the first post's, kept already
             posted.files.clear()  # the stored message refers to them now
+            await self._offer_proof(request, sid, record, lang)
         return self._to_done(sid, lang)
+
+    async def _offer_proof(self, request: web.Request, sid: str, record: dict[str, Any],
+                           lang: str) -> None:
+        """An email typed by a browser that keeps its cookie: if a customer wrote from it,
+        a link there lets this browser prove it is theirs (bot.claims). The page says the
+        same whether or not one was sent."""
+        email = contact_address(record["values"].get("contact", ""))
+        if not (record["visitor"] and email and "@" in email and self.lookup.can_mail):
+            return
+        allowance = await self.lookup.request_proof(
+            Channel.WEBFORM, record["sender"], email, self.pages.client_ip(request), lang)
+        if allowance.allowed:
+            record["proof"] = True
+            await self.redis.set(self.keys.submission(sid), json.dumps(record), keepttl=True)
 
     def _to_done(self, sid: str, lang: str) -> web.Response:
         """POST-redirect-GET: a reload of the confirmation never posts the form again."""
@@ -544,8 +559,13 @@ class WebForm:
         # What was typed is shown to the browser that typed it, not to whoever has the URL.
         own = bool(record.get("visitor")) and hmac.compare_digest(
             str(record.get("visitor")), self._visitor(request))
-        summary = _summary(record, page_texts.texts(lang)) if own else []
-        return self.pages.render(request, "done.html", lang, summary=summary, **context)
+        texts = page_texts.texts(lang)
+        summary = _summary(record, texts) if own else []
+        email = contact_address(str((record.get("values") or {}).get("contact", "")))
+        proof = translated(texts, "proof_sent", email=email) if (
+            own and email and "@" in email and record.get("proof")) else ""
+        return self.pages.render(request, "done.html", lang, summary=summary, proof=proof,
+                                 **context)
 
     async def _done_state(self, sid: str, record: Mapping[str, Any],
                           lang: str) -> dict[str, Any]:

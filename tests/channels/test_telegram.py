@@ -31,10 +31,8 @@ from bot.domain import (
     Decision,
     InboundMessage,
     OutboundReply,
-    TicketView,
 )
 from bot.leases import Leases
-from bot.limits import Allowance
 from bot.runtime import Runtime
 from bot.web.app import make_app
 from channels.telegram import (
@@ -49,6 +47,7 @@ from channels.telegram import (
     split_text,
 )
 from tests.conftest import START
+from tests.fakes.no_tickets import NoTickets
 from tests.fakes.telegram_api import FakeBotApi, running
 from tests.helpers import outbox_rows, stored_messages
 
@@ -681,19 +680,6 @@ class FlakySink:
             raise ConnectionError("the store is down")
         self.accepted.append(msg)
         return Accepted(len(self.accepted), duplicate=False)
-
-
-class NoTickets:
-    can_mail = False
-
-    async def request_link(self, ref: str, contact: str, ip: str) -> Allowance:
-        return Allowance(True, 1, 3600)
-
-    async def redeem(self, token: str) -> TicketView | None:
-        return None
-
-    async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
-        return None
 
 
 @contextlib.asynccontextmanager

@@ -215,26 +215,42 @@ async def test_resent_message_after_reconnect_is_not_stored_twice(runtime: Runti
     await again.ws.close()
 
 
-async def test_an_email_with_an_open_ticket_is_not_revealed_and_its_claim_changes_nothing(
-        runtime: Runtime, client: Client) -> None:
+async def test_an_email_with_an_open_ticket_is_not_revealed_and_proving_it_links_the_chat(
+        runtime: Runtime, client: Client, captured: dict[int, OutboundReply]) -> None:
     """Issue 11, 5: the chat said "there is already an open complaint for this email"."""
     await runtime.ingest.accept(InboundMessage(
         channel=Channel.EMAIL, external_id="<m1@example.com>", sender="anna.rossi@example.com",
         text="My inverter SUN2000-5KTL-M1 is broken, order ORD-1234, I want a refund.",
         received_at=START))
     [opened] = await runtime.worker.drain()
-    asked = {}
+    asked, panels = {}, {}
     for email in ("ANNA.ROSSI@example.com", "nobody.here@example.com"):
-        panel, _ = await open_panel(client)
+        panel, welcome = await open_panel(client)
         for text in ANSWERS[:2]:
             await panel.answer(text)
-        asked[email] = await panel.answer(email)
-        await panel.ws.close()
+        said = await panel.answer(email)
+        asked[email] = said.replace(email.lower(), "EMAIL")
+        panels[email] = (panel, welcome["session"])
     assert asked["ANNA.ROSSI@example.com"] == asked["nobody.here@example.com"]
-    assert asked["nobody.here@example.com"] == chat_texts.say("ask_order_number", "en")
-    async with runtime.sessions() as session:
-        ticket = await session.get_one(Ticket, opened.ticket_id)
-    assert ticket.state_version == 1
+    assert asked["nobody.here@example.com"] == chat_texts.say("proof_sent", "en", email="EMAIL")
+    await runtime.lookup.settled()
+    mailed = captured.pop(0)  # only to the address a customer wrote from
+    assert mailed.to == "anna.rossi@example.com"
+    assert captured.get(0) is None
+    panel, session = panels["ANNA.ROSSI@example.com"]
+    assert await runtime.lookup.prove(mailed.text.split("\n")[1].strip())
+    assert not await runtime.lookup.prove(mailed.text.split("\n")[1].strip())  # once
+    for text in ANSWERS[3:]:
+        await panel.answer(text)
+    outcomes = await runtime.worker.drain()
+    assert [o.ticket_id for o in outcomes] == [opened.ticket_id]  # Anna's, proven
+    assert "claims" not in outcomes[0].reason
+    async with runtime.sessions() as db:
+        ticket = await db.get_one(Ticket, opened.ticket_id)
+        message = await db.get_one(Message, outcomes[0].message_id)
+    assert message.customer_id == ticket.customer_id  # the chat now writes as Anna
+    for panel, _ in panels.values():
+        await panel.ws.close()
 
 
 @EMBEDDED

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import ClientSession, DummyCookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.domain import Channel, Decision, InboundMessage
+from bot.domain import Channel, Decision, InboundMessage, OutboundReply
 from bot.models import Ticket
 from bot.runtime import Runtime
 from bot.web.app import make_app
@@ -118,3 +118,33 @@ async def test_a_token_is_bound_to_its_browser_and_foreign_pages_cannot_post_it(
     assert [r.status for r in refused] == [403]
     assert framed.status == 303  # a site allowed to frame the form
     assert len(await messages(runtime)) == 1
+
+
+async def test_a_browser_that_proves_the_email_it_typed_writes_as_that_customer(
+        app: web.Application, runtime: Runtime, victim: Ticket,
+        captured: dict[int, OutboundReply]) -> None:
+    """A claim becomes proof by a one-time link mailed to the typed address."""
+    async with TestClient(TestServer(app)) as customer:
+        _, location, _ = await send(customer, {"csrf": await token_of(customer), **VALID})
+        await runtime.worker.drain()
+        page = await done_page(customer, location)
+        assert 'id="proof-sent"' in page
+        await runtime.lookup.settled()
+        mailed = captured.pop(0)
+        assert mailed.to == "anna.rossi@example.com"
+        token = mailed.text.split("\n")[1].strip()
+        opened = await customer.get(f"/verify?token={token}")
+        assert opened.status == 200
+        proven = await customer.post("/verify", data={"token": token})
+        assert proven.status == 200
+        again = await customer.post("/verify", data={"token": token})
+        assert again.status == 410
+        await send(customer, {"csrf": await token_of(customer), **VALID,
+                              "description": "The inverter still shows error F23 each morning.",
+                              "serial": "SN-PROVEN-1"})
+        [outcome] = await runtime.worker.drain()
+    assert outcome.ticket_id == victim.id
+    assert "claims" not in outcome.reason
+    async with runtime.sessions() as session:
+        ticket = await session.get_one(Ticket, victim.id)
+    assert ticket.details.get("serial_number") == "SN-PROVEN-1"  # it was waiting for it
