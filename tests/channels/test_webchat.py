@@ -223,7 +223,8 @@ async def test_an_email_with_an_open_ticket_is_not_revealed_and_proving_it_links
         text="My inverter SUN2000-5KTL-M1 is broken, order ORD-1234, I want a refund.",
         received_at=START))
     [opened] = await runtime.worker.drain()
-    asked, panels = {}, {}
+    asked: dict[str, str] = {}
+    panels: dict[str, tuple[Panel, str]] = {}
     for email in ("ANNA.ROSSI@example.com", "nobody.here@example.com"):
         panel, welcome = await open_panel(client)
         for text in ANSWERS[:2]:
@@ -237,7 +238,7 @@ async def test_an_email_with_an_open_ticket_is_not_revealed_and_proving_it_links
     mailed = captured.pop(0)  # only to the address a customer wrote from
     assert mailed.to == "anna.rossi@example.com"
     assert captured.get(0) is None
-    panel, session = panels["ANNA.ROSSI@example.com"]
+    panel, _ = panels["ANNA.ROSSI@example.com"]
     assert await runtime.lookup.prove(mailed.text.split("\n")[1].strip())
     assert not await runtime.lookup.prove(mailed.text.split("\n")[1].strip())  # once
     for text in ANSWERS[3:]:
