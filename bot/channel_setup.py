@@ -52,12 +52,11 @@ def plugs(runtime: Runtime) -> list[Plug]:
             upload_dir=upload_dir(settings),
             max_file_bytes=settings.form_max_file_bytes, max_files=settings.form_max_files,
             per_ip_per_hour=settings.form_per_ip_per_hour,
-            status_attempts_per_ip_per_hour=settings.status_attempts_per_ip_per_hour,
             default_language=settings.default_language,
             frame_ancestors=settings.form_frame_ancestors,
             trusted_proxies=settings.trusted_proxies, status_label=i18n.status_label),
             runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
-            mail=mail.senders.get(Channel.EMAIL)),
+            mail=mail.senders.get(Channel.EMAIL), under_cap=runtime.sender.under_cap),
         telegram.plug(telegram.TelegramConfig(
             token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
             api_url=settings.telegram_api_url, polling=settings.telegram_polling,

@@ -180,6 +180,9 @@ class SendResult(BaseModel):
     # Retrying cannot help (outside a messaging window, a blocked bot): the outbox gives up at
     # once and notes the reason on the ticket for staff.
     permanent: bool = False
+    # Where it went when that is not the reply's own `to` (the form mails the address typed
+    # into it): the daily cap counts replies per inbox, whatever the channel.
+    delivered_to: str | None = None
 
 
 @dataclass(frozen=True)

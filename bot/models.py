@@ -181,7 +181,7 @@ class OutboxReply(Base):
     __table_args__ = (
         UniqueConstraint("ticket_id", "state_version", name="uq_outbox_ticket_version"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
-        Index("ix_outbox_address_sent", "channel", "address", "sent_at"),  # the daily cap
+        Index("ix_outbox_delivered_sent", "delivered_to", "sent_at"),  # the daily cap
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
@@ -199,6 +199,7 @@ class OutboxReply(Base):
     lease_until: Mapped[datetime | None] = mapped_column(When)
     last_error: Mapped[str] = mapped_column(Text, default="")
     provider_id: Mapped[str | None] = mapped_column(String(255))
+    delivered_to: Mapped[str | None] = mapped_column(String(320))  # the inbox it reached
     created_at: Mapped[datetime] = mapped_column(When)
     sent_at: Mapped[datetime | None] = mapped_column(When)
 

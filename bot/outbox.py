@@ -6,10 +6,11 @@ lease ran out (the sender died mid-send) is not retried but marked for staff:
 the reply may have left, and the policy prefers a missing reply a human can see
 to a double.
 
-Whatever else happens, one address gets at most `daily_cap` replies in 24 hours
-(the last guard against a mail loop; two senders passing at once may each send
-one more). A reply that is capped, or that its channel says can never go
-(outside Meta's 24-hour window), is noted on its ticket for staff.
+Whatever else happens, one inbox gets at most `daily_cap` replies in 24 hours,
+whatever the channels that reached it (the last guard against a mail loop; two
+senders passing at once may each send one more). A reply that is capped, or that
+its channel says can never go (outside Meta's 24-hour window), is noted on its
+ticket for staff.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SETTLE_EVERY_S = 1.0  # the most sending a crash can leave marked "interrupted"
 _OUTBOX = table_of(OutboxReply)
 
 Address = tuple[str, str]  # (channel, address as the outbox holds it)
+Inbox = str  # where a reply lands: an email address, a phone, a chat session, ...
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -89,9 +91,9 @@ class Sender:
         done: list[tuple[_Claimed, SendResult]] = []
         settled = time.monotonic()
         for item in claimed:
-            result = await self._send(item.reply, sent_today[item.address])
+            result = await self._send(item.reply, sent_today[item.reply.to])
             if result.ok:
-                sent_today[item.address] += 1
+                sent_today[result.delivered_to or item.reply.to] += 1
             done.append((item, result))
             if time.monotonic() - settled >= SETTLE_EVERY_S:
                 await self._settle(done)
@@ -99,7 +101,7 @@ class Sender:
         await self._settle(done)
         return len(claimed)
 
-    async def _claim(self, limit: int) -> tuple[list[_Claimed], Counter[Address]]:
+    async def _claim(self, limit: int) -> tuple[list[_Claimed], Counter[Inbox]]:
         """Lease a batch; with it, what each reply threads on and each address got today."""
         now = self._clock.now()
         async with self._sessions.begin() as session:
@@ -121,7 +123,8 @@ class Sender:
                 .values(status="sending", lease_until=now + LEASE))
             addresses = sorted({(r.channel, r.address) for r in rows})
             latest = await _latest_messages(session, addresses)
-            sent_today = await _sent_since(session, addresses, now - timedelta(hours=24))
+            sent_today = await _sent_since(session, sorted({a for _, a in addresses}),
+                                           now - timedelta(hours=24))
         claimed = [_Claimed(r.ticket_id, r.attempts, OutboundReply(
             outbox_id=r.id, channel=Channel(r.channel), to=r.address, text=r.text,
             language=r.language, ticket_ref=r.ref or "", subject=r.subject,
@@ -143,7 +146,8 @@ class Sender:
         if not done:
             return
         now = self._clock.now()
-        sent = [{"b_id": item.reply.outbox_id, "b_provider": result.provider_id}
+        sent = [{"b_id": item.reply.outbox_id, "b_provider": result.provider_id,
+                 "b_inbox": result.delivered_to or item.reply.to}
                 for item, result in done if result.ok]
         retried: list[dict[str, Any]] = []
         exhausted: list[tuple[_Claimed, str]] = []
@@ -165,7 +169,7 @@ class Sender:
             if sent:
                 await session.execute(update(_OUTBOX).where(by_id).values(
                     status="sent", sent_at=now, provider_id=bindparam("b_provider"),
-                    lease_until=None), sent)
+                    delivered_to=bindparam("b_inbox"), lease_until=None), sent)
             if retried:
                 await session.execute(update(_OUTBOX).where(by_id).values(
                     status=bindparam("b_status"), attempts=bindparam("b_attempts"),
@@ -173,6 +177,13 @@ class Sender:
                     lease_until=None), retried)
             if exhausted:
                 await _note_on_tickets(session, exhausted, now)
+
+    async def under_cap(self, inbox: Inbox) -> bool:
+        """Whether `inbox` may get one more reply today (a channel that delivers somewhere
+        other than the reply's own address asks before it does: the form's mail)."""
+        async with self._sessions() as session:
+            sent = await _sent_since(session, [inbox], self._clock.now() - timedelta(hours=24))
+        return sent[inbox] < self._daily_cap
 
     async def run(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
         while not stop.is_set():
@@ -227,11 +238,11 @@ async def _latest_messages(session: AsyncSession,
         for m in latest for outbox_address in wanted[(m.channel, m.address)]}
 
 
-async def _sent_since(session: AsyncSession, addresses: Sequence[Address],
-                      since: datetime) -> Counter[Address]:
+async def _sent_since(session: AsyncSession, inboxes: Sequence[Inbox],
+                      since: datetime) -> Counter[Inbox]:
     counts = await session.execute(
-        select(OutboxReply.channel, OutboxReply.address, func.count())
-        .where(tuple_(OutboxReply.channel, OutboxReply.address).in_(list(addresses)),
-               OutboxReply.status == "sent", OutboxReply.sent_at > since)
-        .group_by(OutboxReply.channel, OutboxReply.address))
-    return Counter({(channel, address): n for channel, address, n in counts})
+        select(OutboxReply.delivered_to, func.count())
+        .where(OutboxReply.delivered_to.in_(list(inboxes)), OutboxReply.status == "sent",
+               OutboxReply.sent_at > since)
+        .group_by(OutboxReply.delivered_to))
+    return Counter({inbox: n for inbox, n in counts if inbox is not None})

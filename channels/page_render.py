@@ -1,4 +1,4 @@
-"""What the customer pages (the contact form, the status page) share: rendering and limits.
+"""What the customer pages (the contact form, the status page) share: rendering.
 
 Pages are server-rendered HTML without a line of JavaScript, so they work in any
 browser and inside an iframe. Jinja2 autoescapes every value; the headers forbid
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 from babel.dates import format_date, format_datetime
-from redis.asyncio import Redis
 
 from channels import page_texts
 from channels.client_address import client_ip
@@ -104,29 +102,6 @@ def stylesheet_route() -> web.RouteDef:
 def page_language(request: web.Request, default: str, chosen: str | None = None) -> str:
     return page_texts.negotiate(chosen or request.query.get("lang"),
                                 request.headers.get("Accept-Language"), default)
-
-
-@dataclass(frozen=True)
-class HourlyLimit:
-    """At most `limit` hits per client IP in each clock hour (a fixed window in Redis)."""
-
-    redis: Redis
-    key_prefix: str
-    limit: int
-
-    def _key(self, ip: str, now: datetime) -> str:
-        return f"{self.key_prefix}:{ip}:{int(now.timestamp()) // 3600}"
-
-    async def exhausted(self, ip: str, now: datetime) -> bool:
-        count = await self.redis.get(self._key(ip, now))
-        return count is not None and int(count) >= self.limit
-
-    async def hit(self, ip: str, now: datetime) -> None:
-        key = self._key(ip, now)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 2 * 3600)
-            await pipe.execute()
 
 
 def translated(texts: Mapping[str, str], key: str, **values: object) -> str:

@@ -35,7 +35,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,7 +98,6 @@ class WebformConfig:
     max_files: int = 5
     allowed_types: frozenset[str] = frozenset(FILE_TYPES)
     per_ip_per_hour: int = 20
-    status_attempts_per_ip_per_hour: int = 10
     default_language: str = "en"
     max_description_chars: int = 8000
     token_max_age_s: int = 24 * 3600
@@ -131,14 +130,6 @@ class FormKeys:
 
     def polls(self, sid: str) -> str:
         return f"{self.prefix}:webform:polls:{sid}"
-
-    @property
-    def form_ip(self) -> str:
-        return f"{self.prefix}:webform:ip"
-
-    @property
-    def status_ip(self) -> str:
-        return f"{self.prefix}:webform:status-ip"
 
 
 # --- the token -----------------------------------------------------------------------
@@ -262,11 +253,13 @@ class WebformSender:
     channel = Channel.WEBFORM
 
     def __init__(self, redis: Redis, keys: FormKeys, ttl_s: int,
-                 later: ReplySender | None = None) -> None:
+                 later: ReplySender | None = None,
+                 under_cap: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
         self._later = later
+        self._under_cap = under_cap  # the outbox's daily cap, for the inbox mailed instead
 
     async def send(self, reply: OutboundReply) -> SendResult:
         shown = await self._show(reply)
@@ -275,7 +268,11 @@ class WebformSender:
         email = await self._email_given(reply)
         if not email:
             return shown
-        return await self._later.send(reply.model_copy(update={"to": email}))
+        if self._under_cap is not None and not await self._under_cap(email):
+            return SendResult(ok=False, permanent=True,
+                              error=f"not sent: {email} already got the day's replies")
+        result = await self._later.send(reply.model_copy(update={"to": email}))
+        return result.model_copy(update={"delivered_to": email}) if result.ok else result
 
     async def _email_given(self, reply: OutboundReply) -> str:
         """The email typed into the submission the reply answers: a later update about the
@@ -625,7 +622,8 @@ def _utc_now() -> datetime:
 
 def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
          accepted: Callable[[], frozenset[Channel]], now: Clock = _utc_now,
-         mail: ReplySender | None = None) -> Plug:
+         mail: ReplySender | None = None,
+         under_cap: Callable[[str], Awaitable[bool]] | None = None) -> Plug:
     """The contact form and the status page; `now` is the runtime's clock (tests move it),
     `mail` the email channel's sender for updates after the confirmation page."""
     if not config.secret:
@@ -637,5 +635,6 @@ def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: 
                                     config.status_label)
     return Plug("webform", routes=[*form.routes(), *status.routes(), stylesheet_route()],
                 senders={Channel.WEBFORM: WebformSender(redis, form.keys, config.done_ttl_s,
-                                                        later=mail)}, forget=[form.forget])
+                                                        later=mail, under_cap=under_cap)},
+                forget=[form.forget])
 

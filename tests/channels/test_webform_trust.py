@@ -9,11 +9,14 @@ import pytest
 from aiohttp import ClientSession, DummyCookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.domain import Channel, Decision, InboundMessage, OutboundReply
+from bot.domain import Channel, Decision, InboundMessage, OutboundReply, TicketStatus
 from bot.models import Ticket
+from bot.outbox import Sender
 from bot.runtime import Runtime
+from bot.staff import TicketDesk
 from bot.web.app import make_app
 from channels import page_texts
+from channels.webform import FormKeys, WebformSender
 from tests.channels.test_webform import (
     VALID,
     done_page,
@@ -23,6 +26,7 @@ from tests.channels.test_webform import (
     settle,
     token_of,
 )
+from tests.helpers import FlakySender
 
 Client = TestClient[web.Request, web.Application]
 
@@ -148,3 +152,38 @@ async def test_a_browser_that_proves_the_email_it_typed_writes_as_that_customer(
     async with runtime.sessions() as session:
         ticket = await session.get_one(Ticket, victim.id)
     assert ticket.details.get("serial_number") == "SN-PROVEN-1"  # it was waiting for it
+
+
+async def test_the_daily_cap_counts_an_inbox_whatever_channel_reached_it(
+        app: web.Application, runtime: Runtime) -> None:
+    """Issue 11, 9: form + email gave one inbox 40 replies a day (20 per channel)."""
+    mail = FlakySender(Channel.EMAIL, failures=0)
+    sender = Sender(runtime.sessions, {Channel.EMAIL: mail}, runtime.clock, daily_cap=2)
+    await runtime.ingest.accept(InboundMessage(
+        channel=Channel.EMAIL, external_id="<a1@example.com>", sender="anna.rossi@example.com",
+        text="My inverter Fronius Primo 5.0-1 is broken.", received_at=runtime.clock.now()))
+    [by_mail] = await runtime.worker.drain()
+    desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, runtime.clock)
+    await desk.change_status(by_mail.ticket_ref or "", TicketStatus.INVESTIGATING, note="",
+                             actor="agent")
+    assert await sender.run_once() == 2  # the acknowledgment and the status change
+    async with TestClient(TestServer(app)) as browser:
+        _, location, _ = await send(browser, {"csrf": await token_of(browser), **VALID,
+                                              "contact": "a.stranger@example.com"})
+    sid = location.split("/")[-1].split("?")[0]
+    form_sender = WebformSender(runtime.redis, FormKeys(runtime.keys.prefix), ttl_s=60,
+                                later=mail, under_cap=sender.under_cap)
+    reply = OutboundReply(outbox_id=99, channel=Channel.WEBFORM, to="b:visitor", text="Hi",
+                          language="en", ticket_ref="C-2026-000002", in_reply_to=f"form:{sid}")
+    assert (await form_sender.send(reply)).ok  # on its confirmation page
+    mailed = await form_sender.send(reply.model_copy(update={"outbox_id": 100}))
+    assert mailed.ok
+    assert mailed.delivered_to == "a.stranger@example.com"
+    async with TestClient(TestServer(app)) as browser:  # now the inbox that had two
+        _, location, _ = await send(browser, {"csrf": await token_of(browser), **VALID})
+    sid = location.split("/")[-1].split("?")[0]
+    anna = reply.model_copy(update={"outbox_id": 101, "in_reply_to": f"form:{sid}"})
+    assert (await form_sender.send(anna)).ok
+    capped = await form_sender.send(anna.model_copy(update={"outbox_id": 102}))
+    assert capped.permanent
+    assert "already got" in (capped.error or "")

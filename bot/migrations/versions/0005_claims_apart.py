@@ -1,4 +1,5 @@
-"""customers: the customer a new sender only claims to be, kept apart from it
+"""customers: the customer a new sender only claims to be, kept apart from it;
+outbox: the inbox a reply reached, for a daily cap per inbox whatever the channel
 
 Until now a sender whose first message mentioned a known customer's reference,
 email or phone joined that customer as an unverified identity, and through it
@@ -28,6 +29,11 @@ def upgrade() -> None:
         batch_op.create_foreign_key('fk_customers_claims_customer_id_customers', 'customers',
                                     ['claims_customer_id'], ['id'])
     _detach_claims()
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('delivered_to', sa.String(length=320), nullable=True))
+        batch_op.drop_index('ix_outbox_address_sent')
+        batch_op.create_index('ix_outbox_delivered_sent', ['delivered_to', 'sent_at'],
+                              unique=False)
 
 
 def _detach_claims() -> None:
@@ -51,6 +57,11 @@ def _detach_claims() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_delivered_sent')
+        batch_op.create_index('ix_outbox_address_sent', ['channel', 'address', 'sent_at'],
+                              unique=False)
+        batch_op.drop_column('delivered_to')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_constraint('fk_customers_claims_customer_id_customers',
                                  type_='foreignkey')
