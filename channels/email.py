@@ -3,8 +3,9 @@
 The inbound server is aiosmtpd's protocol served on the app's own event loop
 (not its threaded Controller), so the DATA handler awaits the sink itself and
 answers 250 only once the mail is durable; a store that fails gets 451 and the
-sending MTA retries. Only recipients in INTAKE_MAIL_DOMAINS are accepted: the
-bot is never an open relay.
+sending MTA retries. Each mail is parsed in a worker process (mail_parse.MailReader),
+so a hostile one never holds up the loop the web app answers on. Only recipients in
+INTAKE_MAIL_DOMAINS are accepted: the bot is never an open relay.
 
 Replies carry the ticket reference twice, in the subject (`[C-2026-000123] ...`)
 and in the Message-ID (`<C-2026-000123.o17.ab12@domain>`), so a customer's reply
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import re
 import secrets
@@ -36,7 +36,7 @@ from bot.errors import InvalidMessage
 from bot.ports import EveryProcess, Exclusive, Loop, MessageSink, Plug
 from channels.imap_poll import ImapPoller, ImapTarget
 from channels.mail_auth import trusted_ids
-from channels.mail_parse import THREAD_ABOVE, Delivery, msg_ids, parse_mail
+from channels.mail_parse import Delivery, MailReader, msg_ids
 
 log = logging.getLogger(__name__)
 MAX_RECIPIENTS = 100
@@ -138,6 +138,7 @@ class InboundHandler:
         self._config = config
         self._domains = config.domains
         self._own = frozenset({config.from_address} - {""})
+        self._reader = MailReader()  # its process parses one mail at a time; others queue
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -157,11 +158,10 @@ class InboundHandler:
         delivery = Delivery(via="smtp", mail_from=envelope.mail_from or "",
                             rcpt_to=tuple(envelope.rcpt_tos), helo=session.host_name or "",
                             peer=str(peer))
-        parse = functools.partial(parse_mail, content, now=self._config.now(),
-                                  delivery=delivery, own_addresses=self._own,
-                                  trusted_authserv=self._config.trusted_authserv)
-        try:
-            message = await asyncio.to_thread(parse) if len(content) > THREAD_ABOVE else parse()
+        try:  # off the loop and its GIL, so the web app answers meanwhile
+            message = await self._reader.parse(
+                content, now=self._config.now(), delivery=delivery, own_addresses=self._own,
+                trusted_authserv=self._config.trusted_authserv)
         except Exception:  # parse_mail is built not to raise; if it does, the sender hears
             log.exception("unreadable mail refused", extra={"peer": peer})
             return "554 5.6.0 the message could not be read"
@@ -178,6 +178,9 @@ class InboundHandler:
         if accepted.duplicate:
             return "250 2.0.0 OK: already received"
         return f"250 2.0.0 OK: queued as {accepted.message_id}"
+
+    async def close(self) -> None:
+        await self._reader.close()
 
 
 class SmtpInbound:
@@ -214,6 +217,7 @@ class SmtpInbound:
                 if connection.transport is not None:
                     connection.transport.close()
             await server.wait_closed()
+            await self._handler.close()
 
 
 # --- outbound SMTP --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Each pass logs in, takes the unseen mails in UID order and marks one \\Seen only
 after the sink has made it durable, so a crash in between loses nothing: the
 mail is fetched again and its Message-ID makes it a duplicate. The stdlib
-client is blocking, so every IMAP round trip runs in a worker thread.
+client is blocking, so every IMAP round trip runs in a worker thread; the mails
+of a pass are parsed in a worker process (mail_parse.MailReader).
 
 A mail over the size limit is not skipped: only its first `max_bytes` are
 fetched (a partial BODY.PEEK), and it is stored with the text it has and a note
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from bot.domain import InboundMessage
 from bot.errors import InvalidMessage
 from bot.ports import MessageSink
-from channels.mail_parse import Delivery, parse_mail
+from channels.mail_parse import Delivery, MailReader
 
 log = logging.getLogger(__name__)
 BATCH = 50  # mails per pass; the next pass starts at once when there were more
@@ -145,19 +146,21 @@ class ImapPoller:
     async def poll_once(self) -> int:
         """Fetch, store and mark the unseen mails (up to BATCH); returns how many were taken."""
         session = await asyncio.to_thread(_Session, self.target, self._timeout_s)
+        reader = MailReader()  # a parsing process for this pass, if it has mail
         try:
             uids = await asyncio.to_thread(session.unseen)
             for uid in uids[:BATCH]:
-                await self._take(session, uid)
+                await self._take(session, uid, reader)
             return min(len(uids), BATCH)
         finally:
             await asyncio.to_thread(session.close)
+            await reader.close()
 
-    async def _take(self, session: _Session, uid: bytes) -> None:
+    async def _take(self, session: _Session, uid: bytes, reader: MailReader) -> None:
         """Store one mail, then mark it seen; a store failure leaves it unseen for the next pass."""
         fetched = await asyncio.to_thread(session.fetch, uid, self._max_bytes)
-        if fetched is not None:  # parsed off the loop: a big mail takes tenths of a second
-            message = await asyncio.to_thread(self._message, *fetched)
+        if fetched is not None:
+            message = await self._message(reader, *fetched)
             try:
                 await self._sink.accept(message)
             except InvalidMessage as exc:  # never storable: left (seen) in the mailbox for staff
@@ -165,11 +168,11 @@ class ImapPoller:
                           extra={"external_id": message.external_id, "error": str(exc)})
         await asyncio.to_thread(session.mark_seen, uid)  # only once it is durable
 
-    def _message(self, data: bytes, size: int) -> InboundMessage:
+    async def _message(self, reader: MailReader, data: bytes, size: int) -> InboundMessage:
         over = size if size > len(data) else None
         if over is not None:
             log.warning("IMAP mail over the size limit: storing its beginning",
                         extra={"size": size, "limit": self._max_bytes})
-        return parse_mail(data, now=self._now(), own_addresses=self._own,
-                          trusted_authserv=self._trusted,
-                          delivery=Delivery(via="imap", truncated_from=over))
+        return await reader.parse(data, now=self._now(), own_addresses=self._own,
+                                  trusted_authserv=self._trusted,
+                                  delivery=Delivery(via="imap", truncated_from=over))

@@ -6,20 +6,28 @@ bodies, whole quoted threads under one new line. Every step here degrades to a
 best effort and notes what it could not read in `raw["notes"]`; nothing raises.
 The text kept is what is *new* in the mail (quotes and signatures stripped), so
 the throttle's collapse compares what the customer just added.
+
+A mail costs bounded time whatever it holds: the MIME parser reads a bounded number of
+lines and parts, bodies are read up to a size, HTML is converted under one budget per
+mail (channels/mail_text.py). Callers on the event loop parse in a worker process
+(`MailReader`), so the web app answers meanwhile.
 """
 
 # Patterns for quotes and auto-replies mix scripts on purpose (Cyrillic, CJK colons).
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import contextlib
 import email
 import functools
 import hashlib
 import logging
+import multiprocessing
 import re
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -29,11 +37,13 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import parseaddr, parsedate_to_datetime
+from itertools import islice
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from bot.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
 from channels.mail_auth import sender_unproven
-from channels.mail_text import html_to_text, new_text
+from channels.mail_text import HtmlBudget, html_to_text, new_text
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +51,18 @@ MAX_PARTS = 200  # MIME leaves looked at; the rest of a pathological tree is ign
 MAX_DEPTH = 20  # multipart nesting followed
 MAX_ATTACHMENTS = 50  # InboundMessage's own limit
 MAX_REFS = 100
-# What is read of a body: enough for the kept text after quotes are stripped, bounded so a
-# 10 MB mail costs what a few hundred kB do (the mail's size limit bounds the rest).
-SCAN_TEXT_CHARS = 4 * MAX_TEXT_CHARS
-SCAN_HTML_CHARS = 16 * MAX_TEXT_CHARS
+# What the MIME parser reads (pure Python, a few microseconds a line): a 10 MB mail of base64
+# has some 135,000 lines; 8 MB of empty parts or of header lines took it half a minute.
+MAX_LINES = 200_000
+MAX_BOUNDARIES = 1_000  # lines starting with "--", as part boundaries do
+MAX_HEADERS = 1_000  # header fields read of the mail's own header
+# What is read of the bodies: enough for the kept text after quotes are stripped, bounded
+# so a 10 MB mail costs what a few hundred kB do (the mail's size limit bounds the rest).
+SCAN_TEXT_CHARS = 4 * MAX_TEXT_CHARS  # of all the bodies together: what new_text reads
+SCAN_HTML_CHARS = 16 * MAX_TEXT_CHARS  # of one HTML body, converted within the HTML budget
 SCAN_BYTES = 4 * SCAN_HTML_CHARS  # raw bytes decoded per body part (UTF-8: up to 4 a char)
-THREAD_ABOVE = 256 * 1024  # callers parse larger mails off the event loop (tenths of a second)
 MAX_HEADER_CHARS = 998
+MAX_HEADER_VALUE = 64 * 1024  # characters read of one header field (a References of 500 ids)
 DATE_PAST = timedelta(days=30)  # a Date header older than this is not believed
 DATE_FUTURE = timedelta(minutes=15)  # nor one further ahead than a clock's skew
 NO_SENDER = "unknown-sender@invalid"
@@ -160,6 +175,7 @@ def _one_line(value: str, limit: int = MAX_HEADER_CHARS) -> str:
 
 
 _REGISTRY = HeaderRegistry()  # the default policy's
+_RAW_8BIT = re.compile("[\udc80-\udcff]")  # how the parser keeps bytes it could not decode
 
 
 @functools.cache
@@ -173,9 +189,9 @@ class _Headers:
 
     def __init__(self, msg: Message, fallback_charset: str | None, notes: _Notes) -> None:
         self._values: dict[str, list[str]] = {}
-        for name, value in msg.raw_items():
-            unfolded = "".join(str(value).splitlines())
-            if any("\udc80" <= ch <= "\udcff" for ch in unfolded):
+        for name, value in islice(msg.raw_items(), MAX_HEADERS):
+            unfolded = "".join(str(value)[:MAX_HEADER_VALUE].splitlines())
+            if _RAW_8BIT.search(unfolded):
                 notes.add(f"8-bit bytes in the {name} header without an encoding")
                 unfolded = decode_bytes(unfolded.encode("utf-8", "surrogateescape"),
                                         fallback_charset, _Notes())
@@ -436,18 +452,31 @@ def _scanned(text: str, limit: int, notes: _Notes) -> str:
 
 
 def _body_text(tree: _Tree, notes: _Notes) -> str:
-    """The bodies' text, read up to a bound so a 10 MB mail costs what a 300 kB one does."""
-    texts = []
+    """The bodies' text, read up to a bound so a 10 MB mail costs what a 300 kB one does:
+    SCAN_TEXT_CHARS in all, its HTML parts converted under one budget."""
+    texts: list[str] = []
+    budget = HtmlBudget()
     for part in tree.bodies:
-        payload = _payload(part)
-        text = decode_bytes(payload[:SCAN_BYTES], part.get_content_charset(), notes,
-                            final=len(payload) <= SCAN_BYTES)
-        if part.get_content_type() == "text/html":
-            text = html_to_text(_scanned(text, SCAN_HTML_CHARS, notes))
-        elif part.get_content_maintype() == "multipart":  # a multipart without a boundary
-            notes.add("broken MIME: a multipart without readable parts, read as plain text")
-        texts.append(_scanned(text, SCAN_TEXT_CHARS, notes))
-    return "\n\n".join(t for t in texts if t.strip())
+        if sum(map(len, texts)) >= SCAN_TEXT_CHARS:
+            notes.add(f"bodies over {SCAN_TEXT_CHARS} characters in all: the rest not read")
+            break
+        text = _part_text(part, budget, notes)
+        if text.strip():
+            texts.append(text)
+    if budget.spent:
+        notes.add("HTML over its conversion budget: the rest of it read with its tags stripped")
+    return _scanned("\n\n".join(texts), SCAN_TEXT_CHARS, notes)
+
+
+def _part_text(part: Message, budget: HtmlBudget, notes: _Notes) -> str:
+    payload = _payload(part)
+    text = decode_bytes(payload[:SCAN_BYTES], part.get_content_charset(), notes,
+                        final=len(payload) <= SCAN_BYTES)
+    if part.get_content_type() == "text/html":
+        text = html_to_text(_scanned(text, SCAN_HTML_CHARS, notes), budget)
+    elif part.get_content_maintype() == "multipart":  # a multipart without a boundary
+        notes.add("broken MIME: a multipart without readable parts, read as plain text")
+    return _scanned(text, SCAN_TEXT_CHARS, notes)
 
 
 def _defects(msg: Message) -> list[str]:
@@ -506,6 +535,66 @@ def parse_mail(data: bytes, *, now: datetime, delivery: Delivery | None = None,
         return _unreadable(data, now, delivery, exc, trusted_authserv)
 
 
+class MailReader:
+    """parse_mail for callers on the event loop, in a worker process.
+
+    Not a thread: parsing is pure Python, and a parsing thread holds the GIL that the loop
+    needs each time it wakes (up to 5 ms a wake-up, tens of them in one web request: with
+    a 1 MB hostile mail in a thread, /healthz took over 100 ms). One process, started in a
+    thread by the first mail (starting takes tenths of a second), parses one mail at a time
+    (the others queue), each within the bounds above; `close()` ends it. Should it die or
+    fail to start, that mail is parsed in a thread and the next one tries a new process.
+    """
+
+    def __init__(self) -> None:
+        self._pool: asyncio.Future[ProcessPoolExecutor] | None = None
+
+    async def parse(self, data: bytes, *, now: datetime, delivery: Delivery | None = None,
+                    own_addresses: frozenset[str] = frozenset(),
+                    trusted_authserv: frozenset[str] = frozenset()) -> InboundMessage:
+        parse = functools.partial(parse_mail, data, now=now, delivery=delivery,
+                                  own_addresses=own_addresses,
+                                  trusted_authserv=trusted_authserv)
+        if self._pool is None:
+            self._pool = asyncio.ensure_future(asyncio.to_thread(_started_pool))
+        starting = self._pool
+        try:
+            pool = await asyncio.shield(starting)
+            return await asyncio.get_running_loop().run_in_executor(pool, parse)
+        except Exception as exc:  # parse_mail never raises: the process died or did not start
+            log.error("no mail parsing process: parsing this mail in a thread",
+                      extra={"size": len(data), "error": f"{type(exc).__name__}: {exc}"})
+            if self._pool is starting:
+                self._pool = None
+            return await asyncio.to_thread(parse)
+
+    async def close(self) -> None:
+        """End the process, once the mail it is parsing is done."""
+        starting, self._pool = self._pool, None
+        if starting is None:
+            return
+        with contextlib.suppress(Exception):  # a process that did not start needs no end
+            pool = await asyncio.shield(starting)
+            await asyncio.to_thread(pool.shutdown, cancel_futures=True)
+
+
+def _started_pool() -> ProcessPoolExecutor:
+    """A pool whose process is running: started here, not by the loop's first submit."""
+    pool = ProcessPoolExecutor(1, mp_context=_context())
+    pool.submit(int).result()
+    return pool
+
+
+def _context() -> BaseContext:
+    """Processes forked from a clean server that has this module loaded (a fork of the
+    bot itself would copy its threads' locks); spawned where there is no such server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def _unreadable(data: bytes, now: datetime, delivery: Delivery, exc: Exception,
                 trusted_authserv: frozenset[str]) -> InboundMessage:
     sender = (delivery.mail_from or "").lower() if "@" in (delivery.mail_from or "") else ""
@@ -521,8 +610,26 @@ def _unreadable(data: bytes, now: datetime, delivery: Delivery, exc: Exception,
         if trusted_authserv else "")
 
 
+def _bounded(data: bytes, notes: _Notes) -> bytes:
+    """The start of a mail whose lines or parts would cost the MIME parser seconds."""
+    cut = min(_nth(data, b"\n", MAX_LINES), _nth(data, b"\n--", MAX_BOUNDARIES))
+    if cut >= len(data):
+        return data
+    notes.add(f"mail over {MAX_LINES} lines or {MAX_BOUNDARIES} part boundaries: "
+              f"read up to byte {cut}")
+    return data[:cut]
+
+
+def _nth(data: bytes, separator: bytes, n: int) -> int:
+    """Where the n-th `separator` starts; len(data) when there are fewer."""
+    if data.count(separator) < n:
+        return len(data)
+    return next(islice(re.finditer(re.escape(separator), data), n - 1, None)).start()
+
+
 def _tree(data: bytes, notes: _Notes) -> tuple[Message, _Tree]:
     tree = _Tree()
+    data = _bounded(data, notes)
     try:
         msg = email.message_from_bytes(data, policy=policy.compat32)
     except RecursionError:  # the stdlib parser recurses once per nesting level
