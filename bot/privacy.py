@@ -156,7 +156,7 @@ async def erase(sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
             # submission, a mail's Message-ID) and an error may quote the address.
             "outbox": await _blank(session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
                                    address=ERASED, subject="", text="", provider_id=None,
-                                   last_error=""),
+                                   last_error="", delivered_to=ERASED),
             "unsent_replies": await _blank(
                 session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
                 OutboxReply.status == "pending", status="failed",
