@@ -29,6 +29,7 @@ from bot.web.app import make_app
 from channels.email import EmailConfig, plug
 from channels.mail_parse import MAX_LINES, Delivery, MailReader, parse_mail
 from channels.mail_text import HtmlBudget, html_to_text, new_text
+from tests.channels.test_email import listening
 from tests.fakes.dovecot import free_port
 from tests.helpers import stored_messages
 
@@ -173,16 +174,6 @@ async def test_one_reader_parses_mails_that_come_at_once_in_turn() -> None:
     finally:
         await reader.close()
     assert [m.text for m in messages] == [f"text {n}" for n in range(5)]
-
-
-async def listening(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.close()
-    await writer.wait_closed()
-    return True
 
 
 async def until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
