@@ -25,6 +25,7 @@ worker: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot channels moderation tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

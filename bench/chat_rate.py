@@ -55,10 +55,10 @@ async def serve(data_dir: Path, port: int) -> None:
 
     from aiohttp import web  # noqa: PLC0415
 
-    from bot import i18n  # noqa: PLC0415
-    from bot.config import Settings  # noqa: PLC0415
-    from bot.runtime import open_runtime  # noqa: PLC0415
-    from bot.web.app import make_app  # noqa: PLC0415
+    from bot.app.config import Settings  # noqa: PLC0415
+    from bot.app.runtime import open_runtime  # noqa: PLC0415
+    from bot.app.web.app import make_app  # noqa: PLC0415
+    from bot.text import i18n  # noqa: PLC0415
     from channels.webchat import WebchatConfig, build, plug_of  # noqa: PLC0415
 
     settings = Settings(data_dir=data_dir, http_host="127.0.0.1", http_port=port)

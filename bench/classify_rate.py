@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import corpus
-from bot import language
-from bot.config import Settings
-from bot.domain import Channel, InboundMessage
-from bot.ports import Classifier, NoClassifier, Scores
-from bot.runtime import open_runtime
+from bot.app.config import Settings
+from bot.app.runtime import open_runtime
+from bot.contract.domain import Channel, InboundMessage
+from bot.contract.ports import Classifier, NoClassifier, Scores
+from bot.text import language
 from moderation.lexicon import LexiconClassifier
 
 BATCHES = (1, 8, 32)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import aiosmtplib
 
-from bot.config import Settings
-from bot.runtime import open_runtime
+from bot.app.config import Settings
+from bot.app.runtime import open_runtime
 from channels.email import EmailConfig, plug
 
 MAILS = 2000

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import aiohttp
 
 from bench.webhook_load import Figure, Webhook, main
-from bot.ports import MessageSink, Plug
+from bot.contract.ports import MessageSink, Plug
 from channels.meta import PATH, MetaConfig, parse, plug, signature_of, signature_problem
 
 GRAPH = "http://127.0.0.1:9/v21.0"  # never called: the bench does not send replies

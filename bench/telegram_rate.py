@@ -27,8 +27,8 @@ import aiohttp
 from telegram import Update
 
 from bench.webhook_load import Figure, Webhook, main
-from bot.domain import Channel
-from bot.ports import MessageSink, Plug
+from bot.contract.domain import Channel
+from bot.contract.ports import MessageSink, Plug
 from channels.telegram import PATH, SECRET_HEADER, TelegramConfig, inbound_of, plug
 from tests.fakes.no_tickets import NoTickets
 from tests.fakes.telegram_api import running

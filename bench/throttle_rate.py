@@ -17,7 +17,7 @@ from importlib import resources
 
 from redis.asyncio import Redis
 
-from bot.keys import Keys
+from bot.contract.keys import Keys
 from moderation.fingerprint import simhash
 from moderation.throttle import Throttle, ThrottleLimits
 

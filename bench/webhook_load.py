@@ -33,11 +33,11 @@ import aiohttp
 from aiohttp import web
 
 from bench import procs
-from bot.config import Settings
-from bot.domain import Accepted, InboundMessage
-from bot.ports import MessageSink, NoClassifier, Plug
-from bot.runtime import open_runtime
-from bot.web.app import make_app
+from bot.app.config import Settings
+from bot.app.runtime import open_runtime
+from bot.app.web.app import make_app
+from bot.contract.domain import Accepted, InboundMessage
+from bot.contract.ports import MessageSink, NoClassifier, Plug
 
 TARGET = 3000.0  # requests/s one web process should accept, whatever the channel
 CONCURRENCY, MAX_S = 64, 8.0

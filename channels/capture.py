@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import Channel, OutboundReply, SendResult
+from bot.contract.domain import Channel, OutboundReply, SendResult
 
 
 class CaptureSender:

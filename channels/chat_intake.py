@@ -3,7 +3,7 @@
 It asks what the complaint is about, then only the details still missing, one at a
 time, and hands back a completed intake for the channel to submit as ONE message.
 No I/O here, and no look-ups at all: whether an email or a reference typed into the
-chat belongs to anyone is never said to whoever types it (bot.ticket_views).
+chat belongs to anyone is never said to whoever types it (bot.tickets.ticket_views).
 """
 
 # Separators and skip words include CJK full-width punctuation on purpose.
@@ -213,7 +213,7 @@ def _next(dialog: Dialog) -> Turn:
 
 # --- the message the core reads ---------------------------------------------------------
 
-# Labels the core's detail extraction recognises (bot/details.py): the keyword, a colon,
+# Labels the core's detail extraction recognises (bot/rules/details.py): the keyword, a colon,
 # the value. The description comes first, as the customer's own account.
 _LABELS: dict[str, str] = {
     "order_number": "Order number",

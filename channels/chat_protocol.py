@@ -18,10 +18,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.domain import MAX_TEXT_CHARS, Channel, InboundMessage, TicketView
-from bot.keys import Keys
-from bot.limits import Limiter
-from bot.ports import MessageSink, TicketLookup
+from bot.contract.domain import MAX_TEXT_CHARS, Channel, InboundMessage, TicketView
+from bot.contract.keys import Keys
+from bot.contract.limits import Limiter
+from bot.contract.ports import MessageSink, TicketLookup
 from channels import chat_intake, chat_texts
 from channels.chat_hub import Frame, Hub
 from channels.chat_sessions import Entry, Session, SessionFull, SessionStore
@@ -63,7 +63,7 @@ class WebchatConfig:
     # The SLA's time zone (runtime policy: sla.timezone): due dates are business days there.
     timezone: Callable[[], str] = field(default=_rome)
     now: Callable[[], datetime] = field(default=_utcnow)  # the bot's clock (tests: virtual)
-    # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
+    # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
     status_label: Callable[[str, str], str] = field(default=_plain_label)
 
     @property
@@ -107,7 +107,7 @@ class Conversation:
 
 
 class ChatLimits:
-    """The chat's limits in Redis, counted before they decide (bot.limits)."""
+    """The chat's limits in Redis, counted before they decide (bot.contract.limits)."""
 
     def __init__(self, redis: Redis, config: WebchatConfig) -> None:
         keys = Keys(config.key_prefix)
@@ -296,7 +296,7 @@ class Chat:
 
     async def _offer_proof(self, session: Session, email: str, ip: str) -> bool:
         """An email typed here: if a customer wrote from it, a link there lets this session
-        prove it is theirs (bot.claims); the chat says the same whether or not one went."""
+        prove it is theirs (bot.tickets.claims); the chat says the same whether or not one went."""
         if not self._lookup.can_mail:
             return False
         allowance = await self._lookup.request_proof(Channel.WEBCHAT, session.id, email, ip,

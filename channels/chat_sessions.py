@@ -19,8 +19,8 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from bot.domain import Channel
-from bot.ports import Traces
+from bot.contract.domain import Channel
+from bot.contract.ports import Traces
 
 From = Literal["customer", "bot"]
 MAX_ENTRIES = 5000  # a session is a conversation, not a storage service

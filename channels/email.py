@@ -31,9 +31,9 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bot.domain import Channel, OutboundReply, SendResult
-from bot.errors import InvalidMessage
-from bot.ports import EveryProcess, Exclusive, Loop, MessageSink, Plug
+from bot.contract.domain import Channel, OutboundReply, SendResult
+from bot.contract.errors import InvalidMessage
+from bot.contract.ports import EveryProcess, Exclusive, Loop, MessageSink, Plug
 from channels.imap_poll import ImapPoller, ImapTarget
 from channels.mail_auth import trusted_ids
 from channels.mail_parse import Delivery, MailReader, msg_ids

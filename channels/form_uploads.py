@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from bot.domain import Attachment
+from bot.contract.domain import Attachment
 
 MIB = 1024 * 1024
 CHUNK = 64 * 1024

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from bot.domain import InboundMessage
-from bot.errors import InvalidMessage
-from bot.ports import MessageSink
+from bot.contract.domain import InboundMessage
+from bot.contract.errors import InvalidMessage
+from bot.contract.ports import MessageSink
 from channels.mail_parse import Delivery, MailReader
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from itertools import islice
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from bot.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
+from bot.contract.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
 from channels.mail_auth import sender_unproven
 from channels.mail_text import HtmlBudget, html_to_text, new_text
 

@@ -11,7 +11,7 @@ A signed payload of the wrong shape is answered 200 with nothing stored and a
 log line, not an error: Meta redelivers a failed batch for hours and then
 disables the app's webhook, so refusing one unreadable batch (which a retry
 cannot fix) would end up losing every good message after it. Only a body that
-is not JSON at all, or nests deeper than bot.safe_json's cap (no Meta payload comes
+is not JSON at all, or nests deeper than bot.contract.safe_json's cap (no Meta payload comes
 near it; the cap is checked before json parses, so a bracket bomb costs no stack),
 gets 400.
 """
@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import safe_json
-from bot.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
-from bot.ports import MessageSink, Plug, ReplySender
+from bot.contract import safe_json
+from bot.contract.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
+from bot.contract.ports import MessageSink, Plug, ReplySender
 from channels.meta_send import GraphClient, MessengerSender, WhatsAppSender
 
 log = logging.getLogger(__name__)

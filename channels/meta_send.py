@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.domain import Channel, OutboundReply, SendResult
+from bot.contract.domain import Channel, OutboundReply, SendResult
 
 log = logging.getLogger(__name__)
 

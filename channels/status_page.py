@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.domain import TicketView
-from bot.ports import TicketLookup
+from bot.contract.domain import TicketView
+from bot.contract.ports import TicketLookup
 from channels import page_texts
 from channels.page_render import Pages, page_language, translated
 
@@ -37,7 +37,7 @@ class StatusPage:
     def __init__(self, lookup: TicketLookup, pages: Pages, now: Callable[[], datetime],
                  default_language: str, status_label: Callable[[str, str], str]) -> None:
         self.lookup = lookup
-        self.status_label = status_label  # the core's status names (bot.i18n.status_label)
+        self.status_label = status_label  # the core's status names (bot.text.i18n.status_label)
         self.pages = pages
         self.now = now
         self.default_language = default_language
@@ -85,7 +85,7 @@ class StatusPage:
         return self._link_page(request, "/status/view", "link_open_title", "link_open")
 
     async def confirm_proof(self, request: web.Request) -> web.Response:
-        """The link mailed to an address typed into the chat or the form (bot.claims)."""
+        """The link mailed to an address typed into the chat or the form (bot.tickets.claims)."""
         return self._link_page(request, "/verify", "verify_title", "verify_open")
 
     def _link_page(self, request: web.Request, action: str, title: str,

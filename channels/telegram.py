@@ -38,15 +38,15 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot import safe_json
-from bot.domain import (
+from bot.contract import safe_json
+from bot.contract.domain import (
     Attachment,
     Channel,
     InboundMessage,
     OutboundReply,
     SendResult,
 )
-from bot.ports import EveryProcess, Exclusive, MessageSink, Plug, TicketLookup
+from bot.contract.ports import EveryProcess, Exclusive, MessageSink, Plug, TicketLookup
 from channels import telegram_texts
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class TelegramConfig:
     public_url: str = ""  # INTAKE_PUBLIC_URL: when set, setWebhook is called at start
     poll_timeout_s: int = 50  # getUpdates long-poll timeout
     retry_base_s: float = 1.0  # first pause after a failed poll or store; doubles to 60 s
-    # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
+    # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
     status_label: Callable[[str, str], str] = _plain_label
     key_prefix: str = "intake"  # INTAKE_KEY_PREFIX: where the bot's Redis keys live
 

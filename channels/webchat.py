@@ -33,9 +33,9 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
 
-from bot import safe_json
-from bot.domain import Channel, OutboundReply, SendResult
-from bot.ports import MessageSink, Plug, TicketLookup
+from bot.contract import safe_json
+from bot.contract.domain import Channel, OutboundReply, SendResult
+from bot.contract.ports import MessageSink, Plug, TicketLookup
 from channels import chat_texts
 from channels.chat_hub import Frame, Hub
 from channels.chat_protocol import (

@@ -44,10 +44,10 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot.domain import Channel, InboundMessage, OutboundReply, SendResult
-from bot.keys import Keys
-from bot.limits import Limiter
-from bot.ports import MessageSink, Plug, ReplySender, TicketLookup, Traces
+from bot.contract.domain import Channel, InboundMessage, OutboundReply, SendResult
+from bot.contract.keys import Keys
+from bot.contract.limits import Limiter
+from bot.contract.ports import MessageSink, Plug, ReplySender, TicketLookup, Traces
 from channels import page_texts, status_page
 from channels.form_uploads import (
     CONTROL,
@@ -106,7 +106,7 @@ class WebformConfig:
     frame_ancestors: str = "*"  # CSP frame-ancestors: who may embed the pages
     timezone: str = "Europe/Rome"
     trusted_proxies: int = 0  # INTAKE_TRUSTED_PROXIES: X-Forwarded-For hops believed
-    # The core's status names in a language (bot.i18n.status_label): channels cannot import it.
+    # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
     status_label: Callable[[str, str], str] = _plain_label
 
     @property
@@ -511,7 +511,7 @@ class WebForm:
     async def _offer_proof(self, request: web.Request, sid: str, record: dict[str, Any],
                            lang: str) -> None:
         """An email typed by a browser that keeps its cookie: if a customer wrote from it,
-        a link there lets this browser prove it is theirs (bot.claims). The page says the
+        a link there lets this browser prove it is theirs (bot.tickets.claims). The page says the
         same whether or not one was sent."""
         email = contact_address(record["values"].get("contact", ""))
         if not (record["visitor"] and email and "@" in email and self.lookup.can_mail):

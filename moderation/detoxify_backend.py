@@ -20,7 +20,7 @@ folder is given and the checkpoint names anything else, a copy of the checkpoint
 model_type is that folder is written once into `cache_dir` and handed to Detoxify instead; the
 user's file is never modified.
 
-Labels: Detoxify's keys are mapped onto `bot.ports.LABELS` (its own renames, toxic ->
+Labels: Detoxify's keys are mapped onto `bot.contract.ports.LABELS` (its own renames, toxic ->
 toxicity etc., happen inside Detoxify; `_RENAMES` repeats them for checkpoints that bypass
 them). A label the model lacks scores 0.0. `sexual_explicit` (unbiased and multilingual models)
 is kept: it is abuse, and the core's `general` threshold covers it. Every other key is dropped:
@@ -44,8 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bot.errors import IntakeError
-from bot.ports import LABELS, Scores
+from bot.contract.errors import IntakeError
+from bot.contract.ports import LABELS, Scores
 
 MODEL_TYPES: tuple[str, ...] = ("original", "unbiased", "multilingual", "original-small",
                                 "unbiased-small")
@@ -174,7 +174,7 @@ def clean_text(text: str) -> str:
 
 
 class DetoxifyClassifier:
-    """A `bot.ports.Classifier` on a Detoxify model, scored in one dedicated thread."""
+    """A `bot.contract.ports.Classifier` on a Detoxify model, scored in one dedicated thread."""
 
     name = "detoxify"
 

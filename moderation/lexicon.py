@@ -78,7 +78,7 @@ from functools import cache
 from importlib import resources
 from typing import NamedTuple
 
-from bot.ports import LABELS, Scores
+from bot.contract.ports import LABELS, Scores
 from moderation.normalize import DEFAULT_WINDOW, fold, normalize
 
 AMBIENT = 0.5  # an aimed word with no person to aim at

@@ -16,8 +16,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.domain import Decision
-from bot.keys import Keys
+from bot.contract.domain import Decision
+from bot.contract.keys import Keys
 from moderation.fingerprint import simhash
 
 _LOW32 = 0xFFFFFFFF

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import IntakeError
-from bot.ports import Classifier, NoClassifier
+from bot.contract.errors import IntakeError
+from bot.contract.ports import Classifier, NoClassifier
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "detoxify", "lexicon", "none")

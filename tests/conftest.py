@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.clock import VirtualClock
-from bot.config import Settings
-from bot.db import make_engine, migrate
-from bot.domain import OutboundReply
-from bot.embedded_valkey import EmbeddedValkey
-from bot.runtime import Runtime, open_runtime
+from bot.app.config import Settings
+from bot.app.runtime import Runtime, open_runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import OutboundReply
+from bot.store.db import make_engine, migrate
+from bot.store.embedded_valkey import EmbeddedValkey
 from channels.capture import capture_senders
 
 REDIS_URL = os.environ.get("INTAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

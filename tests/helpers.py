@@ -8,10 +8,10 @@ from itertools import count
 
 from sqlalchemy import select
 
-from bot.domain import Channel, InboundMessage, OutboundReply, SendResult, TicketView
-from bot.models import Message, OutboxReply
-from bot.ports import Scores
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.contract.domain import Channel, InboundMessage, OutboundReply, SendResult, TicketView
+from bot.contract.ports import Scores
+from bot.store.models import Message, OutboxReply
 
 _ids = count(1)
 

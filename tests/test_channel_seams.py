@@ -11,12 +11,19 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.clock import VirtualClock
-from bot.domain import Channel, Decision, InboundMessage, OutboundReply, SendResult, TicketStatus
-from bot.models import Message, OutboxReply, Ticket, TicketEvent
-from bot.outbox import Sender
-from bot.runtime import Runtime
-from bot.staff import TicketDesk
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import (
+    Channel,
+    Decision,
+    InboundMessage,
+    OutboundReply,
+    SendResult,
+    TicketStatus,
+)
+from bot.staff.desk import TicketDesk
+from bot.stages.outbox import Sender
+from bot.store.models import Message, OutboxReply, Ticket, TicketEvent
 from tests.conftest import START
 from tests.helpers import FlakySender, view_by_link
 

@@ -13,12 +13,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot import channel_setup
-from bot.clock import VirtualClock
-from bot.config import Settings
-from bot.domain import Channel
-from bot.runtime import Runtime, open_runtime
-from bot.web.app import make_app
+from bot.app import channel_setup
+from bot.app.config import Settings
+from bot.app.runtime import Runtime, open_runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel
 from tests.fakes.dovecot import free_port
 
 Client = TestClient[web.Request, web.Application]

@@ -15,7 +15,7 @@ from tests.test_replay import SCENARIOS, check_flood
 def cli(data_dir: Path, *args: str, stdin: str | None = None,
         extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(data_dir), **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], input=stdin,
                           capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
@@ -61,7 +61,7 @@ async def test_replay_runs_on_postgres_and_redis_and_leaves_no_keys(
 
     scenario = (SCENARIOS / "flood.jsonl").read_text("utf-8")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "replay", "-", "--database-url", postgres_url,
+        sys.executable, "-m", "bot.app.cli", "replay", "-", "--database-url", postgres_url,
         "--redis-url", real_redis_url, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(tmp_path)})

@@ -19,12 +19,12 @@ import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot import channel_setup
-from bot.clock import VirtualClock
-from bot.config import Settings
-from bot.domain import OutboundReply
-from bot.runtime import open_runtime
-from bot.web.app import make_app
+from bot.app import channel_setup
+from bot.app.config import Settings
+from bot.app.runtime import open_runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import OutboundReply
 from channels.capture import capture_senders
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

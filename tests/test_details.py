@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.details import DETAILS, SCAN_LIMIT, Found, category, extract, missing
+from bot.rules.details import DETAILS, SCAN_LIMIT, Found, category, extract, missing
 
 IT_FULL = (
     "Buongiorno, il mio inverter SUN2000-5KTL-L1 (matricola HV2150012345) si è guastato "

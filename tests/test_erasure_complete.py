@@ -29,14 +29,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 from sqlalchemy import or_, select
 
-from bot import channel_setup
-from bot.clock import VirtualClock
-from bot.config import Settings
-from bot.db import drop_old_pages, make_engine
-from bot.domain import Channel, InboundMessage, OutboundReply
-from bot.models import Message, OutboxReply, Ticket
-from bot.runtime import Runtime, open_runtime
-from bot.web.app import make_app
+from bot.app import channel_setup
+from bot.app.config import Settings
+from bot.app.runtime import Runtime, open_runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, InboundMessage, OutboundReply
+from bot.store.db import drop_old_pages, make_engine
+from bot.store.models import Message, OutboxReply, Ticket
 from channels.capture import capture_senders
 
 Client = TestClient[web.Request, web.Application]

@@ -18,12 +18,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot import safe_json
-from bot.clock import VirtualClock
-from bot.domain import Channel, Decision, InboundMessage
-from bot.models import Ticket
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract import safe_json
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, Decision, InboundMessage
+from bot.store.models import Ticket
 from tests.conftest import START
 from tests.helpers import stored_messages
 

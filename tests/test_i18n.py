@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import i18n
-from bot.domain import TicketStatus
-from bot.i18n import (
+from bot.contract.domain import TicketStatus
+from bot.text import i18n
+from bot.text.i18n import (
     DETAILS,
     STATUSES,
     SUPPORTED,

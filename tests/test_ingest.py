@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from bot.clock import VirtualClock
-from bot.domain import Channel, InboundMessage
-from bot.models import Message
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, InboundMessage
+from bot.store.models import Message
 from tests.conftest import START
 from tests.helpers import complaint
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.i18n import SUPPORTED
-from bot.language import LONG_TEXT, detect, detect_many, preload
+from bot.text.i18n import SUPPORTED
+from bot.text.language import LONG_TEXT, detect, detect_many, preload
 
 
 @pytest.mark.parametrize(

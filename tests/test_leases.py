@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.leases import Leases
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.store.leases import Leases
 
 TTL_S = 0.3
 

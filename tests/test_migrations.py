@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from bot.db import make_engine, migrate
-from bot.models import Base
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.store.db import make_engine, migrate
+from bot.store.models import Base
 
 
 def _differences(connection: Connection) -> list[Any]:

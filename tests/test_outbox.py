@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot.clock import VirtualClock
-from bot.domain import Channel
-from bot.models import OutboxReply
-from bot.outbox import LEASE, Sender
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel
+from bot.stages.outbox import LEASE, Sender
+from bot.store.models import OutboxReply
 from tests.helpers import FlakySender, complaint
 
 BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."

@@ -7,15 +7,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import VirtualClock
-from bot.domain import Channel, Decision, OutboundReply, TicketStatus
-from bot.errors import IntakeError
-from bot.models import AuditEntry, Customer, Identity, Message, ModerationItem, OutboxReply, Ticket
-from bot.moderation_queue import ModerationQueue
-from bot.pipeline import Outcome, Pipeline
-from bot.runtime import Runtime
-from bot.staff import TicketDesk
-from bot.worker import Worker
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, Decision, OutboundReply, TicketStatus
+from bot.contract.errors import IntakeError
+from bot.staff.desk import TicketDesk
+from bot.staff.moderation_queue import ModerationQueue
+from bot.stages.pipeline import Outcome, Pipeline
+from bot.stages.worker import Worker
+from bot.store.models import (
+    AuditEntry,
+    Customer,
+    Identity,
+    Message,
+    ModerationItem,
+    OutboxReply,
+    Ticket,
+)
 from tests.helpers import KeywordClassifier, complaint
 
 BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."

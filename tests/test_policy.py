@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from bot.clock import VirtualClock
-from bot.domain import Channel
-from bot.errors import IntakeError, UnknownChannel
-from bot.models import AuditEntry
-from bot.policy import PolicyStore
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel
+from bot.contract.errors import IntakeError, UnknownChannel
+from bot.rules.policy import PolicyStore
+from bot.store.models import AuditEntry
 
 
 async def test_defaults_accept_all_but_whatsapp(runtime: Runtime) -> None:

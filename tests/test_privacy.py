@@ -13,12 +13,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import privacy
-from bot.clock import VirtualClock
-from bot.domain import Attachment, Decision, OutboundReply
-from bot.errors import IntakeError
-from bot.models import AuditEntry, Customer, Identity, Message, OutboxReply, Ticket, TicketEvent
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Attachment, Decision, OutboundReply
+from bot.contract.errors import IntakeError
+from bot.staff import privacy
+from bot.store.models import (
+    AuditEntry,
+    Customer,
+    Identity,
+    Message,
+    OutboxReply,
+    Ticket,
+    TicketEvent,
+)
 from tests.helpers import complaint
 
 BROKEN = ("My inverter, model SolarMax 3000, stopped working after two days, order number "
@@ -159,7 +167,7 @@ async def test_the_cli_exports_and_erases_and_deletes_the_uploaded_file(
     env = {k: v for k, v in env.items() if v}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bot.cli", "privacy", *args], env=env,
+        return subprocess.run([sys.executable, "-m", "bot.app.cli", "privacy", *args], env=env,
                               capture_output=True, text=True, timeout=120, check=False)
 
     exported = cli("export", "ann@example.com")

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.clock import VirtualClock
-from bot.domain import OutboundReply
-from bot.replay import Replayer
-from bot.runtime import Runtime
+from bot.app.replay import Replayer
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import OutboundReply
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -74,7 +74,7 @@ async def test_flood_scenario_on_both_backends(runtime: Runtime, clock: VirtualC
 def test_replay_cli_runs_the_scenario_on_a_fresh_embedded_store(tmp_path: Path) -> None:
     scenario = SCENARIOS / "flood.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "replay", "-"], input=scenario.read_text("utf-8"),
+        [sys.executable, "-m", "bot.app.cli", "replay", "-"], input=scenario.read_text("utf-8"),
         capture_output=True, text=True, timeout=120, check=True,
         env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(tmp_path)})
     out = [json.loads(line) for line in result.stdout.splitlines()]

@@ -33,7 +33,7 @@ EXIT_S = 20.0
 
 def console_script() -> list[str]:
     script = Path(sys.executable).parent / "intake-bot"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.app.cli"]
 
 
 def free_port() -> int:

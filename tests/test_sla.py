@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.sla import SlaPolicy, add_business_days, deadlines, is_business_day
+from bot.rules.sla import SlaPolicy, add_business_days, deadlines, is_business_day
 
 ROME = ZoneInfo("Europe/Rome")
 ITALY = SlaPolicy()

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.clock import VirtualClock
-from bot.domain import Channel, Decision, InboundMessage, TicketStatus
-from bot.models import Customer, Identity, ModerationItem, OutboxReply, Ticket
-from bot.moderation_queue import ModerationQueue
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, Decision, InboundMessage, TicketStatus
+from bot.staff.moderation_queue import ModerationQueue
+from bot.store.models import Customer, Identity, ModerationItem, OutboxReply, Ticket
 from tests.test_pipeline import send, with_classifier
 
 INCOMPLETE = "Il mio inverter si è guastato di nuovo."  # no order, model or solution yet

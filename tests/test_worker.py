@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from bot.clock import VirtualClock
-from bot.domain import Decision, OutboundReply
-from bot.models import Message, OutboxReply, Ticket
-from bot.pipeline import Outcome, Pipeline
-from bot.runtime import Runtime
-from bot.worker import Worker
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Decision, OutboundReply
+from bot.stages.pipeline import Outcome, Pipeline
+from bot.stages.worker import Worker
+from bot.store.models import Message, OutboxReply, Ticket
 from tests.helpers import KeywordClassifier, complaint
 
 BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."

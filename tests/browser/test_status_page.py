@@ -9,12 +9,12 @@ import pytest
 from playwright.async_api import Page
 from sqlalchemy import select
 
-from bot import i18n
-from bot.clock import VirtualClock
-from bot.domain import Channel, OutboundReply
-from bot.limits import Limiter
-from bot.models import Ticket
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, OutboundReply
+from bot.contract.limits import Limiter
+from bot.store.models import Ticket
+from bot.text import i18n
 from channels import page_texts
 from tests.browser.conftest import LiveBot
 from tests.browser.test_webform import eventually

@@ -19,9 +19,9 @@ from aiohttp import web
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from sqlalchemy import func, select
 
-from bot import i18n
-from bot.models import Message
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.store.models import Message
+from bot.text import i18n
 from channels import chat_texts
 from channels.webchat import WebchatConfig, build, plug_of
 from tests.browser.conftest import LiveBot

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, FilePayload, Page
 from sqlalchemy import func, select
 
-from bot.models import Message, Ticket
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.store.models import Message, Ticket
 from channels import page_texts
 from tests.browser.conftest import LiveBot
 from tests.channels.test_webform import PNG, VALID, form_plug

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import i18n
-from bot.details import category, extract
-from bot.domain import Channel, InboundMessage
+from bot.contract.domain import Channel, InboundMessage
+from bot.rules.details import category, extract
+from bot.text import i18n
 from channels import chat_intake, chat_texts
 from channels.chat_intake import Dialog, Submit, Turn
 

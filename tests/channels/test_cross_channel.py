@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.clock import VirtualClock
-from bot.domain import Channel, Decision
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, Decision
 from channels import email, meta
 from tests.channels.test_email import DOMAIN, SUPPORT, listening, smtp_port, submit, until
 from tests.channels.test_meta import IGSID, dm, entry, page, wa_text, whatsapp

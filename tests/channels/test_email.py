@@ -22,12 +22,12 @@ import aiosmtplib
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.clock import VirtualClock
-from bot.domain import Accepted, Channel, Decision, InboundMessage, OutboundReply
-from bot.errors import InvalidMessage, StoreUnavailable
-from bot.ports import Plug
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Accepted, Channel, Decision, InboundMessage, OutboundReply
+from bot.contract.errors import InvalidMessage, StoreUnavailable
+from bot.contract.ports import Plug
 from channels.email import EmailConfig, SmtpSender, plug
 from channels.imap_poll import ImapPoller, ImapTarget
 from tests.fakes.dovecot import Dovecot, free_port

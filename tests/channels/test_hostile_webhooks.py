@@ -18,11 +18,11 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.cli import NOISY_LOGGERS, RedactSecrets, configure_logging
-from bot.clock import VirtualClock
-from bot.domain import Channel, OutboundReply, SendResult
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.cli import NOISY_LOGGERS, RedactSecrets, configure_logging
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, OutboundReply, SendResult
 from channels import meta, telegram
 from channels.webchat import Chat
 from tests.channels.test_meta import config as meta_config

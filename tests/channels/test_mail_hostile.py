@@ -22,10 +22,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.clock import VirtualClock
-from bot.domain import MAX_TEXT_CHARS, InboundMessage
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import MAX_TEXT_CHARS, InboundMessage
 from channels.email import EmailConfig, plug
 from channels.mail_parse import MAX_LINES, Delivery, MailReader, parse_mail
 from channels.mail_text import HtmlBudget, html_to_text, new_text

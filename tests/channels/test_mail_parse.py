@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.details import extract, with_thread_refs
-from bot.domain import MAX_TEXT_CHARS, InboundMessage
+from bot.contract.domain import MAX_TEXT_CHARS, InboundMessage
+from bot.rules.details import extract, with_thread_refs
 from channels.mail_parse import NO_SENDER, Delivery, parse_mail
 from channels.mail_text import html_to_text, new_text
 

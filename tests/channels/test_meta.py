@@ -21,11 +21,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text
 
-from bot.clock import VirtualClock
-from bot.domain import Accepted, Channel, Decision, InboundMessage, OutboundReply
-from bot.models import TicketEvent
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Accepted, Channel, Decision, InboundMessage, OutboundReply
+from bot.store.models import TicketEvent
 from channels.meta import PATH, MetaConfig, parse, plug, safe_name, signature_of
 from channels.meta_send import GraphClient, MessengerSender, WhatsAppSender, split_text
 from tests.conftest import START

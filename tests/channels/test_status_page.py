@@ -14,14 +14,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot import i18n
-from bot.clock import VirtualClock
-from bot.domain import Channel, OutboundReply, TicketStatus
-from bot.limits import Limiter
-from bot.models import Ticket
-from bot.runtime import Runtime
-from bot.staff import TicketDesk
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, OutboundReply, TicketStatus
+from bot.contract.limits import Limiter
+from bot.staff.desk import TicketDesk
+from bot.store.models import Ticket
+from bot.text import i18n
 from channels import page_texts
 from tests.channels.test_webform import form_plug
 from tests.helpers import complaint

@@ -22,9 +22,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from telegram import Update
 from telegram.error import BadRequest
 
-from bot import i18n
-from bot.clock import VirtualClock
-from bot.domain import (
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import (
     MAX_TEXT_CHARS,
     Accepted,
     Channel,
@@ -32,9 +33,8 @@ from bot.domain import (
     InboundMessage,
     OutboundReply,
 )
-from bot.leases import Leases
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.store.leases import Leases
+from bot.text import i18n
 from channels.telegram import (
     PATH,
     SECRET_HEADER,

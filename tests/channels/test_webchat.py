@@ -18,11 +18,11 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot import i18n
-from bot.domain import Channel, Decision, InboundMessage, OutboundReply
-from bot.models import Message, OutboxReply, Ticket
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.domain import Channel, Decision, InboundMessage, OutboundReply
+from bot.store.models import Message, OutboxReply, Ticket
+from bot.text import i18n
 from channels import chat_texts
 from channels.webchat import Chat, WebchatConfig, build, plug_of
 from tests.conftest import START

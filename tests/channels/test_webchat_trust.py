@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
 from channels import chat_sessions
 from channels.chat_sessions import SessionFull, SessionStore
 from tests.channels.test_webchat import make_chat, open_panel, serve

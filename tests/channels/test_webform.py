@@ -19,13 +19,13 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot import i18n
-from bot.details import extract
-from bot.domain import Channel, Decision, OutboundReply, TicketStatus
-from bot.models import Message, OutboxReply, Ticket
-from bot.ports import Plug
-from bot.runtime import Runtime
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.domain import Channel, Decision, OutboundReply, TicketStatus
+from bot.contract.ports import Plug
+from bot.rules.details import extract
+from bot.store.models import Message, OutboxReply, Ticket
+from bot.text import i18n
 from channels import page_texts
 from channels.form_uploads import FILE_TYPES, display_filename, sniff
 from channels.webform import (

@@ -9,12 +9,12 @@ import pytest
 from aiohttp import ClientSession, DummyCookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.domain import Channel, Decision, InboundMessage, OutboundReply, TicketStatus
-from bot.models import Ticket
-from bot.outbox import Sender
-from bot.runtime import Runtime
-from bot.staff import TicketDesk
-from bot.web.app import make_app
+from bot.app.runtime import Runtime
+from bot.app.web.app import make_app
+from bot.contract.domain import Channel, Decision, InboundMessage, OutboundReply, TicketStatus
+from bot.staff.desk import TicketDesk
+from bot.stages.outbox import Sender
+from bot.store.models import Ticket
 from channels import page_texts
 from channels.webform import FormKeys, WebformSender
 from tests.channels.test_webform import (

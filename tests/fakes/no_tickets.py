@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.domain import Channel, TicketView
-from bot.limits import Allowance
+from bot.contract.domain import Channel, TicketView
+from bot.contract.limits import Allowance
 
 
 class NoTickets:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bot.ports import LABELS, Scores
+from bot.contract.ports import LABELS, Scores
 from moderation.detoxify_backend import (
     DetoxifyClassifier,
     DetoxifyLoadError,

@@ -9,8 +9,8 @@ from importlib import resources
 
 import pytest
 
-from bot.policy import Thresholds
-from bot.ports import LABELS, Classifier, Scores
+from bot.contract.ports import LABELS, Classifier, Scores
+from bot.rules.policy import Thresholds
 from moderation.lexicon import (
     AMBIENT,
     Entry,

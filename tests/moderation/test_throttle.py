@@ -13,8 +13,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from bot.domain import Decision
-from bot.keys import Keys
+from bot.contract.domain import Decision
+from bot.contract.keys import Keys
 from moderation.throttle import Throttle, ThrottleLimits
 from tests.conftest import REDIS_URL, need
 

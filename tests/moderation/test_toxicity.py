@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import IntakeError
+from bot.contract.errors import IntakeError
 from moderation.toxicity import ToxicityConfig, choose, open_classifier
 from tests.moderation.tiny_detoxify import TinyModel
 
@@ -48,7 +48,7 @@ async def test_auto_takes_detoxify_when_its_weights_are_installed(tiny: TinyMode
 def _classify(stdin: str, *args: str, env: dict[str, str] | None = None,
               data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "classify", *args], input=stdin, text=True,
+        [sys.executable, "-m", "bot.app.cli", "classify", *args], input=stdin, text=True,
         capture_output=True, timeout=180, check=False,
         env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(data_dir),
              "TORCH_HOME": str(data_dir / "torch"), **(env or {})})

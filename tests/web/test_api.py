@@ -20,12 +20,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot.clock import VirtualClock
-from bot.config import Settings
-from bot.domain import DEFAULT_ACCEPTED, MAX_TEXT_CHARS, Channel, Decision, OutboundReply
-from bot.models import OutboxReply, Ticket
-from bot.runtime import Runtime, open_runtime
-from bot.web.app import make_app
+from bot.app.config import Settings
+from bot.app.runtime import Runtime, open_runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import DEFAULT_ACCEPTED, MAX_TEXT_CHARS, Channel, Decision, OutboundReply
+from bot.store.models import OutboxReply, Ticket
 from tests.helpers import stored_messages
 
 URL = "/api/v1/messages"

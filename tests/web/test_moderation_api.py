@@ -10,12 +10,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.clock import VirtualClock
-from bot.config import Settings
-from bot.domain import Decision, OutboundReply
-from bot.models import AuditEntry
-from bot.runtime import Runtime, open_runtime
-from bot.web.app import make_app
+from bot.app.config import Settings
+from bot.app.runtime import Runtime, open_runtime
+from bot.app.web.app import make_app
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Decision, OutboundReply
+from bot.store.models import AuditEntry
 from channels.capture import capture_senders
 from tests.helpers import KeywordClassifier, complaint
 

@@ -1,0 +1,113 @@
+"""Which channel families run, built from the settings: the one place that knows them all.
+
+A family without its credentials still gets a Plug, whose status says which
+settings it misses (shown in /healthz); it never stops the bot from starting.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.app.config import Settings
+from bot.app.runtime import Runtime
+from bot.contract.domain import Channel
+from bot.contract.ports import Plug
+from bot.staff import privacy
+from bot.store.db import drop_old_pages
+from bot.store.embedded_valkey import rewrite_append_only_file
+from bot.store.leases import Leases
+from bot.text import i18n
+from channels import email, meta, telegram, webchat, webform
+
+
+def plugs(runtime: Runtime) -> list[Plug]:
+    settings = runtime.settings
+
+    def accepted() -> frozenset[Channel]:
+        return runtime.policy.current.accepted
+
+    one_process = Leases(runtime.redis, settings.key_prefix)  # pollers run in one at a time
+    mail = email.plug(email.EmailConfig(
+        smtp_listen=settings.smtp_listen, smtp_relay=settings.smtp_relay,
+        smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
+        mail_from=settings.mail_from, mail_domains=settings.mail_domains,
+        max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
+        imap_interval_s=settings.imap_interval_s,
+        mail_trusted_authserv_ids=settings.mail_trusted_authserv_ids, now=runtime.clock.now),
+        runtime.ingest,
+        one_process)
+    return [
+        webchat.plug(webchat.WebchatConfig(
+            key_prefix=settings.key_prefix, max_chars=settings.chat_max_chars,
+            default_language=settings.default_language,
+            sessions_per_ip_per_hour=settings.chat_sessions_per_ip_per_hour,
+            trusted_proxies=settings.trusted_proxies, now=runtime.clock.now,
+            timezone=lambda: runtime.policy.current.sla.timezone,
+            status_label=i18n.status_label),
+            runtime.ingest, runtime.lookup, runtime.redis, accepted),
+        webform.plug(webform.WebformConfig(
+            key_prefix=settings.key_prefix, secret=form_secret(settings),
+            upload_dir=upload_dir(settings),
+            max_file_bytes=settings.form_max_file_bytes, max_files=settings.form_max_files,
+            per_ip_per_hour=settings.form_per_ip_per_hour,
+            default_language=settings.default_language,
+            frame_ancestors=settings.form_frame_ancestors,
+            trusted_proxies=settings.trusted_proxies, status_label=i18n.status_label),
+            runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
+            mail=mail.senders.get(Channel.EMAIL), under_cap=runtime.sender.under_cap),
+        telegram.plug(telegram.TelegramConfig(
+            token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
+            api_url=settings.telegram_api_url, polling=settings.telegram_polling,
+            public_url=settings.public_url, status_label=i18n.status_label,
+            key_prefix=settings.key_prefix),
+            runtime.ingest, runtime.lookup, accepted, runtime.redis, one_process),
+        meta.plug(meta.MetaConfig(
+            app_secret=settings.meta_app_secret, verify_token=settings.meta_verify_token,
+            access_token=settings.meta_access_token,
+            whatsapp_phone_number_id=settings.whatsapp_phone_number_id,
+            graph_api_url=settings.graph_api_url, max_body_bytes=settings.max_body_bytes,
+            now=runtime.clock.now), runtime.ingest),
+        mail,
+    ]
+
+
+def form_secret(settings: Settings) -> str:
+    """INTAKE_FORM_SECRET, or one made on the first start and kept (0600) in the data dir."""
+    if settings.form_secret:
+        return settings.form_secret
+    path = settings.data_dir / "form_secret"
+    if not path.exists():
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def upload_dir(settings: Settings) -> Path:
+    """Where the form keeps customers' files: only the bot's user may list or read it."""
+    path = settings.data_dir / "uploads"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)  # one an older version made
+    return path
+
+
+async def erase_customer(runtime: Runtime, customer_id: int, *, actor: str,
+                         running: Sequence[Plug] | None = None) -> privacy.Erasure:
+    """The whole erasure, for the CLI and the console: the database rows (bot.staff.privacy),
+    what every channel family keeps about the customer (Plug.forget: Redis keys, uploaded
+    files), and then the old copies in the stores' files, which still hold the data as it
+    was: SQLite's write-ahead log, and the append-only file of a Redis that keeps one
+    (the embedded Valkey does).
+
+    `running`: the web app's plugs (the console's); by default built from the settings.
+    """
+    hooks = [hook for plug in (plugs(runtime) if running is None else running)
+             for hook in plug.forget]
+    erased = await privacy.erase(runtime.sessions, runtime.throttle, customer_id, actor=actor,
+                                 now=runtime.clock.now(), forget=hooks)
+    await drop_old_pages(runtime.engine)
+    await rewrite_append_only_file(runtime.redis)
+    return erased

@@ -1,0 +1,301 @@
+"""`intake-bot`: serve, worker, replay, classify, channels, policy, status, privacy, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import signal
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from aiohttp import web
+
+from bot.app import channel_setup
+from bot.app.classify import classify, parse_thresholds
+from bot.app.config import Settings
+from bot.app.replay import Replayer, first_time
+from bot.app.runtime import open_runtime, toxicity_config
+from bot.app.web.app import make_app, run_worker
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Channel, OutboundReply
+from bot.contract.errors import IntakeError
+from bot.rules.policy import tunable_names
+from bot.staff import privacy as privacy_data
+from bot.staff.desk import TicketDesk, parse_status
+from channels.capture import capture_senders
+from moderation.toxicity import open_classifier
+
+log = logging.getLogger("bot.app.cli")
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve(settings: Settings, with_worker: bool | None) -> None:
+    async with open_runtime(settings) as runtime:
+        background = runtime.embedded if with_worker is None else with_worker
+        runner = web.AppRunner(make_app(runtime, background=background, send=True,
+                                        plugs=channel_setup.plugs(runtime)))
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        mode = "embedded (SQLite + valkey)" if runtime.embedded else "distributed"
+        log.warning("intake-bot listening on http://%s:%s (%s; worker %s)", settings.http_host,
+                    settings.http_port, mode, "in-process" if background else "separate")
+        await _stop_event().wait()
+        await runner.cleanup()
+
+
+async def worker(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
+        stop = _stop_event()
+        follower = asyncio.create_task(runtime.policy.follow())
+        log.warning("intake-bot worker %s consuming %s", runtime.worker.consumer,
+                    runtime.keys.stream)
+        await run_worker(runtime, stop)
+        follower.cancel()
+
+
+async def replay(settings: Settings, source: TextIO, out: TextIO) -> None:
+    lines = source.read().splitlines()
+    clock = VirtualClock(first_time(lines))
+    captured: dict[int, OutboundReply] = {}
+    with tempfile.TemporaryDirectory(prefix="intake-replay-") as tmp:
+        fresh = settings.model_copy(update={
+            "data_dir": Path(tmp), "key_prefix": f"replay-{uuid.uuid4().hex[:12]}",
+            "consumer_name": "replay", "claim_idle_ms": 100})
+        async with open_runtime(fresh, clock=clock, senders=capture_senders(captured)) as rt:
+            try:
+                async for line in Replayer(rt, clock, captured).run(lines):
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            finally:
+                await _forget(rt.redis, rt.keys.pattern)
+
+
+async def _forget(redis: Any, pattern: str) -> None:
+    """A replay on a shared Redis leaves nothing behind."""
+    async for key in redis.scan_iter(match=pattern, count=500):
+        await redis.delete(key)
+
+
+async def channels(settings: Settings, action: str, name: str | None) -> None:
+    async with open_runtime(settings) as runtime:
+        if action in ("enable", "disable") and name:
+            await runtime.policy.set_channel(name, action == "enable", actor="cli")
+        accepted = runtime.policy.current.accepted
+        for channel in Channel:
+            print(f"{channel.value:10} {'accepted' if channel in accepted else 'closed'}")
+
+
+async def policy(settings: Settings, name: str | None, value: str | None) -> None:
+    async with open_runtime(settings) as runtime:
+        if name is not None and value is not None:
+            await runtime.policy.set_value(name, json.loads(value) if _is_json(value) else value,
+                                           actor="cli")
+        current = runtime.policy.current
+        for key in tunable_names():
+            section, attr = key.split(".")
+            print(f"{key:32} {getattr(getattr(current, section), attr)}")
+
+
+async def status(settings: Settings, ref: str, new_status: str, note: str) -> None:
+    async with open_runtime(settings) as runtime:
+        desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, runtime.clock)
+        change = await desk.change_status(ref, parse_status(new_status), note=note, actor="cli")
+        print(json.dumps({"ticket": change.ref, "state_version": change.state_version,
+                          "reply_owed": change.outbox_id is not None}))
+
+
+async def privacy(settings: Settings, action: str, who: str, actor: str) -> None:
+    """Export prints everything stored about the customer; erase blanks it (audited)."""
+    async with open_runtime(settings) as runtime:
+        async with runtime.sessions() as session:
+            customer_id = await privacy_data.find_customer(session, who)
+        if action == "export":
+            print(json.dumps(await privacy_data.export(runtime.sessions, customer_id),
+                             ensure_ascii=False, indent=2))
+            return
+        erased = await channel_setup.erase_customer(runtime, customer_id, actor=actor)
+        print(json.dumps({"customer": customer_id, "rows": erased.rows,
+                          "files": erased.forgotten.get("files", 0),
+                          "redis_keys": erased.forgotten.get("redis_keys", 0)}))
+
+
+async def classify_texts(settings: Settings, source: TextIO, overrides: list[str]) -> None:
+    thresholds = parse_thresholds(overrides)
+    classifier = await open_classifier(toxicity_config(settings))
+    await classify(classifier, thresholds, source, sys.stdout)
+
+
+async def migrate_only(settings: Settings) -> None:
+    async with open_runtime(settings):
+        print(f"schema up to date on {settings.effective_database_url.split('://')[0]}")
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser("serve", help="web app (and, embedded, the worker)")
+    serve_p.add_argument("--with-worker", action=argparse.BooleanOptionalAction, default=None)
+    sub.add_parser("worker", help="stream worker and reply sender")
+    replay_p = sub.add_parser("replay", help="dry-run a JSONL scenario")
+    replay_p.add_argument("file", help="JSONL file, or - for stdin")
+    replay_p.add_argument("--database-url")
+    replay_p.add_argument("--redis-url")
+    channels_p = sub.add_parser("channels", help="list, enable or disable channels")
+    channels_p.add_argument("action", choices=["list", "enable", "disable"])
+    channels_p.add_argument("name", nargs="?")
+    policy_p = sub.add_parser("policy", help="list or set runtime limits")
+    policy_p.add_argument("name", nargs="?")
+    policy_p.add_argument("value", nargs="?")
+    status_p = sub.add_parser("status", help="change a ticket's status (one reply)")
+    status_p.add_argument("ticket")
+    status_p.add_argument("status")
+    status_p.add_argument("--note", default="")
+    classify_p = sub.add_parser("classify", help="score texts, one per line, for tuning")
+    classify_p.add_argument("file", nargs="?", default="-", help="text file, or - for stdin")
+    classify_p.add_argument("--threshold", action="append", default=[],
+                            metavar="LABEL=VALUE", help="override a threshold (repeatable)")
+    privacy_p = sub.add_parser("privacy", help="export or erase a customer's personal data")
+    privacy_p.add_argument("action", choices=["export", "erase"])
+    privacy_p.add_argument("who", help="a ticket reference, channel:address, or an email address")
+    privacy_p.add_argument("--actor", default="cli", help="who asked (for the audit log)")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    return parser
+
+
+@contextlib.contextmanager
+def _opened(name: str) -> Iterator[TextIO]:
+    if name == "-":
+        yield sys.stdin
+        return
+    with open(name, encoding="utf-8") as handle:
+        yield handle
+
+
+Command = Callable[[], Coroutine[Any, Any, None]]
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> Command:  # noqa: PLR0911
+    match args.command:
+        case "serve":
+            return lambda: serve(settings, args.with_worker)
+        case "worker":
+            return lambda: worker(settings)
+        case "channels":
+            if args.action != "list" and not args.name:
+                raise IntakeError(f"channels {args.action} needs a channel name")
+            return lambda: channels(settings, args.action, args.name)
+        case "policy":
+            return lambda: policy(settings, args.name, args.value)
+        case "status":
+            return lambda: status(settings, args.ticket, args.status, args.note)
+        case "privacy":
+            return lambda: privacy(settings, args.action, args.who, args.actor)
+        case _:
+            return lambda: migrate_only(settings)
+
+
+# --- logging: one line per record, no secrets -------------------------------------------------
+
+# They log every request's URL at INFO (a Telegram URL holds the bot's token) and every
+# parameter at DEBUG: only their warnings are worth a line, whatever INTAKE_LOG_LEVEL says.
+NOISY_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.ext")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+_SECRETS = (
+    (re.compile(r"\b(bot\d+:)[\w-]+"), r"\1***"),  # Bot API URLs: /bot<id>:<secret>/method
+    (re.compile(r"\b(\d{5,}:)[\w-]{30,}"), r"\1***"),  # a Telegram token on its own
+    (re.compile(r"(access_token=)[^&\s\"'#]+"), r"\1***"),  # Graph API query strings
+    (re.compile(r'("access_token"\s*:\s*")[^"]*'), r"\1***"),  # ... and JSON bodies
+)
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime"}
+
+
+def redact(text: str) -> str:
+    """`text` with Telegram bot tokens and Meta access tokens masked."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Masks tokens in a record's message, its extra fields and its traceback.
+
+    On the root handlers it sees every record written, whichever logger made it; it
+    changes the record in place, so every handler after it writes the masked text.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken log call: the handler's emit reports it
+            return True
+        if (masked := redact(message)) != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, name, redact(value))
+        return True
+
+
+def configure_logging(level: str | int) -> None:
+    """The process's logging: noisy libraries at WARNING, every root handler redacting."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(kept, RedactSecrets) for kept in handler.filters):
+            handler.addFilter(RedactSecrets())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "classify":
+            with _opened(args.file) as source:
+                asyncio.run(classify_texts(settings, source, args.threshold))
+        elif args.command == "replay":
+            overrides = {"database_url": args.database_url, "redis_url": args.redis_url}
+            settings = settings.model_copy(update=overrides)
+            with _opened(args.file) as source:
+                asyncio.run(replay(settings, source, sys.stdout))
+        else:
+            asyncio.run(_command(args, settings)())
+    except (IntakeError, OSError) as exc:
+        print(f"intake-bot: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Process settings: read once from INTAKE_* environment variables into one object.
+
+Runtime policy that admins change while the bot runs (accepted channels, limits)
+lives in the database instead; see bot/rules/policy.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    api_token: str | None = None
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    redis_max_connections: int = Field(default=200, ge=4)
+    key_prefix: str = Field(default="intake", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    consumer_group: str = "workers"
+    consumer_name: str | None = None
+    # Messages a worker decides in one transaction when a backlog waits. A batch costs
+    # about a dozen round trips whatever its size; past ~300 they are spread thin (bench).
+    batch_size: int = Field(default=300, ge=1, le=10_000)
+    block_ms: int = Field(default=1000, ge=1)
+    claim_idle_ms: int = Field(default=30_000, ge=100)
+    requeue_after_s: float = Field(default=60.0, ge=1)
+
+    sender_interval_s: float = Field(default=1.0, gt=0)
+    send_max_attempts: int = Field(default=5, ge=1)
+    # The hard cap on replies to one address in 24 hours, whatever else happens.
+    max_replies_per_address_per_day: int = Field(default=20, ge=1)
+
+    toxicity_backend: str = "auto"  # auto | detoxify | lexicon | none
+    detoxify_model: str = "multilingual"
+    detoxify_checkpoint: Path | None = None
+    detoxify_config_path: Path | None = None
+    torch_threads: int = Field(default=1, ge=1, le=64)
+    toxicity_max_chars: int = Field(default=4000, ge=100)
+
+    # --- channels (issue 5: customer pages; issue 6: providers). Empty = not configured.
+    public_url: str = ""  # how customers reach the bot (links in pages); default from request
+    chat_max_chars: int = Field(default=4000, ge=100, le=64_000)
+    chat_sessions_per_ip_per_hour: int = Field(default=30, ge=1)
+    trusted_proxies: int = Field(default=0, ge=0, le=10)  # X-Forwarded-For hops believed
+    form_max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    form_max_files: int = Field(default=5, ge=0, le=20)
+    form_per_ip_per_hour: int = Field(default=20, ge=1)
+    status_attempts_per_ip_per_hour: int = Field(default=10, ge=1)
+    # Signs the form's CSRF tokens; unset: a random one kept in the data dir (give every web
+    # process the same one in the distributed mode).
+    form_secret: str = ""
+    form_frame_ancestors: str = "*"  # who may embed /form in an iframe (CSP frame-ancestors)
+
+    telegram_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_polling: bool = False  # for sites without a public URL
+
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
+    meta_access_token: str = ""
+    whatsapp_phone_number_id: str = ""
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+
+    smtp_listen: str = "127.0.0.1:2525"  # empty disables the inbound SMTP server
+    smtp_relay: str = ""  # host:port of the outbound relay
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = ""
+    mail_domains: str = ""  # comma-separated accepted recipient domains
+    max_mail_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    imap_url: str = ""  # imap(s)://user:password@host:port/MAILBOX
+    imap_interval_s: float = Field(default=30.0, gt=0)
+    # Receiving servers whose Authentication-Results are believed (comma-separated
+    # authserv-ids, e.g. mx.google.com): a mail they do not prove is held for a moderator.
+    mail_trusted_authserv_ids: str = ""
+
+    holidays_country: str = "IT"
+    default_language: str = "en"
+    log_level: str = "INFO"
+
+    @property
+    def embedded_database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'intake.db').resolve()}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or self.embedded_database_url

@@ -1,0 +1,121 @@
+"""The aiohttp application: routes per concern, background loops via cleanup_ctx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.app.runtime import Runtime
+from bot.app.web import api, moderation
+from bot.app.web.keys import PLUGS, RUNTIME
+from bot.contract.ports import Plug
+from bot.text import language
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    report: dict[str, object] = {
+        "database": runtime.engine.dialect.name,
+        "redis": "embedded valkey" if runtime.settings.redis_url is None else "external",
+        "classifier": runtime.classifier.name,
+        "classifier_reason": runtime.classifier.reason,
+        "accepted_channels": sorted(c.value for c in runtime.policy.current.accepted),
+        "channel_families": {plug.name: plug.status for plug in request.app[PLUGS]},
+    }
+    try:
+        async with runtime.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        await runtime.redis.ping()
+        report["stream_pending"] = await runtime.stream.pending_count()
+        report["stream_backlog"] = await runtime.stream.backlog()
+    except Exception as exc:
+        return web.json_response({"status": "unavailable", "problem": str(exc), **report},
+                                 status=503)
+    return web.json_response({"status": "ok", **report})
+
+
+def make_app(runtime: Runtime, *, background: bool = False, send: bool = False,
+             plugs: Sequence[Plug] = ()) -> web.Application:
+    """The web app; with background=True it also runs the worker and the sender.
+
+    `plugs`: the channel families' routes, senders and inbound loops (SMTP, IMAP, polling).
+    The sender runs where the channels' clients live: in the web process (`send=True`
+    without the worker, as `intake-bot serve` runs beside separate workers).
+    """
+    app = web.Application(client_max_size=runtime.settings.max_body_bytes)
+    app[RUNTIME] = runtime
+    app[PLUGS] = list(plugs)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_routes(api.routes)
+    app.router.add_routes(moderation.routes)
+    for plug in plugs:
+        app.router.add_routes(plug.routes)
+        runtime.sender.register(plug.senders)
+        for hook in plug.shutdown:
+            app.on_shutdown.append(_on_shutdown(hook))
+    app.cleanup_ctx.append(_policy_follower)
+    app.cleanup_ctx.append(_channel_loops)
+    if background or send:
+        app.cleanup_ctx.append(_background_loops(work=background))
+    return app
+
+
+def _on_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]
+                 ) -> Callable[[web.Application], Coroutine[Any, Any, None]]:
+    async def run(_app: web.Application) -> None:
+        await hook()
+    return run
+
+
+async def _channel_loops(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop(stop)) for plug in app[PLUGS] for loop in plug.loops]
+    yield
+    stop.set()
+    _, late = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+    for task in late:  # a loop that does not heed `stop` in time
+        task.cancel()
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            log.error("a channel loop failed", exc_info=outcome)
+
+
+async def _policy_follower(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[RUNTIME].policy.follow())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _background_loops(*, work: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def loops(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[RUNTIME]
+        stop = asyncio.Event()
+
+        async def run() -> None:
+            sending = runtime.sender.run(stop, runtime.settings.sender_interval_s)
+            await (asyncio.gather(sending, run_worker(runtime, stop)) if work else sending)
+
+        task = asyncio.create_task(run())
+        yield
+        stop.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return loops
+
+
+async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The stream's worker until `stop` is set."""
+    # Load the language models before the first batch, not inside its transaction
+    # (about a second, during which SQLite's write lock would be held).
+    await asyncio.to_thread(language.preload)
+    await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)

@@ -1,0 +1,154 @@
+"""The small interfaces through which the core reaches channels and classifiers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from bot.contract.domain import (
+    Accepted,
+    Channel,
+    InboundMessage,
+    OutboundReply,
+    SendResult,
+    TicketView,
+)
+from bot.contract.limits import Allowance
+
+# The labels every toxicity backend scores (Detoxify's, so its models plug in as they are).
+LABELS: tuple[str, ...] = ("toxicity", "severe_toxicity", "obscene", "threat", "insult",
+                           "identity_attack")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Label -> score in [0, 1] for one text. `truncated`: only a bounded window was read."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    truncated: bool = False
+
+
+class Classifier(Protocol):
+    """Scores a whole batch at once: the worker never calls it one text at a time.
+
+    It must not block the event loop: a CPU-heavy backend runs in a thread or process pool.
+    Thresholds are not its business: the core applies the runtime policy's.
+    """
+
+    name: str
+    reason: str  # why this backend is the active one (shown at startup, /healthz, console)
+
+    async def score(self, texts: Sequence[str]) -> list[Scores]: ...
+
+
+class NoClassifier:
+    """Scores nothing: for deployments that turn moderation off on purpose."""
+
+    name = "none"
+    reason = "moderation disabled"
+
+    async def score(self, texts: Sequence[str]) -> list[Scores]:
+        return [Scores() for _ in texts]
+
+
+class ReplySender(Protocol):
+    """A channel's way out."""
+
+    channel: Channel
+
+    async def send(self, reply: OutboundReply) -> SendResult: ...
+
+
+class MessageSink(Protocol):
+    """The stream's front door (bot.stages.ingest.Ingest): durable once this returns."""
+
+    async def accept(self, msg: InboundMessage) -> Accepted: ...
+
+
+class TicketLookup(Protocol):
+    """What customer-facing channels may learn about tickets (bot.tickets.ticket_views)."""
+
+    @property
+    def can_mail(self) -> bool:
+        """Whether a link can be mailed at all (email configured)."""
+        ...
+
+    async def request_link(self, ref: str, contact: str, ip: str) -> Allowance:
+        """Counts the look-up, then mails a one-time link when `contact` is the ticket's
+        own email address; the answer says only whether the limits allowed it."""
+        ...
+
+    async def redeem(self, token: str) -> TicketView | None:
+        """The ticket a mailed link shows, once."""
+        ...
+
+    async def request_proof(self, channel: Channel, address: str, email: str, ip: str,
+                            language: str) -> Allowance:
+        """A chat session or form browser typed `email`: mail a one-time link there when a
+        customer wrote from it; the answer says only whether the limits allowed it."""
+        ...
+
+    async def prove(self, token: str) -> bool:
+        """Follow such a link: the chat or browser becomes that customer's, verified."""
+        ...
+
+    async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
+        """The open ticket of the customer behind a *verified* (channel, address)."""
+        ...
+
+
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]  # runs until the event is set
+
+
+class Exclusive(Protocol):
+    """Runs a loop in one process of the deployment at a time (bot.store.leases.Leases)."""
+
+    async def run_exclusively(self, name: str, stop: asyncio.Event, loop: Loop) -> None: ...
+
+
+class EveryProcess:
+    """No coordination: for a single process (tests, or loops that may run everywhere)."""
+
+    async def run_exclusively(self, name: str, stop: asyncio.Event, loop: Loop) -> None:
+        await loop(stop)
+
+
+@dataclass(frozen=True)
+class Traces:
+    """What an erasure (bot.staff.privacy) hands each channel family about one customer, by
+    channel: the addresses of their identities and messages, their messages' external ids,
+    and their attachments' URLs, as they were before the database rows were blanked."""
+
+    addresses: Mapping[Channel, frozenset[str]] = field(default_factory=dict)
+    external_ids: Mapping[Channel, frozenset[str]] = field(default_factory=dict)
+    attachment_urls: frozenset[str] = frozenset()
+
+
+# Deletes what a channel family keeps outside the database about a customer (Redis keys,
+# stored files); answers how many of each kind, e.g. {"redis_keys": 3, "files": 1}.
+Forget = Callable[[Traces], Coroutine[Any, Any, Mapping[str, int]]]
+
+
+@dataclass
+class Plug:
+    """What one channel family adds to a running bot: routes, senders, background loops.
+
+    `status` says whether it is configured, and if not, which settings it misses; an
+    unconfigured channel family has no senders (at most a route that says what is missing)
+    and never stops the bot from starting.
+    """
+
+    name: str
+    status: str = "configured"
+    routes: Sequence[web.AbstractRouteDef] = ()
+    senders: Mapping[Channel, ReplySender] = field(default_factory=dict)
+    loops: Sequence[Loop] = ()  # started by the web process (SMTP server, IMAP, polling)
+    # Run when the web app begins to shut down, before it waits for open requests: close
+    # long-lived connections (chat WebSockets) that would otherwise hold the shutdown.
+    shutdown: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
+    # Run by an erasure: what this family keeps about the customer (see Traces) goes too.
+    forget: Sequence[Forget] = ()

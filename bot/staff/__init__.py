@@ -1,0 +1,1 @@
+"""What staff do: the moderators' queue, ticket status changes, privacy export and erasure."""

@@ -1,0 +1,248 @@
+"""The sender: owed replies leave the outbox through their channel's adapter.
+
+A pass claims a batch of due rows (leased), sends them one by one, and marks
+them sent or failed together, at least every second of sending. A row whose
+lease ran out (the sender died mid-send) is not retried but marked for staff:
+the reply may have left, and the policy prefers a missing reply a human can see
+to a double.
+
+Whatever else happens, one inbox gets at most `daily_cap` replies in 24 hours,
+whatever the channels that reached it (the last guard against a mail loop; two
+senders passing at once may each send one more). A reply that is capped, or that
+its channel says can never go (outside Meta's 24-hour window), is noted on its
+ticket for staff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.contract.clock import Clock
+from bot.contract.domain import Channel, OutboundReply, SendResult
+from bot.contract.ports import ReplySender
+from bot.store.models import Identity, Message, OutboxReply, Ticket, TicketEvent, table_of
+from bot.tickets.identity import normalize_address
+from bot.tickets.lifecycle import SYSTEM
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)
+SETTLE_EVERY_S = 1.0  # the most sending a crash can leave marked "interrupted"
+_OUTBOX = table_of(OutboxReply)
+
+Address = tuple[str, str]  # (channel, address as the outbox holds it)
+Inbox = str  # where a reply lands: an email address, a phone, a chat session, ...
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 10 * 2 ** attempts))
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    ticket_id: int
+    attempts: int  # before this one
+    reply: OutboundReply
+
+    @property
+    def address(self) -> Address:
+        return self.reply.channel.value, self.reply.to
+
+
+class Sender:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 senders: Mapping[Channel, ReplySender], clock: Clock,
+                 max_attempts: int = 5, daily_cap: int = 20) -> None:
+        self._sessions = sessions
+        self._senders = dict(senders)
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._daily_cap = daily_cap
+
+    def register(self, senders: Mapping[Channel, ReplySender]) -> None:
+        """Add channels' adapters once they are built (after the runtime they feed)."""
+        self._senders.update(senders)
+
+    def can_send(self, channel: Channel) -> bool:
+        return channel in self._senders
+
+    async def send_now(self, reply: OutboundReply) -> SendResult:
+        """A message about no change of state (a one-time link): sent at once, not owed
+        through the outbox, and refused when its channel is not configured here."""
+        adapter = self._senders.get(reply.channel)
+        if adapter is None:
+            return SendResult(ok=False, permanent=True,
+                              error=f"{reply.channel.value} is not configured")
+        return await adapter.send(reply)
+
+    async def run_once(self, limit: int = 100) -> int:
+        """Send what is due on the channels that have an adapter; returns how many were tried."""
+        claimed, sent_today = await self._claim(limit)
+        done: list[tuple[_Claimed, SendResult]] = []
+        settled = time.monotonic()
+        for item in claimed:
+            result = await self._send(item.reply, sent_today[item.reply.to])
+            if result.ok:
+                sent_today[result.delivered_to or item.reply.to] += 1
+            done.append((item, result))
+            if time.monotonic() - settled >= SETTLE_EVERY_S:
+                await self._settle(done)
+                done, settled = [], time.monotonic()
+        await self._settle(done)
+        return len(claimed)
+
+    async def _claim(self, limit: int) -> tuple[list[_Claimed], Counter[Inbox]]:
+        """Lease a batch; with it, what each reply threads on and each address got today."""
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            await _expire_leases(session, now)
+            query = (select(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.attempts,
+                            OutboxReply.channel, OutboxReply.address, OutboxReply.subject,
+                            OutboxReply.text, OutboxReply.language, Ticket.ref)
+                     .join(Ticket, Ticket.id == OutboxReply.ticket_id)
+                     .where(OutboxReply.status == "pending", OutboxReply.next_attempt_at <= now,
+                            OutboxReply.channel.in_([c.value for c in self._senders]))
+                     .order_by(OutboxReply.id).limit(limit))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=OutboxReply)
+            rows = (await session.execute(query)).all()
+            if not rows:
+                return [], Counter()
+            await session.execute(
+                update(_OUTBOX).where(_OUTBOX.c.id.in_([r.id for r in rows]))
+                .values(status="sending", lease_until=now + LEASE))
+            addresses = sorted({(r.channel, r.address) for r in rows})
+            latest = await _latest_messages(session, addresses)
+            sent_today = await _sent_since(session, sorted({a for _, a in addresses}),
+                                           now - timedelta(hours=24))
+        claimed = [_Claimed(r.ticket_id, r.attempts, OutboundReply(
+            outbox_id=r.id, channel=Channel(r.channel), to=r.address, text=r.text,
+            language=r.language, ticket_ref=r.ref or "", subject=r.subject,
+            **latest.get((r.channel, r.address), {}))) for r in rows]
+        return claimed, sent_today
+
+    async def _send(self, reply: OutboundReply, sent_today: int) -> SendResult:
+        if sent_today >= self._daily_cap:
+            return SendResult(ok=False, permanent=True, error=(
+                f"not sent: {reply.to} already got {self._daily_cap} replies in 24 hours"))
+        try:
+            return await self._senders[reply.channel].send(reply)
+        except Exception as exc:
+            log.exception("adapter failed", extra={"outbox_id": reply.outbox_id})
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+    async def _settle(self, done: Sequence[tuple[_Claimed, SendResult]]) -> None:
+        """Mark what was tried, in one transaction: sent, due again later, or failed."""
+        if not done:
+            return
+        now = self._clock.now()
+        sent = [{"b_id": item.reply.outbox_id, "b_provider": result.provider_id,
+                 "b_inbox": result.delivered_to or item.reply.to}
+                for item, result in done if result.ok]
+        retried: list[dict[str, Any]] = []
+        exhausted: list[tuple[_Claimed, str]] = []
+        for item, result in done:
+            if result.ok:
+                continue
+            attempts = item.attempts + 1
+            error = (result.error or "")[:2000]
+            delay = (timedelta(seconds=result.retry_after) if result.retry_after is not None
+                     else _backoff(attempts))
+            failed = result.permanent or attempts >= self._max_attempts
+            retried.append({"b_id": item.reply.outbox_id, "b_status":
+                            "failed" if failed else "pending", "b_attempts": attempts,
+                            "b_error": error, "b_next": now + delay})
+            if failed:
+                exhausted.append((item, error))
+        by_id = _OUTBOX.c.id == bindparam("b_id")
+        async with self._sessions.begin() as session:
+            if sent:
+                await session.execute(update(_OUTBOX).where(by_id).values(
+                    status="sent", sent_at=now, provider_id=bindparam("b_provider"),
+                    delivered_to=bindparam("b_inbox"), lease_until=None), sent)
+            if retried:
+                await session.execute(update(_OUTBOX).where(by_id).values(
+                    status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+                    last_error=bindparam("b_error"), next_attempt_at=bindparam("b_next"),
+                    lease_until=None), retried)
+            if exhausted:
+                await _note_on_tickets(session, exhausted, now)
+
+    async def under_cap(self, inbox: Inbox) -> bool:
+        """Whether `inbox` may get one more reply today (a channel that delivers somewhere
+        other than the reply's own address asks before it does: the form's mail)."""
+        async with self._sessions() as session:
+            sent = await _sent_since(session, [inbox], self._clock.now() - timedelta(hours=24))
+        return sent[inbox] < self._daily_cap
+
+    async def run(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                if await self.run_once():
+                    continue
+            except Exception:
+                log.exception("sender pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+async def _expire_leases(session: AsyncSession, now: datetime) -> None:
+    await session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now)
+        .values(status="failed", lease_until=None,
+                last_error="interrupted while sending; not retried to avoid a double reply"))
+
+
+async def _note_on_tickets(session: AsyncSession, exhausted: Sequence[tuple[_Claimed, str]],
+                           now: datetime) -> None:
+    """Staff see on the ticket that the customer was not told (and why)."""
+    ids = {item.ticket_id for item, _ in exhausted}
+    states = {t.id: (t.status, t.state_version) for t in (await session.execute(
+        select(Ticket.id, Ticket.status, Ticket.state_version).where(Ticket.id.in_(ids))))}
+    session.add_all([
+        TicketEvent(ticket_id=item.ticket_id, at=now, status=states[item.ticket_id][0],
+                    state_version=states[item.ticket_id][1], actor=SYSTEM,
+                    note=f"reply on {item.reply.channel.value} not sent: {error}"[:2000])
+        for item, error in exhausted])
+
+
+async def _latest_messages(session: AsyncSession,
+                           addresses: Sequence[Address]) -> dict[Address, dict[str, Any]]:
+    """What each reply threads on: the customer's latest message from that address."""
+    wanted: dict[Address, list[Address]] = {}  # as the identity holds it -> as the outbox does
+    for channel, address in addresses:
+        wanted.setdefault((channel, normalize_address(Channel(channel), address)), []).append(
+            (channel, address))
+    ranked = (select(Identity.channel, Identity.address, Message.external_id,
+                     Message.thread_refs, Message.received_at,
+                     func.row_number().over(
+                         partition_by=(Identity.channel, Identity.address),
+                         order_by=(Message.received_at.desc(), Message.id.desc())).label("n"))
+              .join(Identity, Identity.id == Message.identity_id)
+              .where(tuple_(Identity.channel, Identity.address).in_(list(wanted)))).subquery()
+    latest = await session.execute(select(ranked).where(ranked.c.n == 1))
+    return {outbox_address: {
+        "in_reply_to": m.external_id, "references": [*m.thread_refs, m.external_id],
+        "last_inbound_at": m.received_at}
+        for m in latest for outbox_address in wanted[(m.channel, m.address)]}
+
+
+async def _sent_since(session: AsyncSession, inboxes: Sequence[Inbox],
+                      since: datetime) -> Counter[Inbox]:
+    counts = await session.execute(
+        select(OutboxReply.delivered_to, func.count())
+        .where(OutboxReply.delivered_to.in_(list(inboxes)), OutboxReply.status == "sent",
+               OutboxReply.sent_at > since)
+        .group_by(OutboxReply.delivered_to))
+    return Counter({inbox: n for inbox, n in counts if inbox is not None})

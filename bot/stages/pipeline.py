@@ -1,0 +1,429 @@
+"""The worker's stage of the stream: from a stored message to its decision, in one place.
+
+identity -> ticket -> gate -> toxicity -> throttle -> reply policy, with the
+decision, the ticket's changes and the owed reply written in one transaction
+per batch. A batch is first read (`read`: its rows, toxicity scores, details and
+languages, all from its texts alone, so the worker reads the next batch while it
+decides this one). Deciding goes in three passes, each message in stream order:
+everything up to the throttle (the batch's senders and their open tickets are
+looked up once for all of it, its new senders' customers created together; the
+tickets it opens and the details it adds are written together at the end of the
+pass, the new tickets numbered), then the throttle for all of them in one round
+trip, then the replies owed, in one INSERT; the messages' rows are written last,
+together. Nothing else is flushed before it must be: a ticket's new state before
+the throttle hears of it.
+
+If anything in the batch fails (a race with another worker, a poison message),
+its transaction is rolled back and the batch is decided again one message at a
+time, each in a savepoint of its own, so one poison message spoils nothing else.
+The throttle remembers its verdict per message, so deciding again changes none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.exc import StaleDataError
+
+from bot.contract.clock import Clock
+from bot.contract.domain import Channel, Decision
+from bot.contract.ports import Classifier, Scores
+from bot.rules.details import Found, extract, with_given, with_thread_refs
+from bot.rules.policy import Policy, PolicyStore
+from bot.rules.sla import deadlines
+from bot.store.models import Message, ModerationItem, Ticket, table_of
+from bot.text import language
+from bot.text.i18n import pick_language
+from bot.tickets import identity, replies
+from bot.tickets import lifecycle as tickets
+from moderation.throttle import Ask, Throttle, Verdict
+
+log = logging.getLogger(__name__)
+_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: int
+    decision: Decision
+    ticket_id: int | None
+    ticket_ref: str | None
+    outbox_id: int | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Undecided messages with all that their text alone tells: their toxicity scores,
+    details and language. None of it depends on what the store holds, so the worker reads
+    the next batch while the one before it is decided."""
+
+    rows: list[Message]
+    scores: dict[int, Scores]
+    readings: dict[int, _Reading]
+
+    def without(self, decided: set[int]) -> Batch:
+        return Batch([r for r in self.rows if r.id not in decided], self.scores, self.readings)
+
+
+@dataclass
+class _Known:
+    """What a batch looked up once: its senders and their customers' open tickets.
+
+    The batch keeps both current as its messages add identities and open tickets, so a
+    customer's later message in it sees what the earlier one did. What is missing from
+    them did not exist when the batch began; a worker that creates it meanwhile makes our
+    INSERT fail on a unique key, and the one-by-one retry looks in the database again.
+    """
+
+    senders: identity.Senders
+    open_tickets: tickets.OpenTickets
+    released: set[int]  # the messages among those the classifier flags that a moderator let go
+    readings: dict[int, _Reading]  # message id -> what its text says
+
+    @classmethod
+    async def load(cls, session: AsyncSession, batch: Batch, policy: Policy,
+                   now: datetime) -> _Known:
+        """Senders new to the store whose first message claims nobody become customers
+        here, all at once: the usual case, which one by one costs two round trips each."""
+        rows, readings = batch.rows, batch.readings
+        senders = await identity.known_senders(
+            session, [(Channel(r.channel), r.sender) for r in rows])
+        customer_ids = {who.customer.id for who in senders.values()}
+        firsts: dict[tuple[str, str], identity.NewSender | None] = {}
+        for row in rows:
+            channel = Channel(row.channel)
+            key = (channel.value, identity.normalize_address(channel, row.sender))
+            if key in senders or key in firsts:
+                continue
+            found, lang = readings[row.id]
+            claims = found.ticket_refs or found.emails or found.phones
+            firsts[key] = None if claims else identity.NewSender(
+                channel, row.sender, row.display_name, lang)
+        new = [first for first in firsts.values() if first is not None]
+        if new:
+            senders |= await identity.create_many(session, new, now)
+        flagged = [r.id for r in rows
+                   if _held_for(policy.toxicity.fired(batch.scores[r.id]), r.sender_unproven)]
+        return cls(senders, await tickets.open_tickets(session, customer_ids),
+                   await _released_among(session, flagged), readings)
+
+
+@dataclass
+class _Turn:
+    """One message on its way through the batch; its row is written once all are decided.
+
+    `state_version` and `reply` are the ticket's state as this message saw it: a later
+    message of the same customer may change the ticket before the throttle is asked.
+    """
+
+    row: Message
+    now: datetime
+    who: identity.Who
+    language: str | None
+    scores: Scores
+    ticket: Ticket | None
+    state_version: int = 0
+    reply: replies.Draft | None = None
+    decision: Decision | None = None  # None until held, or answered by the throttle
+    reason: str = ""
+    outbox_id: int | None = None
+    claim: bool = False  # shown on another customer's ticket, never answered about it
+
+    def hold(self, decision: Decision, reason: str) -> _Turn:
+        """Stored and visible to staff, but no ticket is opened and nothing is answered."""
+        self.decision, self.reason = decision, reason
+        return self
+
+    def ask(self) -> Ask:
+        assert self.ticket is not None
+        return Ask(customer_id=self.who.customer.id, message_id=str(self.row.id),
+                   ticket_id=self.ticket.id, state_version=self.state_version,
+                   text=self.row.text, now=self.now, claims=self.who.claims)
+
+    def decided(self) -> dict[str, object]:
+        """The message's row as decided (the parameters of `_DECIDED`)."""
+        assert self.decision is not None
+        return {"b_id": self.row.id, "customer_id": self.who.customer.id,
+                "identity_id": self.who.identity.id, "language": self.language,
+                "scores": dict(self.scores.values),
+                "ticket_id": self.ticket.id if self.ticket else None,
+                "decision": self.decision.value, "reason": self.reason,
+                "processed_at": self.now}
+
+    def outcome(self) -> Outcome:
+        assert self.decision is not None
+        ticket = self.ticket
+        return Outcome(self.row.id, self.decision, ticket.id if ticket else None,
+                       ticket.ref if ticket else None, self.outbox_id, self.reason)
+
+
+class Pipeline:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
+                 classifier: Classifier, policy: PolicyStore, clock: Clock,
+                 default_language: str = "en") -> None:
+        self._sessions = sessions
+        self._throttle = throttle
+        self._classifier = classifier
+        self._policy = policy
+        self._clock = clock
+        self._default_language = default_language
+
+    async def process(self, message_ids: Sequence[int]) -> list[Outcome]:
+        """Decide every undecided message of the batch and commit once."""
+        return await self.decide(await self.read(message_ids))
+
+    async def read(self, message_ids: Sequence[int]) -> Batch:
+        async with self._session() as session:
+            rows = await _undecided(session, message_ids)
+        scores = await self._classifier.score([r.text for r in rows]) if rows else []
+        detected = iter(language.detect_many([r.text for r in rows if not r.language]))
+        return Batch(rows, {row.id: s for row, s in zip(rows, scores, strict=True)},
+                     {r.id: _read(r, r.language or next(detected)) for r in rows})
+
+    async def decide(self, batch: Batch) -> list[Outcome]:
+        """Decide a batch read earlier; what was decided since (a message delivered twice
+        to the stream) is left alone."""
+        policy = self._policy.current
+        async with self._session() as session:
+            try:
+                batch = batch.without(await _decided_among(session, [r.id for r in batch.rows]))
+                known = await _Known.load(session, batch, policy, self._clock.now())
+                outcomes = await self._decide(session, batch.rows, batch.scores, policy, known)
+                await session.commit()
+                return outcomes
+            except Exception as exc:  # a race or a poison message: the slow path sorts it out
+                log.info("batch of %d failed as a whole (%s: %s); deciding it one message at "
+                         "a time", len(batch.rows), type(exc).__name__, exc)
+                await session.rollback()
+        return await self._one_by_one(list(batch.scores), batch.scores, policy)
+
+    def _session(self) -> AsyncSession:
+        """No autoflush: a query would write out every pending change of the batch first."""
+        return self._sessions(autoflush=False)
+
+    async def _one_by_one(self, message_ids: Sequence[int], scores: dict[int, Scores],
+                          policy: Policy) -> list[Outcome]:
+        """The batch again, each message in a savepoint of its own and looked up afresh."""
+        async with self._session() as session:
+            rows = await _undecided(session, message_ids)
+            outcomes = [await self._decide_safely(session, row, scores[row.id], policy)
+                        for row in rows]
+            await session.commit()
+        return outcomes
+
+    async def _decide_safely(self, session: AsyncSession, row: Message, scores: Scores,
+                             policy: Policy) -> Outcome:
+        for _attempt in range(_RETRIES):
+            try:
+                async with session.begin_nested():
+                    [outcome] = await self._decide(session, [row], {row.id: scores}, policy)
+                    return outcome
+            except (IntegrityError, StaleDataError):  # another worker got there first
+                await session.refresh(row)
+            except Exception as exc:
+                log.exception("message could not be decided", extra={"message_id": row.id})
+                return await self._record_error(session, row, f"{type(exc).__name__}: {exc}")
+        return await self._record_error(session, row, "kept conflicting with other workers")
+
+    async def _record_error(self, session: AsyncSession, row: Message, reason: str) -> Outcome:
+        """A poison message is stored with its reason and acked: it must not stop the stream."""
+        async with session.begin_nested():
+            row.decision, row.reason = Decision.ERROR.value, reason[:2000]
+            row.processed_at = self._clock.now()
+        return Outcome(row.id, Decision.ERROR, None, None, None, reason)
+
+    async def _decide(self, session: AsyncSession, rows: Sequence[Message],
+                      scores: dict[int, Scores], policy: Policy,
+                      known: _Known | None = None) -> list[Outcome]:
+        """Up to the throttle one by one, the throttle for all at once, then the replies.
+
+        `known`: the batch's look-ups; without, each message asks the database itself.
+        """
+        opened: list[tickets.Opened] = []
+        turns = [await self._prepare(session, row, scores[row.id], policy, known, opened)
+                 for row in rows]
+        # The batch's changes, written (and their versions checked) before the throttle
+        # hears of a new state: its new tickets in one INSERT, then their references.
+        await session.flush()
+        await tickets.number(session, opened)
+        asked = [turn for turn in turns if turn.decision is None]
+        verdicts = await self._throttle.decide_many([t.ask() for t in asked], policy.throttle)
+        await self._settle(session, asked, verdicts)
+        # All rows in one executemany: as ORM changes they would go one UPDATE each, since
+        # each row changes its own set of columns (and the ORM's bulk form costs as much
+        # Python again as this plain statement).
+        if turns:
+            await session.execute(_DECIDED, [turn.decided() for turn in turns])
+        return [turn.outcome() for turn in turns]
+
+    async def _prepare(self, session: AsyncSession, row: Message, scores: Scores,
+                       policy: Policy, known: _Known | None,
+                       opened: list[tickets.Opened]) -> _Turn:
+        """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
+        now = self._clock.now()
+        channel = Channel(row.channel)
+        found, lang = (known.readings[row.id] if known is not None
+                       else _read(row, row.language or language.detect(row.text)))
+        who = await identity.resolve(session, channel, row.sender, row.display_name, found, now,
+                                     language=lang, known=None if known is None else known.senders)
+        if lang and who.customer.language is None:
+            who.customer.language = lang  # for later messages too short to tell
+        fired = policy.toxicity.fired(scores)
+        turn = _Turn(row, now, who, lang, scores, await _open_ticket(session, who, found, known))
+        if not policy.accepts(channel):
+            return turn.hold(Decision.CHANNEL_CLOSED, "channel not accepted")
+        if row.automated:  # an auto-reply answered would start a mail loop
+            return turn.hold(Decision.COLLAPSED, f"automated, never answered: {row.automated}")
+        blocked = who.customer.blocked_until
+        if blocked is not None and blocked > now:
+            return turn.hold(Decision.FLAGGED, f"sender blocked until {blocked.isoformat()}")
+        held = _held_for(fired, row.sender_unproven)
+        if held and not await _released(session, row.id, known):
+            session.add(ModerationItem(message_id=row.id, scores=dict(scores.values),
+                                       labels=held, created_at=now))
+            unproven = [f"sender not proven: {row.sender_unproven}"] if row.sender_unproven else []
+            return turn.hold(Decision.FLAGGED, ",".join([*fired, *unproven]))
+        if who.claims is not None and (claimed := await _claimed_ticket(
+                session, who.claims, found, known)) is not None:
+            # A claim is seen by staff on the ticket it names and counted with that customer,
+            # but changes nothing of it and is never answered about it.
+            turn.ticket, turn.claim = claimed, True
+            turn.state_version, turn.reply = claimed.state_version, replies.current_state(claimed)
+            return turn
+        await self._open_or_change(session, turn, found, policy, known, opened)
+        return turn
+
+    async def _open_or_change(self, session: AsyncSession, turn: _Turn, found: Found,
+                              policy: Policy, known: _Known | None,
+                              opened: list[tickets.Opened]) -> None:
+        """Open the customer's ticket, or give it the details it waited for.
+
+        The reply is drafted now, as of this state, though only the throttle says whether
+        it is owed (and a new ticket has its reference only once the batch's are written).
+        """
+        who, row, ticket = turn.who, turn.row, turn.ticket
+        if ticket is None:
+            lang = pick_language(turn.language or who.customer.language, self._default_language)
+            ticket = turn.ticket = tickets.open_ticket(
+                session, customer=who.customer, identity=who.identity, text=row.text,
+                found=found, category=(row.details or {}).get("category"), language=lang,
+                deadlines=deadlines(row.received_at, policy.sla), now=turn.now)
+            opened.append(tickets.Opened(ticket, ticket.status))
+            if known is not None:
+                known.open_tickets[who.customer.id] = ticket
+            turn.reply = replies.acknowledgment(ticket)
+        elif received := tickets.accept_details(session, ticket, found, turn.now):
+            turn.reply = replies.detail_received(ticket, received)
+        else:  # no change: owed only if this state was never answered (its message throttled)
+            turn.reply = replies.current_state(ticket)
+        turn.state_version = ticket.state_version
+
+    async def _settle(self, session: AsyncSession, turns: Sequence[_Turn],
+                      verdicts: Sequence[Verdict]) -> None:
+        """Answered means a reply is owed; the outbox's unique key has the last word.
+
+        The batch's owed replies are written together, each as of its own state.
+        """
+        owed: list[tuple[_Turn, replies.Owed]] = []
+        for turn, verdict in zip(turns, verdicts, strict=True):
+            assert turn.ticket is not None  # every message the throttle saw has both
+            assert turn.reply is not None
+            turn.decision = verdict.decision
+            turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
+            if turn.claim and verdict.decision is Decision.ANSWERED:
+                turn.decision = Decision.COLLAPSED
+                turn.reason = (f"claims to be the customer of {turn.ticket.ref}: never answered "
+                               "about another customer's complaint")
+            elif verdict.decision is Decision.ANSWERED:
+                owed.append((turn, replies.Owed(turn.ticket, turn.state_version,
+                                                turn.who.identity, turn.reply(), turn.row.id)))
+        ids = await replies.owe_many(session, [o for _, o in owed], self._clock.now())
+        for (turn, _), outbox_id in zip(owed, ids, strict=True):
+            turn.outbox_id = outbox_id
+            if outbox_id is None:  # this state was answered already (Redis lost its memory)
+                turn.decision = Decision.COLLAPSED
+
+
+_MESSAGES = table_of(Message)
+_DECIDED = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
+            .values({name: bindparam(name) for name in (
+                "customer_id", "identity_id", "language", "scores", "ticket_id", "decision",
+                "reason", "processed_at")}))
+
+_Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
+
+UNPROVEN_SENDER = "unproven_sender"  # the moderation label of a message held for it
+
+
+def _held_for(fired: Sequence[str], sender_unproven: str) -> list[str]:
+    """The labels a moderator must clear first: the classifier's, and an unproven sender
+    (answering a forged address would send our mail to someone who never wrote)."""
+    return [*fired, UNPROVEN_SENDER] if sender_unproven else list(fired)
+
+
+def _read(row: Message, lang: str | None) -> _Reading:
+    """`lang`: the message's language, as given or detected (a batch is detected at once)."""
+    found = with_given(with_thread_refs(extract(row.text, row.subject), row.thread_refs),
+                       row.details)
+    return found, lang
+
+
+async def _decided_among(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
+    if not message_ids:
+        return set()
+    return set(await session.scalars(select(Message.id).where(
+        Message.id.in_(message_ids), Message.decision.is_not(None))))
+
+
+async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:
+    """Without the provider's raw payload and the attachments: no decision reads them, and
+    decoding their JSON cost the worker more than any other column."""
+    return list(await session.scalars(
+        select(Message).options(defer(Message.raw, raiseload=True),
+                                defer(Message.attachments, raiseload=True))
+        .where(Message.id.in_(message_ids), Message.decision.is_(None))
+        .order_by(Message.id)))
+
+
+async def _open_ticket(session: AsyncSession, who: identity.Who, found: Found,
+                       known: _Known | None) -> Ticket | None:
+    """The customer's open ticket, from the batch's look-up when there is one."""
+    customer_id = who.customer.id
+    if known is None:
+        return await tickets.find_open(session, customer_id, found)
+    # Not looked up with the batch: a customer created just now, without tickets (a claim
+    # of another customer's included: it never reaches that one's tickets).
+    return known.open_tickets.setdefault(customer_id, None)
+
+
+async def _claimed_ticket(session: AsyncSession, claims: int, found: Found,
+                          known: _Known | None) -> Ticket | None:
+    """The open ticket of the customer a claimant names, where staff see the claim."""
+    if known is not None and claims in known.open_tickets:
+        return known.open_tickets[claims]
+    ticket = await tickets.find_open(session, claims, found)
+    if known is not None:
+        known.open_tickets[claims] = ticket
+    return ticket
+
+
+async def _released(session: AsyncSession, message_id: int, known: _Known | None) -> bool:
+    """A moderator released it: the classifier's verdict no longer holds it."""
+    if known is not None:
+        return message_id in known.released
+    return bool(await _released_among(session, [message_id]))
+
+
+async def _released_among(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
+    if not message_ids:
+        return set()
+    return set(await session.scalars(select(ModerationItem.message_id).where(
+        ModerationItem.message_id.in_(message_ids), ModerationItem.status == "released")))

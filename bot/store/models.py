@@ -1,0 +1,254 @@
+"""The relational schema, built by the Alembic migrations on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from bot.contract.domain import OPEN_STATUSES
+
+# BIGINT ids on PostgreSQL, INTEGER (rowid alias, autoincrementing) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend: SQLite would otherwise hand back naive ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+When = UTCDateTime()
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_OPEN = "status IN (" + ", ".join(f"'{s}'" for s in sorted(OPEN_STATUSES)) + ")"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for plain statements the ORM's per-object bookkeeping would slow."""
+    return cast(Table, model.__table__)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str | None] = mapped_column(String(16))
+    blocked_until: Mapped[datetime | None] = mapped_column(When)
+    created_at: Mapped[datetime] = mapped_column(When)
+    # The customer this one's first message named (reference, email, phone): a claim, never
+    # proof. Staff see it; the throttle counts this customer's messages with that one's.
+    claims_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+
+
+class Identity(Base):
+    """(channel, address) of a customer; verified only when the channel itself proved it."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_identities_channel_address"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))
+    verified: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(When)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # One open ticket per customer: two workers racing to open one collide here.
+        Index("uq_tickets_open_customer", "customer_id", unique=True,
+              sqlite_where=text(_OPEN), postgresql_where=text(_OPEN)),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ref: Mapped[str | None] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    origin_identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
+    category: Mapped[str] = mapped_column(String(16), default="unknown")
+    details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    status: Mapped[str] = mapped_column(String(32))
+    state_version: Mapped[int] = mapped_column(Integer, default=1)
+    language: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(When)
+    updated_at: Mapped[datetime] = mapped_column(When)
+    ack_due: Mapped[datetime] = mapped_column(When)
+    progress_due: Mapped[datetime] = mapped_column(When)
+    resolve_due: Mapped[datetime] = mapped_column(When)
+    closed_at: Mapped[datetime | None] = mapped_column(When)
+
+    # Optimistic locking: an UPDATE that finds another worker changed the state first fails
+    # with StaleDataError, and the pipeline retries the message on fresh state.
+    __mapper_args__ = {"version_id_col": state_version, "version_id_generator": False}  # noqa: RUF012
+
+
+class TicketEvent(Base):
+    """The ticket's history: every status change with who made it and why."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(When)
+    status: Mapped[str] = mapped_column(String(32))
+    state_version: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200))
+    # Set, never loaded: an event of a ticket not yet written gets its id when both are.
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
+
+
+class Message(Base):
+    """Every inbound message, whatever its decision: nothing a customer wrote is lost."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
+        Index("ix_messages_pending", "decision", "created_at"),
+        Index("ix_messages_identity_received", "identity_id", "received_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    thread_refs: Mapped[list[str]] = mapped_column(Json, default=list)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    raw: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    received_at: Mapped[datetime] = mapped_column(When)
+    created_at: Mapped[datetime] = mapped_column(When)
+    language: Mapped[str | None] = mapped_column(String(16))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    decision: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    scores: Mapped[dict[str, float]] = mapped_column(Json, default=dict)
+    processed_at: Mapped[datetime | None] = mapped_column(When)
+    automated: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    sender_unproven: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    edit_of: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, str] | None] = mapped_column(Json)
+
+
+class OutboxReply(Base):
+    """A reply owed; (ticket, state_version) is unique, so one change yields one reply."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "state_version", name="uq_outbox_ticket_version"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_delivered_sent", "delivered_to", "sent_at"),  # the daily cap
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    state_version: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(When)
+    lease_until: Mapped[datetime | None] = mapped_column(When)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[str | None] = mapped_column(String(255))
+    delivered_to: Mapped[str | None] = mapped_column(String(320))  # the inbox it reached
+    created_at: Mapped[datetime] = mapped_column(When)
+    sent_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class ModerationItem(Base):
+    __tablename__ = "moderation_items"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    scores: Mapped[dict[str, float]] = mapped_column(Json, default=dict)
+    labels: Mapped[list[str]] = mapped_column(Json, default=list)
+    created_at: Mapped[datetime] = mapped_column(When)
+    decided_at: Mapped[datetime | None] = mapped_column(When)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ChannelSetting(Base):
+    __tablename__ = "channel_settings"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(When)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class PolicySetting(Base):
+    """Runtime limits admins tune without a restart (flood limit, window, ...)."""
+
+    __tablename__ = "policy_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(When)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(When)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(When, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

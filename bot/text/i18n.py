@@ -1,0 +1,181 @@
+"""Customer-facing reply texts, in the customer's language.
+
+The wording lives in `bot/text/locales/<language>.json` so translators edit data,
+not code. Only our own values (reference, dates, labels, a staff note) are put
+into a template, in one pass, so text written by a customer or a staff member
+is never read as a template itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from importlib import resources
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from babel.lists import format_list
+
+SUPPORTED: tuple[str, ...] = ("en", "it", "nl", "ru", "zh", "de", "fr", "es")
+FALLBACK = "en"
+DEFAULT_TZ = "Europe/Rome"
+
+STATUSES: tuple[str, ...] = (
+    "new", "awaiting_details", "investigating", "waiting_customer",
+    "escalated", "resolved", "rejected", "closed",
+)
+DETAILS: tuple[str, ...] = (
+    "order_number", "product_model", "serial_number", "description",
+    "desired_solution", "contact", "name",
+)
+
+# A placeholder and the period right after it: a Russian long date ends in the
+# abbreviation for "year", whose own period already ends the sentence.
+_PLACEHOLDER = re.compile(r"\{(\w+)\}(\.?)")
+_PARAGRAPH = "\n\n"
+
+
+def pick_language(candidate: str | None, default: str = FALLBACK) -> str:
+    """Map whatever a channel tells us ('it-IT', 'IT', 'zh_Hans', an
+    Accept-Language header) to a language we can answer in."""
+    if default not in SUPPORTED:
+        raise ValueError(f"default language {default!r} is not supported")
+    for tag in (candidate or "").split(","):
+        primary = tag.split(";")[0].strip().replace("_", "-").split("-")[0].lower()
+        if primary in SUPPORTED:
+            return primary
+    return default
+
+
+def format_due(moment: datetime, language: str, tz: str = DEFAULT_TZ) -> str:
+    """A due date is the end of a business day in `tz`: show that day, not UTC's."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("moment must be an aware datetime")
+    return _format_day(moment.astimezone(ZoneInfo(tz)).date(), pick_language(language))
+
+
+def status_label(status: str, language: str) -> str:
+    return _text(language, f"status.{status}")
+
+
+def detail_question(detail: str, language: str) -> str:
+    return _text(language, f"detail_question.{detail}")
+
+
+def detail_label(detail: str, language: str) -> str:
+    return _text(language, f"detail_label.{detail}")
+
+
+def acknowledgment(
+    ref: str, language: str, *, ack_due: datetime, resolve_due: datetime,
+    next_detail: str | None, tz: str = DEFAULT_TZ,
+) -> tuple[str, str]:
+    lang = pick_language(language)
+    dates = _fill(_text(lang, "ack.dates"), ack_due=format_due(ack_due, lang, tz),
+                  resolve_due=format_due(resolve_due, lang, tz))
+    paragraphs = [_fill(_text(lang, "ack.registered"), ref=ref), dates]
+    if next_detail is not None:
+        paragraphs.append(_ask(lang, "ack.need_detail", next_detail))
+    return _fill(_text(lang, "ack.subject"), ref=ref), _PARAGRAPH.join(paragraphs)
+
+
+def detail_received(
+    ref: str, language: str, *, received: list[str], next_detail: str | None,
+    resolve_due: datetime, tz: str = DEFAULT_TZ,
+) -> tuple[str, str]:
+    lang = pick_language(language)
+    paragraphs = [
+        _received_line(ref, lang, received),
+        _fill(_text(lang, "details.due"), resolve_due=format_due(resolve_due, lang, tz)),
+        _text(lang, "details.complete") if next_detail is None
+        else _ask(lang, "details.need_more", next_detail),
+    ]
+    return _fill(_text(lang, "details.subject"), ref=ref), _PARAGRAPH.join(paragraphs)
+
+
+def status_changed(
+    ref: str, language: str, *, status: str, note: str, next_due: datetime | None,
+    tz: str = DEFAULT_TZ,
+) -> tuple[str, str]:
+    lang = pick_language(language)
+    label = status_label(status, lang)
+    paragraphs = [_fill(_text(lang, "status_changed.status"), ref=ref, status=label)]
+    if note.strip():
+        paragraphs.append(_fill(_text(lang, "status_changed.note"), note=note.strip()))
+    if next_due is not None:
+        due = format_due(next_due, lang, tz)
+        paragraphs.append(_fill(_text(lang, "status_changed.next_due"), due=due))
+    subject = _fill(_text(lang, "status_changed.subject"), ref=ref, status=label)
+    return subject, _PARAGRAPH.join(paragraphs)
+
+
+def view_link(ref: str, language: str, link: str) -> tuple[str, str]:
+    """The mail that lets whoever reads the address on a ticket see that ticket."""
+    lang = pick_language(language)
+    return (_fill(_text(lang, "view_link.subject"), ref=ref),
+            _fill(_text(lang, "view_link.body"), ref=ref, link=link))
+
+
+def claim_link(channel: str, language: str, link: str) -> tuple[str, str]:
+    """The mail that lets whoever reads an address typed into a chat or form prove it."""
+    lang = pick_language(language)
+    name = _text(lang, f"claim_link.channel.{channel}")
+    return (_text(lang, "claim_link.subject"),
+            _fill(_text(lang, "claim_link.body"), channel=name, link=link))
+
+
+def _received_line(ref: str, lang: str, received: list[str]) -> str:
+    if not received:
+        return _fill(_text(lang, "details.added_nothing"), ref=ref)
+    labels = format_list([detail_label(name, lang) for name in received], locale=lang)
+    return _fill(_text(lang, "details.added"), ref=ref, details=labels)
+
+
+def _ask(lang: str, lead_key: str, detail: str) -> str:
+    """A question goes last, so the customer's reply is the answer to it."""
+    return f"{_text(lang, lead_key)}\n{detail_question(detail, lang)}"
+
+
+def _fill(template: str, **values: str) -> str:
+    # One pass over the template only: a value containing "{ref}" or "%s" is
+    # inserted as it is and never scanned again.
+    def value_of(match: re.Match[str]) -> str:
+        value = values[match.group(1)]
+        period = match.group(2)
+        return value if period and value.endswith(".") else value + period
+
+    return _PLACEHOLDER.sub(value_of, template)
+
+
+def _text(language: str, key: str) -> str:
+    return catalog(pick_language(language))[key]
+
+
+@functools.cache
+def catalog(language: str) -> Mapping[str, str]:
+    """All texts of one language, flattened to dotted keys ('status.new')."""
+    if language not in SUPPORTED:
+        raise KeyError(language)
+    source = resources.files(__package__ or "bot.text") / "locales" / f"{language}.json"
+    return MappingProxyType(_flatten(json.loads(source.read_text(encoding="utf-8"))))
+
+
+def _flatten(tree: dict[str, object], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, str):
+            flat[prefix + key] = value
+        else:
+            raise TypeError(f"locale entry {prefix}{key} must be text")
+    return flat
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_day(day: date, language: str) -> str:
+    return format_date(day, format="long", locale=language)

@@ -1,0 +1,130 @@
+"""What customers may see of their tickets: by a one-time link mailed to the ticket's address.
+
+A reference and a contact typed into a page are claims: anyone can type both, and
+references are sequential. So a look-up never shows a ticket. It counts the attempt
+(per client address and per reference, before deciding), and when the contact is an
+email address of the ticket (one its customer wrote from, or gave for it) mails there
+a link that shows the ticket once within 24 hours. Every look-up answers the same,
+in the same time, whether the ticket exists or not: the mail goes out in the
+background. Otherwise a ticket is shown only to a verified identity of its customer
+(a chat session, a Telegram chat). Internal notes never leave: only status changes do.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.contract.clock import Clock
+from bot.contract.domain import OPEN_STATUSES, Channel, TicketChange, TicketStatus, TicketView
+from bot.contract.limits import Allowance, Limiter
+from bot.rules import details
+from bot.store.models import Identity, Ticket, TicketEvent
+from bot.text import i18n
+from bot.tickets.claims import ClaimProofs
+from bot.tickets.identity import normalize_address
+from bot.tickets.links import OneTimeLinks
+
+_OPEN_VALUES = [s.value for s in OPEN_STATUSES]
+VIEW = "status/view"  # the link's path and kind
+
+
+class TicketViews:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], links: OneTimeLinks,
+                 claims: ClaimProofs, clock: Clock, *, per_ip: Limiter,
+                 per_reference: Limiter) -> None:
+        self._sessions, self._links, self._clock = sessions, links, clock
+        self.claims = claims
+        self.per_ip, self.per_reference = per_ip, per_reference
+
+    @property
+    def can_mail(self) -> bool:
+        return self._links.can_mail
+
+    async def request_link(self, ref: str, contact: str, ip: str) -> Allowance:
+        """Count the look-up, then mail a link if `contact` is the ticket's own address.
+
+        The answer depends only on the limits, never on the ticket: callers say the same
+        ("if it matches, a link is on its way") in every case."""
+        now = self._clock.now()
+        ref = ref.strip().upper()[:40]
+        by_ip = await self.per_ip.hit(ip, now)
+        by_ref = await self.per_reference.hit(ref or "-", now)
+        if not (by_ip.allowed and by_ref.allowed):
+            return by_ip if not by_ip.allowed else by_ref
+        found = await self._mail_target(ref, contact)
+        if found is not None and self.can_mail:
+            ticket, email = found
+            ticket_ref, language = ticket.ref or "", ticket.language
+            self._links.send(VIEW, {"ref": ticket_ref}, email, language, ticket_ref,
+                             lambda link: i18n.view_link(ticket_ref, language, link))
+        return by_ip
+
+    async def _mail_target(self, ref: str, contact: str) -> tuple[Ticket, str] | None:
+        email = contact.strip().lower()
+        if "@" not in email or not ref:
+            return None
+        async with self._sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
+            if ticket is None:
+                return None
+            owned = await session.scalar(select(Identity.id).where(
+                Identity.customer_id == ticket.customer_id,
+                Identity.channel == Channel.EMAIL.value, Identity.address == email))
+            given = str(ticket.details.get("email") or "").strip().lower()
+            return (ticket, email) if owned is not None or given == email else None
+
+    async def request_proof(self, channel: Channel, address: str, email: str, ip: str,
+                            language: str) -> Allowance:
+        """A chat or form browser that typed `email`: a link to prove it (bot.tickets.claims)."""
+        return await self.claims.request(channel, address, email, ip, language)
+
+    async def prove(self, token: str) -> bool:
+        return await self.claims.confirm(token)
+
+    async def settled(self) -> None:
+        await self._links.settled()
+
+    async def redeem(self, token: str) -> TicketView | None:
+        """The ticket a link was mailed for, once: the link is spent by showing it."""
+        payload = await self._links.redeem(VIEW, token)
+        if payload is None:
+            return None
+        async with self._sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(
+                Ticket.ref == str(payload.get("ref", ""))))
+            return None if ticket is None else await _view(session, ticket)
+
+    async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
+        async with self._sessions() as session:
+            customer_id = await session.scalar(select(Identity.customer_id).where(
+                Identity.channel == channel.value,
+                Identity.address == normalize_address(channel, address),
+                Identity.verified.is_(True)))
+            if customer_id is None:
+                return None
+            ticket = await session.scalar(select(Ticket).where(
+                Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)))
+            return None if ticket is None else await _view(session, ticket)
+
+
+async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:
+    events = await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                                   .order_by(TicketEvent.at, TicketEvent.state_version,
+                                                   TicketEvent.id))
+    history: list[TicketChange] = []
+    for event in events:
+        if history and history[-1].status == event.status:
+            continue  # a detail received or a staff note: not a change of status
+        history.append(TicketChange(event.at, TicketStatus(event.status), event.note))
+    status = TicketStatus(ticket.status)
+    next_due = None
+    if status in OPEN_STATUSES:
+        dues = [d for d in (ticket.ack_due, ticket.progress_due, ticket.resolve_due)
+                if d > ticket.updated_at]
+        next_due = min(dues) if dues else ticket.resolve_due
+    return TicketView(ref=ticket.ref or "", status=status, category=ticket.category,
+                      language=ticket.language, opened_at=ticket.opened_at,
+                      updated_at=ticket.updated_at, next_due=next_due,
+                      missing=tuple(details.missing(ticket.details, ticket.category)),
+                      history=tuple(history))
