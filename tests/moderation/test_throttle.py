@@ -133,3 +133,44 @@ async def test_staff_answer_makes_repeats_of_that_state_collapse(throttle: Throt
 def test_all_keys_of_one_call_share_a_cluster_slot(keys: Keys) -> None:
     slots = {key_slot(k.encode()) for k in keys.throttle(42)}
     assert len(slots) == 1
+
+
+async def _claim(throttle: Throttle, n: int, *, text: str | None = None,
+                 at: datetime = T0) -> Decision:
+    """Message n of customer 2, who claims to be customer 1 (each a new state of its own
+    ticket, so only the flood window or a repeat can hold it)."""
+    verdict = await throttle.decide(customer_id=2, message_id=f"c{n}", ticket_id=70,
+                                    state_version=n + 1,
+                                    text=text if text is not None else _unrelated(1000 + n),
+                                    now=at, limits=LIMITS, claims=1)
+    return verdict.decision
+
+
+async def test_a_claimant_is_throttled_with_the_customer_it_names_but_never_throttles_it(
+        throttle: Throttle) -> None:
+    for n in range(5):  # the named customer's own messages
+        await _decide(throttle, n, at=T0 + timedelta(seconds=n), version=n + 1)
+    claims = [await _claim(throttle, n, at=T0 + timedelta(minutes=1, seconds=n))
+              for n in range(8)]
+    assert claims[:5] == [Decision.ANSWERED] * 5
+    assert claims[5:] == [Decision.THROTTLED] * 3  # 5 of theirs + 6 of its own > 10
+    own = await _decide(throttle, 99, at=T0 + timedelta(minutes=2), version=99)
+    assert own is Decision.ANSWERED  # the claimant's eight never counted against it
+
+
+async def test_a_claimant_repeating_the_customer_collapses_but_not_the_other_way(
+        throttle: Throttle) -> None:
+    text = "My inverter SUN-5K shows error F23 every single morning since Monday"
+    assert await _decide(throttle, 1, text=text) is Decision.ANSWERED
+    assert await _claim(throttle, 1, text=text + "!",
+                        at=T0 + timedelta(minutes=1)) is Decision.COLLAPSED
+    other = "Nobody answered my mail about the refund of order 778812 for two weeks now"
+    assert await _claim(throttle, 2, text=other,
+                        at=T0 + timedelta(minutes=2)) is Decision.ANSWERED
+    assert await _decide(throttle, 2, text=other + ".", version=2,
+                         at=T0 + timedelta(minutes=3)) is Decision.ANSWERED
+
+
+def test_a_claimants_keys_share_the_named_customers_slot(keys: Keys) -> None:
+    slots = {key_slot(k.encode()) for k in keys.throttle(2, claims=1)}
+    assert slots == {key_slot(keys.flood(1).encode())}
