@@ -7,7 +7,11 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY channels ./channels
 COPY moderation ./moderation
-RUN pip install --no-cache-dir . && useradd --system --home /data intake \
+# The customer texts' gettext catalogs compile to .mo first, so the install ships them.
+RUN pip install --no-cache-dir "babel>=2.16" \
+    && pybabel -q compile -d bot/text/locales -D core \
+    && pybabel -q compile -d channels/locales -D channels \
+    && pip install --no-cache-dir . && useradd --system --home /data intake \
     && mkdir -p /data && chown intake /data
 USER intake
 VOLUME /data

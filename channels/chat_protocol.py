@@ -13,15 +13,16 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.contract.clock import Now, utc_now
 from bot.contract.domain import MAX_TEXT_CHARS, Channel, InboundMessage, TicketView
 from bot.contract.keys import Keys
 from bot.contract.limits import Limiter
-from bot.contract.ports import MessageSink, TicketLookup
+from bot.contract.ports import MessageSink, StatusLabel, TicketLookup, plain_status_label
 from channels import chat_intake, chat_texts
 from channels.chat_hub import Frame, Hub
 from channels.chat_sessions import Entry, Session, SessionFull, SessionStore
@@ -29,16 +30,8 @@ from channels.chat_sessions import Entry, Session, SessionFull, SessionStore
 log = logging.getLogger(__name__)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _rome() -> str:
     return "Europe/Rome"
-
-
-def _plain_label(status: str, language: str) -> str:
-    return status.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -62,9 +55,9 @@ class WebchatConfig:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For is believed
     # The SLA's time zone (runtime policy: sla.timezone): due dates are business days there.
     timezone: Callable[[], str] = field(default=_rome)
-    now: Callable[[], datetime] = field(default=_utcnow)  # the bot's clock (tests: virtual)
+    now: Now = field(default=utc_now)  # the bot's clock (tests: virtual)
     # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
-    status_label: Callable[[str, str], str] = field(default=_plain_label)
+    status_label: StatusLabel = field(default=plain_status_label)
 
     @property
     def max_frame_bytes(self) -> int:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from bot.contract.domain import Channel
+from bot.contract.keys import Keys
 from bot.contract.ports import Traces
 
 From = Literal["customer", "bot"]
@@ -56,36 +57,10 @@ class SessionFull(Exception):
     """The session's history reached MAX_ENTRIES."""
 
 
-class ChatKeys:
-    """Every key of the chat, in one place."""
-
-    def __init__(self, prefix: str) -> None:
-        self.base = f"{prefix}:webchat"
-
-    def session(self, sid: str) -> str:
-        return f"{self.base}:s:{sid}"
-
-    def history(self, sid: str) -> str:
-        return f"{self.base}:h:{sid}"
-
-    def states(self, sid: str) -> str:
-        return f"{self.base}:st:{sid}"
-
-    def client_ids(self, sid: str) -> str:
-        return f"{self.base}:cid:{sid}"
-
-    def history_bytes(self, sid: str) -> str:
-        return f"{self.base}:hb:{sid}"
-
-    @property
-    def live(self) -> str:
-        return f"{self.base}:live"
-
-
 class SessionStore:
     def __init__(self, redis: Redis, prefix: str, ttl_s: int) -> None:
         self._redis = redis
-        self.keys = ChatKeys(prefix)
+        self.keys = Keys(prefix).webchat  # the session's keys (bot.contract.keys)
         self._ttl = ttl_s
 
     def _all(self, sid: str) -> list[str]:

@@ -20,9 +20,8 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -31,6 +30,7 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from bot.contract.clock import Now, utc_now
 from bot.contract.domain import Channel, OutboundReply, SendResult
 from bot.contract.errors import InvalidMessage
 from bot.contract.ports import EveryProcess, Exclusive, Loop, MessageSink, Plug
@@ -43,10 +43,6 @@ MAX_RECIPIENTS = 100
 MAX_REFERENCES = 20  # in an outbound References header: the root and the latest
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,3}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def host_port(value: str, default_port: int) -> tuple[str, int]:
@@ -74,7 +70,7 @@ class EmailConfig:
     imap_url: str = field(default="", repr=False)  # INTAKE_IMAP_URL (carries a password)
     imap_interval_s: float = 30.0  # INTAKE_IMAP_INTERVAL_S
     mail_trusted_authserv_ids: str = ""  # INTAKE_MAIL_TRUSTED_AUTHSERV_IDS, comma-separated
-    now: Callable[[], datetime] = _utc_now  # the runtime's clock
+    now: Now = utc_now  # the runtime's clock
     timeout_s: float = 30.0
 
     @property

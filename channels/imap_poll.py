@@ -19,11 +19,11 @@ import imaplib
 import logging
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
+from bot.contract.clock import Now
 from bot.contract.domain import InboundMessage
 from bot.contract.errors import InvalidMessage
 from bot.contract.ports import MessageSink
@@ -117,7 +117,7 @@ class _Session:
 
 class ImapPoller:
     def __init__(self, target: ImapTarget, sink: MessageSink, *, interval_s: float,
-                 max_bytes: int, now: Callable[[], datetime],
+                 max_bytes: int, now: Now,
                  own_addresses: frozenset[str] = frozenset(),
                  trusted_authserv: frozenset[str] = frozenset(), timeout_s: float = 30.0) -> None:
         self.target = target

@@ -24,7 +24,7 @@ import hmac
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.contract import safe_json
+from bot.contract.clock import Now, utc_now
 from bot.contract.domain import MAX_TEXT_CHARS, Attachment, Channel, InboundMessage
 from bot.contract.ports import MessageSink, Plug, ReplySender
 from channels.meta_send import GraphClient, MessengerSender, WhatsAppSender
@@ -43,11 +44,6 @@ log = logging.getLogger(__name__)
 NAME = "meta"
 PATH = "/webhooks/meta"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ class MetaConfig:
     max_body_bytes: int = 256 * 1024  # INTAKE_MAX_BODY_BYTES
     send_timeout_s: float = 15.0
     # The bot's clock (tests: virtual): the 24-hour window and undated events use it.
-    now: Clock = field(default=_utcnow)
+    now: Now = field(default=utc_now)
 
 
 def plug(config: MetaConfig, sink: MessageSink) -> Plug:
@@ -113,7 +109,7 @@ def signature_problem(secret: str, body: bytes, header: str | None) -> tuple[int
 
 
 class Webhook:
-    def __init__(self, config: MetaConfig, sink: MessageSink, now: Clock) -> None:
+    def __init__(self, config: MetaConfig, sink: MessageSink, now: Now) -> None:
         self._config = config
         self._sink = sink
         self._now = now

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 
+from bot.contract.clock import Now
 from bot.contract.domain import Channel, OutboundReply, SendResult
+from bot.contract.text_parts import Size, utf8_bytes
+from bot.contract.text_parts import split_text as split_text  # noqa: PLC0414 -- re-exported
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,6 @@ _WINDOW_ERRORS = {(10, 2018278), (10, 2534022), (131047, None)}
 _RATE_LIMITS = {4, 17, 32, 613, 80006, 80007, 130429, 131048, 131056}
 _TRANSIENT = {1, 2}  # "unknown error", "service temporarily unavailable"
 DEFAULT_RATE_DELAY_S = 60.0
-Clock = Callable[[], datetime]
 
 
 class Unreached(Exception):
@@ -84,42 +86,6 @@ def window_refusal(last_inbound_at: datetime | None, now: datetime) -> SendResul
                       error=f"outside the 24-hour messaging window ({why}); not sent")
 
 
-def split_text(text: str, limit: int, size: Callable[[str], int] = len) -> list[str]:
-    """`text` in parts of at most `limit` (by `size`), cut at line ends, then at spaces."""
-    parts: list[str] = []
-    current = ""
-    for word in _pieces(text, limit, size):
-        if current and size(current + word) > limit:
-            parts.append(current.rstrip())
-            current = word.lstrip()
-        else:
-            current += word
-    if current.strip() or not parts:
-        parts.append(current.rstrip())
-    return parts
-
-
-def _pieces(text: str, limit: int, size: Callable[[str], int]) -> list[str]:
-    """Lines (keeping their newline), else words, else characters: each fits the limit."""
-    out: list[str] = []
-    for line in text.splitlines(keepends=True):
-        if size(line) <= limit:
-            out.append(line)
-            continue
-        for word in line.split(" "):
-            chunk = word + " "
-            while size(chunk) > limit:
-                cut = max(1, limit // 4) if size is not len else limit
-                out.append(chunk[:cut])
-                chunk = chunk[cut:]
-            out.append(chunk)
-    return out
-
-
-def _utf8(text: str) -> int:
-    return len(text.encode())
-
-
 def graph_result(status: int, data: Any, headers: Mapping[str, str],
                  provider_id: str | None) -> SendResult:
     """A SendResult from one Graph answer, judged by the error JSON Meta documents."""
@@ -163,7 +129,7 @@ class _GraphSender:
     channel: Channel
     _path: str
 
-    def __init__(self, client: GraphClient, now: Clock) -> None:
+    def __init__(self, client: GraphClient, now: Now) -> None:
         self._client = client
         self._now = now
 
@@ -179,6 +145,8 @@ class _GraphSender:
         if refusal is not None:
             return refusal
         bodies = self._bodies(reply)
+        if not bodies:
+            return SendResult(ok=False, permanent=True, error="empty reply: nothing to send")
         ids: list[str] = []
         for n, body in enumerate(bodies):
             result = await self._post(body)
@@ -206,12 +174,12 @@ class MessengerSender(_GraphSender):
 
     _path = "me/messages"
 
-    def __init__(self, channel: Channel, client: GraphClient, now: Clock) -> None:
+    def __init__(self, channel: Channel, client: GraphClient, now: Now) -> None:
         super().__init__(client, now)
         self.channel = channel
         # Messenger takes 2,000 characters of text; Instagram 1,000 bytes of UTF-8.
-        self._split: tuple[int, Callable[[str], int]] = (
-            (1000, _utf8) if channel is Channel.INSTAGRAM else (2000, len))
+        self._split: tuple[int, Size] = (
+            (1000, utf8_bytes) if channel is Channel.INSTAGRAM else (2000, len))
 
     def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
         return [{"recipient": {"id": reply.to}, "messaging_type": "RESPONSE",
@@ -228,7 +196,7 @@ class WhatsAppSender(_GraphSender):
 
     channel = Channel.WHATSAPP
 
-    def __init__(self, client: GraphClient, phone_number_id: str, now: Clock) -> None:
+    def __init__(self, client: GraphClient, phone_number_id: str, now: Now) -> None:
         super().__init__(client, now)
         self._path = f"{phone_number_id}/messages"
 

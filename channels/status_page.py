@@ -15,14 +15,15 @@ The look-up is a POST (the contact never lands in a URL, a log or a Referer); GE
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
+from bot.contract.clock import Now
 from bot.contract.domain import TicketView
-from bot.contract.ports import TicketLookup
+from bot.contract.ports import StatusLabel, TicketLookup
 from channels import page_texts
 from channels.page_render import Pages, page_language, translated
 
@@ -34,8 +35,8 @@ MAX_TOKEN = 64
 
 
 class StatusPage:
-    def __init__(self, lookup: TicketLookup, pages: Pages, now: Callable[[], datetime],
-                 default_language: str, status_label: Callable[[str, str], str]) -> None:
+    def __init__(self, lookup: TicketLookup, pages: Pages, now: Now,
+                 default_language: str, status_label: StatusLabel) -> None:
         self.lookup = lookup
         self.status_label = status_label  # the core's status names (bot.text.i18n.status_label)
         self.pages = pages

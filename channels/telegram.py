@@ -38,7 +38,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.contract import safe_json
+from bot.contract import safe_json, text_parts
 from bot.contract.domain import (
     Attachment,
     Channel,
@@ -46,7 +46,16 @@ from bot.contract.domain import (
     OutboundReply,
     SendResult,
 )
-from bot.contract.ports import EveryProcess, Exclusive, MessageSink, Plug, TicketLookup
+from bot.contract.keys import Keys
+from bot.contract.ports import (
+    EveryProcess,
+    Exclusive,
+    MessageSink,
+    Plug,
+    StatusLabel,
+    TicketLookup,
+    plain_status_label,
+)
 from channels import telegram_texts
 
 log = logging.getLogger(__name__)
@@ -62,10 +71,6 @@ ALLOWED_UPDATES = ("message", "edited_message")
 _T = TypeVar("_T")
 
 
-def _plain_label(status: str, language: str) -> str:
-    return status.replace("_", " ")
-
-
 @dataclass(frozen=True)
 class TelegramConfig:
     token: str = ""  # INTAKE_TELEGRAM_TOKEN
@@ -76,7 +81,7 @@ class TelegramConfig:
     poll_timeout_s: int = 50  # getUpdates long-poll timeout
     retry_base_s: float = 1.0  # first pause after a failed poll or store; doubles to 60 s
     # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
-    status_label: Callable[[str, str], str] = _plain_label
+    status_label: StatusLabel = plain_status_label
     key_prefix: str = "intake"  # INTAKE_KEY_PREFIX: where the bot's Redis keys live
 
 
@@ -92,36 +97,10 @@ def _text_language(code: str | None) -> str:
 # --- message length ------------------------------------------------------------------------
 
 
-def _fitting(text: str, limit: int) -> int:
-    """How many characters of `text` fit in `limit` UTF-16 units (an emoji takes two)."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
-def _cut(window: str) -> tuple[int, int]:
-    """Where to end a part inside `window`, and how many separator characters to drop."""
-    for separator in ("\n\n", "\n", " "):
-        at = window.rfind(separator)
-        if at >= len(window) // 2:  # never a part much shorter than it needs to be
-            return at, len(separator)
-    return len(window), 0
-
-
 def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Parts of at most `limit` units, cut at a paragraph, else a line, else a word."""
-    parts: list[str] = []
-    rest = text.strip()
-    while (fits := _fitting(rest, limit)) < len(rest):
-        end, skip = _cut(rest[:fits])
-        parts.append(rest[:end].rstrip())
-        rest = rest[end + skip:].lstrip("\n")
-    if rest:
-        parts.append(rest)
-    return parts
+    """sendMessage's parts (bot.contract.text_parts), counted in UTF-16 units as Telegram
+    counts them."""
+    return text_parts.split_text(text, limit, text_parts.utf16_units)
 
 
 # --- Update -> InboundMessage ------------------------------------------------------------------
@@ -248,7 +227,7 @@ class Recall:
     def __init__(self, redis: Redis | None = None, prefix: str = "intake",
                  remember: int = 10_000, ttl_s: int = 86_400) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}:telegram"
+        self._keys = Keys(prefix).telegram
         self._ttl_s = ttl_s
         self._remember = remember
         self._local: OrderedDict[str, int] = OrderedDict()
@@ -256,8 +235,7 @@ class Recall:
     async def first_time(self, key: str) -> bool:
         """True for the first caller with this key (within the time it is remembered)."""
         if self._redis is not None:
-            return bool(await self._redis.set(f"{self._prefix}:done:{key}", 1, nx=True,
-                                              ex=self._ttl_s))
+            return bool(await self._redis.set(self._keys.done(key), 1, nx=True, ex=self._ttl_s))
         if key in self._local:
             return False
         self._keep(key, 1)
@@ -265,18 +243,16 @@ class Recall:
 
     async def parts_sent(self, outbox_id: int) -> int:
         """How many parts of this reply went out before it failed (forgotten once read)."""
-        key = f"parts:{outbox_id}"
         if self._redis is not None:
-            value = await self._redis.getdel(f"{self._prefix}:{key}")
+            value = await self._redis.getdel(self._keys.parts_sent(outbox_id))
             return int(value or 0)
-        return self._local.pop(key, 0)
+        return self._local.pop(f"parts:{outbox_id}", 0)
 
     async def note_parts(self, outbox_id: int, count: int) -> None:
-        key = f"parts:{outbox_id}"
         if self._redis is not None:
-            await self._redis.set(f"{self._prefix}:{key}", count, ex=self._ttl_s)
+            await self._redis.set(self._keys.parts_sent(outbox_id), count, ex=self._ttl_s)
         else:
-            self._keep(key, count)
+            self._keep(f"parts:{outbox_id}", count)
 
     def _keep(self, key: str, value: int) -> None:
         self._local[key] = value
@@ -336,7 +312,7 @@ class Commands:
 
     def __init__(self, bot: Bot, lookup: TicketLookup,
                  accepted: Callable[[], frozenset[Channel]],
-                 status_label: Callable[[str, str], str], recall: Recall | None = None) -> None:
+                 status_label: StatusLabel, recall: Recall | None = None) -> None:
         self._bot = bot
         self._lookup = lookup
         self._accepted = accepted

@@ -37,17 +37,27 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.contract.clock import Now, utc_now
 from bot.contract.domain import Channel, InboundMessage, OutboundReply, SendResult
+from bot.contract.keys import FormKeys as FormKeys  # noqa: PLC0414 -- re-exported
 from bot.contract.keys import Keys
 from bot.contract.limits import Limiter
-from bot.contract.ports import MessageSink, Plug, ReplySender, TicketLookup, Traces
+from bot.contract.ports import (
+    MessageSink,
+    Plug,
+    ReplySender,
+    StatusLabel,
+    TicketLookup,
+    Traces,
+    plain_status_label,
+)
 from channels import page_texts, status_page
 from channels.form_uploads import (
     CONTROL,
@@ -71,7 +81,6 @@ from channels.page_render import (
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 _SUBMISSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _TOKEN = re.compile(r"(?P<sid>[A-Za-z0-9_-]{16,64})\.(?P<issued>\d{1,12})\.(?P<sig>[0-9a-f]{64})")
 VISITOR_COOKIE = "intake_visitor"
@@ -83,10 +92,6 @@ LIMITS: Mapping[str, int] = {"name": 200, "contact": 254, "order": 64, "model": 
                              "lang": 16, "website": 200}
 _SINGLE_LINE = ("name", "contact", "order", "model", "serial")
 MIN_DESCRIPTION_CHARS = 20
-
-
-def _plain_label(status: str, language: str) -> str:
-    return status.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -107,29 +112,13 @@ class WebformConfig:
     timezone: str = "Europe/Rome"
     trusted_proxies: int = 0  # INTAKE_TRUSTED_PROXIES: X-Forwarded-For hops believed
     # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
-    status_label: Callable[[str, str], str] = _plain_label
+    status_label: StatusLabel = plain_status_label
 
     @property
     def uploads(self) -> UploadRules:
         return UploadRules(self.upload_dir, self.max_file_bytes, self.max_files,
                            self.allowed_types,
                            {**LIMITS, "description": self.max_description_chars})
-
-
-@dataclass(frozen=True)
-class FormKeys:
-    """Every Redis key of this channel, built in one place."""
-
-    prefix: str
-
-    def submission(self, sid: str) -> str:
-        return f"{self.prefix}:webform:submission:{sid}"
-
-    def reply(self, sid: str) -> str:
-        return f"{self.prefix}:webform:reply:{sid}"
-
-    def polls(self, sid: str) -> str:
-        return f"{self.prefix}:webform:polls:{sid}"
 
 
 # --- the token -----------------------------------------------------------------------
@@ -241,38 +230,56 @@ _SUMMARY = ("type", "name", "contact", "order", "model", "serial", "description"
 
 # --- the sender ----------------------------------------------------------------------
 
+UnderCap = Callable[[str], Awaitable[bool]]  # may this inbox get one more reply today?
+
+
+@dataclass(frozen=True)
+class MailFallback:
+    """Where a later reply goes: a confirmation page shows only the first.
+
+    A later reply (a status change) is mailed to the email address typed into the
+    submission it answers, if one was (the update is about the visitor's own complaint),
+    through the email channel's sender `mail`, once `under_cap` (the outbox's daily cap,
+    which counts the reply's own address, not this one) allows that inbox one more.
+    bot.app.channel_setup wires it when email is configured, and the plug's status says
+    so; without it a later reply is refused (see WebformSender).
+    """
+
+    mail: ReplySender
+    under_cap: UnderCap | None = None
+
+    async def send(self, reply: OutboundReply, email: str) -> SendResult:
+        if self.under_cap is not None and not await self.under_cap(email):
+            return SendResult(ok=False, permanent=True,
+                              error=f"not sent: {email} already got the day's replies")
+        result = await self.mail.send(reply.model_copy(update={"to": email}))
+        return result.model_copy(update={"delivered_to": email}) if result.ok else result
+
+
 class WebformSender:
     """Delivers a reply to the confirmation page of the submission it answers.
 
-    The page shows one reply. A later one (a status change) goes by mail when the customer
-    gave an email address and mail is configured (`later`); otherwise it is refused as
-    permanent, so staff see on the ticket that it was not delivered and the customer finds
-    it on the status page.
+    The page shows one reply. A later one (a status change) goes to the MailFallback made
+    of `later` and `under_cap`, when there is one and the customer gave an email address;
+    otherwise it is refused as permanent, so staff see on the ticket that it was not
+    delivered and the customer finds it on the status page.
     """
 
     channel = Channel.WEBFORM
 
     def __init__(self, redis: Redis, keys: FormKeys, ttl_s: int,
-                 later: ReplySender | None = None,
-                 under_cap: Callable[[str], Awaitable[bool]] | None = None) -> None:
+                 later: ReplySender | None = None, under_cap: UnderCap | None = None) -> None:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
-        self._later = later
-        self._under_cap = under_cap  # the outbox's daily cap, for the inbox mailed instead
+        self.fallback = None if later is None else MailFallback(later, under_cap)
 
     async def send(self, reply: OutboundReply) -> SendResult:
         shown = await self._show(reply)
-        if shown.ok or self._later is None:
+        if shown.ok or self.fallback is None:
             return shown
         email = await self._email_given(reply)
-        if not email:
-            return shown
-        if self._under_cap is not None and not await self._under_cap(email):
-            return SendResult(ok=False, permanent=True,
-                              error=f"not sent: {email} already got the day's replies")
-        result = await self._later.send(reply.model_copy(update={"to": email}))
-        return result.model_copy(update={"delivered_to": email}) if result.ok else result
+        return await self.fallback.send(reply, email) if email else shown
 
     async def _email_given(self, reply: OutboundReply) -> str:
         """The email typed into the submission the reply answers: a later update about the
@@ -308,13 +315,13 @@ class WebForm:
     """GET/POST /form and GET /form/done/{submission}."""
 
     def __init__(self, config: WebformConfig, sink: MessageSink, lookup: TicketLookup,
-                 redis: Redis, accepted: Callable[[], frozenset[Channel]], now: Clock,
+                 redis: Redis, accepted: Callable[[], frozenset[Channel]], now: Now,
                  pages: Pages) -> None:
         self.config, self.sink, self.lookup, self.redis = config, sink, lookup, redis
         self.accepted, self.now, self.pages = accepted, now, pages
-        self.keys = FormKeys(config.key_prefix)
-        self.limit = Limiter(redis, Keys(config.key_prefix), "form-ip", config.per_ip_per_hour,
-                             3600)
+        keys = Keys(config.key_prefix)
+        self.keys = keys.webform
+        self.limit = Limiter(redis, keys, "form-ip", config.per_ip_per_hour, 3600)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/form", self.show), web.post("/form", self.submit),
@@ -616,16 +623,11 @@ def _summary(record: Mapping[str, Any], texts: Mapping[str, str]) -> list[tuple[
     return rows
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
-         accepted: Callable[[], frozenset[Channel]], now: Clock = _utc_now,
-         mail: ReplySender | None = None,
-         under_cap: Callable[[str], Awaitable[bool]] | None = None) -> Plug:
+         accepted: Callable[[], frozenset[Channel]], now: Now = utc_now,
+         fallback: MailFallback | None = None) -> Plug:
     """The contact form and the status page; `now` is the runtime's clock (tests move it),
-    `mail` the email channel's sender for updates after the confirmation page."""
+    `fallback` where replies after the confirmation page's go (none: they are refused)."""
     if not config.secret:
         return Plug("webform", status="not configured: set INTAKE_FORM_SECRET")
     config.upload_dir.mkdir(parents=True, exist_ok=True)
@@ -633,8 +635,10 @@ def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: 
     form = WebForm(config, sink, lookup, redis, accepted, now, pages)
     status = status_page.StatusPage(lookup, pages, now, config.default_language,
                                     config.status_label)
-    return Plug("webform", routes=[*form.routes(), *status.routes(), stylesheet_route()],
-                senders={Channel.WEBFORM: WebformSender(redis, form.keys, config.done_ttl_s,
-                                                        later=mail, under_cap=under_cap)},
-                forget=[form.forget])
+    sender = WebformSender(redis, form.keys, config.done_ttl_s,
+                           later=fallback.mail if fallback else None,
+                           under_cap=fallback.under_cap if fallback else None)
+    return Plug("webform", status="configured (later replies by email)" if fallback else
+                "configured", routes=[*form.routes(), *status.routes(), stylesheet_route()],
+                senders={Channel.WEBFORM: sender}, forget=[form.forget])
 

@@ -39,6 +39,10 @@ def plugs(runtime: Runtime) -> list[Plug]:
         mail_trusted_authserv_ids=settings.mail_trusted_authserv_ids, now=runtime.clock.now),
         runtime.ingest,
         one_process)
+    # The form's confirmation page shows one reply; later ones go by mail, if mail is set up.
+    email_sender = mail.senders.get(Channel.EMAIL)
+    later_by_mail = (None if email_sender is None
+                     else webform.MailFallback(email_sender, runtime.sender.under_cap))
     return [
         webchat.plug(webchat.WebchatConfig(
             key_prefix=settings.key_prefix, max_chars=settings.chat_max_chars,
@@ -57,7 +61,7 @@ def plugs(runtime: Runtime) -> list[Plug]:
             frame_ancestors=settings.form_frame_ancestors,
             trusted_proxies=settings.trusted_proxies, status_label=i18n.status_label),
             runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
-            mail=mail.senders.get(Channel.EMAIL), under_cap=runtime.sender.under_cap),
+            fallback=later_by_mail),
         telegram.plug(telegram.TelegramConfig(
             token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
             api_url=settings.telegram_api_url, polling=settings.telegram_polling,

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import signal
 import sys
 import tempfile
@@ -21,9 +20,9 @@ from aiohttp import web
 from bot.app import channel_setup
 from bot.app.classify import classify, parse_thresholds
 from bot.app.config import Settings
+from bot.app.logs import configure_logging
 from bot.app.replay import Replayer, first_time
-from bot.app.runtime import open_runtime, toxicity_config
-from bot.app.web.app import make_app, run_worker
+from bot.app.runtime import open_runtime, run_worker, toxicity_config
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, OutboundReply
 from bot.contract.errors import IntakeError
@@ -45,6 +44,8 @@ def _stop_event() -> asyncio.Event:
 
 
 async def serve(settings: Settings, with_worker: bool | None) -> None:
+    from bot.app.web.app import make_app  # noqa: PLC0415 -- `worker` never loads the web app
+
     async with open_runtime(settings) as runtime:
         background = runtime.embedded if with_worker is None else with_worker
         runner = web.AppRunner(make_app(runtime, background=background, send=True,
@@ -156,9 +157,13 @@ def _is_json(value: str) -> bool:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve_p = sub.add_parser("serve", help="web app (and, embedded, the worker)")
-    serve_p.add_argument("--with-worker", action=argparse.BooleanOptionalAction, default=None)
-    sub.add_parser("worker", help="stream worker and reply sender")
+    serve_p = sub.add_parser(
+        "serve", help="web app, channels and reply sender (and, embedded, the worker)")
+    serve_p.add_argument("--with-worker", action=argparse.BooleanOptionalAction, default=None,
+                         help="run the stream's worker in this process too "
+                              "(default: only in the embedded mode)")
+    sub.add_parser("worker", help="the stream's worker only: decides messages and takes over "
+                                  "a dead worker's; replies go out from `serve`")
     replay_p = sub.add_parser("replay", help="dry-run a JSONL scenario")
     replay_p.add_argument("file", help="JSONL file, or - for stdin")
     replay_p.add_argument("--database-url")
@@ -217,69 +222,10 @@ def _command(args: argparse.Namespace, settings: Settings) -> Command:  # noqa: 
             return lambda: migrate_only(settings)
 
 
-# --- logging: one line per record, no secrets -------------------------------------------------
-
-# They log every request's URL at INFO (a Telegram URL holds the bot's token) and every
-# parameter at DEBUG: only their warnings are worth a line, whatever INTAKE_LOG_LEVEL says.
-NOISY_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.ext")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-_SECRETS = (
-    (re.compile(r"\b(bot\d+:)[\w-]+"), r"\1***"),  # Bot API URLs: /bot<id>:<secret>/method
-    (re.compile(r"\b(\d{5,}:)[\w-]{30,}"), r"\1***"),  # a Telegram token on its own
-    (re.compile(r"(access_token=)[^&\s\"'#]+"), r"\1***"),  # Graph API query strings
-    (re.compile(r'("access_token"\s*:\s*")[^"]*'), r"\1***"),  # ... and JSON bodies
-)
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime"}
-
-
-def redact(text: str) -> str:
-    """`text` with Telegram bot tokens and Meta access tokens masked."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-class RedactSecrets(logging.Filter):
-    """Masks tokens in a record's message, its extra fields and its traceback.
-
-    On the root handlers it sees every record written, whichever logger made it; it
-    changes the record in place, so every handler after it writes the masked text.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken log call: the handler's emit reports it
-            return True
-        if (masked := redact(message)) != message:
-            record.msg, record.args = masked, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        for name, value in list(vars(record).items()):
-            if name not in _RECORD_FIELDS and isinstance(value, str):
-                setattr(record, name, redact(value))
-        return True
-
-
-def configure_logging(level: str | int) -> None:
-    """The process's logging: noisy libraries at WARNING, every root handler redacting."""
-    logging.basicConfig(level=level, format=LOG_FORMAT)
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(kept, RedactSecrets) for kept in handler.filters):
-            handler.addFilter(RedactSecrets())
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "classify":
             with _opened(args.file) as source:

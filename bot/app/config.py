@@ -7,6 +7,7 @@ lives in the database instead; see bot/rules/policy.py.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,9 +85,10 @@ class Settings(BaseSettings):
     # authserv-ids, e.g. mx.google.com): a mail they do not prove is held for a moderator.
     mail_trusted_authserv_ids: str = ""
 
-    holidays_country: str = "IT"
+    # The SLA's holiday calendar is runtime policy (`intake-bot policy sla.country NL`).
     default_language: str = "en"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 
     @property
     def embedded_database_url(self) -> str:

@@ -7,6 +7,7 @@ Redis from the URLs. The parts and the code path are the same in both.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -29,6 +30,7 @@ from bot.stages.stream import Stream
 from bot.stages.worker import Worker, default_consumer_name
 from bot.store.db import make_engine, make_sessions, migrate
 from bot.store.embedded_valkey import EmbeddedValkey
+from bot.text import language
 from bot.tickets.claims import ClaimProofs
 from bot.tickets.links import OneTimeLinks
 from bot.tickets.ticket_views import TicketViews
@@ -104,6 +106,15 @@ async def open_runtime(settings: Settings, *, clock: Clock | None = None,
         await runtime.policy.reload()
         await runtime.stream.ensure_group()
         yield runtime
+
+
+async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The stream's worker until `stop` is set: in `intake-bot worker`, or beside the web app
+    (bot.app.web.app) when the worker runs in-process."""
+    # Load the language models before the first batch, not inside its transaction
+    # (about a second, during which SQLite's write lock would be held).
+    await asyncio.to_thread(language.preload)
+    await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)
 
 
 def _lookup(settings: Settings, sessions: async_sessionmaker[AsyncSession], redis: Redis,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -10,9 +11,18 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+# The same clock as a plain callable, for the channels: a Clock's bound `now` (the runtime
+# hands them `runtime.clock.now`), `utc_now` when nothing is injected.
+Now = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utc_now()
 
 
 class VirtualClock:

@@ -4,7 +4,8 @@ Keys one Lua call touches share the customer's hash tag ``{c:ID}`` so the
 script also runs on Redis Cluster. A customer who claims to be another keeps its
 throttle state under that one's tag (``{c:CLAIMED}:claim:ID:...``), so one call
 reads both windows. The prefix lets several bots (or a replay, or a test) share
-one Redis without seeing each other's state.
+one Redis without seeing each other's state. The channel families keep theirs under
+``<prefix>:<family>:`` (`Keys.webform`, `Keys.webchat`, `Keys.telegram`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,81 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class FormKeys:
+    """The web contact form's (channels.webform): what each submission's confirmation shows."""
+
+    prefix: str
+
+    def submission(self, sid: str) -> str:
+        return f"{self.prefix}:webform:submission:{sid}"
+
+    def reply(self, sid: str) -> str:
+        return f"{self.prefix}:webform:reply:{sid}"
+
+    def polls(self, sid: str) -> str:
+        return f"{self.prefix}:webform:polls:{sid}"
+
+
+@dataclass(frozen=True)
+class ChatKeys:
+    """The site chat's (channels.chat_sessions): each session's keys, and its live feed."""
+
+    prefix: str
+
+    @property
+    def _base(self) -> str:
+        return f"{self.prefix}:webchat"
+
+    def session(self, sid: str) -> str:
+        return f"{self._base}:s:{sid}"
+
+    def history(self, sid: str) -> str:
+        return f"{self._base}:h:{sid}"
+
+    def states(self, sid: str) -> str:
+        return f"{self._base}:st:{sid}"
+
+    def client_ids(self, sid: str) -> str:
+        return f"{self._base}:cid:{sid}"
+
+    def history_bytes(self, sid: str) -> str:
+        return f"{self._base}:hb:{sid}"
+
+    @property
+    def live(self) -> str:
+        return f"{self._base}:live"
+
+
+@dataclass(frozen=True)
+class TelegramKeys:
+    """Telegram's (channels.telegram.Recall): what a retry must not do again."""
+
+    prefix: str
+
+    def done(self, key: str) -> str:
+        """Set once a re-deliverable thing (a command's answer) was done."""
+        return f"{self.prefix}:telegram:done:{key}"
+
+    def parts_sent(self, outbox_id: int) -> str:
+        """How many parts of a split reply went out before it failed."""
+        return f"{self.prefix}:telegram:parts:{outbox_id}"
+
+
+@dataclass(frozen=True)
 class Keys:
     prefix: str = "intake"
+
+    @property
+    def webform(self) -> FormKeys:
+        return FormKeys(self.prefix)
+
+    @property
+    def webchat(self) -> ChatKeys:
+        return ChatKeys(self.prefix)
+
+    @property
+    def telegram(self) -> TelegramKeys:
+        return TelegramKeys(self.prefix)
 
     @property
     def stream(self) -> str:
@@ -58,6 +132,10 @@ class Keys:
     def one_time_link(self, kind: str, token_digest: str) -> str:
         """A mailed one-time link (bot.tickets.links): what it is for, under its token's hash."""
         return f"{self.prefix}:link:{kind}:{token_digest}"
+
+    def lease(self, name: str) -> str:
+        """Who runs a loop that must run in one process at a time (bot.store.leases)."""
+        return f"{self.prefix}:lease:{name}"
 
     def limit(self, name: str, subject: str, window: int) -> str:
         """A limiter's counter for one subject and window (bot.contract.limits). The subject is

@@ -55,6 +55,16 @@ class NoClassifier:
         return [Scores() for _ in texts]
 
 
+# A ticket's status name in a language: the core's (bot.text.i18n.status_label), handed to
+# the channels that show one, since they cannot import it.
+StatusLabel = Callable[[str, str], str]
+
+
+def plain_status_label(status: str, language: str) -> str:
+    """The StatusLabel when none is handed over: the status's own name, in any language."""
+    return status.replace("_", " ")
+
+
 class ReplySender(Protocol):
     """A channel's way out."""
 

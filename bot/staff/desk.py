@@ -10,6 +10,7 @@ from bot.contract.clock import Clock
 from bot.contract.domain import TicketStatus
 from bot.contract.errors import IntakeError
 from bot.rules.policy import PolicyStore
+from bot.stages import outbox
 from bot.store import audit
 from bot.store.models import Customer, Identity
 from bot.tickets import lifecycle as tickets
@@ -53,9 +54,9 @@ class TicketDesk:
             tickets.change_status(session, ticket, status, note=note, actor=actor, now=now)
             await session.flush()
             to = await session.get_one(Identity, ticket.origin_identity_id)
-            outbox_id = await replies.owe(session, ticket=ticket, to=to,
-                                          content=replies.status_changed(ticket, note),
-                                          message_id=None, now=now)
+            outbox_id = await outbox.owe(session, ticket=ticket, to=to,
+                                         content=replies.status_changed(ticket, note),
+                                         message_id=None, now=now)
             audit.record(session, at=now, actor=actor, action="ticket.status",
                          target=ticket.ref or "", status=status.value, note=note)
             change = StatusChange(ticket.id, ticket.ref or "", ticket.state_version, outbox_id)

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Insert, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.contract.clock import Clock
 from bot.contract.domain import Accepted, InboundMessage
+from bot.contract.log_context import bind, detached
 from bot.stages.stream import Stream
+from bot.store.db import insert_ignoring_conflicts, single_statement_writes
 from bot.store.models import Message
 
 log = logging.getLogger(__name__)
@@ -63,8 +62,7 @@ _EXISTING = select(Message.id, Message.decision).where(
 
 def _insert_new(dialect: str) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING: a row missing from RETURNING is a provider's retry."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (insert(Message).on_conflict_do_nothing(index_elements=["channel", "external_id"])
+    return (insert_ignoring_conflicts(Message, ["channel", "external_id"], dialect)
             .returning(Message.id, Message.channel, Message.external_id))
 
 
@@ -82,12 +80,7 @@ class Ingest:
         self._clock = clock
         engine: AsyncEngine = sessions.kw["bind"]  # the engine the sessions are made on
         self._insert = _insert_new(engine.dialect.name)
-        if engine.dialect.name == "postgresql":
-            # One INSERT is atomic on its own: no BEGIN and COMMIT round trips around it.
-            self._connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]] = (
-                engine.execution_options(isolation_level="AUTOCOMMIT").connect)
-        else:  # SQLite writers queue on the BEGIN IMMEDIATE of bot/store/db.py: keep it
-            self._connect = engine.begin
+        self._connect = single_statement_writes(engine)  # each write is one INSERT
 
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
@@ -98,7 +91,8 @@ class Ingest:
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._waiting.append((msg, future))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_waiting())
+            # It writes whoever waits, so it carries none of this caller's log fields.
+            self._writer = asyncio.create_task(self._write_waiting(), context=detached())
         return await future
 
     async def _write_waiting(self) -> None:
@@ -122,7 +116,8 @@ class Ingest:
                     future.set_result(outcome)
 
     async def _write_one(self, msg: InboundMessage) -> Accepted:
-        [accepted] = await self._write([msg])
+        with bind(channel=msg.channel.value, external_id=msg.external_id):
+            [accepted] = await self._write([msg])
         return accepted
 
     async def _write(self, msgs: Sequence[InboundMessage]) -> list[Accepted]:
@@ -157,7 +152,8 @@ class Ingest:
                 select(Message.id).where(Message.decision.is_(None), Message.created_at < cutoff)
                 .order_by(Message.id).limit(limit)))
         for message_id in ids:
-            await self._stream.add(message_id)
+            with bind(message_id=message_id):
+                await self._stream.add(message_id)
         if ids:
             log.warning("requeued stranded messages", extra={"count": len(ids)})
         return len(ids)

@@ -1,6 +1,14 @@
-"""The sender: owed replies leave the outbox through their channel's adapter.
+"""The outbox: the replies owed, one row per state of a ticket, and the sender that
+delivers them through their channel's adapter.
 
-A pass claims a batch of due rows (leased), sends them one by one, and marks
+The pipeline and the ticket desk owe a reply (`owe_many`, `owe`) in the transaction that
+changes the ticket's state; the unique key (ticket, state_version) makes a second one for
+the same state a no-op. A reply goes to the identity that wrote, about that customer's own
+ticket: every identity is one its channel proved, and a sender that only claims to be
+another customer has tickets of its own (bot.tickets.identity), so no reply carries one
+customer's ticket to someone else.
+
+A sending pass claims a batch of due rows (leased), sends them one by one, and marks
 them sent or failed together, at least every second of sending. A row whose
 lease ran out (the sender died mid-send) is not retried but marked for staff:
 the reply may have left, and the policy prefers a missing reply a human can see
@@ -25,15 +33,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import Insert, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contract.clock import Clock
 from bot.contract.domain import Channel, OutboundReply, SendResult
+from bot.contract.log_context import bind
 from bot.contract.ports import ReplySender
+from bot.store.db import for_update_skip_locked, insert_ignoring_conflicts
 from bot.store.models import Identity, Message, OutboxReply, Ticket, TicketEvent, table_of
 from bot.tickets.identity import normalize_address
 from bot.tickets.lifecycle import SYSTEM
+from bot.tickets.replies import Content
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
@@ -47,6 +58,60 @@ Inbox = str  # where a reply lands: an email address, a phone, a chat session, .
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 10 * 2 ** attempts))
 
+
+# --- owing: an outbox row is the promise to send a reply ----------------------------------
+
+def _outbox_insert(dialect: str) -> Insert:
+    return (insert_ignoring_conflicts(OutboxReply, ["ticket_id", "state_version"], dialect)
+            .returning(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.state_version))
+
+
+# Built once per dialect rather than per reply: the worker owes one for most new states.
+_OWE = {dialect: _outbox_insert(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A reply owed for one state of a ticket, to one identity."""
+
+    ticket: Ticket
+    state_version: int
+    to: Identity
+    content: Content
+    message_id: int | None
+
+    def row(self, now: datetime) -> dict[str, object]:
+        kind, subject, text = self.content
+        return {"ticket_id": self.ticket.id, "state_version": self.state_version,
+                "message_id": self.message_id, "kind": kind, "channel": self.to.channel,
+                "address": self.to.address, "subject": subject, "text": text,
+                "language": self.ticket.language, "status": "pending", "attempts": 0,
+                "next_attempt_at": now, "last_error": "", "created_at": now}
+
+
+async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime
+                   ) -> list[int | None]:
+    """Write the outbox rows in one statement; each one's id, or None where that state
+    was owed already (the unique key (ticket, state_version) has the last word). It runs
+    on the session's connection: nothing pending is flushed."""
+    if not owed:
+        return []
+    connection = await session.connection()
+    result = await connection.execute(_OWE[connection.dialect.name], [o.row(now) for o in owed])
+    written = {(r.ticket_id, r.state_version): r.id for r in result}
+    # The same state twice in one batch is written once: the first asker gets it.
+    return [written.pop((o.ticket.id, o.state_version), None) for o in owed]
+
+
+async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
+              content: Content, message_id: int | None, now: datetime) -> int | None:
+    """The outbox row for the ticket's current state; None if one is already owed."""
+    [outbox_id] = await owe_many(session, [Owed(ticket, ticket.state_version, to, content,
+                                                message_id)], now)
+    return outbox_id
+
+
+# --- sending -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _Claimed:
@@ -91,7 +156,8 @@ class Sender:
         done: list[tuple[_Claimed, SendResult]] = []
         settled = time.monotonic()
         for item in claimed:
-            result = await self._send(item.reply, sent_today[item.reply.to])
+            with bind(outbox_id=item.reply.outbox_id, ticket_ref=item.reply.ticket_ref or None):
+                result = await self._send(item.reply, sent_today[item.reply.to])
             if result.ok:
                 sent_today[result.delivered_to or item.reply.to] += 1
             done.append((item, result))
@@ -113,8 +179,7 @@ class Sender:
                      .where(OutboxReply.status == "pending", OutboxReply.next_attempt_at <= now,
                             OutboxReply.channel.in_([c.value for c in self._senders]))
                      .order_by(OutboxReply.id).limit(limit))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=OutboxReply)
+            query = for_update_skip_locked(query, session, of=OutboxReply)
             rows = (await session.execute(query)).all()
             if not rows:
                 return [], Counter()
@@ -138,7 +203,7 @@ class Sender:
         try:
             return await self._senders[reply.channel].send(reply)
         except Exception as exc:
-            log.exception("adapter failed", extra={"outbox_id": reply.outbox_id})
+            log.exception("adapter failed")
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
     async def _settle(self, done: Sequence[tuple[_Claimed, SendResult]]) -> None:

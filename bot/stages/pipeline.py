@@ -34,10 +34,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot.contract.clock import Clock
 from bot.contract.domain import Channel, Decision
+from bot.contract.log_context import bind
 from bot.contract.ports import Classifier, Scores
 from bot.rules.details import Found, extract, with_given, with_thread_refs
 from bot.rules.policy import Policy, PolicyStore
 from bot.rules.sla import deadlines
+from bot.stages import outbox
 from bot.store.models import Message, ModerationItem, Ticket, table_of
 from bot.text import language
 from bot.text.i18n import pick_language
@@ -198,12 +200,12 @@ class Pipeline:
                 known = await _Known.load(session, batch, policy, self._clock.now())
                 outcomes = await self._decide(session, batch.rows, batch.scores, policy, known)
                 await session.commit()
-                return outcomes
+                return _logged(outcomes)
             except Exception as exc:  # a race or a poison message: the slow path sorts it out
                 log.info("batch of %d failed as a whole (%s: %s); deciding it one message at "
                          "a time", len(batch.rows), type(exc).__name__, exc)
                 await session.rollback()
-        return await self._one_by_one(list(batch.scores), batch.scores, policy)
+        return _logged(await self._one_by_one(list(batch.scores), batch.scores, policy))
 
     def _session(self) -> AsyncSession:
         """No autoflush: a query would write out every pending change of the batch first."""
@@ -221,17 +223,18 @@ class Pipeline:
 
     async def _decide_safely(self, session: AsyncSession, row: Message, scores: Scores,
                              policy: Policy) -> Outcome:
-        for _attempt in range(_RETRIES):
-            try:
-                async with session.begin_nested():
-                    [outcome] = await self._decide(session, [row], {row.id: scores}, policy)
-                    return outcome
-            except (IntegrityError, StaleDataError):  # another worker got there first
-                await session.refresh(row)
-            except Exception as exc:
-                log.exception("message could not be decided", extra={"message_id": row.id})
-                return await self._record_error(session, row, f"{type(exc).__name__}: {exc}")
-        return await self._record_error(session, row, "kept conflicting with other workers")
+        with bind(message_id=row.id):
+            for _attempt in range(_RETRIES):
+                try:
+                    async with session.begin_nested():
+                        [outcome] = await self._decide(session, [row], {row.id: scores}, policy)
+                        return outcome
+                except (IntegrityError, StaleDataError):  # another worker got there first
+                    await session.refresh(row)
+                except Exception as exc:
+                    log.exception("message could not be decided")
+                    return await self._record_error(session, row, f"{type(exc).__name__}: {exc}")
+            return await self._record_error(session, row, "kept conflicting with other workers")
 
     async def _record_error(self, session: AsyncSession, row: Message, reason: str) -> Outcome:
         """A poison message is stored with its reason and acked: it must not stop the stream."""
@@ -248,8 +251,11 @@ class Pipeline:
         `known`: the batch's look-ups; without, each message asks the database itself.
         """
         opened: list[tickets.Opened] = []
-        turns = [await self._prepare(session, row, scores[row.id], policy, known, opened)
-                 for row in rows]
+        turns: list[_Turn] = []
+        for row in rows:
+            with bind(message_id=row.id):
+                turns.append(await self._prepare(session, row, scores[row.id], policy, known,
+                                                 opened))
         # The batch's changes, written (and their versions checked) before the throttle
         # hears of a new state: its new tickets in one INSERT, then their references.
         await session.flush()
@@ -332,7 +338,7 @@ class Pipeline:
 
         The batch's owed replies are written together, each as of its own state.
         """
-        owed: list[tuple[_Turn, replies.Owed]] = []
+        owed: list[tuple[_Turn, outbox.Owed]] = []
         for turn, verdict in zip(turns, verdicts, strict=True):
             assert turn.ticket is not None  # every message the throttle saw has both
             assert turn.reply is not None
@@ -343,9 +349,9 @@ class Pipeline:
                 turn.reason = (f"claims to be the customer of {turn.ticket.ref}: never answered "
                                "about another customer's complaint")
             elif verdict.decision is Decision.ANSWERED:
-                owed.append((turn, replies.Owed(turn.ticket, turn.state_version,
+                owed.append((turn, outbox.Owed(turn.ticket, turn.state_version,
                                                 turn.who.identity, turn.reply(), turn.row.id)))
-        ids = await replies.owe_many(session, [o for _, o in owed], self._clock.now())
+        ids = await outbox.owe_many(session, [o for _, o in owed], self._clock.now())
         for (turn, _), outbox_id in zip(owed, ids, strict=True):
             turn.outbox_id = outbox_id
             if outbox_id is None:  # this state was answered already (Redis lost its memory)
@@ -361,6 +367,16 @@ _DECIDED = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
 _Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
 
 UNPROVEN_SENDER = "unproven_sender"  # the moderation label of a message held for it
+
+
+def _logged(outcomes: list[Outcome]) -> list[Outcome]:
+    """A DEBUG line per committed decision, about its message, ticket and reply."""
+    if log.isEnabledFor(logging.DEBUG):
+        for o in outcomes:
+            with bind(message_id=o.message_id, ticket_ref=o.ticket_ref, outbox_id=o.outbox_id,
+                      decision=o.decision.value, reason=o.reason or None):
+                log.debug("message decided")
+    return outcomes
 
 
 def _held_for(fired: Sequence[str], sender_unproven: str) -> list[str]:

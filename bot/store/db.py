@@ -1,4 +1,9 @@
-"""Engine and sessions for SQLite (embedded) and PostgreSQL (distributed), and migrations."""
+"""Engine and sessions for SQLite (embedded) and PostgreSQL (distributed), and migrations.
+
+What the two dialects do differently is decided here, and nowhere else: the statements
+that differ (an insert that skips conflicts, a claim that skips locked rows, a write of
+one statement) are built by the helpers below.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,26 @@ import contextlib
 import logging
 import os
 import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, make_url, text
+from sqlalchemy import Insert, Select, event, make_url, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from bot.store.models import Base
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +134,36 @@ def _wipe(connection: Any) -> bool:
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_ignoring_conflicts(model: type[Base], unique: Sequence[str], dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT (`unique`) DO NOTHING in `dialect` ("postgresql" or "sqlite"):
+    with a RETURNING, a row missing from it was there already."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(model).on_conflict_do_nothing(index_elements=list(unique))
+
+
+_Row = TypeVarTuple("_Row")
+
+
+def for_update_skip_locked(query: Select[*_Row], session: AsyncSession,
+                           of: type[Base]) -> Select[*_Row]:
+    """On PostgreSQL, `query` locks the rows of `of` it picks and skips rows another
+    transaction holds, so two claimers take different rows. SQLite has no row locks and
+    needs none: BEGIN IMMEDIATE (make_engine) lets one writer in at a time."""
+    if session.get_bind().dialect.name != "postgresql":
+        return query
+    return query.with_for_update(skip_locked=True, of=of)
+
+
+def single_statement_writes(engine: AsyncEngine
+                            ) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+    """Connections for writes of one statement each. On PostgreSQL in autocommit: one
+    statement is atomic on its own, so no BEGIN and COMMIT round trips around it. On SQLite
+    in a transaction: writers queue on its BEGIN IMMEDIATE (make_engine)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT").connect
+    return engine.begin
 
 
 def alembic_config(url: str) -> Config:

@@ -16,6 +16,7 @@ import secrets
 
 from redis.asyncio import Redis
 
+from bot.contract.keys import Keys
 from bot.contract.ports import Loop
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,13 @@ return 0
 class Leases:
     def __init__(self, redis: Redis, prefix: str, ttl_s: float = 15.0) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = Keys(prefix)
         self._ttl_ms = int(ttl_s * 1000)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 
     async def run_exclusively(self, name: str, stop: asyncio.Event, loop: Loop) -> None:
-        key = f"{self._prefix}:lease:{name}"
+        key = self._keys.lease(name)
         token = secrets.token_hex(16)
         while not stop.is_set():
             if await self._redis.set(key, token, nx=True, px=self._ttl_ms):

@@ -1,27 +1,28 @@
 """Customer-facing reply texts, in the customer's language.
 
-The wording lives in `bot/text/locales/<language>.json` so translators edit data,
-not code. Only our own values (reference, dates, labels, a staff note) are put
-into a template, in one pass, so text written by a customer or a staff member
-is never read as a template itself.
+The wording lives in gettext catalogs, `bot/text/locales/<language>/LC_MESSAGES/core.po`
+(compiled to `.mo`, see bot.contract.catalogs), so translators edit data, not code; the
+msgids are dotted keys ('ack.subject'). Only our own values (reference, dates, labels, a
+staff note) are put into a template, in one pass, so text written by a customer or a
+staff member is never read as a template itself.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from importlib import resources
-from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.lists import format_list
 
+from bot.contract import catalogs
+
 SUPPORTED: tuple[str, ...] = ("en", "it", "nl", "ru", "zh", "de", "fr", "es")
-FALLBACK = "en"
+FALLBACK = catalogs.FALLBACK
+DOMAIN = "core"
 DEFAULT_TZ = "Europe/Rome"
 
 STATUSES: tuple[str, ...] = (
@@ -152,28 +153,19 @@ def _fill(template: str, **values: str) -> str:
 
 
 def _text(language: str, key: str) -> str:
-    return catalog(pick_language(language))[key]
+    """A KeyError for a key that no catalog has: a bug, never a text a customer reads."""
+    return _translations(pick_language(language)).gettext(key)
 
 
-@functools.cache
 def catalog(language: str) -> Mapping[str, str]:
-    """All texts of one language, flattened to dotted keys ('status.new')."""
+    """The texts translated in one language itself, by dotted key ('status.new')."""
     if language not in SUPPORTED:
         raise KeyError(language)
-    source = resources.files(__package__ or "bot.text") / "locales" / f"{language}.json"
-    return MappingProxyType(_flatten(json.loads(source.read_text(encoding="utf-8"))))
+    return _translations(language).messages
 
 
-def _flatten(tree: dict[str, object], prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        elif isinstance(value, str):
-            flat[prefix + key] = value
-        else:
-            raise TypeError(f"locale entry {prefix}{key} must be text")
-    return flat
+def _translations(language: str) -> catalogs.Catalog:
+    return catalogs.translations(__package__ or "bot.text", DOMAIN, language)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,24 +1,15 @@
-"""What a reply says and where it goes; the outbox row is the promise to send it.
+"""What a reply says, in the ticket's language, as of one state of the ticket.
 
-A reply goes to the identity that wrote, about that customer's own ticket: every
-identity is one its channel proved, and a sender that only claims to be another
-customer has tickets of its own (bot.tickets.identity), so no reply carries one customer's
-ticket to someone else.
+Who gets it, and the promise to send it (an outbox row), are the outbox's business
+(bot.stages.outbox).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import Insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Callable
 
 from bot.contract.domain import OPEN_STATUSES, TicketStatus
-from bot.store.models import Identity, OutboxReply, Ticket
+from bot.store.models import Ticket
 from bot.text import i18n
 from bot.tickets.lifecycle import next_missing
 
@@ -68,55 +59,3 @@ def _status_changed(ticket: Ticket, note: str) -> Draft:
 def current_state(ticket: Ticket) -> Draft:
     """The reply for a state nobody answered yet (its message was throttled, say)."""
     return acknowledgment(ticket) if ticket.state_version == 1 else _status_changed(ticket, "")
-
-
-def _outbox_insert(dialect: str) -> Insert:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (insert(OutboxReply)
-            .on_conflict_do_nothing(index_elements=["ticket_id", "state_version"])
-            .returning(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.state_version))
-
-
-# Built once per dialect rather than per reply: the worker owes one for most new states.
-_OWE = {dialect: _outbox_insert(dialect) for dialect in ("postgresql", "sqlite")}
-
-
-@dataclass(frozen=True)
-class Owed:
-    """A reply owed for one state of a ticket, to one identity."""
-
-    ticket: Ticket
-    state_version: int
-    to: Identity
-    content: Content
-    message_id: int | None
-
-    def row(self, now: datetime) -> dict[str, object]:
-        kind, subject, text = self.content
-        return {"ticket_id": self.ticket.id, "state_version": self.state_version,
-                "message_id": self.message_id, "kind": kind, "channel": self.to.channel,
-                "address": self.to.address, "subject": subject, "text": text,
-                "language": self.ticket.language, "status": "pending", "attempts": 0,
-                "next_attempt_at": now, "last_error": "", "created_at": now}
-
-
-async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime
-                   ) -> list[int | None]:
-    """Write the outbox rows in one statement; each one's id, or None where that state
-    was owed already (the unique key (ticket, state_version) has the last word). It runs
-    on the session's connection: nothing pending is flushed."""
-    if not owed:
-        return []
-    connection = await session.connection()
-    result = await connection.execute(_OWE[connection.dialect.name], [o.row(now) for o in owed])
-    written = {(r.ticket_id, r.state_version): r.id for r in result}
-    # The same state twice in one batch is written once: the first asker gets it.
-    return [written.pop((o.ticket.id, o.state_version), None) for o in owed]
-
-
-async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
-              content: Content, message_id: int | None, now: datetime) -> int | None:
-    """The outbox row for the ticket's current state; None if one is already owed."""
-    [outbox_id] = await owe_many(session, [Owed(ticket, ticket.state_version, to, content,
-                                                message_id)], now)
-    return outbox_id

@@ -20,7 +20,8 @@ from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from sqlalchemy import func, select
 
 from bot.app.runtime import Runtime
-from bot.store.models import Message
+from bot.contract.domain import Decision
+from bot.store.models import Message, OutboxReply
 from bot.text import i18n
 from channels import chat_texts
 from channels.webchat import WebchatConfig, build, plug_of
@@ -113,6 +114,20 @@ async def decided(runtime: Runtime, expected: int) -> None:
             await asyncio.sleep(0.05)
 
 
+async def sent_replies(runtime: Runtime) -> list[tuple[int, str]]:
+    """The outbox rows and their statuses, once the sender has none left to send."""
+    async def rows() -> list[tuple[int, str]]:
+        async with runtime.sessions() as session:
+            return [(row.id, row.status) for row in await session.execute(
+                select(OutboxReply.id, OutboxReply.status).order_by(OutboxReply.id))]
+    async with asyncio.timeout(20):
+        while True:
+            listed = await rows()
+            if all(status not in {"pending", "sending"} for _, status in listed):
+                return listed
+            await asyncio.sleep(0.05)  # a database has no event to await
+
+
 async def test_intake_flood_and_reload_in_a_page_of_another_origin(
         runtime: Runtime, live_bot: LiveBot, host_page: HostPage, page: Page) -> None:
     bot = await start_bot(runtime, live_bot)
@@ -139,6 +154,7 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
 
     # A flood: every message is kept and delivered, and no new reply comes.
     bots_before = await page.locator(f"{WIDGET} .msg.bot").count()
+    replies_before = await sent_replies(runtime)
     for n in range(8):
         await page.locator(f"{WIDGET} textarea").fill(f"hello?? anyone there {n}")
         await page.locator(f"{WIDGET} textarea").press("Enter")
@@ -146,7 +162,14 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
     await expect(customer.locator(".state")).to_have_text(
         [chat_texts.say("delivered", "en")] * (len(ANSWERS) + 8))
     await decided(runtime, 1 + 8)
-    await asyncio.sleep(0)  # let a (wrong) reply reach the page before counting
+    # All decided, none answered, and no outbox row more with nothing left to send: a wrong
+    # reply would be a new row, so none can still be on its way to the panel.
+    async with runtime.sessions() as session:
+        flood = list(await session.scalars(select(Message.decision).where(
+            Message.text.like("hello?? anyone there %"))))
+    assert len(flood) == 8
+    assert Decision.ANSWERED not in flood
+    assert await sent_replies(runtime) == replies_before
     assert await page.locator(f"{WIDGET} .msg.bot").count() == bots_before
 
     # Reload: the same session, its history, and the ticket's status.

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app.cli import NOISY_LOGGERS, RedactSecrets, configure_logging
+from bot.app.logs import NOISY_LOGGERS, RedactSecrets, configure_logging
 from bot.app.runtime import Runtime
 from bot.app.web.app import make_app
 from bot.contract.clock import VirtualClock

@@ -11,11 +11,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.app.runtime import Runtime
+from bot.app.runtime import Runtime, run_worker
 from bot.app.web import api, moderation
 from bot.app.web.keys import PLUGS, RUNTIME
 from bot.contract.ports import Plug
-from bot.text import language
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +110,3 @@ def _background_loops(*, work: bool) -> Callable[[web.Application], AsyncIterato
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     return loops
-
-
-async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
-    """The stream's worker until `stop` is set."""
-    # Load the language models before the first batch, not inside its transaction
-    # (about a second, during which SQLite's write lock would be held).
-    await asyncio.to_thread(language.preload)
-    await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)

@@ -1,10 +1,19 @@
-"""Alembic environment: runs on the connection bot.store.db.migrate hands it, or opens its own."""
+"""Alembic environment: runs on the connection bot.store.db.migrate hands it, or opens its own.
+
+Its own (an Alembic command run on `bot.store.db.alembic_config(url)` without a connection,
+e.g. `command.revision(config, autogenerate=True)` or `command.current(config)`): the bot's
+own async engine for that URL (aiosqlite or asyncpg, the drivers the bot depends on), on a
+fresh event loop, so call such a command from a thread without a running loop.
+"""
 
 from __future__ import annotations
 
-from alembic import context
-from sqlalchemy import Connection, create_engine
+import asyncio
 
+from alembic import context
+from sqlalchemy import Connection
+
+from bot.store.db import make_engine
 from bot.store.models import Base
 
 config = context.config
@@ -18,11 +27,18 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+async def _run_standalone(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
 connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    url = config.get_main_option("sqlalchemy.url") or ""
-    sync_url = url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
-    with create_engine(sync_url).connect() as conn:
-        _run(conn)
+    asyncio.run(_run_standalone(config.get_main_option("sqlalchemy.url") or ""))
