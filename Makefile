@@ -35,14 +35,15 @@ messages: $(STAMP)
 catalogs: $(STAMP)
 	$(compile_catalogs)
 
-run: $(STAMP)
+run: $(STAMP) catalogs
 	$(BIN)/intake-bot serve
 
-worker: $(STAMP)
+worker: $(STAMP) catalogs
 	$(BIN)/intake-bot worker
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot channels moderation tests bench
+	$(BIN)/ruff format --check bot channels moderation tests bench
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

@@ -36,8 +36,16 @@ import aiohttp
 
 from bench.procs import BIN, REDIS_URL, Service, forget_keys, free_port, intake_env, temp_database
 
-ANSWERS = ["product", "Bench Customer", "bench{n}@example.com", "ORD-{n:06d}", "SUN2000-5KTL-M1",
-           "skip", "The inverter shows error F23 and stopped working on Monday.", "skip"]
+ANSWERS = [
+    "product",
+    "Bench Customer",
+    "bench{n}@example.com",
+    "ORD-{n:06d}",
+    "SUN2000-5KTL-M1",
+    "skip",
+    "The inverter shows error F23 and stopped working on Monday.",
+    "skip",
+]
 
 
 def rss_mb(pid: int) -> float:
@@ -48,6 +56,7 @@ def rss_mb(pid: int) -> float:
 
 
 # --- the server side -----------------------------------------------------------------------
+
 
 async def serve(data_dir: Path, port: int) -> None:
     """The embedded bot with the webchat channel, until SIGTERM."""
@@ -63,10 +72,18 @@ async def serve(data_dir: Path, port: int) -> None:
 
     settings = Settings(data_dir=data_dir, http_host="127.0.0.1", http_port=port)
     async with open_runtime(settings) as runtime:
-        config = WebchatConfig(key_prefix=settings.key_prefix, sessions_per_ip_per_hour=10**9,
-                               status_label=i18n.status_label)
-        chat = build(config, runtime.ingest, runtime.lookup, runtime.redis,
-                     lambda: runtime.policy.current.accepted)
+        config = WebchatConfig(
+            key_prefix=settings.key_prefix,
+            sessions_per_ip_per_hour=10**9,
+            status_label=i18n.status_label,
+        )
+        chat = build(
+            config,
+            runtime.ingest,
+            runtime.lookup,
+            runtime.redis,
+            lambda: runtime.policy.current.accepted,
+        )
         app = make_app(runtime, background=runtime.embedded, plugs=[plug_of(chat)])
         runner = web.AppRunner(app)
         await runner.setup()
@@ -78,6 +95,7 @@ async def serve(data_dir: Path, port: int) -> None:
 
 
 # --- the client side -----------------------------------------------------------------------
+
 
 @dataclass
 class Client:
@@ -224,9 +242,12 @@ async def run(args: argparse.Namespace) -> None:
         print("mode: distributed (PostgreSQL + Redis; the worker in its own process)")
         prefix = f"chatbench{os.getpid()}"
         async with temp_database() as dsn:
-            env = {"INTAKE_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://"),
-                   "INTAKE_REDIS_URL": REDIS_URL, "INTAKE_KEY_PREFIX": prefix,
-                   "INTAKE_DATA_DIR": tmp}
+            env = {
+                "INTAKE_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://"),
+                "INTAKE_REDIS_URL": REDIS_URL,
+                "INTAKE_KEY_PREFIX": prefix,
+                "INTAKE_DATA_DIR": tmp,
+            }
             try:
                 await run_with(args, Path(tmp), env)
             finally:
@@ -235,12 +256,19 @@ async def run(args: argparse.Namespace) -> None:
 
 async def run_with(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     port = free_port()
-    web = Service("web", [sys.executable, "-m", "bench.chat_rate", "serve", str(tmp),
-                          str(port)], intake_env(env), tmp / "web.log")
+    web = Service(
+        "web",
+        [sys.executable, "-m", "bench.chat_rate", "serve", str(tmp), str(port)],
+        intake_env(env),
+        tmp / "web.log",
+    )
     services = [web]
     if env:
-        services.append(Service("worker", [str(BIN / "intake-bot"), "worker"], intake_env(env),
-                                tmp / "worker.log"))
+        services.append(
+            Service(
+                "worker", [str(BIN / "intake-bot"), "worker"], intake_env(env), tmp / "worker.log"
+            )
+        )
     for service in services:
         await service.start()
     try:
@@ -252,8 +280,12 @@ async def run_with(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> 
             await service.stop()
 
 
-async def measure(args: argparse.Namespace, port: int, pid: int,
-                  problems: Callable[[], tuple[int, int, list[str]]]) -> None:
+async def measure(
+    args: argparse.Namespace,
+    port: int,
+    pid: int,
+    problems: Callable[[], tuple[int, int, list[str]]],
+) -> None:
     url = f"http://127.0.0.1:{port}/chat/ws"
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -262,18 +294,26 @@ async def measure(args: argparse.Namespace, port: int, pid: int,
         clients = await open_clients(http, url, args.sessions)
         opened_s = time.perf_counter() - started
         held = rss_mb(pid)
-        print(f"open WebSockets held by one web process: {len(clients)} "
-              f"(opened in {opened_s:.1f} s, {len(clients) / opened_s:.0f}/s)")
-        print(f"server RSS: {idle:.0f} MB idle -> {held:.0f} MB with {len(clients)} open "
-              f"({(held - idle) * 1024 / max(len(clients), 1):.1f} kB per session; "
-              f"target < 300 MB)")
+        print(
+            f"open WebSockets held by one web process: {len(clients)} "
+            f"(opened in {opened_s:.1f} s, {len(clients) / opened_s:.0f}/s)"
+        )
+        print(
+            f"server RSS: {idle:.0f} MB idle -> {held:.0f} MB with {len(clients)} open "
+            f"({(held - idle) * 1024 / max(len(clients), 1):.1f} kB per session; "
+            f"target < 300 MB)"
+        )
         active = clients[: args.active]
         dialog = await intake(active)
-        print(f"dialog round trip (answer -> next question), {len(dialog)} answers: "
-              f"{percentiles(dialog)}")
+        print(
+            f"dialog round trip (answer -> next question), {len(dialog)} answers: "
+            f"{percentiles(dialog)}"
+        )
         delivered, achieved = await load(active, args.rate, args.seconds)
-        print(f"chat round trip (message -> delivered, durable) at {achieved:.0f} msg/s over "
-              f"{len(active)} sessions, {len(delivered)} messages: {percentiles(delivered)}")
+        print(
+            f"chat round trip (message -> delivered, durable) at {achieved:.0f} msg/s over "
+            f"{len(active)} sessions, {len(delivered)} messages: {percentiles(delivered)}"
+        )
         print(f"server RSS after the load: {rss_mb(pid):.0f} MB")
         await close(clients)
     print(f"error frames received (then retried): {ERRORS or 'none'}")
@@ -287,8 +327,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--active", type=int, default=200)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--distributed", action="store_true",
-                        help="PostgreSQL + Redis on this machine's standard ports")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="PostgreSQL + Redis on this machine's standard ports",
+    )
     args = parser.parse_args(argv)
     asyncio.run(run(args))
 

@@ -52,16 +52,21 @@ def detoxify_backend(tmp: Path) -> tuple[Classifier, str] | None:
     if ok:
         return DetoxifyClassifier(reason=why), "detoxify (multilingual weights)"
     tiny = build(tmp / "tiny")
-    return (DetoxifyClassifier(checkpoint=tiny.checkpoint, config_path=tiny.config_dir,
-                               cache_dir=tmp / "cache"),
-            "detoxify (tiny random test model)")
+    return (
+        DetoxifyClassifier(
+            checkpoint=tiny.checkpoint, config_path=tiny.config_dir, cache_dir=tmp / "cache"
+        ),
+        "detoxify (tiny random test model)",
+    )
 
 
 def classify_rows(backends: list[tuple[str, Classifier]], texts: list[str]) -> list[list[str]]:
     rows = []
     for label, classifier in backends:
+
         def score(chunk: Sequence[str], c: Classifier = classifier) -> list[Scores]:
             return asyncio.run(c.score(chunk))
+
         sync = getattr(classifier, "score_sync", None) or score
         rows.append([label, *(f"{rate(sync, texts, b):,.0f}" for b in BATCHES)])
     return rows
@@ -74,9 +79,15 @@ async def worker_rate(classifier: Classifier, texts: list[str]) -> float:
         async with open_runtime(settings, classifier=classifier) as runtime:
             now = runtime.clock.now()
             for n, text in enumerate(texts[:WORKER_MESSAGES]):
-                await runtime.ingest.accept(InboundMessage(
-                    channel=Channel.EMAIL, external_id=f"b{n}", sender=f"c{n % 200}@example.org",
-                    text=text, received_at=now))
+                await runtime.ingest.accept(
+                    InboundMessage(
+                        channel=Channel.EMAIL,
+                        external_id=f"b{n}",
+                        sender=f"c{n % 200}@example.org",
+                        text=text,
+                        received_at=now,
+                    )
+                )
             start = time.perf_counter()
             decided = len(await runtime.worker.drain())
             return decided / (time.perf_counter() - start)
@@ -85,8 +96,13 @@ async def worker_rate(classifier: Classifier, texts: list[str]) -> float:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for n, row in enumerate([headers, *rows]):
-        print("  " + "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  "
+            + "  ".join(
+                str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             print("  " + "  ".join("-" * w for w in widths))
 
@@ -95,8 +111,7 @@ def main() -> None:
     language.preload()  # so the first backend's worker run does not pay for it
     texts = sample_texts(2000)
     with tempfile.TemporaryDirectory(prefix="intake-tox-") as tmp:
-        backends: list[tuple[str, Classifier]] = [
-            ("lexicon", LexiconClassifier(reason="bench"))]
+        backends: list[tuple[str, Classifier]] = [("lexicon", LexiconClassifier(reason="bench"))]
         detox = detoxify_backend(Path(tmp))
         if detox is not None:
             backends.append((detox[1], detox[0]))

@@ -15,8 +15,16 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-MODELS = ("SUN2000-5KTL-L1", "Fronius Primo 5.0-1", "SMA Sunny Boy 3.0", "SE5000H",
-          "GW5000-EH", "MIN 3000TL-X", "Fronius Symo GEN24 6.0 Plus", "SUN2000-10KTL-M1")
+MODELS = (
+    "SUN2000-5KTL-L1",
+    "Fronius Primo 5.0-1",
+    "SMA Sunny Boy 3.0",
+    "SE5000H",
+    "GW5000-EH",
+    "MIN 3000TL-X",
+    "Fronius Symo GEN24 6.0 Plus",
+    "SUN2000-10KTL-M1",
+)
 
 COMPLAINTS: dict[str, tuple[str, ...]] = {
     "en": (
@@ -64,25 +72,43 @@ COMPLAINTS: dict[str, tuple[str, ...]] = {
 }
 
 FOLLOW_UPS: dict[str, tuple[str, ...]] = {
-    "en": ("Any news about my complaint? It is still not working.",
-           "The serial number is {serial}, the model is {model}."),
+    "en": (
+        "Any news about my complaint? It is still not working.",
+        "The serial number is {serial}, the model is {model}.",
+    ),
     "it": ("Ci sono novità? L'inverter è ancora spento.", "La matricola è {serial}."),
     "nl": ("Is er al nieuws? De omvormer werkt nog steeds niet.", "Serienummer {serial}."),
     "ru": ("Есть новости по моей жалобе? Всё ещё не работает.", "Серийный номер {serial}."),
     "zh": ("请问我的投诉有进展吗？还是不能用。", "序列号{serial}。"),
-    "de": ("Gibt es Neuigkeiten? Der Wechselrichter geht immer noch nicht.",
-           "Seriennummer {serial}."),
-    "fr": ("Des nouvelles de ma réclamation ? Ça ne marche toujours pas.",
-           "Numéro de série {serial}."),
+    "de": (
+        "Gibt es Neuigkeiten? Der Wechselrichter geht immer noch nicht.",
+        "Seriennummer {serial}.",
+    ),
+    "fr": (
+        "Des nouvelles de ma réclamation ? Ça ne marche toujours pas.",
+        "Numéro de série {serial}.",
+    ),
     "es": ("¿Hay novedades? Sigue sin funcionar.", "Número de serie {serial}."),
 }
 
-ANGRY = ("WHERE IS MY REFUND??? This is the {n}th time I write. Order {order}!!!",
-         "Still nothing. You are thieves. Answer me now. Order {order}.")
+ANGRY = (
+    "WHERE IS MY REFUND??? This is the {n}th time I write. Order {order}!!!",
+    "Still nothing. You are thieves. Answer me now. Order {order}.",
+)
 
 CHANNELS = ("webform", "webchat", "email", "facebook", "instagram", "telegram")
-NAMES = ("Giulia Rossi", "Jan de Vries", "Ivan Petrov", "Li Wei", "Anna Müller",
-         "Marie Dubois", "Carlos García", "John Smith", "Sara Bianchi", "Pieter Jansen")
+NAMES = (
+    "Giulia Rossi",
+    "Jan de Vries",
+    "Ivan Petrov",
+    "Li Wei",
+    "Anna Müller",
+    "Marie Dubois",
+    "Carlos García",
+    "John Smith",
+    "Sara Bianchi",
+    "Pieter Jansen",
+)
 
 
 @dataclass(frozen=True)
@@ -106,8 +132,11 @@ def _address(rng: random.Random, channel: str, tag: str, n: int) -> str:
 def _conversation(rng: random.Random, kind: float) -> list[str]:
     """The texts one sender writes during the run."""
     lang = rng.choice(list(COMPLAINTS))
-    fill = {"model": rng.choice(MODELS), "order": f"{rng.randrange(100000, 999999)}",
-            "serial": f"SN{rng.randrange(10**9, 10**10)}"}
+    fill = {
+        "model": rng.choice(MODELS),
+        "order": f"{rng.randrange(100000, 999999)}",
+        "serial": f"SN{rng.randrange(10**9, 10**10)}",
+    }
     first = rng.choice(COMPLAINTS[lang]).format(**fill)
     if kind < 0.60:
         return [first]
@@ -131,13 +160,26 @@ def build(count: int, *, seed: int, tag: str, duplicate_share: float = 0.02) -> 
         start, name = rng.random(), rng.choice(NAMES)
         for i, text in enumerate(_conversation(rng, rng.random())):
             ext = f"{tag}-{n}-{i}"
-            placed.append((start + i * 0.002, ext, {
-                "channel": channel, "external_id": ext, "sender": sender, "display_name": name,
-                "subject": "Complaint" if channel == "email" else "", "text": text,
-                "received_at": now}))
+            placed.append(
+                (
+                    start + i * 0.002,
+                    ext,
+                    {
+                        "channel": channel,
+                        "external_id": ext,
+                        "sender": sender,
+                        "display_name": name,
+                        "subject": "Complaint" if channel == "email" else "",
+                        "text": text,
+                        "received_at": now,
+                    },
+                )
+            )
     placed.sort(key=lambda p: p[0])
-    out = [Message(ext, json.dumps(body, ensure_ascii=False).encode()) for _, ext, body
-           in placed[:count]]
+    out = [
+        Message(ext, json.dumps(body, ensure_ascii=False).encode())
+        for _, ext, body in placed[:count]
+    ]
     for i in rng.sample(range(count), int(count * duplicate_share)):  # provider retries
         out.insert(min(len(out), i + rng.randint(1, 50)), out[i])
     return out[:count]

@@ -40,8 +40,11 @@ def named(name: str) -> list[int]:
 
 
 def children(pid: int) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and (f := _stat(int(p.name))) is not None and int(f[1]) == pid]
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and (f := _stat(int(p.name))) is not None and int(f[1]) == pid
+    ]
 
 
 Group = Callable[[], list[int]]
@@ -66,8 +69,10 @@ class Meter:
         self._machine = _machine_ticks()
 
     def stop(self) -> None:
-        self.used = {name: sum(seconds([pid]) - self._before.get(pid, 0.0) for pid in find())
-                     for name, find in self.groups.items()}
+        self.used = {
+            name: sum(seconds([pid]) - self._before.get(pid, 0.0) for pid in find())
+            for name, find in self.groups.items()
+        }
         busy, total = (b - a for a, b in zip(self._machine, _machine_ticks(), strict=True))
         self.machine_busy = busy / max(total, 1)
 
@@ -82,5 +87,8 @@ def _machine_ticks() -> tuple[int, int]:
 
 def system_groups() -> dict[str, Group]:
     """PostgreSQL and Redis (whoever else uses them now) and this process, the client."""
-    return {"postgres": lambda: named("postgres"), "redis": lambda: named("redis-server"),
-            "bench client": lambda: [os.getpid()]}
+    return {
+        "postgres": lambda: named("postgres"),
+        "redis": lambda: named("redis-server"),
+        "bench client": lambda: [os.getpid()],
+    }

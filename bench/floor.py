@@ -33,9 +33,16 @@ async def post_message(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     received = data.get("received_at")
     new_id = await request.app[POOL].fetchval(
-        INSERT, data["channel"], data["external_id"], data["sender"],
-        data.get("display_name", ""), data.get("subject", ""), data.get("text", ""),
-        datetime.fromisoformat(received) if received else now, now)
+        INSERT,
+        data["channel"],
+        data["external_id"],
+        data["sender"],
+        data.get("display_name", ""),
+        data.get("subject", ""),
+        data.get("text", ""),
+        datetime.fromisoformat(received) if received else now,
+        now,
+    )
     if new_id is None:
         return web.json_response({"duplicate": True}, status=200)
     await request.app[REDIS].xadd(os.environ["FLOOR_STREAM"], {b"m": str(new_id)})
@@ -60,8 +67,9 @@ def main() -> None:
     app.router.add_post("/api/v1/messages", post_message)
     app.router.add_get("/healthz", healthz)
     app.cleanup_ctx.append(connections)
-    web.run_app(app, host="127.0.0.1", port=int(os.environ["FLOOR_PORT"]), access_log=None,
-                print=None)
+    web.run_app(
+        app, host="127.0.0.1", port=int(os.environ["FLOOR_PORT"]), access_log=None, print=None
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,15 @@ class Load:
         return self.accepted / max(self.t_end - self.t0, 1e-9)
 
 
-async def post_all(url: str, token: str, messages: Sequence[Message], *, concurrency: int,
-                   max_s: float, rate: float | None = None) -> Load:
+async def post_all(
+    url: str,
+    token: str,
+    messages: Sequence[Message],
+    *,
+    concurrency: int,
+    max_s: float,
+    rate: float | None = None,
+) -> Load:
     """POST each message once, `concurrency` at a time, or paced at `rate` per second."""
     load = Load()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -104,12 +111,14 @@ class PgStore:
 
     async def counts(self, after_id: int) -> tuple[int, int]:
         row = await self._db.fetchrow(
-            "SELECT count(*), count(decision) FROM messages WHERE id > $1", after_id)
+            "SELECT count(*), count(decision) FROM messages WHERE id > $1", after_id
+        )
         return int(row[0]), int(row[1])
 
     async def rows(self, after_id: int) -> list[tuple[str, str | None, datetime | None]]:
         found = await self._db.fetch(
-            "SELECT external_id, decision, processed_at FROM messages WHERE id > $1", after_id)
+            "SELECT external_id, decision, processed_at FROM messages WHERE id > $1", after_id
+        )
         return [(r[0], r[1], r[2]) for r in found]
 
 
@@ -130,16 +139,25 @@ class SqliteStore:
         return int(str((await self._fetch("SELECT coalesce(max(id), 0) FROM messages"))[0][0]))
 
     async def counts(self, after_id: int) -> tuple[int, int]:
-        row = (await self._fetch(
-            "SELECT count(*), count(decision) FROM messages WHERE id > ?", after_id))[0]
+        row = (
+            await self._fetch(
+                "SELECT count(*), count(decision) FROM messages WHERE id > ?", after_id
+            )
+        )[0]
         return int(str(row[0])), int(str(row[1]))
 
     async def rows(self, after_id: int) -> list[tuple[str, str | None, datetime | None]]:
         found = await self._fetch(
-            "SELECT external_id, decision, processed_at FROM messages WHERE id > ?", after_id)
-        return [(str(ext), None if d is None else str(d),
-                 None if p is None else datetime.fromisoformat(str(p)).replace(tzinfo=UTC))
-                for ext, d, p in found]
+            "SELECT external_id, decision, processed_at FROM messages WHERE id > ?", after_id
+        )
+        return [
+            (
+                str(ext),
+                None if d is None else str(d),
+                None if p is None else datetime.fromisoformat(str(p)).replace(tzinfo=UTC),
+            )
+            for ext, d, p in found
+        ]
 
 
 @dataclass
@@ -172,14 +190,24 @@ class Phase:
         return (self.decided - self.decided_at_load_end) / (self.t_done - self.load.t_end)
 
 
-async def run_phase(url: str, token: str, messages: Sequence[Message], store: Store, *,
-                    concurrency: int, max_load_s: float, max_drain_s: float,
-                    meter: Meter | None = None, rate: float | None = None) -> Phase:
+async def run_phase(
+    url: str,
+    token: str,
+    messages: Sequence[Message],
+    store: Store,
+    *,
+    concurrency: int,
+    max_load_s: float,
+    max_drain_s: float,
+    meter: Meter | None = None,
+    rate: float | None = None,
+) -> Phase:
     base = await store.max_id()
     if meter is not None:
         meter.start()
-    load = await post_all(url, token, messages, concurrency=concurrency, max_s=max_load_s,
-                          rate=rate)
+    load = await post_all(
+        url, token, messages, concurrency=concurrency, max_s=max_load_s, rate=rate
+    )
     stored, at_load_end = await store.counts(base)
     decided, deadline = at_load_end, time.monotonic() + max_drain_s
     while decided < stored and time.monotonic() < deadline:
@@ -197,6 +225,16 @@ async def run_phase(url: str, token: str, messages: Sequence[Message], store: St
             censored += 1
         end = t_done if processed_at is None else processed_at.timestamp()
         latencies.append(end - load.started[ext])
-    return Phase(load, stored, decided, decided >= stored, t_done, at_load_end, decisions,
-                 latencies, censored, {} if meter is None else meter.used,
-                 0.0 if meter is None else meter.machine_busy)
+    return Phase(
+        load,
+        stored,
+        decided,
+        decided >= stored,
+        t_done,
+        at_load_end,
+        decisions,
+        latencies,
+        censored,
+        {} if meter is None else meter.used,
+        0.0 if meter is None else meter.machine_busy,
+    )

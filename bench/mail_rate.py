@@ -40,8 +40,10 @@ def _mail(n: int) -> bytes:
     msg["To"] = f"support@{DOMAIN}"
     msg["Subject"] = f"Inverter fault {n}"
     msg["Message-ID"] = f"<bench-{n}@example.org>"
-    msg.set_content(f"My inverter SUN-5K-G03 shows error F{n % 90:02d} since Monday.\n"
-                    f"Order number {100000 + n}.\n\n-- \nCustomer {n % 300}\n")
+    msg.set_content(
+        f"My inverter SUN-5K-G03 shows error F{n % 90:02d} since Monday.\n"
+        f"Order number {100000 + n}.\n\n-- \nCustomer {n % 300}\n"
+    )
     return msg.as_bytes()
 
 
@@ -80,14 +82,16 @@ async def mail_rate(count: int = MAILS, connections: int = CONNECTIONS) -> tuple
         settings = Settings(data_dir=Path(tmp), consumer_name="bench")
         async with open_runtime(settings) as runtime:
             port = _free_port()
-            config = EmailConfig(smtp_listen=f"127.0.0.1:{port}", mail_domains=DOMAIN,
-                                 now=runtime.clock.now)
+            config = EmailConfig(
+                smtp_listen=f"127.0.0.1:{port}", mail_domains=DOMAIN, now=runtime.clock.now
+            )
             stop = asyncio.Event()
             loops = [asyncio.create_task(loop(stop)) for loop in plug(config, runtime.ingest).loops]
             await _wait_listening(port)
             begun = time.perf_counter()
-            counts = await asyncio.gather(*(_client(port, mails[i::connections])
-                                            for i in range(connections)))
+            counts = await asyncio.gather(
+                *(_client(port, mails[i::connections]) for i in range(connections))
+            )
             seconds = time.perf_counter() - begun
             stop.set()
             await asyncio.gather(*loops)
@@ -97,8 +101,10 @@ async def mail_rate(count: int = MAILS, connections: int = CONNECTIONS) -> tuple
 def main() -> None:
     accepted, seconds = asyncio.run(mail_rate())
     print(f"\n== email: mails/s through inbound SMTP, embedded store, {CONNECTIONS} connections ==")
-    print(f"  {accepted:,} of {MAILS:,} mails accepted in {seconds:.2f} s: "
-          f"{accepted / max(seconds, 1e-9):,.0f} mails/s")
+    print(
+        f"  {accepted:,} of {MAILS:,} mails accepted in {seconds:.2f} s: "
+        f"{accepted / max(seconds, 1e-9):,.0f} mails/s"
+    )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,19 @@ GRAPH = "http://127.0.0.1:9/v21.0"  # never called: the bench does not send repl
 def body(n: int, run: str) -> bytes:
     """One Messenger message, shaped as Meta sends it, with a unique mid."""
     at = int(time.time() * 1000)
-    event = {"sender": {"id": f"{6783451290450000 + n % 500}"},
-             "recipient": {"id": "682498302938465"}, "timestamp": at,
-             "message": {"mid": f"m_{run}_{n:07d}",
-                         "text": "My inverter SUN-5K-G03 shows error F23 since Monday."}}
-    payload = {"object": "page", "entry": [{"id": "682498302938465", "time": at,
-                                            "messaging": [event]}]}
+    event = {
+        "sender": {"id": f"{6783451290450000 + n % 500}"},
+        "recipient": {"id": "682498302938465"},
+        "timestamp": at,
+        "message": {
+            "mid": f"m_{run}_{n:07d}",
+            "text": "My inverter SUN-5K-G03 shows error F23 since Monday.",
+        },
+    }
+    payload = {
+        "object": "page",
+        "entry": [{"id": "682498302938465", "time": at, "messaging": [event]}],
+    }
     return json.dumps(payload).encode()
 
 
@@ -72,9 +79,19 @@ async def answer(response: aiohttp.ClientResponse) -> str:
 
 META = Webhook(
     title="Meta webhook: signed Messenger payloads, one message each",
-    module="bench.meta_rate", path=PATH, name="meta", requests=20_000, name_width=42,
-    new_secret=lambda: secrets.token_hex(16), body=body, headers=headers, plug=meta_plug,
-    parse_figure=parse_rate, answer=answer, accepted="200")
+    module="bench.meta_rate",
+    path=PATH,
+    name="meta",
+    requests=20_000,
+    name_width=42,
+    new_secret=lambda: secrets.token_hex(16),
+    body=body,
+    headers=headers,
+    plug=meta_plug,
+    parse_figure=parse_rate,
+    answer=answer,
+    accepted="200",
+)
 
 
 if __name__ == "__main__":

@@ -45,8 +45,13 @@ class Service:
     async def start(self) -> None:
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                *self.argv,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     async def wait_healthy(self, url: str, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -40,12 +40,23 @@ def body(n: int, run: str) -> bytes:
     """One private-chat text message, shaped as the Bot API sends it: (chat, message_id) new."""
     chat = 500_000_000 + n % 500
     at = int(time.time())
-    update = {"update_id": 1_000_000 + n, "message": {
-        "message_id": n + 1, "date": at, "text":
-            f"My inverter SUN-5K-G03 shows error F23 since Monday. ({run})",
-        "from": {"id": chat, "is_bot": False, "first_name": "Anna", "last_name": "Rossi",
-                 "username": "anna_r", "language_code": "en"},
-        "chat": {"id": chat, "type": "private", "first_name": "Anna"}}}
+    update = {
+        "update_id": 1_000_000 + n,
+        "message": {
+            "message_id": n + 1,
+            "date": at,
+            "text": f"My inverter SUN-5K-G03 shows error F23 since Monday. ({run})",
+            "from": {
+                "id": chat,
+                "is_bot": False,
+                "first_name": "Anna",
+                "last_name": "Rossi",
+                "username": "anna_r",
+                "language_code": "en",
+            },
+            "chat": {"id": chat, "type": "private", "first_name": "Anna"},
+        },
+    }
     return json.dumps(update).encode()
 
 
@@ -61,16 +72,21 @@ def parse_rate(secret: str, count: int = 20_000) -> Figure:
         if hmac.compare_digest(secret.encode(), secret.encode()):
             data = json.loads(raw)
             inbound_of(Update.de_json(data, None), data)
-    return Figure("secret + JSON + de_json + InboundMessage, in-process", count,
-                  time.perf_counter() - begun)
+    return Figure(
+        "secret + JSON + de_json + InboundMessage, in-process", count, time.perf_counter() - begun
+    )
 
 
 @asynccontextmanager
 async def telegram_plug(secret: str, sink: MessageSink) -> AsyncIterator[Plug]:
     """The plug's bot calls getMe at start, so the local fake Bot API runs beside it."""
     async with running(TOKEN) as api:
-        yield plug(TelegramConfig(token=TOKEN, webhook_secret=secret, api_url=api.base_url),
-                   sink, NoTickets(), lambda: frozenset(Channel))
+        yield plug(
+            TelegramConfig(token=TOKEN, webhook_secret=secret, api_url=api.base_url),
+            sink,
+            NoTickets(),
+            lambda: frozenset(Channel),
+        )
 
 
 async def answer(response: aiohttp.ClientResponse) -> str:
@@ -81,9 +97,19 @@ async def answer(response: aiohttp.ClientResponse) -> str:
 
 TELEGRAM = Webhook(
     title="Telegram webhook: Bot API updates with the secret-token header, one text message each",
-    module="bench.telegram_rate", path=PATH, name="telegram", requests=8000, name_width=52,
-    new_secret=lambda: secrets.token_urlsafe(24), body=body, headers=headers,
-    plug=telegram_plug, parse_figure=parse_rate, answer=answer, accepted="200 stored")
+    module="bench.telegram_rate",
+    path=PATH,
+    name="telegram",
+    requests=8000,
+    name_width=52,
+    new_secret=lambda: secrets.token_urlsafe(24),
+    body=body,
+    headers=headers,
+    plug=telegram_plug,
+    parse_figure=parse_rate,
+    answer=answer,
+    accepted="200 stored",
+)
 
 
 if __name__ == "__main__":

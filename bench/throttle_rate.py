@@ -41,8 +41,15 @@ async def _evalsha_stats(redis: Redis) -> tuple[int, int]:
     return int(stats.get("calls", 0)), int(stats.get("usec", 0))
 
 
-async def _rate(redis: Redis, name: str, call: Callable[[int], Awaitable[object]], *,
-                count: int, concurrency: int, max_s: float) -> Rate:
+async def _rate(
+    redis: Redis,
+    name: str,
+    call: Callable[[int], Awaitable[object]],
+    *,
+    count: int,
+    concurrency: int,
+    max_s: float,
+) -> Rate:
     numbers = iter(range(count))
     deadline = time.monotonic() + max_s
     done = 0
@@ -73,13 +80,15 @@ def _simhash_rate(texts: Sequence[str], max_s: float) -> Rate:
     return Rate("SimHash alone (Python, in-process)", calls, time.perf_counter() - begun)
 
 
-async def measure(redis: Redis, prefix: str, texts: Sequence[str], *, count: int,
-                  concurrency: int, max_s: float) -> list[Rate]:
+async def measure(
+    redis: Redis, prefix: str, texts: Sequence[str], *, count: int, concurrency: int, max_s: float
+) -> list[Rate]:
     limits = ThrottleLimits()
     now = datetime.now(UTC)
     bare = redis.register_script("return 1")
     lua = redis.register_script(
-        resources.files("moderation").joinpath("throttle.lua").read_text(encoding="utf-8"))
+        resources.files("moderation").joinpath("throttle.lua").read_text(encoding="utf-8")
+    )
     lua_keys = Keys(f"{prefix}.lua")
     prints = [simhash(t) or 0 for t in texts]
     throttle = Throttle(redis, Keys(f"{prefix}.py"))
@@ -89,20 +98,41 @@ async def measure(redis: Redis, prefix: str, texts: Sequence[str], *, count: int
 
     async def call_lua(i: int) -> object:
         fp = prints[i % len(texts)]
-        return await lua(keys=lua_keys.throttle(i % CUSTOMERS), args=[
-            str(i), int(now.timestamp() * 1000), int(limits.window_s * 1000),
-            limits.flood_limit, str(i % CUSTOMERS), 1, str(fp >> 32), str(fp & 0xFFFFFFFF),
-            limits.near_duplicate_bits, int(limits.answered_ttl_s * 1000),
-            limits.max_fingerprints])
+        return await lua(
+            keys=lua_keys.throttle(i % CUSTOMERS),
+            args=[
+                str(i),
+                int(now.timestamp() * 1000),
+                int(limits.window_s * 1000),
+                limits.flood_limit,
+                str(i % CUSTOMERS),
+                1,
+                str(fp >> 32),
+                str(fp & 0xFFFFFFFF),
+                limits.near_duplicate_bits,
+                int(limits.answered_ttl_s * 1000),
+                limits.max_fingerprints,
+            ],
+        )
 
     async def call_decide(i: int) -> object:
         return await throttle.decide(
-            customer_id=i % CUSTOMERS, message_id=str(i), ticket_id=i % CUSTOMERS,
-            state_version=1, text=texts[i % len(texts)], now=datetime.now(UTC), limits=limits)
+            customer_id=i % CUSTOMERS,
+            message_id=str(i),
+            ticket_id=i % CUSTOMERS,
+            state_version=1,
+            text=texts[i % len(texts)],
+            now=datetime.now(UTC),
+            limits=limits,
+        )
 
     await bare(keys=[], args=[])  # load the scripts once, outside the clock
-    rates = [await _rate(redis, name, call, count=count, concurrency=concurrency, max_s=max_s)
-             for name, call in (("bare EVALSHA 'return 1'", call_bare),
-                                ("throttle.lua EVALSHA (args prepared)", call_lua),
-                                ("Throttle.decide (SimHash + EVALSHA)", call_decide))]
+    rates = [
+        await _rate(redis, name, call, count=count, concurrency=concurrency, max_s=max_s)
+        for name, call in (
+            ("bare EVALSHA 'return 1'", call_bare),
+            ("throttle.lua EVALSHA (args prepared)", call_lua),
+            ("Throttle.decide (SimHash + EVALSHA)", call_decide),
+        )
+    ]
     return [*rates, _simhash_rate(texts, min(max_s, 2.0))]

@@ -100,9 +100,17 @@ async def serve_and_load(hook: Webhook, app: web.Application, name: str, secret:
         port = runner.addresses[0][1]
         url = f"http://127.0.0.1:{port}{hook.path}"
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", hook.module, "--client", url, str(hook.requests),
-            str(CONCURRENCY), str(MAX_S), env={**os.environ, CHILD_ENV_VAR: secret},
-            stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            hook.module,
+            "--client",
+            url,
+            str(hook.requests),
+            str(CONCURRENCY),
+            str(MAX_S),
+            env={**os.environ, CHILD_ENV_VAR: secret},
+            stdout=asyncio.subprocess.PIPE,
+        )
         out, _ = await child.communicate()
     finally:
         await runner.cleanup()
@@ -120,10 +128,13 @@ async def discard_figure(hook: Webhook, secret: str) -> Figure:
 
 async def embedded_figure(hook: Webhook, secret: str, tmp: Path) -> Figure:
     """On SQLite + embedded Valkey: a 200 means committed and on the stream."""
-    settings = Settings(data_dir=tmp, key_prefix=f"bench-{hook.name}-{uuid.uuid4().hex[:8]}",
-                        log_level="WARNING")
-    async with (open_runtime(settings, classifier=NoClassifier()) as runtime,
-                hook.plug(secret, runtime.ingest) as plug):
+    settings = Settings(
+        data_dir=tmp, key_prefix=f"bench-{hook.name}-{uuid.uuid4().hex[:8]}", log_level="WARNING"
+    )
+    async with (
+        open_runtime(settings, classifier=NoClassifier()) as runtime,
+        hook.plug(secret, runtime.ingest) as plug,
+    ):
         app = make_app(runtime, plugs=[plug])
         return await serve_and_load(hook, app, "HTTP, embedded store (SQLite + Valkey)", secret)
 
@@ -133,14 +144,21 @@ async def distributed_figure(hook: Webhook, secret: str, tmp: Path) -> Figure | 
     prefix = f"bench-{hook.name}-{uuid.uuid4().hex[:8]}"
     try:
         async with procs.temp_database() as dsn:
-            settings = Settings(data_dir=tmp, key_prefix=prefix, redis_url=procs.REDIS_URL,
-                                database_url=dsn.replace("postgresql://", "postgresql+asyncpg://"),
-                                log_level="WARNING")
-            async with (open_runtime(settings, classifier=NoClassifier()) as runtime,
-                        hook.plug(secret, runtime.ingest) as plug):
+            settings = Settings(
+                data_dir=tmp,
+                key_prefix=prefix,
+                redis_url=procs.REDIS_URL,
+                database_url=dsn.replace("postgresql://", "postgresql+asyncpg://"),
+                log_level="WARNING",
+            )
+            async with (
+                open_runtime(settings, classifier=NoClassifier()) as runtime,
+                hook.plug(secret, runtime.ingest) as plug,
+            ):
                 app = make_app(runtime, plugs=[plug])
-                return await serve_and_load(hook, app, "HTTP, distributed (PostgreSQL + Redis)",
-                                            secret)
+                return await serve_and_load(
+                    hook, app, "HTTP, distributed (PostgreSQL + Redis)", secret
+                )
     except OSError as exc:
         print(f"  (distributed figure skipped: {exc})")
         return None
@@ -151,16 +169,19 @@ async def distributed_figure(hook: Webhook, secret: str, tmp: Path) -> Figure | 
 # --- the load client (child process) ------------------------------------------------------------
 
 
-async def load(hook: Webhook, url: str, count: int, concurrency: int, max_s: float,
-               secret: str) -> None:
+async def load(
+    hook: Webhook, url: str, count: int, concurrency: int, max_s: float, secret: str
+) -> None:
     """POST `count` payloads (or until `max_s`); print the tally as one JSON line.
 
     Payloads and their headers are built before the clock starts, so the figure is
     the server's, not the client's signing.
     """
     run = uuid.uuid4().hex[:8]
-    requests = [(raw, {"Content-Type": "application/json", **hook.headers(secret, raw)})
-                for raw in (hook.body(n, run) for n in range(count))]
+    requests = [
+        (raw, {"Content-Type": "application/json", **hook.headers(secret, raw)})
+        for raw in (hook.body(n, run) for n in range(count))
+    ]
     todo = iter(requests)
     statuses: Counter[str] = Counter()
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -177,8 +198,15 @@ async def load(hook: Webhook, url: str, count: int, concurrency: int, max_s: flo
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - begun
-    print(json.dumps({"ok": statuses[hook.accepted], "seconds": seconds,
-                      "statuses": ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))}))
+    print(
+        json.dumps(
+            {
+                "ok": statuses[hook.accepted],
+                "seconds": seconds,
+                "statuses": ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())),
+            }
+        )
+    )
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -188,12 +216,15 @@ def main(hook: Webhook) -> None:
     """The bench, or with `--client url count concurrency max_s` its load client."""
     if sys.argv[1:2] == ["--client"]:
         url, count, concurrency, max_s = sys.argv[2:6]
-        asyncio.run(load(hook, url, int(count), int(concurrency), float(max_s),
-                         os.environ[CHILD_ENV_VAR]))
+        asyncio.run(
+            load(hook, url, int(count), int(concurrency), float(max_s), os.environ[CHILD_ENV_VAR])
+        )
         return
     secret = hook.new_secret()
-    print(f"== {hook.title} "
-          f"({hook.requests:,} requests max, {CONCURRENCY} concurrent, {MAX_S:.0f} s max) ==")
+    print(
+        f"== {hook.title} "
+        f"({hook.requests:,} requests max, {CONCURRENCY} concurrent, {MAX_S:.0f} s max) =="
+    )
     figures = [hook.parse_figure(secret), asyncio.run(discard_figure(hook, secret))]
     with tempfile.TemporaryDirectory(prefix=f"intake-{hook.name}-bench-") as tmp:
         embedded = asyncio.run(embedded_figure(hook, secret, Path(tmp)))

@@ -20,18 +20,32 @@ from channels import chat_texts
 KIND = "kind"
 DONE = "done"  # intake over: later texts are free messages to the ticket
 
-PRODUCT_STEPS: tuple[str, ...] = ("name", "contact", "order_number", "product_model",
-                                  "serial_number", "description", "desired_solution")
-SERVICE_STEPS: tuple[str, ...] = ("name", "contact", "order_number", "description",
-                                  "desired_solution")
+PRODUCT_STEPS: tuple[str, ...] = (
+    "name",
+    "contact",
+    "order_number",
+    "product_model",
+    "serial_number",
+    "description",
+    "desired_solution",
+)
+SERVICE_STEPS: tuple[str, ...] = (
+    "name",
+    "contact",
+    "order_number",
+    "description",
+    "desired_solution",
+)
 OPTIONAL = frozenset({"order_number", "product_model", "serial_number", "desired_solution"})
 MAX_ANSWER_CHARS = 2000
 MIN_DESCRIPTION_LETTERS = 15
 SKIPPED = "-"
 DRAFT = "_draft"  # a description too short to stand alone, waiting for more
 
-_EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}\.)"
-                    r"{1,8}[A-Za-z]{2,24}")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}\.)"
+    r"{1,8}[A-Za-z]{2,24}"
+)
 _PHONE = re.compile(r"\+?[\d][\d \-().]{4,22}\d")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad\u061c]")
 
@@ -61,24 +75,31 @@ class Dialog:
         return name in dict(self.answers)
 
     def with_answer(self, name: str, value: str) -> Dialog:
-        return replace(self, answers=(*((k, v) for k, v in self.answers if k != name),
-                                      (name, value)))
+        return replace(
+            self, answers=(*((k, v) for k, v in self.answers if k != name), (name, value))
+        )
 
     def without(self, name: str) -> Dialog:
         return replace(self, answers=tuple((k, v) for k, v in self.answers if k != name))
 
     def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "kind": self.kind, "answers": dict(self.answers),
-                "remarks": list(self.remarks)}
+        return {
+            "step": self.step,
+            "kind": self.kind,
+            "answers": dict(self.answers),
+            "remarks": list(self.remarks),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Dialog:
         answers = data.get("answers") or {}
         step = str(data.get("step", KIND))
-        return cls(step=DONE if step == "reference" else step,  # a step of earlier versions
-                   kind=str(data.get("kind", "")),
-                   answers=tuple((str(k), str(v)) for k, v in answers.items()),
-                   remarks=tuple(str(r) for r in data.get("remarks") or ()))
+        return cls(
+            step=DONE if step == "reference" else step,  # a step of earlier versions
+            kind=str(data.get("kind", "")),
+            answers=tuple((str(k), str(v)) for k, v in answers.items()),
+            remarks=tuple(str(r) for r in data.get("remarks") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -133,8 +154,11 @@ def _words(text: str) -> set[str]:
 def _matches(value: str, key: str, language: str) -> bool:
     listed = chat_texts.words(key, language)
     folded = value.casefold().strip(" .!?。！")
-    return folded in listed or bool(_words(value) & listed) or any(
-        w in folded for w in listed if len(w) > 1 and not w.isascii())
+    return (
+        folded in listed
+        or bool(_words(value) & listed)
+        or any(w in folded for w in listed if len(w) > 1 and not w.isascii())
+    )
 
 
 def _kind(dialog: Dialog, value: str, language: str) -> Turn:
@@ -167,8 +191,9 @@ def _detail(dialog: Dialog, name: str, value: str, language: str) -> Turn:
         return Turn(dialog, (Prompt(f"ask_{_question(name)}"),), accepted=False)
     if _is_skip(value, language):
         if name not in OPTIONAL:
-            return Turn(dialog, (Prompt("required"), Prompt(f"ask_{_question(name)}")),
-                        accepted=False)
+            return Turn(
+                dialog, (Prompt("required"), Prompt(f"ask_{_question(name)}")), accepted=False
+            )
         return _next(dialog.with_answer(name, SKIPPED))
     if name == "contact":
         return _contact(dialog, value)
@@ -205,10 +230,14 @@ def _next(dialog: Dialog) -> Turn:
         if not dialog.given(name):
             return Turn(replace(dialog, step=name), (Prompt(f"ask_{_question(name)}"),))
     name = dialog.get("name")
-    details = tuple((k, v) for k, v in dialog.answers
-                    if v != SKIPPED and k != "name" and not k.startswith("_"))
-    return Turn(replace(dialog, step=DONE), (Prompt("submitting", (("name", name),)),),
-                Submit(name=name, kind=dialog.kind, details=details, remarks=dialog.remarks))
+    details = tuple(
+        (k, v) for k, v in dialog.answers if v != SKIPPED and k != "name" and not k.startswith("_")
+    )
+    return Turn(
+        replace(dialog, step=DONE),
+        (Prompt("submitting", (("name", name),)),),
+        Submit(name=name, kind=dialog.kind, details=details, remarks=dialog.remarks),
+    )
 
 
 # --- the message the core reads ---------------------------------------------------------
@@ -221,8 +250,10 @@ _LABELS: dict[str, str] = {
     "serial_number": "Serial number",
     "desired_solution": "Desired solution (refund, replacement, repair or other)",
 }
-_KIND_LINE = {"product": "Complaint about: a product",
-              "service": "Complaint about: customer service"}
+_KIND_LINE = {
+    "product": "Complaint about: a product",
+    "service": "Complaint about: customer service",
+}
 
 
 def _contact_line(contact: str) -> str:

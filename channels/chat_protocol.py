@@ -104,12 +104,15 @@ class ChatLimits:
 
     def __init__(self, redis: Redis, config: WebchatConfig) -> None:
         keys = Keys(config.key_prefix)
-        self.new_sessions = Limiter(redis, keys, "chat-sessions-ip",
-                                    config.sessions_per_ip_per_hour, 3600)
-        self.per_ip = Limiter(redis, keys, "chat-messages-ip",
-                              config.messages_per_ip_per_minute, 60)
-        self.per_session = Limiter(redis, keys, "chat-messages-session",
-                                   config.messages_per_session_per_minute, 60)
+        self.new_sessions = Limiter(
+            redis, keys, "chat-sessions-ip", config.sessions_per_ip_per_hour, 3600
+        )
+        self.per_ip = Limiter(
+            redis, keys, "chat-messages-ip", config.messages_per_ip_per_minute, 60
+        )
+        self.per_session = Limiter(
+            redis, keys, "chat-messages-session", config.messages_per_session_per_minute, 60
+        )
 
     async def message(self, ip: str, session: str, now: datetime) -> bool:
         by_ip = await self.per_ip.hit(ip, now)
@@ -119,14 +122,20 @@ class ChatLimits:
 class Chat:
     """The protocol, transport-free: a frame in, frames out (and frames published)."""
 
-    def __init__(self, config: WebchatConfig, sink: MessageSink, lookup: TicketLookup,
-                 store: SessionStore, hub: Hub,
-                 accepted: Callable[[], frozenset[Channel]], limits: ChatLimits) -> None:
+    def __init__(
+        self,
+        config: WebchatConfig,
+        sink: MessageSink,
+        lookup: TicketLookup,
+        store: SessionStore,
+        hub: Hub,
+        accepted: Callable[[], frozenset[Channel]],
+        limits: ChatLimits,
+    ) -> None:
         self.config, self._sink, self._lookup = config, sink, lookup
         self.store, self.hub, self._accepted = store, hub, accepted
         self.limits = limits
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary())
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # --- what the widget is told before anything else --------------------------------
 
@@ -136,14 +145,20 @@ class Chat:
     def closed_frame(self, language: str) -> Frame:
         others = sorted(c.value for c in self._accepted() - {Channel.WEBCHAT})
         names = ", ".join(chat_texts.channel_names(others, language))
-        return {"type": "closed", "channels": others,
-                "text": chat_texts.say("unavailable", language, channels=names)}
+        return {
+            "type": "closed",
+            "channels": others,
+            "text": chat_texts.say("unavailable", language, channels=names),
+        }
 
     def config_body(self, languages: list[str]) -> Frame:
         language = chat_texts.pick(languages, self.config.default_language)
-        body: Frame = {"accepted": self.is_open(), "language": language,
-                       "max_chars": self.config.max_chars,
-                       "texts": chat_texts.widget_texts(language)}
+        body: Frame = {
+            "accepted": self.is_open(),
+            "language": language,
+            "max_chars": self.config.max_chars,
+            "texts": chat_texts.widget_texts(language),
+        }
         if not body["accepted"]:
             closed = self.closed_frame(language)
             body |= {"channels": closed["channels"], "unavailable": closed["text"]}
@@ -163,24 +178,31 @@ class Chat:
 
     async def hello(self, conv: Conversation, frame: Frame) -> list[Frame]:
         languages = frame.get("lang")
-        wanted = [str(x) for x in languages] if isinstance(languages, list) else [
-            str(languages or "")]
+        wanted = (
+            [str(x) for x in languages] if isinstance(languages, list) else [str(languages or "")]
+        )
         conv.language = chat_texts.pick(wanted[:20], self.config.default_language)
         session = await self.store.load(str(frame.get("session") or ""))
         if session is None and not self.is_open():
             return [self.closed_frame(conv.language)]
         if session is None:
             if not (await self.limits.new_sessions.hit(conv.ip, self.config.now())).allowed:
-                return [error_frame("too_many_sessions",
-                               chat_texts.say("rate_limited", conv.language))]
+                return [
+                    error_frame("too_many_sessions", chat_texts.say("rate_limited", conv.language))
+                ]
             session = await self._new_session(conv.language)
         conv.language = session.language
         self._follow(conv, session.id)
-        frames: list[Frame] = [{"type": "welcome", "session": session.id,
-                                "language": session.language, "accepted": self.is_open(),
-                                "max_chars": self.config.max_chars,
-                                "history": [e.frame()["entry"] for e in
-                                            await self.store.history(session.id)]}]
+        frames: list[Frame] = [
+            {
+                "type": "welcome",
+                "session": session.id,
+                "language": session.language,
+                "accepted": self.is_open(),
+                "max_chars": self.config.max_chars,
+                "history": [e.frame()["entry"] for e in await self.store.history(session.id)],
+            }
+        ]
         if not self.is_open():
             frames.append(self.closed_frame(session.language))
         status = await self._status(session)
@@ -211,12 +233,14 @@ class Chat:
 
     def _status_frame(self, view: TicketView, language: str) -> Frame:
         label = self.config.status_label(view.status.value, language)
-        text = chat_texts.status_text(view.ref, label, view.next_due, language,
-                                      self.config.timezone())
+        text = chat_texts.status_text(
+            view.ref, label, view.next_due, language, self.config.timezone()
+        )
         return {"type": "status", "ref": view.ref, "status": view.status.value, "text": text}
 
-    async def _say(self, session: Session, prompts: tuple[chat_intake.Prompt, ...],
-                   ref: str = "") -> None:
+    async def _say(
+        self, session: Session, prompts: tuple[chat_intake.Prompt, ...], ref: str = ""
+    ) -> None:
         for prompt in prompts:
             await self.bot_entry(session.id, prompt.render(session.language), ref)
 
@@ -232,14 +256,20 @@ class Chat:
         if not isinstance(text, str) or not text.strip():
             return [error_frame("empty", "a message needs some text", cid=cid)]
         if len(text) > self.config.max_chars:
-            return [error_frame("too_long", chat_texts.say("too_long", conv.language,
-                                                      limit=str(self.config.max_chars)),
-                           cid=cid, limit=self.config.max_chars)]
+            return [
+                error_frame(
+                    "too_long",
+                    chat_texts.say("too_long", conv.language, limit=str(self.config.max_chars)),
+                    cid=cid,
+                    limit=self.config.max_chars,
+                )
+            ]
         if not self.is_open():
             return [{**self.closed_frame(conv.language), "cid": cid}]
         if not await self.limits.message(conv.ip, conv.session, self.config.now()):
-            return [error_frame("rate_limited", chat_texts.say("rate_limited", conv.language),
-                                cid=cid)]
+            return [
+                error_frame("rate_limited", chat_texts.say("rate_limited", conv.language), cid=cid)
+            ]
         lock = self._locks.setdefault(conv.session, asyncio.Lock())
         async with lock:
             return await self._message(conv, text, cid)
@@ -265,15 +295,19 @@ class Chat:
             return frames + await self._submit_free(session, dialog, entry)
         return frames + await self._advance(session, dialog, entry, conv.ip)
 
-    async def _advance(self, session: Session, dialog: chat_intake.Dialog,
-                       entry: Entry, ip: str) -> list[Frame]:
+    async def _advance(
+        self, session: Session, dialog: chat_intake.Dialog, entry: Entry, ip: str
+    ) -> list[Frame]:
         """One step of the intake, and the submission when the turn completes it."""
         turn = chat_intake.answer(dialog, entry.text, session.language)
         prompts = list(turn.prompts)
         frames: list[Frame] = []
         email = turn.dialog.get("contact")
-        if "@" in email and email != dialog.get("contact") and await self._offer_proof(
-                session, email, ip):
+        if (
+            "@" in email
+            and email != dialog.get("contact")
+            and await self._offer_proof(session, email, ip)
+        ):
             prompts.insert(0, chat_intake.Prompt("proof_sent", (("email", email),)))
         if isinstance(turn.action, chat_intake.Submit):
             submitted = await self._submit_intake(session, turn.action, entry)
@@ -292,33 +326,54 @@ class Chat:
         prove it is theirs (bot.tickets.claims); the chat says the same whether or not one went."""
         if not self._lookup.can_mail:
             return False
-        allowance = await self._lookup.request_proof(Channel.WEBCHAT, session.id, email, ip,
-                                                     session.language)
+        allowance = await self._lookup.request_proof(
+            Channel.WEBCHAT, session.id, email, ip, session.language
+        )
         return allowance.allowed
 
-    async def _submit_intake(self, session: Session, submit: chat_intake.Submit,
-                             entry: Entry) -> list[Frame] | None:
+    async def _submit_intake(
+        self, session: Session, submit: chat_intake.Submit, entry: Entry
+    ) -> list[Frame] | None:
         """The whole intake as one message; None when stored, else the error to show."""
-        message = self._inbound(session, entry, chat_intake.compose(submit), submit.name,
-                                details=chat_intake.given_details(submit))
+        message = self._inbound(
+            session,
+            entry,
+            chat_intake.compose(submit),
+            submit.name,
+            details=chat_intake.given_details(submit),
+        )
         return await self._accept(session, message)
 
-    async def _submit_free(self, session: Session, dialog: chat_intake.Dialog,
-                           entry: Entry) -> list[Frame]:
-        error = await self._accept(session, self._inbound(session, entry, entry.text,
-                                                          dialog.get("name")))
+    async def _submit_free(
+        self, session: Session, dialog: chat_intake.Dialog, entry: Entry
+    ) -> list[Frame]:
+        error = await self._accept(
+            session, self._inbound(session, entry, entry.text, dialog.get("name"))
+        )
         if error is not None:
             return error
         await self._delivered(session.id, [entry.id])
         return []
 
-    def _inbound(self, session: Session, entry: Entry, text: str, name: str,
-                 details: dict[str, str] | None = None) -> InboundMessage:
-        return InboundMessage(channel=Channel.WEBCHAT, external_id=f"{session.id}:{entry.id}",
-                              sender=session.id, display_name=name[:200],
-                              text=text[:MAX_TEXT_CHARS],
-                              received_at=self.config.now(), language=session.language,
-                              raw={"entry": entry.id}, details=details or {})
+    def _inbound(
+        self,
+        session: Session,
+        entry: Entry,
+        text: str,
+        name: str,
+        details: dict[str, str] | None = None,
+    ) -> InboundMessage:
+        return InboundMessage(
+            channel=Channel.WEBCHAT,
+            external_id=f"{session.id}:{entry.id}",
+            sender=session.id,
+            display_name=name[:200],
+            text=text[:MAX_TEXT_CHARS],
+            received_at=self.config.now(),
+            language=session.language,
+            raw={"entry": entry.id},
+            details=details or {},
+        )
 
     async def _accept(self, session: Session, message: InboundMessage) -> list[Frame] | None:
         try:
@@ -327,16 +382,21 @@ class Chat:
             log.exception("chat message not stored", extra={"session": session.id})
             entry_id = int(message.raw["entry"])
             await self.store.set_state(session.id, [entry_id], "failed")
-            await self.hub.publish(session.id, {"type": "state", "id": entry_id,
-                                                "state": "failed"})
-            return [error_frame("store_unavailable",
-                           chat_texts.say("store_unavailable", session.language))]
+            await self.hub.publish(session.id, {"type": "state", "id": entry_id, "state": "failed"})
+            return [
+                error_frame(
+                    "store_unavailable", chat_texts.say("store_unavailable", session.language)
+                )
+            ]
         return None
 
     async def _delivered(self, sid: str, ids: list[int], customer_only: bool = False) -> None:
         if customer_only:
-            ids = [e.id for e in await self.store.history(sid) if e.sender == "customer"
-                   and e.id in set(ids)]
+            ids = [
+                e.id
+                for e in await self.store.history(sid)
+                if e.sender == "customer" and e.id in set(ids)
+            ]
         await self.store.set_state(sid, ids, "delivered")
         for entry_id in ids:
             await self.hub.publish(sid, {"type": "state", "id": entry_id, "state": "delivered"})

@@ -65,8 +65,13 @@ class SessionStore:
 
     def _all(self, sid: str) -> list[str]:
         k = self.keys
-        return [k.session(sid), k.history(sid), k.states(sid), k.client_ids(sid),
-                k.history_bytes(sid)]
+        return [
+            k.session(sid),
+            k.history(sid),
+            k.states(sid),
+            k.client_ids(sid),
+            k.history_bytes(sid),
+        ]
 
     async def _touch(self, sid: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -86,33 +91,40 @@ class SessionStore:
         if not fields:
             return None
         data = {_str(k): _str(v) for k, v in fields.items()}
-        return Session(id=sid, language=data.get("language", "en"),
-                       dialog=json.loads(data.get("dialog", "{}")),
-                       ticket_ref=data.get("ticket_ref", ""))
+        return Session(
+            id=sid,
+            language=data.get("language", "en"),
+            dialog=json.loads(data.get("dialog", "{}")),
+            ticket_ref=data.get("ticket_ref", ""),
+        )
 
     async def exists(self, sid: str) -> bool:
         return bool(sid) and bool(await self._redis.exists(self.keys.session(sid)))
 
     async def save(self, session: Session) -> None:
         """The fields this process changes; the ticket reference is the sender's (set_ref)."""
-        mapping: dict[FieldT, EncodableT] = {"language": session.language,
-                                             "dialog": json.dumps(session.dialog)}
+        mapping: dict[FieldT, EncodableT] = {
+            "language": session.language,
+            "dialog": json.dumps(session.dialog),
+        }
         await self._redis.hset(self.keys.session(session.id), mapping=mapping)
         await self._touch(session.id)
 
     async def set_ref(self, sid: str, ref: str) -> None:
         await self._redis.hset(self.keys.session(sid), "ticket_ref", ref)
 
-    async def append(self, sid: str, sender: From, text: str, at: datetime, state: str = "",
-                     ref: str = "") -> Entry:
+    async def append(
+        self, sid: str, sender: From, text: str, at: datetime, state: str = "", ref: str = ""
+    ) -> Entry:
         record = json.dumps({"sender": sender, "text": text, "at": at.isoformat(), "ref": ref})
         size = int(await self._redis.incrby(self.keys.history_bytes(sid), len(record)))
         if size > MAX_HISTORY_BYTES:  # counted first, so parallel appends cannot pass it
             await self._redis.decrby(self.keys.history_bytes(sid), len(record))
             raise SessionFull(f"a chat session holds at most {MAX_HISTORY_BYTES} bytes")
         length = int(await self._redis.rpush(self.keys.history(sid), record))
-        entry = Entry(id=length - 1, sender=sender, text=text, at=at.isoformat(), state=state,
-                      ref=ref)
+        entry = Entry(
+            id=length - 1, sender=sender, text=text, at=at.isoformat(), state=state, ref=ref
+        )
         if length > MAX_ENTRIES:
             await self._redis.rpop(self.keys.history(sid))
             await self._redis.decrby(self.keys.history_bytes(sid), len(record))
@@ -129,15 +141,23 @@ class SessionStore:
 
     async def history(self, sid: str, after: int = -1) -> list[Entry]:
         raw = await self._redis.lrange(self.keys.history(sid), max(after + 1, 0), -1)
-        states = {_str(k): _str(v)
-                  for k, v in (await self._redis.hgetall(self.keys.states(sid))).items()}
+        states = {
+            _str(k): _str(v) for k, v in (await self._redis.hgetall(self.keys.states(sid))).items()
+        }
         entries = []
         for offset, item in enumerate(raw):
             record = json.loads(item)
             index = max(after + 1, 0) + offset
-            entries.append(Entry(id=index, sender=record["sender"], text=record["text"],
-                                 at=record["at"], state=states.get(str(index), ""),
-                                 ref=record.get("ref", "")))
+            entries.append(
+                Entry(
+                    id=index,
+                    sender=record["sender"],
+                    text=record["text"],
+                    at=record["at"],
+                    state=states.get(str(index), ""),
+                    ref=record.get("ref", ""),
+                )
+            )
         return entries
 
     async def remember_client_id(self, sid: str, cid: str, entry_id: int) -> None:

@@ -29,20 +29,39 @@ def _catalog(language: str) -> catalogs.Catalog:
 
 
 def _own(language: str) -> Mapping[str, str]:
-    return MappingProxyType({msgid.removeprefix(_PREFIX): text
-                             for msgid, text in _catalog(language).messages.items()
-                             if msgid.startswith(_PREFIX)})
+    return MappingProxyType(
+        {
+            msgid.removeprefix(_PREFIX): text
+            for msgid, text in _catalog(language).messages.items()
+            if msgid.startswith(_PREFIX)
+        }
+    )
 
 
 # The texts translated in each language the chat speaks (a test checks they are complete).
-TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType({lang: _own(lang)
-                                                           for lang in LANGUAGES})
+TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType({lang: _own(lang) for lang in LANGUAGES})
 
 # What the widget shows: the dialog's own questions stay on the server.
-WIDGET_KEYS: tuple[str, ...] = ("title", "open", "close", "input_label", "placeholder", "send",
-                                "sending", "sent", "delivered", "failed", "typing",
-                                "reconnecting", "unavailable", "too_long", "rate_limited",
-                                "store_unavailable", "you", "bot")
+WIDGET_KEYS: tuple[str, ...] = (
+    "title",
+    "open",
+    "close",
+    "input_label",
+    "placeholder",
+    "send",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "typing",
+    "reconnecting",
+    "unavailable",
+    "too_long",
+    "rate_limited",
+    "store_unavailable",
+    "you",
+    "bot",
+)
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -76,13 +95,17 @@ def channel_names(channels: Iterable[str], language: str) -> list[str]:
     return [say(f"ch_{name}", language) for name in sorted(channels)]
 
 
-def status_text(ref: str, label: str, due: datetime | None, language: str,
-                timezone: str) -> str:
+def status_text(ref: str, label: str, due: datetime | None, language: str, timezone: str) -> str:
     """A ticket's status in a sentence; `label` is the status already named in `language`
     (the core's words, injected as WebchatConfig.status_label); the due date is a business
     day in `timezone`."""
     if due is None:
         return say("status", language, ref=ref, status=label)
     day = due.astimezone(ZoneInfo(timezone)).date()
-    return say("status_due", language, ref=ref, status=label,
-               date=format_date(day, format="long", locale=language))
+    return say(
+        "status_due",
+        language,
+        ref=ref,
+        status=label,
+        date=format_date(day, format="long", locale=language),
+    )

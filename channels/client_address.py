@@ -11,8 +11,9 @@ from aiohttp import web
 
 
 def client_ip(request: web.Request, trusted_proxies: int = 0) -> str:
-    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
-                 if a.strip()]
+    forwarded = [
+        a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()
+    ]
     if trusted_proxies and len(forwarded) >= trusted_proxies:
         return forwarded[-trusted_proxies][:64]
     return request.remote or "unknown"

@@ -46,7 +46,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def host_port(value: str, default_port: int) -> tuple[str, int]:
-    """"host:port", "[v6]:port" or a bare host; ValueError names the bad value."""
+    """ "host:port", "[v6]:port" or a bare host; ValueError names the bad value."""
     host, sep, port = value.strip().rpartition(":")
     if not sep or "]" in port:
         host, port = value.strip(), str(default_port)
@@ -79,8 +79,9 @@ class EmailConfig:
 
     @property
     def domains(self) -> frozenset[str]:
-        return frozenset(d.strip().lower().rstrip(".") for d in self.mail_domains.split(",")
-                         if d.strip())
+        return frozenset(
+            d.strip().lower().rstrip(".") for d in self.mail_domains.split(",") if d.strip()
+        )
 
     @property
     def from_address(self) -> str:
@@ -112,8 +113,7 @@ class _Smtp(SMTP):
 
     line_length_limit = 64 * 1024  # RFC 5321 says 1000; real mailers send longer HTML lines
 
-    def __init__(self, handler: InboundHandler, connections: set[_Smtp],
-                 **kwargs: Any) -> None:
+    def __init__(self, handler: InboundHandler, connections: set[_Smtp], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._connections = connections
 
@@ -136,8 +136,14 @@ class InboundHandler:
         self._own = frozenset({config.from_address} - {""})
         self._reader = MailReader()  # its process parses one mail at a time; others queue
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         domain = address.rpartition("@")[2].lower().rstrip(".")
         if domain not in self._domains:
             return f"550 5.7.1 <{address}>: not a domain this service receives mail for"
@@ -147,29 +153,40 @@ class InboundHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session,
-                          envelope: Envelope) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
-        delivery = Delivery(via="smtp", mail_from=envelope.mail_from or "",
-                            rcpt_to=tuple(envelope.rcpt_tos), helo=session.host_name or "",
-                            peer=str(peer))
+        delivery = Delivery(
+            via="smtp",
+            mail_from=envelope.mail_from or "",
+            rcpt_to=tuple(envelope.rcpt_tos),
+            helo=session.host_name or "",
+            peer=str(peer),
+        )
         try:  # off the loop and its GIL, so the web app answers meanwhile
             message = await self._reader.parse(
-                content, now=self._config.now(), delivery=delivery, own_addresses=self._own,
-                trusted_authserv=self._config.trusted_authserv)
+                content,
+                now=self._config.now(),
+                delivery=delivery,
+                own_addresses=self._own,
+                trusted_authserv=self._config.trusted_authserv,
+            )
         except Exception:  # parse_mail is built not to raise; if it does, the sender hears
             log.exception("unreadable mail refused", extra={"peer": peer})
             return "554 5.6.0 the message could not be read"
         try:
             accepted = await self._sink.accept(message)
         except InvalidMessage as exc:  # retrying would not help: the sender gets a bounce
-            log.warning("mail refused by the store", extra={"external_id": message.external_id,
-                                                            "error": str(exc)})
+            log.warning(
+                "mail refused by the store",
+                extra={"external_id": message.external_id, "error": str(exc)},
+            )
             return f"554 5.6.0 the message was refused: {_one_line(str(exc))[:200]}"
         except Exception:  # StoreUnavailable, or anything else: never claim durability
-            log.exception("mail not stored: asking the sender to retry",
-                          extra={"external_id": message.external_id})
+            log.exception(
+                "mail not stored: asking the sender to retry",
+                extra={"external_id": message.external_id},
+            )
             return "451 4.3.0 the message could not be stored now; try again later"
         if accepted.duplicate:
             return "250 2.0.0 OK: already received"
@@ -186,23 +203,34 @@ class SmtpInbound:
         self.host, self.port = host_port(config.smtp_listen, 25)
         self._handler = InboundHandler(sink, config)
         self._config = config
-        self._hostname = (config.from_address.rpartition("@")[2]
-                          or min(config.domains, default="localhost"))
+        self._hostname = config.from_address.rpartition("@")[2] or min(
+            config.domains, default="localhost"
+        )
 
     def _protocol(self, connections: set[_Smtp]) -> _Smtp:
-        return _Smtp(self._handler, connections, data_size_limit=self._config.max_mail_bytes,
-                     enable_SMTPUTF8=True, hostname=self._hostname, ident="intake-bot",
-                     timeout=300, loop=asyncio.get_running_loop())
+        return _Smtp(
+            self._handler,
+            connections,
+            data_size_limit=self._config.max_mail_bytes,
+            enable_SMTPUTF8=True,
+            hostname=self._hostname,
+            ident="intake-bot",
+            timeout=300,
+            loop=asyncio.get_running_loop(),
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         connections: set[_Smtp] = set()
         try:
-            server = await loop.create_server(lambda: self._protocol(connections),
-                                              self.host, self.port)
+            server = await loop.create_server(
+                lambda: self._protocol(connections), self.host, self.port
+            )
         except OSError as exc:
-            log.error("inbound SMTP server not started",
-                      extra={"listen": f"{self.host}:{self.port}", "error": str(exc)})
+            log.error(
+                "inbound SMTP server not started",
+                extra={"listen": f"{self.host}:{self.port}", "error": str(exc)},
+            )
             return
         log.info("inbound SMTP listening", extra={"listen": f"{self.host}:{self.port}"})
         try:
@@ -238,7 +266,7 @@ def _threading(reply: OutboundReply) -> tuple[str | None, list[str]]:
     refs = [ref for value in reply.references for ref in msg_ids(value)[:1] if ref != parent]
     refs = list(dict.fromkeys(refs))
     if len(refs) > MAX_REFERENCES - 1:
-        refs = [refs[0], *refs[-(MAX_REFERENCES - 2):]]
+        refs = [refs[0], *refs[-(MAX_REFERENCES - 2) :]]
     return parent, [*refs, parent] if parent else refs
 
 
@@ -266,8 +294,9 @@ class SmtpSender:
         if _CONTROL.search(reply.to) or "," in reply.to:
             raise ValueError(f"recipient {reply.to!r} is not a single address")
         msg = EmailMessage()
-        msg["From"] = Address(display_name=self._config.from_name,
-                              addr_spec=self._config.from_address)
+        msg["From"] = Address(
+            display_name=self._config.from_name, addr_spec=self._config.from_address
+        )
         msg["To"] = Address(addr_spec=reply.to)
         msg["Subject"] = _subject(reply)
         msg["Date"] = format_datetime(self._config.now().astimezone(UTC))
@@ -294,9 +323,13 @@ class SmtpSender:
         return SendResult(ok=True, provider_id=str(msg["Message-ID"]))
 
     async def _deliver(self, msg: EmailMessage, to: str) -> SendResult | None:
-        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self._config.timeout_s,
-                                 use_tls=self.port == 465, start_tls=None if self.port != 465
-                                 else False)
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            timeout=self._config.timeout_s,
+            use_tls=self.port == 465,
+            start_tls=None if self.port != 465 else False,
+        )
         try:
             await client.connect()
             if self._config.smtp_username:
@@ -346,12 +379,16 @@ def _plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive) -> Plug:
     elif config.smtp_listen:
         missing.append("INTAKE_MAIL_DOMAINS (inbound SMTP)")
     if config.imap_url:
-        poller = ImapPoller(ImapTarget.from_url(config.imap_url), sink,
-                            interval_s=config.imap_interval_s, max_bytes=config.max_mail_bytes,
-                            now=config.now,
-                            own_addresses=frozenset({config.from_address} - {""}),
-                            trusted_authserv=config.trusted_authserv,
-                            timeout_s=config.timeout_s)
+        poller = ImapPoller(
+            ImapTarget.from_url(config.imap_url),
+            sink,
+            interval_s=config.imap_interval_s,
+            max_bytes=config.max_mail_bytes,
+            now=config.now,
+            own_addresses=frozenset({config.from_address} - {""}),
+            trusted_authserv=config.trusted_authserv,
+            timeout_s=config.timeout_s,
+        )
         imap = poller.run
 
         async def poll_in_one_process(stop: asyncio.Event) -> None:

@@ -29,9 +29,13 @@ CHUNK = 64 * 1024
 TEXT_BUDGET = 256 * 1024  # all text fields of one post together, in bytes
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-FILE_TYPES: Mapping[str, str] = {"image/jpeg": ".jpg", "image/png": ".png",
-                                 "image/webp": ".webp", "image/heic": ".heic",
-                                 "application/pdf": ".pdf"}
+FILE_TYPES: Mapping[str, str] = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "application/pdf": ".pdf",
+}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 URL_PREFIX = "/form/files/"
 _STORED_URL = re.compile(re.escape(URL_PREFIX) + r"(?P<name>[A-Za-z0-9_-]{24}(?:\.[a-z]{3,4})?)")
@@ -136,8 +140,9 @@ class PostReader:
     to discard.
     """
 
-    def __init__(self, rules: UploadRules, texts: FileTexts,
-                 token_ok: Callable[[str], bool]) -> None:
+    def __init__(
+        self, rules: UploadRules, texts: FileTexts, token_ok: Callable[[str], bool]
+    ) -> None:
         self.rules = rules
         self.texts = texts
         self.token_ok = token_ok
@@ -218,8 +223,12 @@ class PostReader:
             self.posted.file_errors.append(self.texts.too_big(name))
             await self._drain(part)
             return
-        self.posted.files.append(SavedFile(path, Attachment(
-            filename=name, content_type=kind, size=size, url=URL_PREFIX + stored)))
+        self.posted.files.append(
+            SavedFile(
+                path,
+                Attachment(filename=name, content_type=kind, size=size, url=URL_PREFIX + stored),
+            )
+        )
 
     async def _write(self, part: BodyPartReader, head: bytes, path: Path) -> int:
         """Bytes written, or the limit plus one where the file turned out too big."""

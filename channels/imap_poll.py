@@ -54,9 +54,14 @@ class ImapTarget:
         if not parts.hostname or parts.username is None or parts.password is None:
             raise ValueError("INTAKE_IMAP_URL needs user:password@host")
         tls = parts.scheme == "imaps"
-        return cls(tls=tls, host=parts.hostname, port=parts.port or (993 if tls else 143),
-                   user=unquote(parts.username), password=unquote(parts.password),
-                   mailbox=unquote(parts.path.lstrip("/")) or "INBOX")
+        return cls(
+            tls=tls,
+            host=parts.hostname,
+            port=parts.port or (993 if tls else 143),
+            user=unquote(parts.username),
+            password=unquote(parts.password),
+            mailbox=unquote(parts.path.lstrip("/")) or "INBOX",
+        )
 
     def __repr__(self) -> str:  # never the password in a log line
         return f"ImapTarget({self.user}@{self.host}:{self.port}/{self.mailbox})"
@@ -79,8 +84,11 @@ class _Session:
     def __init__(self, target: ImapTarget, timeout_s: float) -> None:
         if target.tls:
             self._imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                target.host, target.port, ssl_context=ssl.create_default_context(),
-                timeout=timeout_s)
+                target.host,
+                target.port,
+                ssl_context=ssl.create_default_context(),
+                timeout=timeout_s,
+            )
         else:
             self._imap = imaplib.IMAP4(target.host, target.port, timeout=timeout_s)
             if "STARTTLS" in self._imap.capabilities:
@@ -99,8 +107,10 @@ class _Session:
 
     def fetch(self, uid: bytes, max_bytes: int) -> tuple[bytes, int] | None:
         """The mail's first `max_bytes` bytes and its full size; None if it has gone."""
-        data = _check(self._imap.uid("FETCH", uid.decode(),
-                                     f"(RFC822.SIZE BODY.PEEK[]<0.{max_bytes}>)"), "UID FETCH")
+        data = _check(
+            self._imap.uid("FETCH", uid.decode(), f"(RFC822.SIZE BODY.PEEK[]<0.{max_bytes}>)"),
+            "UID FETCH",
+        )
         for item in data:
             if isinstance(item, tuple) and len(item) == 2 and _UID.search(item[0]):
                 size = _SIZE.search(item[0])
@@ -116,10 +126,18 @@ class _Session:
 
 
 class ImapPoller:
-    def __init__(self, target: ImapTarget, sink: MessageSink, *, interval_s: float,
-                 max_bytes: int, now: Now,
-                 own_addresses: frozenset[str] = frozenset(),
-                 trusted_authserv: frozenset[str] = frozenset(), timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        target: ImapTarget,
+        sink: MessageSink,
+        *,
+        interval_s: float,
+        max_bytes: int,
+        now: Now,
+        own_addresses: frozenset[str] = frozenset(),
+        trusted_authserv: frozenset[str] = frozenset(),
+        timeout_s: float = 30.0,
+    ) -> None:
         self.target = target
         self._sink = sink
         self._interval_s = interval_s
@@ -136,8 +154,10 @@ class ImapPoller:
             try:
                 more = await self.poll_once() >= BATCH
             except Exception as exc:
-                log.warning("IMAP pass failed", extra={"target": repr(self.target),
-                                                       "error": f"{type(exc).__name__}: {exc}"})
+                log.warning(
+                    "IMAP pass failed",
+                    extra={"target": repr(self.target), "error": f"{type(exc).__name__}: {exc}"},
+                )
             if more:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -164,15 +184,23 @@ class ImapPoller:
             try:
                 await self._sink.accept(message)
             except InvalidMessage as exc:  # never storable: left (seen) in the mailbox for staff
-                log.error("IMAP mail refused by the store; left in the mailbox",
-                          extra={"external_id": message.external_id, "error": str(exc)})
+                log.error(
+                    "IMAP mail refused by the store; left in the mailbox",
+                    extra={"external_id": message.external_id, "error": str(exc)},
+                )
         await asyncio.to_thread(session.mark_seen, uid)  # only once it is durable
 
     async def _message(self, reader: MailReader, data: bytes, size: int) -> InboundMessage:
         over = size if size > len(data) else None
         if over is not None:
-            log.warning("IMAP mail over the size limit: storing its beginning",
-                        extra={"size": size, "limit": self._max_bytes})
-        return await reader.parse(data, now=self._now(), own_addresses=self._own,
-                                  trusted_authserv=self._trusted,
-                                  delivery=Delivery(via="imap", truncated_from=over))
+            log.warning(
+                "IMAP mail over the size limit: storing its beginning",
+                extra={"size": size, "limit": self._max_bytes},
+            )
+        return await reader.parse(
+            data,
+            now=self._now(),
+            own_addresses=self._own,
+            trusted_authserv=self._trusted,
+            delivery=Delivery(via="imap", truncated_from=over),
+        )

@@ -65,8 +65,11 @@ def _proves(result: authres.AuthenticationResult, domain: str) -> bool:
     if str(result.result).lower() != "pass":
         return False
     method = str(result.method).lower()
-    wanted = {"dmarc": ("header.from",), "dkim": ("header.d", "header.i"),
-              "spf": ("smtp.mailfrom",)}.get(method)
+    wanted = {
+        "dmarc": ("header.from",),
+        "dkim": ("header.d", "header.i"),
+        "spf": ("smtp.mailfrom",),
+    }.get(method)
     if wanted is None:
         return False
     domains = _domains(result.properties, wanted)
@@ -75,15 +78,18 @@ def _proves(result: authres.AuthenticationResult, domain: str) -> bool:
     return any(_aligned(d, domain) for d in domains)
 
 
-def _domains(properties: Iterable[authres.core.AuthenticationResultProperty],
-             wanted: tuple[str, ...]) -> list[str]:
+def _domains(
+    properties: Iterable[authres.core.AuthenticationResultProperty], wanted: tuple[str, ...]
+) -> list[str]:
     """The domains of the wanted properties ("@example.com", "bob@example.com" or bare)."""
-    return [str(p.value).rpartition("@")[2].strip().lower().rstrip(".")
-            for p in properties if f"{p.type}.{p.name}".lower() in wanted]
+    return [
+        str(p.value).rpartition("@")[2].strip().lower().rstrip(".")
+        for p in properties
+        if f"{p.type}.{p.name}".lower() in wanted
+    ]
 
 
 def _aligned(checked: str, domain: str) -> bool:
     if not checked or not domain:
         return False
-    return (checked == domain or domain.endswith("." + checked)
-            or checked.endswith("." + domain))
+    return checked == domain or domain.endswith("." + checked) or checked.endswith("." + domain)

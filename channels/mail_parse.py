@@ -68,12 +68,25 @@ DATE_FUTURE = timedelta(minutes=15)  # nor one further ahead than a clock's skew
 NO_SENDER = "unknown-sender@invalid"
 # Headers kept in `raw` (lowercase name -> raw key): enough for staff and threading, not the mail.
 KEPT_HEADERS = {
-    "message-id": "message_id", "in-reply-to": "in_reply_to", "references": "references",
-    "from": "from", "sender": "sender", "reply-to": "reply_to", "to": "to", "cc": "cc",
-    "date": "date", "return-path": "return_path", "auto-submitted": "auto_submitted",
-    "precedence": "precedence", "list-id": "list_id", "x-autoreply": "x_autoreply",
-    "x-autorespond": "x_autorespond", "content-type": "content_type",
-    "content-language": "content_language", "x-mailer": "x_mailer", "user-agent": "user_agent",
+    "message-id": "message_id",
+    "in-reply-to": "in_reply_to",
+    "references": "references",
+    "from": "from",
+    "sender": "sender",
+    "reply-to": "reply_to",
+    "to": "to",
+    "cc": "cc",
+    "date": "date",
+    "return-path": "return_path",
+    "auto-submitted": "auto_submitted",
+    "precedence": "precedence",
+    "list-id": "list_id",
+    "x-autoreply": "x_autoreply",
+    "x-autorespond": "x_autorespond",
+    "content-type": "content_type",
+    "content-language": "content_language",
+    "x-mailer": "x_mailer",
+    "user-agent": "user_agent",
     "authentication-results": "authentication_results",  # the fronting MTA's SPF/DKIM verdict
 }
 
@@ -106,15 +119,28 @@ class _Notes:
 # Names mail uses for encodings Python knows under another name, or whose real-world use is
 # a superset (gb2312 mail is routinely GBK; GB18030 covers both).
 _ALIASES = {
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030",
-    "euc-cn": "gb18030", "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949",
-    "iso-8859-8-i": "iso-8859-8", "windows-874": "cp874", "x-sjis": "shift_jis",
-    "unicode-1-1-utf-7": "utf-7", "x-unknown": "", "unknown-8bit": "", "x-user-defined": "",
-    "us-ascii": "", "ascii": "", "default": "",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "cp936": "gb18030",
+    "euc-cn": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "iso-8859-8-i": "iso-8859-8",
+    "windows-874": "cp874",
+    "x-sjis": "shift_jis",
+    "unicode-1-1-utf-7": "utf-7",
+    "x-unknown": "",
+    "unknown-8bit": "",
+    "x-user-defined": "",
+    "us-ascii": "",
+    "ascii": "",
+    "default": "",
 }
 # Codecs Python has that are not mail charsets (decoding with them would rewrite the text).
-_NOT_CHARSETS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "idna",
-                           "punycode", "charmap"})
+_NOT_CHARSETS = frozenset(
+    {"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "charmap"}
+)
 
 
 def _codec(charset: str | None) -> str | None:
@@ -193,8 +219,9 @@ class _Headers:
             unfolded = "".join(str(value)[:MAX_HEADER_VALUE].splitlines())
             if _RAW_8BIT.search(unfolded):
                 notes.add(f"8-bit bytes in the {name} header without an encoding")
-                unfolded = decode_bytes(unfolded.encode("utf-8", "surrogateescape"),
-                                        fallback_charset, _Notes())
+                unfolded = decode_bytes(
+                    unfolded.encode("utf-8", "surrogateescape"), fallback_charset, _Notes()
+                )
             self._values.setdefault(name.lower(), []).append(unfolded)
 
     def raw(self, name: str) -> str:
@@ -228,16 +255,22 @@ class _Headers:
         return [(_one_line(d, 200), _one_line(a, 320)) for d, a in found if "@" in a]
 
     def kept(self) -> dict[str, str]:
-        return {key: _one_line(self.raw(name)) for name, key in KEPT_HEADERS.items()
-                if self.has(name)}
+        return {
+            key: _one_line(self.raw(name)) for name, key in KEPT_HEADERS.items() if self.has(name)
+        }
 
 
 def msg_ids(value: str) -> list[str]:
     """The <id@host> tokens of a Message-ID / In-Reply-To / References header, in order."""
     found = [f"<{m}>" for m in _MSG_ID.findall(value)]
     bare = value.strip()
-    if not found and bare and "@" in bare and not any(c in bare for c in " <>\t") \
-            and not _CONTROL.search(bare):
+    if (
+        not found
+        and bare
+        and "@" in bare
+        and not any(c in bare for c in " <>\t")
+        and not _CONTROL.search(bare)
+    ):
         found = [f"<{bare[:250]}>"]  # a mailer that forgot the angle brackets
     return found
 
@@ -247,7 +280,7 @@ def _thread_refs(headers: _Headers) -> list[str]:
     in_reply_to = msg_ids(headers.raw("in-reply-to"))
     references = msg_ids(headers.raw("references"))
     if len(references) > MAX_REFS - len(in_reply_to):
-        references = [references[0], *references[-(MAX_REFS - len(in_reply_to) - 1):]]
+        references = [references[0], *references[-(MAX_REFS - len(in_reply_to) - 1) :]]
     return list(dict.fromkeys([*in_reply_to, *references]))[:MAX_REFS]
 
 
@@ -292,8 +325,11 @@ class _Budget:
 
 def _is_attachment(part: Message) -> bool:
     disposition = (part.get_content_disposition() or "").lower()
-    return disposition == "attachment" or bool(part.get_filename()) or (
-        part.get_content_type() not in {"text/plain", "text/html"})
+    return (
+        disposition == "attachment"
+        or bool(part.get_filename())
+        or (part.get_content_type() not in {"text/plain", "text/html"})
+    )
 
 
 def _children(part: Message) -> list[Message]:
@@ -346,9 +382,12 @@ def _with_guessed_boundary(part: Message) -> Message | None:
 
 def _preferred(options: Sequence[_Tree]) -> _Tree:
     with_body = [o for o in options if o.bodies]
-    plain = [o for o in with_body
-             if all(b.get_content_type() == "text/plain" for b in o.bodies)
-             and any(_payload(b).strip() for b in o.bodies)]
+    plain = [
+        o
+        for o in with_body
+        if all(b.get_content_type() == "text/plain" for b in o.bodies)
+        and any(_payload(b).strip() for b in o.bodies)
+    ]
     return (plain or with_body or [_Tree()])[0]
 
 
@@ -373,8 +412,9 @@ def _attachment(part: Message) -> Attachment:
         size = len(part.as_bytes())
     else:
         size = len(_payload(part))
-    return Attachment(filename=_filename(part), content_type=part.get_content_type()[:255],
-                      size=size)
+    return Attachment(
+        filename=_filename(part), content_type=part.get_content_type()[:255], size=size
+    )
 
 
 # --- automated mail ---------------------------------------------------------------------
@@ -385,7 +425,8 @@ _OUT_OF_OFFICE = re.compile(
     r"automatisch antwoord|afwezig|niet aanwezig|réponse automatique|absence du bureau|"
     r"absent du bureau|respuesta automática|fuera de la oficina|автоответ|"
     r"автоматический ответ|нет на месте|自动回复|自動回覆|自動回复|vacation reply|on vacation)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _DAEMONS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
 _BULK = frozenset({"bulk", "junk", "list", "auto_reply"})
 
@@ -397,8 +438,7 @@ def _header_reason(headers: _Headers) -> str:
     precedence = headers.raw("precedence").strip().lower()
     if precedence in _BULK:
         return f"Precedence: {precedence}"
-    for name in ("list-id", "list-unsubscribe", "x-autoreply", "x-autorespond",
-                 "x-autoresponder"):
+    for name in ("list-id", "list-unsubscribe", "x-autoreply", "x-autorespond", "x-autoresponder"):
         if headers.has(name):
             return f"{name.title()}: {_one_line(headers.raw(name), 80)}"
     return ""
@@ -413,8 +453,14 @@ def _report_reason(msg: Message) -> str:
     return f"bounce (multipart/report; report-type={_one_line(kind, 40) or 'unknown'})"
 
 
-def automated_reason(msg: Message, headers: _Headers, sender: str, subject: str,
-                     delivery: Delivery, own: frozenset[str]) -> str:
+def automated_reason(
+    msg: Message,
+    headers: _Headers,
+    sender: str,
+    subject: str,
+    delivery: Delivery,
+    own: frozenset[str],
+) -> str:
     """Why nobody waits for an answer to this mail ("" for a person's mail)."""
     local = sender.split("@", 1)[0].lower()
     return_path = headers.raw("return-path").strip()
@@ -470,8 +516,9 @@ def _body_text(tree: _Tree, notes: _Notes) -> str:
 
 def _part_text(part: Message, budget: HtmlBudget, notes: _Notes) -> str:
     payload = _payload(part)
-    text = decode_bytes(payload[:SCAN_BYTES], part.get_content_charset(), notes,
-                        final=len(payload) <= SCAN_BYTES)
+    text = decode_bytes(
+        payload[:SCAN_BYTES], part.get_content_charset(), notes, final=len(payload) <= SCAN_BYTES
+    )
     if part.get_content_type() == "text/html":
         text = html_to_text(_scanned(text, SCAN_HTML_CHARS, notes), budget)
     elif part.get_content_maintype() == "multipart":  # a multipart without a boundary
@@ -503,8 +550,10 @@ def _envelope_raw(delivery: Delivery) -> dict[str, Any]:
 
 def _fit_text(text: str, delivery: Delivery, notes: _Notes) -> str:
     if delivery.truncated_from is not None:
-        notes.add(f"mail of {delivery.truncated_from} bytes is over the size limit: "
-                  "only its beginning was read")
+        notes.add(
+            f"mail of {delivery.truncated_from} bytes is over the size limit: "
+            "only its beginning was read"
+        )
     if len(text) > MAX_TEXT_CHARS:
         notes.add(f"text of {len(text)} characters cut to {MAX_TEXT_CHARS}")
         return text[:MAX_TEXT_CHARS]
@@ -514,14 +563,18 @@ def _fit_text(text: str, delivery: Delivery, notes: _Notes) -> str:
 def _attachments(tree: _Tree, notes: _Notes) -> list[Attachment]:
     found = [_attachment(part) for part in tree.attachments[:MAX_ATTACHMENTS]]
     if len(tree.attachments) > MAX_ATTACHMENTS:
-        notes.add(f"{len(tree.attachments)} attachments: only the first "
-                  f"{MAX_ATTACHMENTS} listed")
+        notes.add(f"{len(tree.attachments)} attachments: only the first {MAX_ATTACHMENTS} listed")
     return found
 
 
-def parse_mail(data: bytes, *, now: datetime, delivery: Delivery | None = None,
-               own_addresses: frozenset[str] = frozenset(),
-               trusted_authserv: frozenset[str] = frozenset()) -> InboundMessage:
+def parse_mail(
+    data: bytes,
+    *,
+    now: datetime,
+    delivery: Delivery | None = None,
+    own_addresses: frozenset[str] = frozenset(),
+    trusted_authserv: frozenset[str] = frozenset(),
+) -> InboundMessage:
     """The InboundMessage of one mail; never raises on any input.
 
     `trusted_authserv`: the receiving servers whose Authentication-Results are believed
@@ -549,12 +602,23 @@ class MailReader:
     def __init__(self) -> None:
         self._pool: asyncio.Future[ProcessPoolExecutor] | None = None
 
-    async def parse(self, data: bytes, *, now: datetime, delivery: Delivery | None = None,
-                    own_addresses: frozenset[str] = frozenset(),
-                    trusted_authserv: frozenset[str] = frozenset()) -> InboundMessage:
-        parse = functools.partial(parse_mail, data, now=now, delivery=delivery,
-                                  own_addresses=own_addresses,
-                                  trusted_authserv=trusted_authserv)
+    async def parse(
+        self,
+        data: bytes,
+        *,
+        now: datetime,
+        delivery: Delivery | None = None,
+        own_addresses: frozenset[str] = frozenset(),
+        trusted_authserv: frozenset[str] = frozenset(),
+    ) -> InboundMessage:
+        parse = functools.partial(
+            parse_mail,
+            data,
+            now=now,
+            delivery=delivery,
+            own_addresses=own_addresses,
+            trusted_authserv=trusted_authserv,
+        )
         if self._pool is None:
             self._pool = asyncio.ensure_future(asyncio.to_thread(_started_pool))
         starting = self._pool
@@ -562,8 +626,10 @@ class MailReader:
             pool = await asyncio.shield(starting)
             return await asyncio.get_running_loop().run_in_executor(pool, parse)
         except Exception as exc:  # parse_mail never raises: the process died or did not start
-            log.error("no mail parsing process: parsing this mail in a thread",
-                      extra={"size": len(data), "error": f"{type(exc).__name__}: {exc}"})
+            log.error(
+                "no mail parsing process: parsing this mail in a thread",
+                extra={"size": len(data), "error": f"{type(exc).__name__}: {exc}"},
+            )
             if self._pool is starting:
                 self._pool = None
             return await asyncio.to_thread(parse)
@@ -595,19 +661,26 @@ def _context() -> BaseContext:
     return context
 
 
-def _unreadable(data: bytes, now: datetime, delivery: Delivery, exc: Exception,
-                trusted_authserv: frozenset[str]) -> InboundMessage:
+def _unreadable(
+    data: bytes, now: datetime, delivery: Delivery, exc: Exception, trusted_authserv: frozenset[str]
+) -> InboundMessage:
     sender = (delivery.mail_from or "").lower() if "@" in (delivery.mail_from or "") else ""
     body = data.partition(b"\r\n\r\n")[2] or data.partition(b"\n\n")[2]
     return InboundMessage(
-        channel=Channel.EMAIL, external_id="sha256:" + hashlib.sha256(data).hexdigest(),
+        channel=Channel.EMAIL,
+        external_id="sha256:" + hashlib.sha256(data).hexdigest(),
         sender=_one_line(sender, 320) or NO_SENDER,
-        text=body.decode("utf-8", "replace")[:MAX_TEXT_CHARS], received_at=now,
-        raw={**_envelope_raw(delivery),
-             "notes": [f"mail unreadable ({type(exc).__name__}): its raw body is the text"]},
+        text=body.decode("utf-8", "replace")[:MAX_TEXT_CHARS],
+        received_at=now,
+        raw={
+            **_envelope_raw(delivery),
+            "notes": [f"mail unreadable ({type(exc).__name__}): its raw body is the text"],
+        },
         automated="" if sender else "no sender address: cannot be answered",
         sender_unproven="mail unreadable: its sender could not be checked"
-        if trusted_authserv else "")
+        if trusted_authserv
+        else "",
+    )
 
 
 def _bounded(data: bytes, notes: _Notes) -> bytes:
@@ -615,8 +688,9 @@ def _bounded(data: bytes, notes: _Notes) -> bytes:
     cut = min(_nth(data, b"\n", MAX_LINES), _nth(data, b"\n--", MAX_BOUNDARIES))
     if cut >= len(data):
         return data
-    notes.add(f"mail over {MAX_LINES} lines or {MAX_BOUNDARIES} part boundaries: "
-              f"read up to byte {cut}")
+    notes.add(
+        f"mail over {MAX_LINES} lines or {MAX_BOUNDARIES} part boundaries: read up to byte {cut}"
+    )
     return data[:cut]
 
 
@@ -643,8 +717,13 @@ def _tree(data: bytes, notes: _Notes) -> tuple[Message, _Tree]:
     return msg, tree
 
 
-def _parse(data: bytes, now: datetime, delivery: Delivery, own_addresses: frozenset[str],
-           trusted_authserv: frozenset[str]) -> InboundMessage:
+def _parse(
+    data: bytes,
+    now: datetime,
+    delivery: Delivery,
+    own_addresses: frozenset[str],
+    trusted_authserv: frozenset[str],
+) -> InboundMessage:
     notes = _Notes()
     msg, tree = _tree(data, notes)
     body_charset = next((p.get_content_charset() for p in tree.bodies), None)
@@ -669,9 +748,16 @@ def _parse(data: bytes, now: datetime, delivery: Delivery, own_addresses: frozen
     if notes.items:
         raw["notes"] = notes.items
     return InboundMessage(
-        channel=Channel.EMAIL, external_id=_external_id(headers, data), sender=sender,
-        display_name=display, subject=subject, text=text, thread_refs=_thread_refs(headers),
-        received_at=received_at, attachments=attachments, raw=raw,
+        channel=Channel.EMAIL,
+        external_id=_external_id(headers, data),
+        sender=sender,
+        display_name=display,
+        subject=subject,
+        text=text,
+        thread_refs=_thread_refs(headers),
+        received_at=received_at,
+        attachments=attachments,
+        raw=raw,
         automated=automated_reason(msg, headers, sender, subject, delivery, own_addresses),
-        sender_unproven=sender_unproven(msg, sender, trusted_authserv))
-
+        sender_unproven=sender_unproven(msg, sender, trusted_authserv),
+    )

@@ -22,12 +22,29 @@ from html.parser import HTMLParser
 
 # --- HTML to text ---------------------------------------------------------------------
 
-_SKIPPED = frozenset({"script", "style", "head", "title", "noscript", "template", "svg",
-                      "object", "iframe"})
-_BLOCKS = frozenset({"div", "br", "tr", "li", "dt", "dd", "section", "article", "header",
-                     "footer", "address", "center", "form"})
-_PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "pre", "table", "ul",
-                         "ol", "dl", "blockquote"})
+_SKIPPED = frozenset(
+    {"script", "style", "head", "title", "noscript", "template", "svg", "object", "iframe"}
+)
+_BLOCKS = frozenset(
+    {
+        "div",
+        "br",
+        "tr",
+        "li",
+        "dt",
+        "dd",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "address",
+        "center",
+        "form",
+    }
+)
+_PARAGRAPHS = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "pre", "table", "ul", "ol", "dl", "blockquote"}
+)
 _TAG = re.compile(r"<[^<>]*>")  # the crude strip: one pass, each character read once or twice
 # Where a long run of text may be cut: before spaces, after a character that no entity ends
 # in (the parser holds back an entity cut short; "&nbsp;" is a space once decoded).
@@ -53,8 +70,7 @@ class HtmlBudget:
 
     def left(self, tags: int, pending: int) -> bool:
         """Whether a parser that has read `tags` tags and holds `pending` may go on."""
-        return (tags <= self.tags and pending <= MAX_PENDING
-                and time.monotonic() < self.deadline)
+        return tags <= self.tags and pending <= MAX_PENDING and time.monotonic() < self.deadline
 
 
 class _HtmlText(HTMLParser):
@@ -190,33 +206,41 @@ def _crude_text(html: str) -> str:
 
 # --- what is new: quotes, attributions, signatures ------------------------------------
 
-_VERB = (r"(?:wrote|writes|ha scritto|scrive|schreef|geschreven|написал\(а\)|написала|"
-         r"написал|пишет|schrieb|a écrit|escribió|写道|寫道)")
+_VERB = (
+    r"(?:wrote|writes|ha scritto|scrive|schreef|geschreven|написал\(а\)|написала|"
+    r"написал|пишет|schrieb|a écrit|escribió|写道|寫道)"
+)
 # "On Mon, 2 Nov 2026 at 09:00, Anna <a@b> wrote:" and its kin in the eight languages; a
 # digit is required so "My colleague wrote:" in a customer's own text is not cut. Both end
 # at the colon: they are matched on a line without its trailing spaces (_is_attribution),
 # as a `\s*$` there would scan the spaces after every colon the repetitions can reach.
-_ATTRIBUTION = re.compile(rf"^(?=[^\n]*\d)[^\n]{{0,300}}{_VERB}[^\n]{{0,80}}[:：]$",
-                          re.IGNORECASE)
+_ATTRIBUTION = re.compile(rf"^(?=[^\n]*\d)[^\n]{{0,300}}{_VERB}[^\n]{{0,80}}[:：]$", re.IGNORECASE)
 # Gmail in Russian writes no verb: "пн, 2 нояб. 2026 г. в 09:00, Anna <a@b>:"
 _ATTRIBUTION_RU = re.compile(r"^[^\n]{0,40}\d{4}\s*г\.,?\s*в\s*\d{1,2}:\d{2},?\s[^\n]{0,200}:$")
 _ORIGINAL = re.compile(
     r"^\s*-{2,}\s*(?:original message|messaggio originale|oorspronkelijk bericht|"
     r"origineel bericht|исходное сообщение|ursprüngliche nachricht|original-nachricht|"
-    r"message d'origine|mensaje original|原始邮件|原始郵件)\s*-{2,}\s*$", re.IGNORECASE)
+    r"message d'origine|mensaje original|原始邮件|原始郵件)\s*-{2,}\s*$",
+    re.IGNORECASE,
+)
 # A forwarded mail is what the customer sends us, not history: nothing after it is cut.
 _FORWARD = re.compile(
     r"^\s*(?:-{2,}\s*(?:forwarded message|original message follows|messaggio inoltrato|"
     r"doorgestuurd bericht|пересылаемое сообщение|weitergeleitete nachricht|"
     r"message transféré|mensaje reenviado|转发的邮件|轉寄的郵件)\s*-{2,}|begin forwarded message:|"
-    r"inizio messaggio inoltrato:|début du message réexpédié :?)\s*$", re.IGNORECASE)
+    r"inizio messaggio inoltrato:|début du message réexpédié :?)\s*$",
+    re.IGNORECASE,
+)
 # "**From:** x", "From :" - spaces, bold stars, spaces: written `\s*(?:\*+\s*)?`, one way to
 # read a run of spaces (`\s*\**\s*` has n ways, and a line of spaces took minutes).
-_FROM_LINE = re.compile(r"^\s*\**(?:from|da|van|от|von|de|发件人|寄件者)\s*(?:\*+\s*)?[:：]",
-                        re.IGNORECASE)
+_FROM_LINE = re.compile(
+    r"^\s*\**(?:from|da|van|от|von|de|发件人|寄件者)\s*(?:\*+\s*)?[:：]", re.IGNORECASE
+)
 _SENT_LINE = re.compile(
     r"^\s*\**(?:sent|date|inviato|data|verzonden|verstuurd|datum|отправлено|дата|gesendet|"
-    r"envoyé|fecha|enviado|发送时间|日期|寄件日期)\s*(?:\*+\s*)?[:：]", re.IGNORECASE)
+    r"envoyé|fecha|enviado|发送时间|日期|寄件日期)\s*(?:\*+\s*)?[:：]",
+    re.IGNORECASE,
+)
 # A device name ending the line is possessive (`{1,40}+`): it takes its 40 characters once,
 # where `[^\n]{1,40}\s*$` tried each of 40 lengths against the spaces after it.
 _MOBILE = re.compile(
@@ -224,14 +248,17 @@ _MOBILE = re.compile(
     r"inviato da(?:l mio)? [^\n]{1,40}+|verzonden (?:met|vanaf) mijn [^\n]{1,40}+|"
     r"verstuurd vanaf mijn [^\n]{1,40}+|отправлено с [^\n]{1,40}+|"
     r"von meinem [^\n]{1,40} gesendet|envoyé de mon [^\n]{1,40}+|"
-    r"enviado desde mi [^\n]{1,40}+|发自我的[^\n]{1,40}+|從我的[^\n]{1,40}傳送)\s*$", re.IGNORECASE)
+    r"enviado desde mi [^\n]{1,40}+|发自我的[^\n]{1,40}+|從我的[^\n]{1,40}傳送)\s*$",
+    re.IGNORECASE,
+)
 _RULE = re.compile(r"^\s*[_\-=*]{5,}\s*$")
 
 
 def _is_attribution(line: str) -> bool:
     line = line.rstrip()  # the patterns end at the colon: see _ATTRIBUTION
     return line.endswith((":", "：")) and bool(
-        _ATTRIBUTION.match(line) or _ATTRIBUTION_RU.match(line))
+        _ATTRIBUTION.match(line) or _ATTRIBUTION_RU.match(line)
+    )
 
 
 def _attribution_at(lines: Sequence[str], i: int) -> int:
@@ -253,7 +280,8 @@ def _quote_follows(lines: Sequence[str], start: int) -> bool:
 def _header_block(lines: Sequence[str], i: int) -> bool:
     """Outlook's "From: ... Sent: ..." block that starts a quoted message."""
     return bool(_FROM_LINE.match(lines[i])) and any(
-        _SENT_LINE.match(line) for line in lines[i + 1:i + 5])
+        _SENT_LINE.match(line) for line in lines[i + 1 : i + 5]
+    )
 
 
 def _cut(lines: Sequence[str]) -> tuple[int, bool, set[int]]:
@@ -294,9 +322,10 @@ def new_text(text: str) -> tuple[str, str]:
     """(what is new in a mail body, its signature): quoted history and attributions go."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     cut, signature, dropped = _cut(lines)
-    kept = [line for i, line in enumerate(lines[:cut])
-            if i not in dropped and not line.startswith(">")]
-    tail = _signature(lines[cut:cut + 12]) if signature else []
+    kept = [
+        line for i, line in enumerate(lines[:cut]) if i not in dropped and not line.startswith(">")
+    ]
+    tail = _signature(lines[cut : cut + 12]) if signature else []
     return _tidy(kept), _tidy(tail)[:1000]
 
 
@@ -304,7 +333,12 @@ def _signature(lines: Sequence[str]) -> list[str]:
     """The signature's own lines: up to the history that often follows it."""
     for i in range(1, len(lines)):
         line = lines[i]
-        if (line.startswith(">") or _RULE.match(line) or _ORIGINAL.match(line)
-                or _header_block(lines, i) or _attribution_at(lines, i)):
+        if (
+            line.startswith(">")
+            or _RULE.match(line)
+            or _ORIGINAL.match(line)
+            or _header_block(lines, i)
+            or _attribution_at(lines, i)
+        ):
             return list(lines[:i])
     return list(lines)

@@ -63,17 +63,22 @@ def plug(config: MetaConfig, sink: MessageSink) -> Plug:
     """The webhook, and senders for the channels the settings allow replying on."""
     now = config.now
     if not config.app_secret:
-        return Plug(NAME, status="not configured: set INTAKE_META_APP_SECRET",
-                    routes=[web.route("*", PATH, _unconfigured)])
+        return Plug(
+            NAME,
+            status="not configured: set INTAKE_META_APP_SECRET",
+            routes=[web.route("*", PATH, _unconfigured)],
+        )
     hook = Webhook(config, sink, now)
     routes = [web.get(PATH, hook.verify_subscription), web.post(PATH, hook.receive)]
     if not config.access_token:
-        return Plug(NAME, status="receiving only: set INTAKE_META_ACCESS_TOKEN to reply",
-                    routes=routes)
+        return Plug(
+            NAME, status="receiving only: set INTAKE_META_ACCESS_TOKEN to reply", routes=routes
+        )
     client = GraphClient(config.graph_api_url, config.access_token, config.send_timeout_s)
     senders: dict[Channel, ReplySender] = {
         channel: MessengerSender(channel, client, now)
-        for channel in (Channel.FACEBOOK, Channel.INSTAGRAM)}
+        for channel in (Channel.FACEBOOK, Channel.INSTAGRAM)
+    }
     if config.whatsapp_phone_number_id:
         senders[Channel.WHATSAPP] = WhatsAppSender(client, config.whatsapp_phone_number_id, now)
 
@@ -89,8 +94,13 @@ def plug(config: MetaConfig, sink: MessageSink) -> Plug:
 
 
 async def _unconfigured(request: web.Request) -> web.Response:
-    return web.json_response({"error": "the Meta webhook is not configured: set "
-                              "INTAKE_META_APP_SECRET (and INTAKE_META_VERIFY_TOKEN)"}, status=503)
+    return web.json_response(
+        {
+            "error": "the Meta webhook is not configured: set "
+            "INTAKE_META_APP_SECRET (and INTAKE_META_VERIFY_TOKEN)"
+        },
+        status=503,
+    )
 
 
 def signature_of(secret: str, body: bytes) -> str:
@@ -121,8 +131,13 @@ class Webhook:
             return web.json_response({"error": "expected hub.mode=subscribe"}, status=400)
         token = self._config.verify_token
         if not token:
-            return web.json_response({"error": "set INTAKE_META_VERIFY_TOKEN to the token "
-                                      "entered in Meta's webhook settings"}, status=403)
+            return web.json_response(
+                {
+                    "error": "set INTAKE_META_VERIFY_TOKEN to the token "
+                    "entered in Meta's webhook settings"
+                },
+                status=403,
+            )
         given = query.get("hub.verify_token", "")
         if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
             return web.json_response({"error": "wrong hub.verify_token"}, status=403)
@@ -132,8 +147,9 @@ class Webhook:
         body = await _read_body(request, self._config.max_body_bytes)
         if isinstance(body, web.Response):
             return body
-        refusal = signature_problem(self._config.app_secret, body,
-                                    request.headers.get(SIGNATURE_HEADER))
+        refusal = signature_problem(
+            self._config.app_secret, body, request.headers.get(SIGNATURE_HEADER)
+        )
         if refusal is not None:
             log.warning("meta webhook refused", extra={"reason": refusal[1]})
             return web.json_response({"error": refusal[1]}, status=refusal[0])
@@ -141,8 +157,9 @@ class Webhook:
         if isinstance(batch, web.Response):
             return batch
         for problem in batch.problems:
-            log.warning("meta webhook: skipped part of a signed payload",
-                        extra={"problem": problem})
+            log.warning(
+                "meta webhook: skipped part of a signed payload", extra={"problem": problem}
+            )
         return await self._ingest(batch)
 
     def _batch(self, body: bytes) -> Batch | web.Response:
@@ -161,12 +178,18 @@ class Webhook:
                 accepted = await self._sink.accept(message)
             except Exception:  # whatever the store raised, the message is not durable
                 log.exception("meta webhook: store failed", extra={"mid": message.external_id})
-                return web.json_response({"error": "the message store is unavailable; "
-                                          "Meta will redeliver"}, status=503)
+                return web.json_response(
+                    {"error": "the message store is unavailable; Meta will redeliver"}, status=503
+                )
             duplicates += accepted.duplicate
-        return web.json_response({"stored": len(batch.messages) - duplicates,
-                                  "duplicates": duplicates, "ignored": batch.ignored,
-                                  "problems": batch.problems})
+        return web.json_response(
+            {
+                "stored": len(batch.messages) - duplicates,
+                "duplicates": duplicates,
+                "ignored": batch.ignored,
+                "problems": batch.problems,
+            }
+        )
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | web.Response:
@@ -235,8 +258,10 @@ def _short(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply to store"
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                         for e in exc.errors(include_url=False, include_input=False))
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        )
     return str(exc)
 
 
@@ -299,8 +324,9 @@ def _messaging_entry(channel: Channel, entry: Any, now: datetime) -> Iterator[Pa
             yield f"{channel.value} event: {_short(exc)}"
 
 
-def _messaging_event(channel: Channel, event: dict[str, Any], now: datetime,
-                     automated: str) -> InboundMessage | None:
+def _messaging_event(
+    channel: Channel, event: dict[str, Any], now: datetime, automated: str
+) -> InboundMessage | None:
     if "message_edit" in event:
         return _edit(channel, event, now)
     message = event.get("message")
@@ -311,9 +337,15 @@ def _messaging_event(channel: Channel, event: dict[str, Any], now: datetime,
         return None  # our own replies echoed back; a message the customer unsent
     sender = _id(_dict(event.get("sender"), "sender").get("id"), "sender.id")
     return InboundMessage(
-        channel=channel, external_id=_id(message.get("mid"), "message.mid"), sender=sender,
-        text=_text(message.get("text")), attachments=_attachments(message.get("attachments")),
-        received_at=_time(event.get("timestamp"), 1000, now), raw=event, automated=automated)
+        channel=channel,
+        external_id=_id(message.get("mid"), "message.mid"),
+        sender=sender,
+        text=_text(message.get("text")),
+        attachments=_attachments(message.get("attachments")),
+        received_at=_time(event.get("timestamp"), 1000, now),
+        raw=event,
+        automated=automated,
+    )
 
 
 def _edit(channel: Channel, event: dict[str, Any], now: datetime) -> InboundMessage:
@@ -321,10 +353,14 @@ def _edit(channel: Channel, event: dict[str, Any], now: datetime) -> InboundMess
     mid = _id(edit.get("mid"), "message_edit.mid")
     number = edit.get("num_edit") if isinstance(edit.get("num_edit"), int) else 1
     return InboundMessage(
-        channel=channel, external_id=f"{mid}#edit{number}"[:255],
+        channel=channel,
+        external_id=f"{mid}#edit{number}"[:255],
         sender=_id(_dict(event.get("sender"), "sender").get("id"), "sender.id"),
-        text=_text(edit.get("text")), received_at=_time(event.get("timestamp"), 1000, now),
-        raw=event, edit_of=mid)
+        text=_text(edit.get("text")),
+        received_at=_time(event.get("timestamp"), 1000, now),
+        raw=event,
+        edit_of=mid,
+    )
 
 
 def _text(value: Any) -> str:
@@ -341,9 +377,13 @@ def _attachments(value: Any) -> list[Attachment]:
         url = _part(attachment, "payload", "url")
         url = url if len(url) <= 2048 else ""  # a longer one is kept in raw only
         kind = str(attachment.get("type", "file"))
-        found.append(Attachment(
-            filename=urlsplit(url).path.rsplit("/", 1)[-1][:255],
-            content_type=_KIND_TYPES.get(kind, f"application/x-meta-{kind}"[:255]), url=url))
+        found.append(
+            Attachment(
+                filename=urlsplit(url).path.rsplit("/", 1)[-1][:255],
+                content_type=_KIND_TYPES.get(kind, f"application/x-meta-{kind}"[:255]),
+                url=url,
+            )
+        )
     return found
 
 
@@ -360,14 +400,16 @@ def _whatsapp_entry(entry: Any, graph_api_url: str, now: datetime) -> Iterator[P
             yield None  # account and template updates are not customer messages
             continue
         value = _dict(change.get("value"), "change.value")
-        names = {str(c.get("wa_id")): c for c in _list(value.get("contacts"), "contacts")
-                 if isinstance(c, dict)}
+        names = {
+            str(c.get("wa_id")): c
+            for c in _list(value.get("contacts"), "contacts")
+            if isinstance(c, dict)
+        }
         for _ in _list(value.get("statuses"), "statuses"):
             yield None  # sent / delivered / read receipts of our replies
         for message in _list(value.get("messages"), "messages"):
             try:
-                yield _whatsapp_message(_dict(message, "message"), names, value, graph_api_url,
-                                        now)
+                yield _whatsapp_message(_dict(message, "message"), names, value, graph_api_url, now)
             except (Malformed, ValidationError, RecursionError) as exc:
                 yield f"whatsapp message: {_short(exc)}"
 
@@ -375,9 +417,13 @@ def _whatsapp_entry(entry: Any, graph_api_url: str, now: datetime) -> Iterator[P
 _MEDIA = ("image", "video", "audio", "document", "sticker")
 
 
-def _whatsapp_message(message: dict[str, Any], contacts: dict[str, Any],
-                      value: dict[str, Any], graph_api_url: str,
-                      now: datetime) -> InboundMessage | None:
+def _whatsapp_message(
+    message: dict[str, Any],
+    contacts: dict[str, Any],
+    value: dict[str, Any],
+    graph_api_url: str,
+    now: datetime,
+) -> InboundMessage | None:
     kind = message.get("type")
     if kind in ("reaction", "system"):
         return None
@@ -387,11 +433,15 @@ def _whatsapp_message(message: dict[str, Any], contacts: dict[str, Any],
     contact = contacts.get(str(message.get("from")), contacts.get(sender, {}))
     profile = _object(contact.get("profile"))
     return InboundMessage(
-        channel=Channel.WHATSAPP, external_id=_id(message.get("id"), "message.id"),
-        sender=sender, display_name=safe_name(profile.get("name")),
-        text=_whatsapp_text(message), attachments=_whatsapp_media(message, graph_api_url),
+        channel=Channel.WHATSAPP,
+        external_id=_id(message.get("id"), "message.id"),
+        sender=sender,
+        display_name=safe_name(profile.get("name")),
+        text=_whatsapp_text(message),
+        attachments=_whatsapp_media(message, graph_api_url),
         received_at=_time(message.get("timestamp"), 1, now),
-        raw={"message": message, "contact": contact, "metadata": value.get("metadata")})
+        raw={"message": message, "contact": contact, "metadata": value.get("metadata")},
+    )
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -409,13 +459,19 @@ def _whatsapp_text(message: dict[str, Any]) -> str:
     kind = str(message.get("type"))
     if kind == "location":
         where = _object(message.get("location"))
-        parts = [_part(where, "name"), _part(where, "address"),
-                 f"{where.get('latitude', '')}, {where.get('longitude', '')}"]
+        parts = [
+            _part(where, "name"),
+            _part(where, "address"),
+            f"{where.get('latitude', '')}, {where.get('longitude', '')}",
+        ]
         return " - ".join(p for p in parts if p.strip(", "))
-    candidates = (_part(message, "text", "body"), _part(message, kind, "caption"),
-                  _part(message, "button", "text"),
-                  _part(message, "interactive", "button_reply", "title"),
-                  _part(message, "interactive", "list_reply", "title"))
+    candidates = (
+        _part(message, "text", "body"),
+        _part(message, kind, "caption"),
+        _part(message, "button", "text"),
+        _part(message, "interactive", "button_reply", "title"),
+        _part(message, "interactive", "list_reply", "title"),
+    )
     return next((c for c in candidates if c), "")[:MAX_TEXT_CHARS]
 
 
@@ -425,7 +481,10 @@ def _whatsapp_media(message: dict[str, Any], graph_api_url: str) -> list[Attachm
     if not isinstance(media, dict) or not isinstance(media.get("id"), str | int):
         return []
     media_id = _id(media["id"], f"{kind}.id")
-    return [Attachment(filename=_part(media, "filename")[:255],
-                       content_type=(_part(media, "mime_type") or "application/octet-stream"
-                                     )[:255],
-                       url=f"{graph_api_url.rstrip('/')}/{media_id}")]
+    return [
+        Attachment(
+            filename=_part(media, "filename")[:255],
+            content_type=(_part(media, "mime_type") or "application/octet-stream")[:255],
+            url=f"{graph_api_url.rstrip('/')}/{media_id}",
+        )
+    ]

@@ -47,15 +47,15 @@ class GraphClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
-    async def post(self, path: str, body: dict[str, Any]
-                   ) -> tuple[int, Any, Mapping[str, str]]:
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any, Mapping[str, str]]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         # The token goes in a header, never in the URL, so it stays out of access logs.
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._session.post(f"{self._base}/{path}", json=body,
-                                          headers=headers) as response:
+            async with self._session.post(
+                f"{self._base}/{path}", json=body, headers=headers
+            ) as response:
                 raw = await response.read()
                 return response.status, _json(raw), response.headers
         except aiohttp.ClientConnectorError as exc:
@@ -82,12 +82,14 @@ def window_refusal(last_inbound_at: datetime | None, now: datetime) -> SendResul
         why = f"the customer last wrote {hours:.0f} hours ago"
     else:
         return None
-    return SendResult(ok=False, permanent=True,
-                      error=f"outside the 24-hour messaging window ({why}); not sent")
+    return SendResult(
+        ok=False, permanent=True, error=f"outside the 24-hour messaging window ({why}); not sent"
+    )
 
 
-def graph_result(status: int, data: Any, headers: Mapping[str, str],
-                 provider_id: str | None) -> SendResult:
+def graph_result(
+    status: int, data: Any, headers: Mapping[str, str], provider_id: str | None
+) -> SendResult:
     """A SendResult from one Graph answer, judged by the error JSON Meta documents."""
     if 200 <= status < 300:
         return SendResult(ok=True, provider_id=provider_id)
@@ -96,11 +98,15 @@ def graph_result(status: int, data: Any, headers: Mapping[str, str],
     code, sub = _int(error.get("code")), _int(error.get("error_subcode"))
     said = f"Graph API HTTP {status}, error {code}/{sub}: {error.get('message') or 'no message'}"
     if (code, sub) in _WINDOW_ERRORS or (code, None) in _WINDOW_ERRORS:
-        return SendResult(ok=False, permanent=True,
-                          error=f"outside the 24-hour messaging window ({said}); not sent")
+        return SendResult(
+            ok=False,
+            permanent=True,
+            error=f"outside the 24-hour messaging window ({said}); not sent",
+        )
     if status == 429 or code in _RATE_LIMITS:
-        return SendResult(ok=False, error=f"rate limited ({said})",
-                          retry_after=_rate_delay(headers))
+        return SendResult(
+            ok=False, error=f"rate limited ({said})", retry_after=_rate_delay(headers)
+        )
     if status >= 500 or code in _TRANSIENT or error.get("is_transient") is True:
         return SendResult(ok=False, error=said)
     return SendResult(ok=False, permanent=True, error=said)
@@ -118,8 +124,14 @@ def _rate_delay(headers: Mapping[str, str]) -> float:
         pass
     try:
         usage = json.loads(headers.get("X-Business-Use-Case-Usage", "{}"))
-        minutes = max((float(u.get("estimated_time_to_regain_access", 0))
-                       for uses in usage.values() for u in uses), default=0.0)
+        minutes = max(
+            (
+                float(u.get("estimated_time_to_regain_access", 0))
+                for uses in usage.values()
+                for u in uses
+            ),
+            default=0.0,
+        )
     except (ValueError, TypeError, AttributeError):
         minutes = 0.0
     return minutes * 60 if minutes > 0 else DEFAULT_RATE_DELAY_S
@@ -151,9 +163,19 @@ class _GraphSender:
         for n, body in enumerate(bodies):
             result = await self._post(body)
             if not result.ok:
-                return result if n == 0 else SendResult(ok=False, permanent=True, error=(
-                    f"part {n + 1} of {len(bodies)} not sent ({result.error}); parts before it "
-                    "were, so it is not retried (they would be repeated)"))
+                return (
+                    result
+                    if n == 0
+                    else SendResult(
+                        ok=False,
+                        permanent=True,
+                        error=(
+                            f"part {n + 1} of {len(bodies)} not sent ({result.error}); "
+                            "parts before it were, so it is not retried (they would be "
+                            "repeated)"
+                        ),
+                    )
+                )
             ids.append(result.provider_id or "")
         return SendResult(ok=True, provider_id=ids[0] or None)
 
@@ -163,9 +185,14 @@ class _GraphSender:
         except Unreached as exc:
             return SendResult(ok=False, error=f"cannot reach the Graph API: {exc}")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return SendResult(ok=False, permanent=True, error=(
-                f"no answer from the Graph API ({type(exc).__name__}: {exc}); the reply may "
-                "have arrived, so it is not retried"))
+            return SendResult(
+                ok=False,
+                permanent=True,
+                error=(
+                    f"no answer from the Graph API ({type(exc).__name__}: {exc}); the reply may "
+                    "have arrived, so it is not retried"
+                ),
+            )
         return graph_result(status, data, headers, self._provider_id(data))
 
 
@@ -179,11 +206,14 @@ class MessengerSender(_GraphSender):
         self.channel = channel
         # Messenger takes 2,000 characters of text; Instagram 1,000 bytes of UTF-8.
         self._split: tuple[int, Size] = (
-            (1000, utf8_bytes) if channel is Channel.INSTAGRAM else (2000, len))
+            (1000, utf8_bytes) if channel is Channel.INSTAGRAM else (2000, len)
+        )
 
     def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
-        return [{"recipient": {"id": reply.to}, "messaging_type": "RESPONSE",
-                 "message": {"text": part}} for part in split_text(reply.text, *self._split)]
+        return [
+            {"recipient": {"id": reply.to}, "messaging_type": "RESPONSE", "message": {"text": part}}
+            for part in split_text(reply.text, *self._split)
+        ]
 
     @staticmethod
     def _provider_id(data: Any) -> str | None:
@@ -201,9 +231,16 @@ class WhatsAppSender(_GraphSender):
         self._path = f"{phone_number_id}/messages"
 
     def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
-        return [{"messaging_product": "whatsapp", "recipient_type": "individual",
-                 "to": reply.to, "type": "text", "text": {"preview_url": False, "body": part}}
-                for part in split_text(reply.text, 4096)]
+        return [
+            {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": reply.to,
+                "type": "text",
+                "text": {"preview_url": False, "body": part},
+            }
+            for part in split_text(reply.text, 4096)
+        ]
 
     @staticmethod
     def _provider_id(data: Any) -> str | None:

@@ -27,33 +27,52 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = Path(__file__).resolve().parent / "static" / "pages.css"
 STATIC_PREFIX = "/pages-static"
-_TEMPLATE_NAMES = ("base.html", "form.html", "done.html", "status.html", "link_open.html",
-                   "problem.html", "unavailable.html")
+_TEMPLATE_NAMES = (
+    "base.html",
+    "form.html",
+    "done.html",
+    "status.html",
+    "link_open.html",
+    "problem.html",
+    "unavailable.html",
+)
 
 
 def _environment() -> jinja2.Environment:
     """Templates compiled once at startup: no file reads on the event loop afterwards."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             auto_reload=False, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     for name in _TEMPLATE_NAMES:
         env.get_template(name)
     return env
 
 
 def security_headers(frame_ancestors: str, cache: str = "no-store") -> dict[str, str]:
-    policy = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
-              f"img-src 'self' data:; style-src 'self'; form-action 'self'; "
-              f"frame-ancestors {frame_ancestors}")
-    return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
-            # Confirmation URLs carry a submission id: never hand it to another site.
-            "Referrer-Policy": "no-referrer", "Cache-Control": cache}
+    policy = (
+        "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+        f"img-src 'self' data:; style-src 'self'; form-action 'self'; "
+        f"frame-ancestors {frame_ancestors}"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        # Confirmation URLs carry a submission id: never hand it to another site.
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": cache,
+    }
 
 
 class Pages:
     """Renders one page in one language with the headers every customer page carries."""
 
-    def __init__(self, frame_ancestors: str = "*", timezone: str = "Europe/Rome",
-                 trusted_proxies: int = 0) -> None:
+    def __init__(
+        self, frame_ancestors: str = "*", timezone: str = "Europe/Rome", trusted_proxies: int = 0
+    ) -> None:
         self.frame_ancestors = frame_ancestors
         self.timezone = timezone
         self.trusted_proxies = trusted_proxies  # see channels.client_address
@@ -62,20 +81,40 @@ class Pages:
     def client_ip(self, request: web.Request) -> str:
         return client_ip(request, self.trusted_proxies)
 
-    def render(self, request: web.Request, template: str, lang: str, *, status: int = 200,
-               cache: str = "no-store", **context: Any) -> web.Response:
+    def render(
+        self,
+        request: web.Request,
+        template: str,
+        lang: str,
+        *,
+        status: int = 200,
+        cache: str = "no-store",
+        **context: Any,
+    ) -> web.Response:
         """`cache`: pages with personal data are never stored; the empty form may be, so
         that going back to it and sending it again reuses its token (one ticket, not two)."""
         html = self._env.get_template(template).render(
-            t=page_texts.texts(lang), lang=lang, here=request.path, static=STATIC_PREFIX,
-            languages=list(page_texts.NATIVE_NAMES.items()), **context)
-        return web.Response(text=html, status=status, content_type="text/html",
-                            charset="utf-8", headers=security_headers(self.frame_ancestors, cache))
+            t=page_texts.texts(lang),
+            lang=lang,
+            here=request.path,
+            static=STATIC_PREFIX,
+            languages=list(page_texts.NATIVE_NAMES.items()),
+            **context,
+        )
+        return web.Response(
+            text=html,
+            status=status,
+            content_type="text/html",
+            charset="utf-8",
+            headers=security_headers(self.frame_ancestors, cache),
+        )
 
-    def problem(self, request: web.Request, lang: str, status: int, heading: str,
-                message: str) -> web.Response:
-        return self.render(request, "problem.html", lang, status=status, heading=heading,
-                           message=message)
+    def problem(
+        self, request: web.Request, lang: str, status: int, heading: str, message: str
+    ) -> web.Response:
+        return self.render(
+            request, "problem.html", lang, status=status, heading=heading, message=message
+        )
 
     def day(self, moment: datetime, lang: str) -> str:
         """A due date is a business day where the company works, not a UTC instant."""
@@ -83,8 +122,7 @@ class Pages:
         return format_date(local.date(), format="long", locale=lang)
 
     def moment(self, moment: datetime, lang: str) -> str:
-        return format_datetime(moment, format="short", tzinfo=ZoneInfo(self.timezone),
-                               locale=lang)
+        return format_datetime(moment, format="short", tzinfo=ZoneInfo(self.timezone), locale=lang)
 
 
 def stylesheet_route() -> web.RouteDef:
@@ -93,15 +131,20 @@ def stylesheet_route() -> web.RouteDef:
     css = STYLESHEET.read_bytes()
 
     async def serve(request: web.Request) -> web.Response:
-        return web.Response(body=css, content_type="text/css", charset="utf-8", headers={
-            "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            body=css,
+            content_type="text/css",
+            charset="utf-8",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
 
     return web.get(f"{STATIC_PREFIX}/pages.css", serve)
 
 
 def page_language(request: web.Request, default: str, chosen: str | None = None) -> str:
-    return page_texts.negotiate(chosen or request.query.get("lang"),
-                                request.headers.get("Accept-Language"), default)
+    return page_texts.negotiate(
+        chosen or request.query.get("lang"), request.headers.get("Accept-Language"), default
+    )
 
 
 def translated(texts: Mapping[str, str], key: str, **values: object) -> str:

@@ -21,9 +21,15 @@ LANGUAGES: tuple[str, ...] = ("en", "it", "nl", "ru", "zh")
 FALLBACK = catalogs.FALLBACK
 _PREFIX = "page."
 
-NATIVE_NAMES: Mapping[str, str] = MappingProxyType({
-    "en": "English", "it": "Italiano", "nl": "Nederlands", "ru": "Русский", "zh": "中文",
-})
+NATIVE_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "en": "English",
+        "it": "Italiano",
+        "nl": "Nederlands",
+        "ru": "Русский",
+        "zh": "中文",
+    }
+)
 
 
 def texts(language: str) -> Mapping[str, str]:
@@ -45,8 +51,11 @@ def _table(language: str) -> Mapping[str, str]:
 
 
 def _own(language: str) -> list[str]:
-    return [msgid.removeprefix(_PREFIX) for msgid in _catalog(language).messages
-            if msgid.startswith(_PREFIX)]
+    return [
+        msgid.removeprefix(_PREFIX)
+        for msgid in _catalog(language).messages
+        if msgid.startswith(_PREFIX)
+    ]
 
 
 def _catalog(language: str) -> catalogs.Catalog:

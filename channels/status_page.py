@@ -35,8 +35,14 @@ MAX_TOKEN = 64
 
 
 class StatusPage:
-    def __init__(self, lookup: TicketLookup, pages: Pages, now: Now,
-                 default_language: str, status_label: StatusLabel) -> None:
+    def __init__(
+        self,
+        lookup: TicketLookup,
+        pages: Pages,
+        now: Now,
+        default_language: str,
+        status_label: StatusLabel,
+    ) -> None:
         self.lookup = lookup
         self.status_label = status_label  # the core's status names (bot.text.i18n.status_label)
         self.pages = pages
@@ -44,19 +50,38 @@ class StatusPage:
         self.default_language = default_language
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/status", self.show), web.post("/status", self.check),
-                web.get("/status/view", self.confirm), web.post("/status/view", self.view),
-                web.get("/verify", self.confirm_proof), web.post("/verify", self.prove)]
+        return [
+            web.get("/status", self.show),
+            web.post("/status", self.check),
+            web.get("/status/view", self.confirm),
+            web.post("/status/view", self.view),
+            web.get("/verify", self.confirm_proof),
+            web.post("/verify", self.prove),
+        ]
 
     async def show(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.default_language)
         values = {"ref": request.query.get("ref", "")[:MAX_REF], "contact": ""}
         return self._page(request, lang, values)
 
-    def _page(self, request: web.Request, lang: str, values: Mapping[str, str], *,
-              status: int = 200, **context: Any) -> web.Response:
-        return self.pages.render(request, "status.html", lang, status=status, values=values,
-                                 can_mail=self.lookup.can_mail, **context)
+    def _page(
+        self,
+        request: web.Request,
+        lang: str,
+        values: Mapping[str, str],
+        *,
+        status: int = 200,
+        **context: Any,
+    ) -> web.Response:
+        return self.pages.render(
+            request,
+            "status.html",
+            lang,
+            status=status,
+            values=values,
+            can_mail=self.lookup.can_mail,
+            **context,
+        )
 
     async def check(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.default_language)
@@ -65,18 +90,25 @@ class StatusPage:
         except web.HTTPRequestEntityTooLarge:
             return self._refused(request, lang, 413, "too_large_title", "too_large_title")
         lang = page_language(request, self.default_language, _field(form, "lang", 16))
-        values = {"ref": _field(form, "ref", MAX_REF),
-                  "contact": _field(form, "contact", MAX_CONTACT)}
+        values = {
+            "ref": _field(form, "ref", MAX_REF),
+            "contact": _field(form, "contact", MAX_CONTACT),
+        }
         if not (values["ref"] and values["contact"]):
             return self._page(request, lang, values, status=422, missing=True)
-        allowance = await self.lookup.request_link(values["ref"], values["contact"],
-                                                   self.pages.client_ip(request))
+        allowance = await self.lookup.request_link(
+            values["ref"], values["contact"], self.pages.client_ip(request)
+        )
         if not allowance.allowed:
-            again = self.pages.moment(self.now() + timedelta(seconds=allowance.retry_after_s),
-                                      lang)
+            again = self.pages.moment(self.now() + timedelta(seconds=allowance.retry_after_s), lang)
             texts = page_texts.texts(lang)
-            response = self.pages.problem(request, lang, 429, texts["too_many_title"],
-                                          translated(texts, "too_many_status", time=again))
+            response = self.pages.problem(
+                request,
+                lang,
+                429,
+                texts["too_many_title"],
+                translated(texts, "too_many_status", time=again),
+            )
             response.headers["Retry-After"] = str(allowance.retry_after_s)
             return response
         return self._page(request, lang, {"ref": values["ref"], "contact": ""}, sent=True)
@@ -89,22 +121,34 @@ class StatusPage:
         """The link mailed to an address typed into the chat or the form (bot.tickets.claims)."""
         return self._link_page(request, "/verify", "verify_title", "verify_open")
 
-    def _link_page(self, request: web.Request, action: str, title: str,
-                   button: str) -> web.Response:
+    def _link_page(
+        self, request: web.Request, action: str, title: str, button: str
+    ) -> web.Response:
         lang = page_language(request, self.default_language)
         texts = page_texts.texts(lang)
-        return self.pages.render(request, "link_open.html", lang, action=action,
-                                 title=texts[title], button=texts[button],
-                                 token=request.query.get("token", "")[:MAX_TOKEN])
+        return self.pages.render(
+            request,
+            "link_open.html",
+            lang,
+            action=action,
+            title=texts[title],
+            button=texts[button],
+            token=request.query.get("token", "")[:MAX_TOKEN],
+        )
 
     async def prove(self, request: web.Request) -> web.Response:
         form = await request.post()
         lang = page_language(request, self.default_language, _field(form, "lang", 16))
         texts = page_texts.texts(lang)
         proven = await self.lookup.prove(_field(form, "token", MAX_TOKEN))
-        return self.pages.render(request, "link_open.html", lang, status=200 if proven else 410,
-                                 title=texts["verify_title"],
-                                 message=texts["verify_done" if proven else "verify_used"])
+        return self.pages.render(
+            request,
+            "link_open.html",
+            lang,
+            status=200 if proven else 410,
+            title=texts["verify_title"],
+            message=texts["verify_done" if proven else "verify_used"],
+        )
 
     async def view(self, request: web.Request) -> web.Response:
         lang = page_language(request, self.default_language)
@@ -113,11 +157,13 @@ class StatusPage:
         shown = await self.lookup.redeem(_field(form, "token", MAX_TOKEN))
         if shown is None:
             return self._page(request, lang, {"ref": "", "contact": ""}, status=410, used=True)
-        return self._page(request, lang, {"ref": shown.ref, "contact": ""},
-                          view=self._shown(shown, lang))
+        return self._page(
+            request, lang, {"ref": shown.ref, "contact": ""}, view=self._shown(shown, lang)
+        )
 
-    def _refused(self, request: web.Request, lang: str, status: int, heading: str,
-                 message: str) -> web.Response:
+    def _refused(
+        self, request: web.Request, lang: str, status: int, heading: str, message: str
+    ) -> web.Response:
         texts = page_texts.texts(lang)
         return self.pages.problem(request, lang, status, texts[heading], texts[message])
 
@@ -128,9 +174,14 @@ class StatusPage:
             "status": self.status_label(view.status.value, lang),
             "opened": self.pages.day(view.opened_at, lang),
             "next_due": self.pages.day(view.next_due, lang) if view.next_due else "",
-            "history": [{"at": self.pages.moment(change.at, lang),
-                         "status": self.status_label(change.status.value, lang),
-                         "note": change.note} for change in view.history],
+            "history": [
+                {
+                    "at": self.pages.moment(change.at, lang),
+                    "status": self.status_label(change.status.value, lang),
+                    "note": change.note,
+                }
+                for change in view.history
+            ],
         }
 
 

@@ -112,17 +112,28 @@ def _attachments(message: Message) -> list[Attachment]:
     if message.photo:
         biggest = message.photo[-1]  # Telegram lists the sizes smallest first
         found[biggest.file_unique_id] = Attachment(
-            filename="photo.jpg", content_type="image/jpeg", size=biggest.file_size or 0,
-            url=f"tg-file:{biggest.file_id}")
-    files = (message.document, message.audio, message.video, message.voice,
-             message.video_note, message.animation)
+            filename="photo.jpg",
+            content_type="image/jpeg",
+            size=biggest.file_size or 0,
+            url=f"tg-file:{biggest.file_id}",
+        )
+    files = (
+        message.document,
+        message.audio,
+        message.video,
+        message.voice,
+        message.video_note,
+        message.animation,
+    )
     for item in files:
         if item is None or item.file_unique_id in found:  # an animation is also a document
             continue
         found[item.file_unique_id] = Attachment(
             filename=(getattr(item, "file_name", None) or "")[:255],
             content_type=(getattr(item, "mime_type", None) or "application/octet-stream")[:255],
-            size=max(item.file_size or 0, 0), url=f"tg-file:{item.file_id}")
+            size=max(item.file_size or 0, 0),
+            url=f"tg-file:{item.file_id}",
+        )
     return list(found.values())
 
 
@@ -173,9 +184,17 @@ def inbound_of(update: Update, raw: dict[str, Any]) -> InboundMessage | str:
     external_id, edit_of, received_at = identity
     language = _language(message.from_user.language_code) if message.from_user else None
     return InboundMessage(
-        channel=Channel.TELEGRAM, external_id=external_id, sender=str(message.chat.id),
-        display_name=_display_name(message), text=text, received_at=received_at.astimezone(UTC),
-        language=language, attachments=attachments, raw=raw, edit_of=edit_of)
+        channel=Channel.TELEGRAM,
+        external_id=external_id,
+        sender=str(message.chat.id),
+        display_name=_display_name(message),
+        text=text,
+        received_at=received_at.astimezone(UTC),
+        language=language,
+        attachments=attachments,
+        raw=raw,
+        edit_of=edit_of,
+    )
 
 
 def command_of(message: Message) -> str | None:
@@ -204,16 +223,25 @@ def failure_of(exc: TelegramError) -> SendResult:
     if isinstance(exc, RetryAfter):
         return SendResult(ok=False, retry_after=_seconds(exc), error=f"rate limited: {exc}")
     if isinstance(exc, Forbidden):
-        return SendResult(ok=False, permanent=True, error=(
-            f"Telegram refuses this chat (the user blocked the bot or never started it): {exc}"))
+        return SendResult(
+            ok=False,
+            permanent=True,
+            error=(
+                f"Telegram refuses this chat (the user blocked the bot or never started it): {exc}"
+            ),
+        )
     if isinstance(exc, ChatMigrated):
-        return SendResult(ok=False, permanent=True,
-                          error=f"the chat moved to {exc.new_chat_id}: {exc}")
+        return SendResult(
+            ok=False, permanent=True, error=f"the chat moved to {exc.new_chat_id}: {exc}"
+        )
     if isinstance(exc, BadRequest):
         return SendResult(ok=False, permanent=True, error=f"refused by Telegram: {exc}")
     if isinstance(exc, InvalidToken):
-        return SendResult(ok=False, error="the bot token was rejected: check "
-                                          "INTAKE_TELEGRAM_TOKEN and INTAKE_TELEGRAM_API_URL")
+        return SendResult(
+            ok=False,
+            error="the bot token was rejected: check "
+            "INTAKE_TELEGRAM_TOKEN and INTAKE_TELEGRAM_API_URL",
+        )
     return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
 
@@ -224,8 +252,13 @@ class Recall:
     With Redis (the bot's), every web process sees it; without, only this one does.
     """
 
-    def __init__(self, redis: Redis | None = None, prefix: str = "intake",
-                 remember: int = 10_000, ttl_s: int = 86_400) -> None:
+    def __init__(
+        self,
+        redis: Redis | None = None,
+        prefix: str = "intake",
+        remember: int = 10_000,
+        ttl_s: int = 86_400,
+    ) -> None:
         self._redis = redis
         self._keys = Keys(prefix).telegram
         self._ttl_s = ttl_s
@@ -310,9 +343,14 @@ class Commands:
     the ids of answered commands are recalled.
     """
 
-    def __init__(self, bot: Bot, lookup: TicketLookup,
-                 accepted: Callable[[], frozenset[Channel]],
-                 status_label: StatusLabel, recall: Recall | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        lookup: TicketLookup,
+        accepted: Callable[[], frozenset[Channel]],
+        status_label: StatusLabel,
+        recall: Recall | None = None,
+    ) -> None:
         self._bot = bot
         self._lookup = lookup
         self._accepted = accepted
@@ -370,14 +408,24 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 class TelegramChannel:
     """One bot: the webhook route, the polling loop and the shared handling of an update."""
 
-    def __init__(self, config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
-                 accepted: Callable[[], frozenset[Channel]], recall: Recall | None = None,
-                 exclusive: Exclusive | None = None) -> None:
+    def __init__(
+        self,
+        config: TelegramConfig,
+        sink: MessageSink,
+        lookup: TicketLookup,
+        accepted: Callable[[], frozenset[Channel]],
+        recall: Recall | None = None,
+        exclusive: Exclusive | None = None,
+    ) -> None:
         self.config = config
         self._exclusive = exclusive or EveryProcess()
         self._requests = (HTTPXRequest(connection_pool_size=1), HTTPXRequest())
-        self.bot = Bot(config.token, base_url=config.api_url,
-                       get_updates_request=self._requests[0], request=self._requests[1])
+        self.bot = Bot(
+            config.token,
+            base_url=config.api_url,
+            get_updates_request=self._requests[0],
+            request=self._requests[1],
+        )
         recall = recall or Recall()
         self.sender = TelegramSender(self.bot, recall)
         self.commands = Commands(self.bot, lookup, accepted, config.status_label, recall)
@@ -397,12 +445,14 @@ class TelegramChannel:
         except ValidationError as exc:  # only a forged update can break the domain's limits
             parsed = f"invalid message: {exc.errors(include_url=False)[0]['msg']}"
         if isinstance(parsed, str):
-            log.info("telegram update ignored",
-                     extra={"update_id": update.update_id, "reason": parsed})
+            log.info(
+                "telegram update ignored", extra={"update_id": update.update_id, "reason": parsed}
+            )
             return Handled("ignored", parsed)
         accepted = await self._sink.accept(parsed)
-        return Handled("duplicate" if accepted.duplicate else "stored", parsed.external_id,
-                       accepted.message_id)
+        return Handled(
+            "duplicate" if accepted.duplicate else "stored", parsed.external_id, accepted.message_id
+        )
 
     # -- webhook --
 
@@ -436,8 +486,9 @@ class TelegramChannel:
         except Exception:  # not durable: a non-2xx makes Telegram deliver it again later
             log.exception("telegram update not stored", extra={"update_id": update.update_id})
             return _answer(503, error="the message store is unavailable; retry later")
-        return _answer(ok=True, outcome=handled.outcome, detail=handled.detail,
-                       id=handled.message_id)
+        return _answer(
+            ok=True, outcome=handled.outcome, detail=handled.detail, id=handled.message_id
+        )
 
     def _parse(self, data: object) -> Update | str:
         if not isinstance(data, dict):
@@ -465,18 +516,23 @@ class TelegramChannel:
             await asyncio.gather(*(request.shutdown() for request in self._requests))
 
     async def _start(self) -> None:
-        await self._try("getMe (check INTAKE_TELEGRAM_TOKEN and INTAKE_TELEGRAM_API_URL)",
-                        self.bot.initialize)
+        await self._try(
+            "getMe (check INTAKE_TELEGRAM_TOKEN and INTAKE_TELEGRAM_API_URL)", self.bot.initialize
+        )
         if self.config.polling:
-            await self._try("deleteWebhook (getUpdates fails while a webhook is set)",
-                            self.bot.delete_webhook)
+            await self._try(
+                "deleteWebhook (getUpdates fails while a webhook is set)", self.bot.delete_webhook
+            )
         elif self.config.public_url and self.config.webhook_secret:
             url = self.config.public_url.rstrip("/") + PATH
 
             async def register() -> object:
                 return await self.bot.set_webhook(
-                    url=url, secret_token=self.config.webhook_secret,
-                    allowed_updates=list(ALLOWED_UPDATES))
+                    url=url,
+                    secret_token=self.config.webhook_secret,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
+
             await self._try(f"setWebhook to {url}", register)
 
     @staticmethod
@@ -493,10 +549,15 @@ class TelegramChannel:
             if failures:
                 await _pause(stop, min(60.0, self.config.retry_base_s * 2 ** (failures - 1)))
             try:
-                updates = await _until_stopped(stop, self.bot.get_updates(
-                    offset=offset, timeout=self.config.poll_timeout_s,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    read_timeout=self.config.poll_timeout_s + 10))
+                updates = await _until_stopped(
+                    stop,
+                    self.bot.get_updates(
+                        offset=offset,
+                        timeout=self.config.poll_timeout_s,
+                        allowed_updates=list(ALLOWED_UPDATES),
+                        read_timeout=self.config.poll_timeout_s + 10,
+                    ),
+                )
             except RetryAfter as exc:
                 await _pause(stop, _seconds(exc))
                 continue
@@ -509,8 +570,9 @@ class TelegramChannel:
             offset, stored_all = await self._feed(updates or (), offset)
             failures = 0 if stored_all else failures + 1
 
-    async def _feed(self, updates: tuple[Update, ...], offset: int | None
-                    ) -> tuple[int | None, bool]:
+    async def _feed(
+        self, updates: tuple[Update, ...], offset: int | None
+    ) -> tuple[int | None, bool]:
         """Handle updates in order; the offset moves past one only once it is durable."""
         for update in updates:
             try:
@@ -525,12 +587,18 @@ class TelegramChannel:
 def _not_configured(message: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def refuse(request: web.Request) -> web.Response:
         return _answer(503, error=message)
+
     return refuse
 
 
-def plug(config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
-         accepted: Callable[[], frozenset[Channel]], redis: Redis | None = None,
-         exclusive: Exclusive | None = None) -> Plug:
+def plug(
+    config: TelegramConfig,
+    sink: MessageSink,
+    lookup: TicketLookup,
+    accepted: Callable[[], frozenset[Channel]],
+    redis: Redis | None = None,
+    exclusive: Exclusive | None = None,
+) -> Plug:
     """The Telegram family: webhook route (or polling loop), sender, and the bot's lifecycle.
 
     `redis` (the bot's) lets every web process recall what the others answered and sent;
@@ -538,19 +606,38 @@ def plug(config: TelegramConfig, sink: MessageSink, lookup: TicketLookup,
     """
     if not config.token:
         message = "not configured: set INTAKE_TELEGRAM_TOKEN"
-        return Plug("telegram", status=message,
-                    routes=[web.post(PATH, _not_configured(f"the Telegram channel is {message}"))])
-    channel = TelegramChannel(config, sink, lookup, accepted,
-                              Recall(redis, config.key_prefix) if redis is not None else None,
-                              exclusive)
+        return Plug(
+            "telegram",
+            status=message,
+            routes=[web.post(PATH, _not_configured(f"the Telegram channel is {message}"))],
+        )
+    channel = TelegramChannel(
+        config,
+        sink,
+        lookup,
+        accepted,
+        Recall(redis, config.key_prefix) if redis is not None else None,
+        exclusive,
+    )
     senders = {Channel.TELEGRAM: channel.sender}
     if config.polling:
-        return Plug("telegram", status="configured (polling)", senders=senders,
-                    loops=[channel.run])
+        return Plug("telegram", status="configured (polling)", senders=senders, loops=[channel.run])
     if not config.webhook_secret:
-        message = ("webhook refused until INTAKE_TELEGRAM_WEBHOOK_SECRET is set (or set "
-                   "INTAKE_TELEGRAM_POLLING=true); replies still go out")
-        return Plug("telegram", status=message, senders=senders, loops=[channel.run],
-                    routes=[web.post(PATH, _not_configured(message))])
-    return Plug("telegram", status="configured (webhook)", senders=senders,
-                loops=[channel.run], routes=[web.post(PATH, channel.webhook)])
+        message = (
+            "webhook refused until INTAKE_TELEGRAM_WEBHOOK_SECRET is set (or set "
+            "INTAKE_TELEGRAM_POLLING=true); replies still go out"
+        )
+        return Plug(
+            "telegram",
+            status=message,
+            senders=senders,
+            loops=[channel.run],
+            routes=[web.post(PATH, _not_configured(message))],
+        )
+    return Plug(
+        "telegram",
+        status="configured (webhook)",
+        senders=senders,
+        loops=[channel.run],
+        routes=[web.post(PATH, channel.webhook)],
+    )

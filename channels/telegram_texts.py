@@ -13,8 +13,10 @@ LANGUAGES: tuple[str, ...] = ("en", "it", "nl", "ru", "zh", "de", "fr", "es")
 
 
 def _in_every_language(key: str) -> dict[str, str]:
-    return {language: catalogs.translations("channels", "channels", language).gettext(
-        f"telegram.{key}") for language in LANGUAGES}
+    return {
+        language: catalogs.translations("channels", "channels", language).gettext(f"telegram.{key}")
+        for language in LANGUAGES
+    }
 
 
 GREETING = _in_every_language("greeting")

@@ -65,8 +65,9 @@ class WebchatSender:
     async def send(self, reply: OutboundReply) -> SendResult:
         store = self._chat.store
         if not await store.exists(reply.to):
-            return SendResult(ok=False, error="the chat session expired or never existed",
-                              permanent=True)
+            return SendResult(
+                ok=False, error="the chat session expired or never existed", permanent=True
+            )
         try:
             entry = await self._chat.bot_entry(reply.to, reply.text, reply.ticket_ref)
         except SessionFull as exc:
@@ -101,8 +102,10 @@ class Transports:
         self._http_buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         # Frames handled at once: each holds a few Redis connections, and the pool is finite.
         self._busy = asyncio.Semaphore(chat.config.max_concurrent)
-        self._assets = {name: (STATIC / name).read_text(encoding="utf-8")
-                        for name in ("widget.js", "widget.css")}
+        self._assets = {
+            name: (STATIC / name).read_text(encoding="utf-8")
+            for name in ("widget.js", "widget.css")
+        }
 
     def _bucket(self) -> TokenBucket:
         return TokenBucket(self.chat.config.rate_per_s, self.chat.config.burst)
@@ -111,9 +114,14 @@ class Transports:
         return client_ip(request, self.chat.config.trusted_proxies)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/widget.js", self.widget_js), web.get("/widget.css", self.widget_css),
-                web.get("/chat/config", self.config), web.get("/chat/ws", self.websocket),
-                web.post("/chat/send", self.send), web.post("/chat/poll", self.poll)]
+        return [
+            web.get("/widget.js", self.widget_js),
+            web.get("/widget.css", self.widget_css),
+            web.get("/chat/config", self.config),
+            web.get("/chat/ws", self.websocket),
+            web.post("/chat/send", self.send),
+            web.post("/chat/poll", self.poll),
+        ]
 
     async def widget_js(self, request: web.Request) -> web.StreamResponse:
         return self._asset("widget.js", "application/javascript")
@@ -122,8 +130,11 @@ class Transports:
         return self._asset("widget.css", "text/css")
 
     def _asset(self, name: str, content_type: str) -> web.StreamResponse:
-        response = web.Response(text=self._assets[name], content_type=content_type,
-                                headers={"Cache-Control": "public, max-age=300"})
+        response = web.Response(
+            text=self._assets[name],
+            content_type=content_type,
+            headers={"Cache-Control": "public, max-age=300"},
+        )
         return _cors(response)
 
     async def config(self, request: web.Request) -> web.StreamResponse:
@@ -148,8 +159,7 @@ class Transports:
             await asyncio.gather(writer, return_exceptions=True)
         return ws
 
-    async def _on_frame(self, ws: web.WebSocketResponse, conv: Conversation,
-                        msg: Any) -> bool:
+    async def _on_frame(self, ws: web.WebSocketResponse, conv: Conversation, msg: Any) -> bool:
         """False when the socket must close: persistent abuse gets 1008."""
         config = self.chat.config
         frame = _parse(msg.data) if msg.type == WSMsgType.TEXT else None
@@ -161,9 +171,13 @@ class Transports:
             return True
         if not conv.bucket.take():
             conv.strikes += 1
-            conv.out.put_nowait(error_frame("rate_limited",
-                                       chat_texts.say("rate_limited", conv.language),
-                                       cid=str(frame.get("cid") or "")[:64]))
+            conv.out.put_nowait(
+                error_frame(
+                    "rate_limited",
+                    chat_texts.say("rate_limited", conv.language),
+                    cid=str(frame.get("cid") or "")[:64],
+                )
+            )
             if conv.strikes > config.max_strikes:
                 return await _close(ws, conv, "too many messages")
             return True
@@ -178,33 +192,63 @@ class Transports:
                 return await self.chat.handle(conv, frame)
         except Exception:
             log.exception("chat frame failed", extra={"frame_type": frame.get("type")})
-            return [error_frame("unavailable", chat_texts.say("store_unavailable", conv.language),
-                           cid=str(frame.get("cid") or "")[:64], retry=frame["type"])]
+            return [
+                error_frame(
+                    "unavailable",
+                    chat_texts.say("store_unavailable", conv.language),
+                    cid=str(frame.get("cid") or "")[:64],
+                    retry=frame["type"],
+                )
+            ]
 
     async def send(self, request: web.Request) -> web.StreamResponse:
         """One frame over HTTP (text/plain JSON, so the browser sends no preflight)."""
         ip = self._client_ip(request)
         if not self._http_bucket(ip).take():
-            return _cors(web.json_response({"frames": [error_frame(
-                "rate_limited", chat_texts.say("rate_limited", "en"))]}, status=429))
-        if request.content_length is not None and \
-                request.content_length > self.chat.config.max_frame_bytes:
-            return _cors(web.json_response({"frames": [error_frame(
-                "too_long", f"body larger than {self.chat.config.max_frame_bytes} bytes")]},
-                status=413))
+            return _cors(
+                web.json_response(
+                    {"frames": [error_frame("rate_limited", chat_texts.say("rate_limited", "en"))]},
+                    status=429,
+                )
+            )
+        if (
+            request.content_length is not None
+            and request.content_length > self.chat.config.max_frame_bytes
+        ):
+            return _cors(
+                web.json_response(
+                    {
+                        "frames": [
+                            error_frame(
+                                "too_long",
+                                f"body larger than {self.chat.config.max_frame_bytes} bytes",
+                            )
+                        ]
+                    },
+                    status=413,
+                )
+            )
         try:
             frame = _parse(await request.text())
         except (UnicodeDecodeError, LookupError):  # not UTF-8, or an unknown charset
             frame = None
         if frame is None:
-            return _cors(web.json_response({"frames": [error_frame(
-                "bad_frame", "the body is a JSON object with a type")]}, status=400))
+            return _cors(
+                web.json_response(
+                    {"frames": [error_frame("bad_frame", "the body is a JSON object with a type")]},
+                    status=400,
+                )
+            )
         conv = Conversation(ip=ip, bucket=self._bucket(), live=False)
         if frame["type"] != "hello":
             session = await self.chat.store.load(str(frame.get("session") or ""))
             if session is None:
-                return _cors(web.json_response({"frames": [error_frame(
-                    "no_session", "unknown or expired session")]}, status=404))
+                return _cors(
+                    web.json_response(
+                        {"frames": [error_frame("no_session", "unknown or expired session")]},
+                        status=404,
+                    )
+                )
             conv.session, conv.language = session.id, session.language
         frames = await self._handle(conv, frame)
         direct = [conv.out.get_nowait() for _ in range(conv.out.qsize())]
@@ -223,8 +267,7 @@ class Transports:
         A POST of a {"type": "poll", "session": ...} frame (text/plain, so no preflight):
         the session id is the chat's secret and never belongs in a URL or an access log."""
         try:
-            body = _parse(await request.text()) if (request.content_length or 0) <= 4096 \
-                else None
+            body = _parse(await request.text()) if (request.content_length or 0) <= 4096 else None
         except (UnicodeDecodeError, LookupError):
             body = None
         body = body or {}
@@ -233,11 +276,9 @@ class Transports:
             after = int(body.get("after", -1))
             wait = min(max(float(body.get("wait", 0)), 0.0), self.chat.config.poll_wait_s)
         except (TypeError, ValueError):
-            return _cors(web.json_response({"error": "after and wait are numbers"},
-                                           status=400))
+            return _cors(web.json_response({"error": "after and wait are numbers"}, status=400))
         if not await store.exists(sid):
-            return _cors(web.json_response({"error": "unknown or expired session"},
-                                           status=404))
+            return _cors(web.json_response({"error": "unknown or expired session"}, status=404))
         queue: asyncio.Queue[Frame] = asyncio.Queue()
         self.chat.hub.listen(sid, queue)
         try:
@@ -247,12 +288,14 @@ class Transports:
                 entries = await store.history(sid, after)
         finally:
             self.chat.hub.unlisten(sid, queue)
-        return _cors(web.json_response({"frames": [e.frame() for e in entries],
-                                        "accepted": self.chat.is_open()}))
+        return _cors(
+            web.json_response(
+                {"frames": [e.frame() for e in entries], "accepted": self.chat.is_open()}
+            )
+        )
 
 
-async def _wait_for_news(request: web.Request, queue: asyncio.Queue[Frame],
-                         wait: float) -> None:
+async def _wait_for_news(request: web.Request, queue: asyncio.Queue[Frame], wait: float) -> None:
     """Until a frame comes, `wait` runs out, or the poller hangs up (checked each second)."""
     deadline = time.monotonic() + wait
     while (left := deadline - time.monotonic()) > 0:
@@ -283,20 +326,34 @@ async def _close(ws: web.WebSocketResponse, conv: Conversation, why: str) -> boo
     return False
 
 
-def build(config: WebchatConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
-          accepted: Callable[[], frozenset[Channel]]) -> Chat:
+def build(
+    config: WebchatConfig,
+    sink: MessageSink,
+    lookup: TicketLookup,
+    redis: Redis,
+    accepted: Callable[[], frozenset[Channel]],
+) -> Chat:
     store = SessionStore(redis, config.key_prefix, config.session_ttl_s)
-    return Chat(config, sink, lookup, store, Hub(redis, store), accepted,
-                ChatLimits(redis, config))
+    return Chat(config, sink, lookup, store, Hub(redis, store), accepted, ChatLimits(redis, config))
 
 
 def plug_of(chat: Chat) -> Plug:
     """The chat needs no credentials: it is always configured."""
-    return Plug(name="webchat", routes=Transports(chat).routes(),
-                senders={Channel.WEBCHAT: WebchatSender(chat)}, loops=[chat.hub.run],
-                shutdown=[chat.hub.close_all], forget=[chat.store.forget])
+    return Plug(
+        name="webchat",
+        routes=Transports(chat).routes(),
+        senders={Channel.WEBCHAT: WebchatSender(chat)},
+        loops=[chat.hub.run],
+        shutdown=[chat.hub.close_all],
+        forget=[chat.store.forget],
+    )
 
 
-def plug(config: WebchatConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
-         accepted: Callable[[], frozenset[Channel]]) -> Plug:
+def plug(
+    config: WebchatConfig,
+    sink: MessageSink,
+    lookup: TicketLookup,
+    redis: Redis,
+    accepted: Callable[[], frozenset[Channel]],
+) -> Plug:
     return plug_of(build(config, sink, lookup, redis, accepted))

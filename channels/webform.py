@@ -87,9 +87,18 @@ VISITOR_COOKIE = "intake_visitor"
 _VISITOR = re.compile(r"[A-Za-z0-9_-]{22,64}")
 
 # Characters per field; the description's own limit comes from the config.
-LIMITS: Mapping[str, int] = {"name": 200, "contact": 254, "order": 64, "model": 100,
-                             "serial": 64, "solution": 1000, "type": 16, "csrf": 160,
-                             "lang": 16, "website": 200}
+LIMITS: Mapping[str, int] = {
+    "name": 200,
+    "contact": 254,
+    "order": 64,
+    "model": 100,
+    "serial": 64,
+    "solution": 1000,
+    "type": 16,
+    "csrf": 160,
+    "lang": 16,
+    "website": 200,
+}
 _SINGLE_LINE = ("name", "contact", "order", "model", "serial")
 MIN_DESCRIPTION_CHARS = 20
 
@@ -116,12 +125,17 @@ class WebformConfig:
 
     @property
     def uploads(self) -> UploadRules:
-        return UploadRules(self.upload_dir, self.max_file_bytes, self.max_files,
-                           self.allowed_types,
-                           {**LIMITS, "description": self.max_description_chars})
+        return UploadRules(
+            self.upload_dir,
+            self.max_file_bytes,
+            self.max_files,
+            self.allowed_types,
+            {**LIMITS, "description": self.max_description_chars},
+        )
 
 
 # --- the token -----------------------------------------------------------------------
+
 
 def _sign(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
@@ -132,8 +146,9 @@ def issue_token(secret: str, sid: str, issued: int, visitor: str = "") -> str:
     return f"{payload}.{_sign(secret, f'{payload}.{visitor}')}"
 
 
-def check_token(secret: str, token: str, now: int, max_age_s: int,
-                visitor: str = "") -> tuple[str, bool] | None:
+def check_token(
+    secret: str, token: str, now: int, max_age_s: int, visitor: str = ""
+) -> tuple[str, bool] | None:
     """(submission id, still fresh) for a token we issued to this visitor; None for a
     missing or forged one, or one issued to another browser."""
     match = _TOKEN.fullmatch(token.strip())
@@ -165,8 +180,10 @@ def contact_address(value: str) -> str | None:
 
 def clean(fields: Mapping[str, str]) -> dict[str, str]:
     """Control characters out, one-line fields on one line; bidi marks stay (shown as text)."""
-    values = {name: CONTROL.sub("", fields.get(name, "")).strip()
-              for name in (*_SINGLE_LINE, "description", "solution", "type")}
+    values = {
+        name: CONTROL.sub("", fields.get(name, "")).strip()
+        for name in (*_SINGLE_LINE, "description", "solution", "type")
+    }
     for name in _SINGLE_LINE:
         values[name] = " ".join(values[name].split())
     values["description"] = values["description"].replace("\r\n", "\n")
@@ -174,8 +191,9 @@ def clean(fields: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def problems(values: Mapping[str, str], too_long: set[str], config: WebformConfig,
-             texts: Mapping[str, str]) -> dict[str, str]:
+def problems(
+    values: Mapping[str, str], too_long: set[str], config: WebformConfig, texts: Mapping[str, str]
+) -> dict[str, str]:
     """Field -> what is wrong with it, in the page's language."""
     errors: dict[str, str] = {}
     if values["type"] not in ("product", "service"):
@@ -189,8 +207,9 @@ def problems(values: Mapping[str, str], too_long: set[str], config: WebformConfi
     if "contact" not in errors and contact_address(values["contact"]) is None:
         errors["contact"] = texts["err_contact"]
     if "description" not in errors and len(values["description"]) < MIN_DESCRIPTION_CHARS:
-        errors["description"] = translated(texts, "err_description_short",
-                                           min=MIN_DESCRIPTION_CHARS)
+        errors["description"] = translated(
+            texts, "err_description_short", min=MIN_DESCRIPTION_CHARS
+        )
     limits = {**LIMITS, "description": config.max_description_chars}
     for name in (*_SINGLE_LINE, "description", "solution"):
         if name in too_long or len(values[name]) > limits[name]:
@@ -201,11 +220,16 @@ def problems(values: Mapping[str, str], too_long: set[str], config: WebformConfi
 def compose(values: Mapping[str, str]) -> str:
     """The message text: the description first (the core reads it as the description), then
     each field behind a label the core's detail extraction recognises."""
-    kind = ("product" if values["type"] == "product"
-            else "service (customer service)")  # a word the category vote counts
+    kind = (
+        "product" if values["type"] == "product" else "service (customer service)"
+    )  # a word the category vote counts
     contact = values["contact"]
-    lines = [values["description"], "", f"Complaint type: {kind}",
-             f"Order number: {values['order']}"]
+    lines = [
+        values["description"],
+        "",
+        f"Complaint type: {kind}",
+        f"Order number: {values['order']}",
+    ]
     if values["model"]:
         lines.append(f"Model: {values['model']}")
     if values["serial"]:
@@ -218,11 +242,16 @@ def compose(values: Mapping[str, str]) -> str:
 def given_details(values: Mapping[str, str]) -> dict[str, str]:
     """The fields by the core's detail names: taken as given, not read back from the text."""
     contact = values["contact"]
-    return {"category": "product" if values["type"] == "product" else "service",
-            "name": values["name"], "email" if "@" in contact else "phone": contact,
-            "order_number": values["order"], "product_model": values["model"],
-            "serial_number": values["serial"], "description": values["description"],
-            "desired_solution": values["solution"]}
+    return {
+        "category": "product" if values["type"] == "product" else "service",
+        "name": values["name"],
+        "email" if "@" in contact else "phone": contact,
+        "order_number": values["order"],
+        "product_model": values["model"],
+        "serial_number": values["serial"],
+        "description": values["description"],
+        "desired_solution": values["solution"],
+    }
 
 
 _SUMMARY = ("type", "name", "contact", "order", "model", "serial", "description", "solution")
@@ -250,8 +279,9 @@ class MailFallback:
 
     async def send(self, reply: OutboundReply, email: str) -> SendResult:
         if self.under_cap is not None and not await self.under_cap(email):
-            return SendResult(ok=False, permanent=True,
-                              error=f"not sent: {email} already got the day's replies")
+            return SendResult(
+                ok=False, permanent=True, error=f"not sent: {email} already got the day's replies"
+            )
         result = await self.mail.send(reply.model_copy(update={"to": email}))
         return result.model_copy(update={"delivered_to": email}) if result.ok else result
 
@@ -267,8 +297,14 @@ class WebformSender:
 
     channel = Channel.WEBFORM
 
-    def __init__(self, redis: Redis, keys: FormKeys, ttl_s: int,
-                 later: ReplySender | None = None, under_cap: UnderCap | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: FormKeys,
+        ttl_s: int,
+        later: ReplySender | None = None,
+        under_cap: UnderCap | None = None,
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
@@ -285,38 +321,66 @@ class WebformSender:
         """The email typed into the submission the reply answers: a later update about the
         visitor's own complaint goes there (it is theirs, whoever owns the address)."""
         sid = (reply.in_reply_to or "").removeprefix("form:")
-        raw = await self._redis.get(self._keys.submission(sid)) if _SUBMISSION.fullmatch(
-            sid) else None
+        raw = (
+            await self._redis.get(self._keys.submission(sid))
+            if _SUBMISSION.fullmatch(sid)
+            else None
+        )
         contact = str((json.loads(raw).get("values") or {}).get("contact", "")) if raw else ""
         return contact_address(contact) or "" if "@" in contact else ""
 
     async def _show(self, reply: OutboundReply) -> SendResult:
         sid = (reply.in_reply_to or "").removeprefix("form:")
         if not _SUBMISSION.fullmatch(sid) or not await self._redis.exists(
-                self._keys.submission(sid)):
-            return SendResult(ok=False, permanent=True, error=(
-                "the web form shows replies only on a fresh confirmation page; "
-                f"this one has none or it expired: contact {reply.to} another way"))
-        stored = json.dumps({"outbox_id": reply.outbox_id, "ref": reply.ticket_ref,
-                             "text": reply.text, "language": reply.language})
+            self._keys.submission(sid)
+        ):
+            return SendResult(
+                ok=False,
+                permanent=True,
+                error=(
+                    "the web form shows replies only on a fresh confirmation page; "
+                    f"this one has none or it expired: contact {reply.to} another way"
+                ),
+            )
+        stored = json.dumps(
+            {
+                "outbox_id": reply.outbox_id,
+                "ref": reply.ticket_ref,
+                "text": reply.text,
+                "language": reply.language,
+            }
+        )
         if await self._redis.set(self._keys.reply(sid), stored, nx=True, ex=self._ttl_s):
             return SendResult(ok=True, provider_id=f"form:{sid}")
         earlier = json.loads(await self._redis.get(self._keys.reply(sid)) or "{}")
         if earlier.get("outbox_id") == reply.outbox_id:  # a retry of this very reply
             return SendResult(ok=True, provider_id=f"form:{sid}")
-        return SendResult(ok=False, permanent=True, error=(
-            "the web form cannot deliver a later update (the customer sees it on the status "
-            f"page); contact {reply.to} another way if it matters"))
+        return SendResult(
+            ok=False,
+            permanent=True,
+            error=(
+                "the web form cannot deliver a later update (the customer sees it on the status "
+                f"page); contact {reply.to} another way if it matters"
+            ),
+        )
 
 
 # --- the pages -----------------------------------------------------------------------
 
+
 class WebForm:
     """GET/POST /form and GET /form/done/{submission}."""
 
-    def __init__(self, config: WebformConfig, sink: MessageSink, lookup: TicketLookup,
-                 redis: Redis, accepted: Callable[[], frozenset[Channel]], now: Now,
-                 pages: Pages) -> None:
+    def __init__(
+        self,
+        config: WebformConfig,
+        sink: MessageSink,
+        lookup: TicketLookup,
+        redis: Redis,
+        accepted: Callable[[], frozenset[Channel]],
+        now: Now,
+        pages: Pages,
+    ) -> None:
         self.config, self.sink, self.lookup, self.redis = config, sink, lookup, redis
         self.accepted, self.now, self.pages = accepted, now, pages
         keys = Keys(config.key_prefix)
@@ -324,8 +388,11 @@ class WebForm:
         self.limit = Limiter(redis, keys, "form-ip", config.per_ip_per_hour, 3600)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/form", self.show), web.post("/form", self.submit),
-                web.get("/form/done/{submission}", self.done)]
+        return [
+            web.get("/form", self.show),
+            web.post("/form", self.submit),
+            web.get("/form/done/{submission}", self.done),
+        ]
 
     # GET /form ---------------------------------------------------------------------
 
@@ -333,7 +400,7 @@ class WebForm:
         lang = page_language(request, self.config.default_language)
         if Channel.WEBFORM not in self.accepted():
             return self._unavailable(request, lang)
-        values = {"order": request.query.get("order", "")[:LIMITS["order"]]}
+        values = {"order": request.query.get("order", "")[: LIMITS["order"]]}
         return self._form(request, lang, values, {}, sid=secrets.token_urlsafe(16))
 
     def _visitor(self, request: web.Request) -> str:
@@ -350,33 +417,69 @@ class WebForm:
         if host == request.host:
             return True
         allowed = self.config.frame_ancestors.split()
-        return "*" in allowed or any(origin == a or host == a.split("://", 1)[-1]
-                                     for a in allowed if a not in ("'self'", "'none'"))
+        return "*" in allowed or any(
+            origin == a or host == a.split("://", 1)[-1]
+            for a in allowed
+            if a not in ("'self'", "'none'")
+        )
 
     def _unavailable(self, request: web.Request, lang: str) -> web.Response:
         texts = page_texts.texts(lang)
-        open_channels = [texts[f"channel.{c.value}"] for c in Channel
-                         if c in self.accepted() and c is not Channel.WEBFORM]
-        return self.pages.render(request, "unavailable.html", lang, status=503,
-                                 channels=open_channels)
+        open_channels = [
+            texts[f"channel.{c.value}"]
+            for c in Channel
+            if c in self.accepted() and c is not Channel.WEBFORM
+        ]
+        return self.pages.render(
+            request, "unavailable.html", lang, status=503, channels=open_channels
+        )
 
-    def _form(self, request: web.Request, lang: str, values: Mapping[str, str],
-              errors: Mapping[str, str], *, sid: str, status: int = 200, notice: str = "",
-              files_again: bool = False) -> web.Response:
+    def _form(
+        self,
+        request: web.Request,
+        lang: str,
+        values: Mapping[str, str],
+        errors: Mapping[str, str],
+        *,
+        sid: str,
+        status: int = 200,
+        notice: str = "",
+        files_again: bool = False,
+    ) -> web.Response:
         config, texts = self.config, page_texts.texts(lang)
         held = self._visitor(request)  # a first visit's token is bound to no cookie yet
         visitor = held or secrets.token_urlsafe(24)
         token = issue_token(config.secret, sid, int(self.now().timestamp()), held)
         cache = "private, no-cache" if status == 200 and not values.get("order") else "no-store"
         response = self.pages.render(
-            request, "form.html", lang, status=status, cache=cache, token=token, values=values,
-            errors=errors, notice=notice, files_again=files_again,
+            request,
+            "form.html",
+            lang,
+            status=status,
+            cache=cache,
+            token=token,
+            values=values,
+            errors=errors,
+            notice=notice,
+            files_again=files_again,
             accept=",".join(sorted(config.allowed_types)),
             limits={**LIMITS, "files": config.max_files},
-            hint_files=translated(texts, "attachments_hint", max_files=config.max_files,
-                                  max_mb=config.max_file_bytes // MIB))
-        response.set_cookie(VISITOR_COOKIE, visitor, max_age=365 * 86400, httponly=True,
-                            samesite="Lax", secure=request.secure, path="/")
+            hint_files=translated(
+                texts,
+                "attachments_hint",
+                max_files=config.max_files,
+                max_mb=config.max_file_bytes // MIB,
+            ),
+        )
+        response.set_cookie(
+            VISITOR_COOKIE,
+            visitor,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="Lax",
+            secure=request.secure,
+            path="/",
+        )
         return response
 
     # POST /form --------------------------------------------------------------------
@@ -399,8 +502,11 @@ class WebForm:
         refusal = await self._refuse_early(request, lang)
         if refusal is not None:
             return refusal
-        reader = PostReader(self.config.uploads, self._file_texts(lang),
-                            lambda token: self._checked(request, token) is not None)
+        reader = PostReader(
+            self.config.uploads,
+            self._file_texts(lang),
+            lambda token: self._checked(request, token) is not None,
+        )
         try:
             posted = await self._read(request, reader)
         except TooLarge:
@@ -423,8 +529,9 @@ class WebForm:
         allowance = await self.limit.hit(self.pages.client_ip(request), self.now())
         if not allowance.allowed:
             texts = page_texts.texts(lang)
-            response = self.pages.problem(request, lang, 429, texts["too_many_title"],
-                                          texts["too_many_form"])
+            response = self.pages.problem(
+                request, lang, 429, texts["too_many_title"], texts["too_many_form"]
+            )
             response.headers["Retry-After"] = str(allowance.retry_after_s)
             return response
         return None
@@ -433,9 +540,11 @@ class WebForm:
         texts, config = page_texts.texts(lang), self.config
         return FileTexts(
             wrong_type=lambda name: translated(texts, "err_file_type", name=name),
-            too_big=lambda name: translated(texts, "err_file_size", name=name,
-                                            max_mb=config.max_file_bytes // MIB),
-            too_many=lambda: translated(texts, "err_file_count", max_files=config.max_files))
+            too_big=lambda name: translated(
+                texts, "err_file_size", name=name, max_mb=config.max_file_bytes // MIB
+            ),
+            too_many=lambda: translated(texts, "err_file_count", max_files=config.max_files),
+        )
 
     async def _read(self, request: web.Request, reader: PostReader) -> Posted:
         if request.content_type == "multipart/form-data":
@@ -460,45 +569,67 @@ class WebForm:
             return self._to_done(sid, lang)  # sent twice: the same confirmation
         values = clean(posted.fields)
         if not fresh:
-            return self._form(request, lang, values, {}, sid=secrets.token_urlsafe(16),
-                              status=422, notice=texts["expired"],
-                              files_again=posted.files_given)
+            return self._form(
+                request,
+                lang,
+                values,
+                {},
+                sid=secrets.token_urlsafe(16),
+                status=422,
+                notice=texts["expired"],
+                files_again=posted.files_given,
+            )
         if posted.fields.get("website", "").strip():
             return await self._honeypot(sid, lang)
         errors = problems(values, posted.too_long, self.config, texts)
         if posted.file_errors:
             errors["attachments"] = " ".join(posted.file_errors)
         if errors:
-            return self._form(request, lang, values, errors, sid=sid, status=422,
-                              files_again=posted.files_given)
+            return self._form(
+                request, lang, values, errors, sid=sid, status=422, files_again=posted.files_given
+            )
         return await self._store(request, sid, lang, values, posted)
 
     async def _honeypot(self, sid: str, lang: str) -> web.Response:
         log.info("honeypot filled; nothing stored", extra={"submission": sid})
         record = {"honeypot": True, "language": lang}
-        await self.redis.set(self.keys.submission(sid), json.dumps(record),
-                             ex=self.config.done_ttl_s)
+        await self.redis.set(
+            self.keys.submission(sid), json.dumps(record), ex=self.config.done_ttl_s
+        )
         return self._to_done(sid, lang)
 
-    def _message(self, sid: str, visitor: str, lang: str, values: Mapping[str, str],
-                 posted: Posted) -> InboundMessage:
+    def _message(
+        self, sid: str, visitor: str, lang: str, values: Mapping[str, str], posted: Posted
+    ) -> InboundMessage:
         """From the browser (its visitor id), not from the contact it typed: a claim."""
         return InboundMessage(
-            channel=Channel.WEBFORM, external_id=f"form:{sid}",
+            channel=Channel.WEBFORM,
+            external_id=f"form:{sid}",
             sender=f"b:{visitor}" if visitor else f"s:{sid}",
-            display_name=values["name"], subject="", text=compose(values),
-            received_at=self.now().astimezone(UTC), language=lang,
+            display_name=values["name"],
+            subject="",
+            text=compose(values),
+            received_at=self.now().astimezone(UTC),
+            language=lang,
             attachments=[saved.attachment for saved in posted.files],
-            raw={"form": dict(values)}, details=given_details(values))
+            raw={"form": dict(values)},
+            details=given_details(values),
+        )
 
-    async def _store(self, request: web.Request, sid: str, lang: str,
-                     values: Mapping[str, str], posted: Posted) -> web.Response:
+    async def _store(
+        self, request: web.Request, sid: str, lang: str, values: Mapping[str, str], posted: Posted
+    ) -> web.Response:
         """The confirmation's record first (the acknowledgment may come back within
         milliseconds and needs it), then the message itself."""
         visitor = self._visitor(request)
         message = self._message(sid, visitor, lang, values, posted)
-        record = {"sender": message.sender, "language": lang, "visitor": visitor,
-                  "values": dict(values), "files": [a.filename for a in message.attachments]}
+        record = {
+            "sender": message.sender,
+            "language": lang,
+            "visitor": visitor,
+            "values": dict(values),
+            "files": [a.filename for a in message.attachments],
+        }
         key = self.keys.submission(sid)
         if not await self.redis.set(key, json.dumps(record), nx=True, ex=self.config.done_ttl_s):
             return self._to_done(sid, lang)  # the same form, sent twice at the same moment
@@ -508,15 +639,24 @@ class WebForm:
             log.exception("the form message could not be stored", extra={"submission": sid})
             await self.redis.delete(key)
             texts = page_texts.texts(lang)
-            return self._form(request, lang, values, {}, sid=sid, status=503,
-                              notice=texts["store_down"], files_again=posted.files_given)
+            return self._form(
+                request,
+                lang,
+                values,
+                {},
+                sid=sid,
+                status=503,
+                notice=texts["store_down"],
+                files_again=posted.files_given,
+            )
         if not accepted.duplicate:  # a duplicate's files are the first post's, kept already
             posted.files.clear()  # the stored message refers to them now
             await self._offer_proof(request, sid, record, lang)
         return self._to_done(sid, lang)
 
-    async def _offer_proof(self, request: web.Request, sid: str, record: dict[str, Any],
-                           lang: str) -> None:
+    async def _offer_proof(
+        self, request: web.Request, sid: str, record: dict[str, Any], lang: str
+    ) -> None:
         """An email typed by a browser that keeps its cookie: if a customer wrote from it,
         a link there lets this browser prove it is theirs (bot.tickets.claims). The page says the
         same whether or not one was sent."""
@@ -524,21 +664,27 @@ class WebForm:
         if not (record["visitor"] and email and "@" in email and self.lookup.can_mail):
             return
         allowance = await self.lookup.request_proof(
-            Channel.WEBFORM, record["sender"], email, self.pages.client_ip(request), lang)
+            Channel.WEBFORM, record["sender"], email, self.pages.client_ip(request), lang
+        )
         if allowance.allowed:
             record["proof"] = True
             await self.redis.set(self.keys.submission(sid), json.dumps(record), keepttl=True)
 
     def _to_done(self, sid: str, lang: str) -> web.Response:
         """POST-redirect-GET: a reload of the confirmation never posts the form again."""
-        return web.Response(status=303, headers={
-            "Location": f"/form/done/{sid}?lang={lang}",
-            **security_headers(self.config.frame_ancestors)})
+        return web.Response(
+            status=303,
+            headers={
+                "Location": f"/form/done/{sid}?lang={lang}",
+                **security_headers(self.config.frame_ancestors),
+            },
+        )
 
     def _forbidden(self, request: web.Request, lang: str) -> web.Response:
         texts = page_texts.texts(lang)
-        return self.pages.problem(request, lang, 403, texts["forbidden_title"],
-                                  texts["forbidden_text"])
+        return self.pages.problem(
+            request, lang, 403, texts["forbidden_title"], texts["forbidden_text"]
+        )
 
     def _too_large(self, request: web.Request, lang: str) -> web.Response:
         texts = page_texts.texts(lang)
@@ -550,36 +696,45 @@ class WebForm:
 
     async def done(self, request: web.Request) -> web.Response:
         sid = request.match_info["submission"]
-        raw = await self.redis.get(self.keys.submission(sid)) if _SUBMISSION.fullmatch(sid) \
-            else None
+        raw = (
+            await self.redis.get(self.keys.submission(sid)) if _SUBMISSION.fullmatch(sid) else None
+        )
         if raw is None:
             lang = page_language(request, self.config.default_language)
             texts = page_texts.texts(lang)
-            return self.pages.problem(request, lang, 404, texts["not_found_title"],
-                                      texts["not_found_text"])
+            return self.pages.problem(
+                request, lang, 404, texts["not_found_title"], texts["not_found_text"]
+            )
         record: dict[str, Any] = json.loads(raw)
         lang = page_language(request, record.get("language") or self.config.default_language)
         context = await self._done_state(sid, record, lang)
         # What was typed is shown to the browser that typed it, not to whoever has the URL.
         own = bool(record.get("visitor")) and hmac.compare_digest(
-            str(record.get("visitor")), self._visitor(request))
+            str(record.get("visitor")), self._visitor(request)
+        )
         texts = page_texts.texts(lang)
         summary = _summary(record, texts) if own else []
         email = contact_address(str((record.get("values") or {}).get("contact", "")))
-        proof = translated(texts, "proof_sent", email=email) if (
-            own and email and "@" in email and record.get("proof")) else ""
-        return self.pages.render(request, "done.html", lang, summary=summary, proof=proof,
-                                 **context)
+        proof = (
+            translated(texts, "proof_sent", email=email)
+            if (own and email and "@" in email and record.get("proof"))
+            else ""
+        )
+        return self.pages.render(
+            request, "done.html", lang, summary=summary, proof=proof, **context
+        )
 
-    async def _done_state(self, sid: str, record: Mapping[str, Any],
-                          lang: str) -> dict[str, Any]:
+    async def _done_state(self, sid: str, record: Mapping[str, Any], lang: str) -> dict[str, Any]:
         if record.get("honeypot"):
             return {"state": "review"}
         reply = await self.redis.get(self.keys.reply(sid))
         if reply is not None:
             answer = json.loads(reply)
-            return {"state": "answered", "ref": answer["ref"],
-                    "paragraphs": [p for p in answer["text"].split("\n\n") if p.strip()]}
+            return {
+                "state": "answered",
+                "ref": answer["ref"],
+                "paragraphs": [p for p in answer["text"].split("\n\n") if p.strip()],
+            }
         polls = await self.redis.incr(self.keys.polls(sid))
         await self.redis.expire(self.keys.polls(sid), self.config.done_ttl_s)
         if polls <= self.config.done_polls:
@@ -596,16 +751,19 @@ class WebForm:
     async def forget(self, traces: Traces) -> dict[str, int]:
         """An erased customer's submissions (what /form/done shows: name, contact, texts,
         the reply) and uploaded files. A form message's external id is "form:<sid>"."""
-        sids = [sid for ext in sorted(traces.external_ids.get(Channel.WEBFORM, frozenset()))
-                if _SUBMISSION.fullmatch(sid := ext.removeprefix("form:"))]
+        sids = [
+            sid
+            for ext in sorted(traces.external_ids.get(Channel.WEBFORM, frozenset()))
+            if _SUBMISSION.fullmatch(sid := ext.removeprefix("form:"))
+        ]
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid in sids:
-                for key in (self.keys.submission(sid), self.keys.reply(sid),
-                            self.keys.polls(sid)):
+                for key in (self.keys.submission(sid), self.keys.reply(sid), self.keys.polls(sid)):
                     pipe.delete(key)
             deleted = await pipe.execute()
-        files = await asyncio.to_thread(forget_uploads, self.config.upload_dir,
-                                        traces.attachment_urls)
+        files = await asyncio.to_thread(
+            forget_uploads, self.config.upload_dir, traces.attachment_urls
+        )
         return {"redis_keys": sum(int(n) for n in deleted), "files": files}
 
 
@@ -623,9 +781,15 @@ def _summary(record: Mapping[str, Any], texts: Mapping[str, str]) -> list[tuple[
     return rows
 
 
-def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: Redis,
-         accepted: Callable[[], frozenset[Channel]], now: Now = utc_now,
-         fallback: MailFallback | None = None) -> Plug:
+def plug(
+    config: WebformConfig,
+    sink: MessageSink,
+    lookup: TicketLookup,
+    redis: Redis,
+    accepted: Callable[[], frozenset[Channel]],
+    now: Now = utc_now,
+    fallback: MailFallback | None = None,
+) -> Plug:
     """The contact form and the status page; `now` is the runtime's clock (tests move it),
     `fallback` where replies after the confirmation page's go (none: they are refused)."""
     if not config.secret:
@@ -633,12 +797,20 @@ def plug(config: WebformConfig, sink: MessageSink, lookup: TicketLookup, redis: 
     config.upload_dir.mkdir(parents=True, exist_ok=True)
     pages = Pages(config.frame_ancestors, config.timezone, config.trusted_proxies)
     form = WebForm(config, sink, lookup, redis, accepted, now, pages)
-    status = status_page.StatusPage(lookup, pages, now, config.default_language,
-                                    config.status_label)
-    sender = WebformSender(redis, form.keys, config.done_ttl_s,
-                           later=fallback.mail if fallback else None,
-                           under_cap=fallback.under_cap if fallback else None)
-    return Plug("webform", status="configured (later replies by email)" if fallback else
-                "configured", routes=[*form.routes(), *status.routes(), stylesheet_route()],
-                senders={Channel.WEBFORM: sender}, forget=[form.forget])
-
+    status = status_page.StatusPage(
+        lookup, pages, now, config.default_language, config.status_label
+    )
+    sender = WebformSender(
+        redis,
+        form.keys,
+        config.done_ttl_s,
+        later=fallback.mail if fallback else None,
+        under_cap=fallback.under_cap if fallback else None,
+    )
+    return Plug(
+        "webform",
+        status="configured (later replies by email)" if fallback else "configured",
+        routes=[*form.routes(), *status.routes(), stylesheet_route()],
+        senders={Channel.WEBFORM: sender},
+        forget=[form.forget],
+    )

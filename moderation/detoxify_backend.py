@@ -47,8 +47,13 @@ from typing import Any
 from bot.contract.errors import IntakeError
 from bot.contract.ports import LABELS, Scores
 
-MODEL_TYPES: tuple[str, ...] = ("original", "unbiased", "multilingual", "original-small",
-                                "unbiased-small")
+MODEL_TYPES: tuple[str, ...] = (
+    "original",
+    "unbiased",
+    "multilingual",
+    "original-small",
+    "unbiased-small",
+)
 DEFAULT_MODEL_TYPE = "multilingual"
 
 # Detoxify's published weights: the file name torch.hub caches each under, and the Hugging Face
@@ -70,8 +75,11 @@ _BASE_MODELS: dict[str, str] = {
 
 EXTRA_LABELS: tuple[str, ...] = ("sexual_explicit",)
 _KEPT = frozenset(LABELS) | frozenset(EXTRA_LABELS)
-_RENAMES = {"toxic": "toxicity", "severe_toxic": "severe_toxicity",
-            "identity_hate": "identity_attack"}
+_RENAMES = {
+    "toxic": "toxicity",
+    "severe_toxic": "severe_toxicity",
+    "identity_hate": "identity_attack",
+}
 
 DEFAULT_MAX_CHARS = 4096
 _ENV_CHECKPOINT = "INTAKE_DETOXIFY_CHECKPOINT"
@@ -97,7 +105,8 @@ class DetoxifyScoringError(DetoxifyError):
 def torch_hub_checkpoints() -> Path:
     """torch.hub's weight cache, computed as torch does it but without importing torch."""
     home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch")
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch"
+    )
     return Path(os.path.expanduser(home)) / "hub" / "checkpoints"
 
 
@@ -139,13 +148,15 @@ def _install_problem(model_type: str) -> str | None:
         return f"unknown Detoxify model type {model_type!r}; known: {', '.join(MODEL_TYPES)}"
     missing = [m for m in ("torch", "transformers", "detoxify") if not _installed(m)]
     if missing:
-        return (f"detoxify not installed (missing {', '.join(missing)}; "
-                "pip install 'intake-bot[ml]')")
+        return (
+            f"detoxify not installed (missing {', '.join(missing)}; pip install 'intake-bot[ml]')"
+        )
     return None
 
 
-def _weights_problem(model_type: str, checkpoint: Path | None,
-                     config_path: Path | None) -> str | None:
+def _weights_problem(
+    model_type: str, checkpoint: Path | None, config_path: Path | None
+) -> str | None:
     if config_path is not None and not (config_path / "config.json").is_file():
         return f"no config.json in the Hugging Face config folder {config_path} ({_ENV_CONFIG})"
     if checkpoint is not None:
@@ -154,13 +165,14 @@ def _weights_problem(model_type: str, checkpoint: Path | None,
         return f"Detoxify checkpoint {checkpoint} not found ({_ENV_CHECKPOINT})"
     weights = torch_hub_checkpoints() / _WEIGHT_FILES[model_type]
     if not weights.is_file():
-        return (f"no weights for {model_type!r} in {weights.parent} "
-                f"and no {_ENV_CHECKPOINT} set")
+        return f"no weights for {model_type!r} in {weights.parent} and no {_ENV_CHECKPOINT} set"
     base = _BASE_MODELS[model_type]
     if config_path is None and not _hf_cached(base):
-        return (f"weights for {model_type!r} found in {weights.parent} but the Hugging Face "
-                f"config/tokenizer of {base!r} is neither in the Hugging Face cache nor "
-                f"given as {_ENV_CONFIG}")
+        return (
+            f"weights for {model_type!r} found in {weights.parent} but the Hugging Face "
+            f"config/tokenizer of {base!r} is neither in the Hugging Face cache nor "
+            f"given as {_ENV_CONFIG}"
+        )
     return None
 
 
@@ -178,13 +190,22 @@ class DetoxifyClassifier:
 
     name = "detoxify"
 
-    def __init__(self, model_type: str = DEFAULT_MODEL_TYPE, *, checkpoint: Path | None = None,
-                 config_path: Path | None = None, torch_threads: int = 1,
-                 max_chars: int = DEFAULT_MAX_CHARS, cache_dir: Path | None = None,
-                 allow_download: bool = False, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        model_type: str = DEFAULT_MODEL_TYPE,
+        *,
+        checkpoint: Path | None = None,
+        config_path: Path | None = None,
+        torch_threads: int = 1,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        cache_dir: Path | None = None,
+        allow_download: bool = False,
+        reason: str | None = None,
+    ) -> None:
         if model_type not in MODEL_TYPES:
             raise DetoxifyUnavailable(
-                f"unknown Detoxify model type {model_type!r}; known: {', '.join(MODEL_TYPES)}")
+                f"unknown Detoxify model type {model_type!r}; known: {', '.join(MODEL_TYPES)}"
+            )
         if torch_threads < 1:
             raise DetoxifyError(f"torch_threads must be at least 1, not {torch_threads}")
         if max_chars < 1:
@@ -207,19 +228,26 @@ class DetoxifyClassifier:
     # -- availability -------------------------------------------------------------------------
 
     @classmethod
-    def available(cls, model_type: str = DEFAULT_MODEL_TYPE, checkpoint: Path | None = None,
-                  config_path: Path | None = None) -> tuple[bool, str]:
+    def available(
+        cls,
+        model_type: str = DEFAULT_MODEL_TYPE,
+        checkpoint: Path | None = None,
+        config_path: Path | None = None,
+    ) -> tuple[bool, str]:
         """Whether this configuration can load here, and why (or why not). Downloads nothing."""
-        problem = _install_problem(model_type) or _weights_problem(model_type, checkpoint,
-                                                                    config_path)
+        problem = _install_problem(model_type) or _weights_problem(
+            model_type, checkpoint, config_path
+        )
         if problem:
             return False, problem
         if checkpoint is None:
             weights = torch_hub_checkpoints() / _WEIGHT_FILES[model_type]
             return True, f"detoxify {model_type} ({weights})"
         if config_path is None:
-            return True, (f"detoxify checkpoint {checkpoint}; config and tokenizer from the "
-                          f"model_type it names (no {_ENV_CONFIG} set)")
+            return True, (
+                f"detoxify checkpoint {checkpoint}; config and tokenizer from the "
+                f"model_type it names (no {_ENV_CONFIG} set)"
+            )
         return True, f"detoxify checkpoint {checkpoint} with config {config_path}"
 
     # -- loading ------------------------------------------------------------------------------
@@ -238,18 +266,21 @@ class DetoxifyClassifier:
                     raise DetoxifyUnavailable(why)
             try:
                 import torch  # noqa: PLC0415  (seconds to import: only here, in the worker)
+
                 # untyped (no stubs, no py.typed): Any, so mypy needs no override for it
                 detoxify = importlib.import_module("detoxify")
             except Exception as exc:  # ImportError, or OSError from torch's native libraries
                 raise DetoxifyUnavailable(
-                    f"detoxify not importable: {type(exc).__name__}: {exc}") from exc
+                    f"detoxify not importable: {type(exc).__name__}: {exc}"
+                ) from exc
             torch.set_num_threads(self.torch_threads)
             checkpoint = self._effective_checkpoint()
             try:
                 model = detoxify.Detoxify(
                     model_type=self.model_type,
                     checkpoint=str(checkpoint) if checkpoint else None,
-                    huggingface_config_path=str(self.config_path) if self.config_path else None)
+                    huggingface_config_path=str(self.config_path) if self.config_path else None,
+                )
                 model.model.eval()
                 self._token_limit = _token_limit(model)
                 model.tokenizer.model_max_length = self._token_limit
@@ -257,7 +288,8 @@ class DetoxifyClassifier:
                 raise DetoxifyLoadError(
                     f"Detoxify could not load {checkpoint or self.model_type}"
                     f"{f' with config {self.config_path}' if self.config_path else ''}: "
-                    f"{type(exc).__name__}: {exc}") from exc
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             self.loaded_checkpoint = checkpoint
             self.model = model
 
@@ -278,12 +310,13 @@ class DetoxifyClassifier:
             return []
         batch = list(texts)
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._score_sync, batch)
+            self._executor, self._score_sync, batch
+        )
 
     def _window(self, text: str) -> tuple[str, bool]:
         if len(text) <= self.max_chars:
             return clean_text(text), False
-        cut = text[:self.max_chars]
+        cut = text[: self.max_chars]
         space = cut.rfind(" ", self.max_chars * 3 // 4)  # end on a word boundary when near
         return clean_text(cut[:space] if space > 0 else cut), True
 
@@ -294,16 +327,21 @@ class DetoxifyClassifier:
         try:
             raw = self.model.predict(batch)
             # One more token than the model reads: a text that fills it was cut by the tokenizer.
-            ids = self.model.tokenizer(batch, truncation=True, max_length=self._token_limit + 1,
-                                       add_special_tokens=True)["input_ids"]
+            ids = self.model.tokenizer(
+                batch, truncation=True, max_length=self._token_limit + 1, add_special_tokens=True
+            )["input_ids"]
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             raise DetoxifyScoringError(
                 f"Detoxify failed on a batch of {len(batch)}: {type(exc).__name__}: {exc}"
             ) from exc
         columns = _columns(raw, len(batch))
-        return [Scores(values={label: column[i] for label, column in columns.items()},
-                       truncated=cut or len(ids[i]) > self._token_limit)
-                for i, (_, cut) in enumerate(windows)]
+        return [
+            Scores(
+                values={label: column[i] for label, column in columns.items()},
+                truncated=cut or len(ids[i]) > self._token_limit,
+            )
+            for i, (_, cut) in enumerate(windows)
+        ]
 
     def close(self) -> None:
         """Stops the scoring thread (waits for a running batch)."""
@@ -328,8 +366,9 @@ def _columns(raw: dict[str, Any], size: int) -> dict[str, list[float]]:
             continue
         values = value if isinstance(value, list) else [value]
         if len(values) != size:
-            raise DetoxifyScoringError(f"Detoxify gave {len(values)} {label} scores for "
-                                       f"{size} texts")
+            raise DetoxifyScoringError(
+                f"Detoxify gave {len(values)} {label} scores for {size} texts"
+            )
         for v in values:
             if not isinstance(v, float | int) or math.isnan(v):
                 raise DetoxifyScoringError(f"Detoxify gave {label}={v!r}")
@@ -363,7 +402,8 @@ def prepare_checkpoint(checkpoint: Path, config_path: Path, cache_dir: Path) -> 
         raise DetoxifyLoadError(
             f"the checkpoint {checkpoint} has {args['num_classes']} outputs but the config in "
             f"{config_path} has {expected} labels: set id2label (or num_labels) to "
-            f"{args['num_classes']} entries in {config_path / 'config.json'}")
+            f"{args['num_classes']} entries in {config_path / 'config.json'}"
+        )
     model_type = args.get("model_type")
     if isinstance(model_type, str) and Path(model_type).resolve() == config_path:
         return checkpoint
@@ -383,8 +423,9 @@ def prepare_checkpoint(checkpoint: Path, config_path: Path, cache_dir: Path) -> 
         os.replace(partial, target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise DetoxifyLoadError(f"cannot write the rewritten checkpoint into {cache_dir}: "
-                                f"{exc}") from exc
+        raise DetoxifyLoadError(
+            f"cannot write the rewritten checkpoint into {cache_dir}: {exc}"
+        ) from exc
     for stale in cache_dir.glob(f"{where}-*.ckpt"):  # copies of older versions of that file
         if stale != target:
             stale.unlink(missing_ok=True)
@@ -401,7 +442,8 @@ def _arch_args(loaded: Any, checkpoint: Path) -> dict[str, Any]:
         raise DetoxifyLoadError(
             f"{checkpoint} is not a Detoxify checkpoint: it lacks {exc} (expected "
             "{'config': {'arch': {'args': ...}, 'dataset': {'args': {'classes': [...]}}}, "
-            "'state_dict': ...})") from exc
+            "'state_dict': ...})"
+        ) from exc
     needed = ("model_type", "model_name", "tokenizer_name", "num_classes")
     absent = [k for k in needed if k not in args]
     if absent:

@@ -62,8 +62,9 @@ def _lanes(trigram: str) -> int:
     """One vote per set bit of the trigram's digest, each in its own lane."""
     digest = hashlib.blake2b(trigram.encode(), digest_size=8).digest()
     bits = format(int.from_bytes(digest, "big"), f"0{_BITS}b")
-    return int.from_bytes(("\x00" + "\x00".join(bits)).translate(_TO_LANES).encode("latin-1"),
-                          "big")
+    return int.from_bytes(
+        ("\x00" + "\x00".join(bits)).translate(_TO_LANES).encode("latin-1"), "big"
+    )
 
 
 class _WordLanes(dict[str, int]):

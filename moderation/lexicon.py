@@ -87,8 +87,7 @@ GROUP_REACH = 60  # characters between a group and a hostile hit
 CONDITION_WEIGHT = 0.4  # what "unless", "altrimenti" add to a threat
 MAX_HITS = 64  # hits judged per text
 _REACH = 200  # characters around a hit that a context window may read
-_FACTOR = {"ambient": AMBIENT, "reported": SUPPRESSED, "negated": SUPPRESSED,
-           "self": SUPPRESSED}
+_FACTOR = {"ambient": AMBIENT, "reported": SUPPRESSED, "negated": SUPPRESSED, "self": SUPPRESSED}
 
 _BEFORE_TARGET, _BEFORE_THREAT_TARGET, _AFTER_THREAT_TARGET = 6, 4, 2
 _BEFORE_REPORT, _AFTER_REPORT = 6, 3
@@ -145,10 +144,14 @@ class Entry:
         weights = self.weights
         object.__setattr__(self, "rule", (self.lang, self.source))
         object.__setattr__(self, "gapped", ".." in self.pattern.split())
-        object.__setattr__(self, "threatens",
-                           weights.get("threat", 0.0) > weights.get("insult", 0.0))
-        object.__setattr__(self, "hostility", max(
-            weights.get(k, 0.0) for k in ("insult", "threat", "obscene", "identity_attack")))
+        object.__setattr__(
+            self, "threatens", weights.get("threat", 0.0) > weights.get("insult", 0.0)
+        )
+        object.__setattr__(
+            self,
+            "hostility",
+            max(weights.get(k, 0.0) for k in ("insult", "threat", "obscene", "identity_attack")),
+        )
 
 
 class Hit(NamedTuple):
@@ -390,9 +393,17 @@ class Lexicon:
     def _conditions(self, text: str) -> list[Hit]:
         """Conditions are not scanned with the other patterns: "or i will" must not hide
         the "i will destroy" that follows it."""
-        return [Hit(Entry("*", "condition", text[start:end], Kind.CONDITION,
-                          {"threat": CONDITION_WEIGHT}), start, end, "direct")
-                for start, end in self._roles[Kind.CONDITION].spans(text)]
+        return [
+            Hit(
+                Entry(
+                    "*", "condition", text[start:end], Kind.CONDITION, {"threat": CONDITION_WEIGHT}
+                ),
+                start,
+                end,
+                "direct",
+            )
+            for start, end in self._roles[Kind.CONDITION].spans(text)
+        ]
 
     def _find(self, text: str) -> list[tuple[Entry, int, int]]:
         found: list[tuple[Entry, int, int]] = []
@@ -406,8 +417,9 @@ class Lexicon:
                     return found
         if self._others_ascii or not ascii_only:
             for match in self._others.finditer(text):
-                found += [(e, match.start(), match.end())
-                          for e in self._name(False, text, match.start())]
+                found += [
+                    (e, match.start(), match.end()) for e in self._name(False, text, match.start())
+                ]
                 if len(found) >= MAX_HITS:
                     break
         if not ascii_only:
@@ -431,8 +443,9 @@ class Lexicon:
     def _judge(self, window: _Window, entry: Entry, groups: list[tuple[int, int]]) -> str:
         if entry.kind is Kind.AIMED and not self._targeted(window, entry, groups):
             return "ambient"  # aimed at a thing or at nothing: nothing else can raise it
-        if self._role(Kind.REPORT, window.before(_BEFORE_REPORT) + " " +
-                      window.after(_AFTER_REPORT)):
+        if self._role(
+            Kind.REPORT, window.before(_BEFORE_REPORT) + " " + window.after(_AFTER_REPORT)
+        ):
             return "reported"
         if self._negated(window, entry):
             return "negated"
@@ -451,18 +464,21 @@ class Lexicon:
             return True
         if entry.threatens:
             lo, hi = window.span(_BEFORE_THREAT_TARGET, _AFTER_THREAT_TARGET)
-            return (self._role(Kind.TARGET, window.text[lo:hi])
-                    or any(lo <= g_start and g_end <= hi for g_start, g_end in groups))
+            return self._role(Kind.TARGET, window.text[lo:hi]) or any(
+                lo <= g_start and g_end <= hi for g_start, g_end in groups
+            )
         return self._bound(Kind.TARGET, window, _BEFORE_TARGET, groups)
 
-    def _bound(self, kind: Kind, window: _Window, words: int,
-               extra: list[tuple[int, int]]) -> bool:
+    def _bound(self, kind: Kind, window: _Window, words: int, extra: list[tuple[int, int]]) -> bool:
         """A `kind` phrase (or an extra span) before the hit, with only links in between."""
         lo, start = window.span(words, 0)[0], window.start
         if self._roles[kind].bound(window.text[lo:start]):
             return True
-        return any(self._links.fullmatch(window.text, e_end, start)
-                   for e_start, e_end in extra if lo <= e_start and e_end <= start)
+        return any(
+            self._links.fullmatch(window.text, e_end, start)
+            for e_start, e_end in extra
+            if lo <= e_start and e_end <= start
+        )
 
 
 class _Role:
@@ -502,8 +518,10 @@ def _merge(entries: list[Entry]) -> tuple[Entry, ...]:
         if seen is None:
             by_kind[entry.kind] = entry
             continue
-        weights = {label: max(seen.weights.get(label, 0.0), entry.weights.get(label, 0.0))
-                   for label in {*seen.weights, *entry.weights}}
+        weights = {
+            label: max(seen.weights.get(label, 0.0), entry.weights.get(label, 0.0))
+            for label in {*seen.weights, *entry.weights}
+        }
         by_kind[entry.kind] = Entry(seen.lang, seen.source, seen.pattern, seen.kind, weights)
     return tuple(by_kind.values())
 
@@ -556,10 +574,10 @@ class _Window:
         return self.end + cut
 
     def before(self, words: int) -> str:
-        return self.text[self._lo(words):self.start]
+        return self.text[self._lo(words) : self.start]
 
     def after(self, words: int) -> str:
-        return self.text[self.end:self._hi(words)]
+        return self.text[self.end : self._hi(words)]
 
     def span(self, before: int, after: int) -> tuple[int, int]:
         return self._lo(before), self._hi(after)
@@ -567,16 +585,24 @@ class _Window:
 
 def _with_groups(text: str, hits: list[Hit]) -> list[Hit]:
     """A group hit becomes direct when a hostile hit stands near it in the same clause."""
-    hostile = [h for h in hits if h.entry.kind is not Kind.GROUP and h.entry.hostility > 0
-               and h.effect in ("direct", "inert")]
-    return [hit._replace(effect="direct")
-            if hit.entry.kind is Kind.GROUP and any(_near(text, hit, h) for h in hostile) else hit
-            for hit in hits]
+    hostile = [
+        h
+        for h in hits
+        if h.entry.kind is not Kind.GROUP
+        and h.entry.hostility > 0
+        and h.effect in ("direct", "inert")
+    ]
+    return [
+        hit._replace(effect="direct")
+        if hit.entry.kind is Kind.GROUP and any(_near(text, hit, h) for h in hostile)
+        else hit
+        for hit in hits
+    ]
 
 
 def _near(text: str, a: Hit, b: Hit) -> bool:
     first, second = (a, b) if a.start <= b.start else (b, a)
-    between = text[first.end:second.start]
+    between = text[first.end : second.start]
     return len(between) <= GROUP_REACH and not _CLAUSE_END_RE.search(between)
 
 
@@ -616,8 +642,13 @@ def score_hits(text: str, hits: Sequence[Hit]) -> dict[str, float]:
 
 def _add_identity(text: str, hits: Sequence[Hit], into: dict[object, float]) -> None:
     groups = [h for h in hits if h.entry.kind is Kind.GROUP and h.effect == "direct"]
-    hostile = [h for h in hits if h.entry.kind is not Kind.GROUP and h.entry.hostility > 0
-               and h.effect in ("direct", "inert")]
+    hostile = [
+        h
+        for h in hits
+        if h.entry.kind is not Kind.GROUP
+        and h.entry.hostility > 0
+        and h.effect in ("direct", "inert")
+    ]
     for group in groups:
         for other in hostile:
             if _near(text, group, other):
@@ -646,8 +677,12 @@ class LexiconClassifier:
 
     name = "lexicon"
 
-    def __init__(self, reason: str = "built-in word lists",
-                 lexicon: Lexicon | None = None, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        reason: str = "built-in word lists",
+        lexicon: Lexicon | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         """Compiles the packaged lists on first use in the process (about a second):
         build it at startup, not inside a request."""
         self.reason = reason

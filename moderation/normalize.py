@@ -78,24 +78,98 @@ class Normalized:
 _DROP = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b\u200c\u200e\u200f"
     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
-    "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+    "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
+)
 _ASCII_DROP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
-_LETTER_FOLDS = {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "œ": "oe", "æ": "ae",
-                 "ð": "d", "’": "'", "‘": "'", "‛": "'", "ʼ": "'", "´": "'", "′": "'",
-                 "＇": "'", "`": "'", "\u2028": "\n", "\u2029": "\n"}
+_LETTER_FOLDS = {
+    "ø": "o",
+    "đ": "d",
+    "ł": "l",
+    "ħ": "h",
+    "ı": "i",
+    "œ": "oe",
+    "æ": "ae",
+    "ð": "d",
+    "’": "'",
+    "‘": "'",
+    "‛": "'",
+    "ʼ": "'",
+    "´": "'",
+    "′": "'",
+    "＇": "'",
+    "`": "'",
+    "\u2028": "\n",
+    "\u2029": "\n",
+}
 _NEEDS_FOLD = re.compile("[" + "".join(_LETTER_FOLDS) + "]")
 _JOINER_BESIDE_LETTER = re.compile(r"(?<=\w)[\u200d\ufe00-\ufe0f]+|[\u200d\ufe00-\ufe0f]+(?=\w)")
 
-_TO_LATIN = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ӏ": "l",
-    "ԛ": "q", "ԝ": "w", "ү": "y", "һ": "h", "ь": "b", "п": "n", "α": "a", "β": "b", "ε": "e",
-    "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
-    "γ": "y", "ς": "s", "ω": "w"})
-_TO_CYRILLIC = str.maketrans({
-    "a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "i": "и", "k": "к", "m": "м", "n": "п",
-    "o": "о", "p": "р", "r": "г", "t": "т", "u": "и", "x": "х", "y": "у", "і": "и", "ї": "и"})
+_TO_LATIN = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "ѕ": "s",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "ԁ": "d",
+        "ӏ": "l",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ү": "y",
+        "һ": "h",
+        "ь": "b",
+        "п": "n",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "γ": "y",
+        "ς": "s",
+        "ω": "w",
+    }
+)
+_TO_CYRILLIC = str.maketrans(
+    {
+        "a": "а",
+        "b": "в",
+        "c": "с",
+        "e": "е",
+        "h": "н",
+        "i": "и",
+        "k": "к",
+        "m": "м",
+        "n": "п",
+        "o": "о",
+        "p": "р",
+        "r": "г",
+        "t": "т",
+        "u": "и",
+        "x": "х",
+        "y": "у",
+        "і": "и",
+        "ї": "и",
+    }
+)
 _LATIN_LETTER = re.compile("[a-z]")
 _CYR_GR_LETTER = re.compile(f"[{_CYR_GR}]")
 _NON_CYRILLIC_LETTER = re.compile("[a-z\u0370-\u03ff]")
@@ -104,10 +178,10 @@ _PLAIN_LATIN = re.compile("[dfgjlqsvwz]")
 _PLAIN_CYR_GR = re.compile("[бгджзилфцчшщъыэюяδζθλξπσφψ]")
 _MIXED_PAIR = re.compile(f"[a-z][{_CYR_GR}]|[{_CYR_GR}][a-z]")
 _MIXED_WORD = re.compile(rf"(?<!\w)(?=\w*?[a-z])(?=\w*?[{_CYR_GR}])\w+")
-_LOOKALIKE_CYR_GR_WORD = re.compile(
-    "(?<!\\w)[" + "".join(chr(k) for k in _TO_LATIN) + "]+(?!\\w)")
+_LOOKALIKE_CYR_GR_WORD = re.compile("(?<!\\w)[" + "".join(chr(k) for k in _TO_LATIN) + "]+(?!\\w)")
 _LOOKALIKE_LATIN_WORD = re.compile(
-    "(?<!\\w)[" + "".join(chr(k) for k in _TO_CYRILLIC if chr(k).isascii()) + "]+(?!\\w)")
+    "(?<!\\w)[" + "".join(chr(k) for k in _TO_CYRILLIC if chr(k).isascii()) + "]+(?!\\w)"
+)
 
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])[\s._\-*·・]+(?=[{_CJK}])")
@@ -115,18 +189,43 @@ _UNIT_CHAR = r"(?:[^\W_]|[@$])"
 _MAYBE_SPLIT = re.compile(r"[ ._\-]\w[ ._\-]+\w[ ._\-]+\w(?!\w)")
 _SPLIT_LETTERS = re.compile(
     rf"(?<![\w@$]){_UNIT_CHAR}(?P<sep>[ ]*[._\-][ ]*|[ ]+){_UNIT_CHAR}"
-    rf"(?:(?P=sep){_UNIT_CHAR})+(?![\w@$])")
+    rf"(?:(?P=sep){_UNIT_CHAR})+(?![\w@$])"
+)
 
 _LEET_CHAR = "01345679@$!|"
 # A leetspeak character touching a letter, and not inside a run of three digits (a code).
-_MAYBE_LEET = re.compile(
-    rf"[{_LEET_CHAR}](?<!\d\d.)(?!\d\d)(?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
+_MAYBE_LEET = re.compile(rf"[{_LEET_CHAR}](?<!\d\d.)(?!\d\d)(?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
 _HAS_LEET = re.compile(f"[{_LEET_CHAR}]")
 _TOKEN_REST = re.compile(r"[\w@$!|]*")
-_LEET_LATIN = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
-                             "9": "g", "@": "a", "$": "s", "!": "i", "|": "i"})
-_LEET_CYRILLIC = str.maketrans({"0": "о", "1": "и", "3": "з", "4": "ч", "6": "б", "9": "я",
-                                "@": "а", "$": "с", "!": "и", "|": "и"})
+_LEET_LATIN = str.maketrans(
+    {
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "9": "g",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "i",
+    }
+)
+_LEET_CYRILLIC = str.maketrans(
+    {
+        "0": "о",
+        "1": "и",
+        "3": "з",
+        "4": "ч",
+        "6": "б",
+        "9": "я",
+        "@": "а",
+        "$": "с",
+        "!": "и",
+        "|": "и",
+    }
+)
 _NOT_LEET_LATIN = re.compile(r"\d{3}|[268]")
 _NOT_LEET_CYRILLIC = re.compile(r"\d{3}|[2578]")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -134,7 +233,8 @@ _CYRILLIC_LETTER = re.compile("[\u0400-\u052f]")
 _NUMBER_WITH_UNIT = re.compile(
     r"\d+(?:k|kw|kwh|kwp|kva|kvar|w|wh|wp|mw|mwh|gw|gwh|v|kv|mv|a|ah|mah|ma|hz|khz|mhz|ghz"
     r"|km|m|m2|cm|mm|kg|g|mg|t|l|ml|h|hr|hrs|min|s|ms|d|st|nd|rd|th|x|pcs|gb|mb|tb|kb|eur"
-    r"|usd|gbp|chf|rub|am|pm|y|yr|yrs|mo|c|f|gg|квт|вт|кв|км|кг|м|ч|мин|шт|руб|р|г|й|я|е)")
+    r"|usd|gbp|chf|rub|am|pm|y|yr|yrs|mo|c|f|gg|квт|вт|кв|км|кг|м|ч|мин|шт|руб|р|г|й|я|е)"
+)
 _CODE_NEIGHBOUR_BEFORE = re.compile(r"\d\w*[-/]$")
 _CODE_NEIGHBOUR_AFTER = re.compile(r"[-/]\w*\d")
 _MAYBE_REPEATS = re.compile(r"(.)\1\1", re.DOTALL)
@@ -151,7 +251,7 @@ def fold(text: str, window: int = DEFAULT_WINDOW) -> tuple[str, bool]:
     truncated = len(text) > window
     if truncated:
         head = window - window // 4
-        text = f"{text[:head]}\n{text[len(text) - window // 4:]}"
+        text = f"{text[:head]}\n{text[len(text) - window // 4 :]}"
     for space in "\t\r":
         if space in text:
             text = text.replace(space, " ")
@@ -196,7 +296,8 @@ def _fold_tricks(text: str) -> str:
     if _MAYBE_LEET.search(text):
         text = _fold_leet(text)
     if _MAYBE_REPEATS.search(text) and any(
-            m.group(1).isalpha() for m in _MAYBE_REPEATS.finditer(text)):
+        m.group(1).isalpha() for m in _MAYBE_REPEATS.finditer(text)
+    ):
         text = _REPEATS.sub(_collapse, text)
     return text
 
@@ -259,12 +360,12 @@ def _fold_leet_token(text: str, start: int, end: int) -> str:
         return token  # an email address
     if _is_code_part(text, start, end):
         return token  # one part of a hyphenated model code: sun2000-5ktl
-    return core.translate(_LEET_CYRILLIC if cyrillic else _LEET_LATIN) + token[len(core):]
+    return core.translate(_LEET_CYRILLIC if cyrillic else _LEET_LATIN) + token[len(core) :]
 
 
 def _is_code_part(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - 8):start]
-    after = text[end:end + 8]
+    before = text[max(0, start - 8) : start]
+    after = text[end : end + 8]
     return bool(_CODE_NEIGHBOUR_BEFORE.search(before) or _CODE_NEIGHBOUR_AFTER.match(after))
 
 

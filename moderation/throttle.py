@@ -64,9 +64,17 @@ def _args(ask: Ask, limits: ThrottleLimits) -> list[Any]:
     fp = simhash(ask.text)
     hi, lo = ("", "") if fp is None else (str(fp >> 32), str(fp & _LOW32))
     return [
-        ask.message_id, _ms(ask.now), int(limits.window_s * 1000), limits.flood_limit,
-        "" if ask.ticket_id is None else str(ask.ticket_id), ask.state_version, hi, lo,
-        limits.near_duplicate_bits, int(limits.answered_ttl_s * 1000), limits.max_fingerprints,
+        ask.message_id,
+        _ms(ask.now),
+        int(limits.window_s * 1000),
+        limits.flood_limit,
+        "" if ask.ticket_id is None else str(ask.ticket_id),
+        ask.state_version,
+        hi,
+        lo,
+        limits.near_duplicate_bits,
+        int(limits.answered_ttl_s * 1000),
+        limits.max_fingerprints,
         "" if ask.claims is None else "1",
     ]
 
@@ -96,8 +104,11 @@ class Throttle:
         claims: int | None = None,
     ) -> Verdict:
         ask = Ask(customer_id, message_id, ticket_id, state_version, text, now, claims)
-        return _verdict(await self._decide(keys=self._keys.throttle(customer_id, claims),
-                                           args=_args(ask, limits)))
+        return _verdict(
+            await self._decide(
+                keys=self._keys.throttle(customer_id, claims), args=_args(ask, limits)
+            )
+        )
 
     async def decide_many(self, asks: Sequence[Ask], limits: ThrottleLimits) -> list[Verdict]:
         """Each message as `decide` would, all in one round trip: the worker's whole batch.
@@ -109,8 +120,11 @@ class Throttle:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for ask in asks:
-                await self._decide(keys=self._keys.throttle(ask.customer_id, ask.claims),
-                                   args=_args(ask, limits), client=pipe)
+                await self._decide(
+                    keys=self._keys.throttle(ask.customer_id, ask.claims),
+                    args=_args(ask, limits),
+                    client=pipe,
+                )
             return [_verdict(reply) for reply in await pipe.execute()]
 
     async def forget_texts(self, customer_id: int, claims: int | None = None) -> None:
@@ -118,7 +132,12 @@ class Throttle:
         await self._redis.delete(self._keys.fingerprints(customer_id, claims))
 
     async def mark_answered(
-        self, *, customer_id: int, ticket_id: int, state_version: int, limits: ThrottleLimits,
+        self,
+        *,
+        customer_id: int,
+        ticket_id: int,
+        state_version: int,
+        limits: ThrottleLimits,
         claims: int | None = None,
     ) -> None:
         """A staff status change answered the customer: their repeats of it now collapse."""

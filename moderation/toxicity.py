@@ -37,24 +37,28 @@ def _lexicon(reason: str) -> Classifier:
 def choose(config: ToxicityConfig) -> Classifier:
     """The configured backend, or the lexicon with the reason Detoxify could not be used."""
     if config.backend not in BACKENDS:
-        raise IntakeError(f"unknown toxicity backend {config.backend!r}; "
-                          f"known: {', '.join(BACKENDS)}")
+        raise IntakeError(
+            f"unknown toxicity backend {config.backend!r}; known: {', '.join(BACKENDS)}"
+        )
     if config.backend == "none":
         return NoClassifier()
     if config.backend == "lexicon":
         return _lexicon("lexicon chosen by INTAKE_TOXICITY_BACKEND")
     from moderation.detoxify_backend import DetoxifyClassifier  # noqa: PLC0415
 
-    ok, why = DetoxifyClassifier.available(config.model_type, config.checkpoint,
-                                           config.config_path)
+    ok, why = DetoxifyClassifier.available(config.model_type, config.checkpoint, config.config_path)
     if not ok:
         if config.backend == "detoxify":
             raise IntakeError(f"INTAKE_TOXICITY_BACKEND=detoxify but {why}")
         return _lexicon(f"lexicon, because Detoxify is unavailable: {why}")
-    return DetoxifyClassifier(config.model_type, checkpoint=config.checkpoint,
-                              config_path=config.config_path,
-                              torch_threads=config.torch_threads, max_chars=config.max_chars,
-                              reason=why)
+    return DetoxifyClassifier(
+        config.model_type,
+        checkpoint=config.checkpoint,
+        config_path=config.config_path,
+        torch_threads=config.torch_threads,
+        max_chars=config.max_chars,
+        reason=why,
+    )
 
 
 async def open_classifier(config: ToxicityConfig) -> Classifier:

@@ -29,8 +29,9 @@ from bot.store.embedded_valkey import EmbeddedValkey
 from channels.capture import capture_senders
 
 REDIS_URL = os.environ.get("INTAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-DATABASE_URL = os.environ.get("INTAKE_TEST_DATABASE_URL",
-                              "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+DATABASE_URL = os.environ.get(
+    "INTAKE_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 REQUIRE = os.environ.get("INTAKE_REQUIRE_SERVICES") == "1"
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -38,8 +39,9 @@ START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url.replace("+asyncpg", ""))
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port),
-                                      timeout=1):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1
+        ):
             return True
     except OSError:
         return False
@@ -115,12 +117,22 @@ async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for one backend pair: SQLite + embedded Valkey, or PostgreSQL + Redis."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
-    base = Settings(data_dir=tmp_path, key_prefix=prefix, consumer_name="test-worker",
-                    api_token="test-token", claim_idle_ms=100, batch_size=50)
+    base = Settings(
+        data_dir=tmp_path,
+        key_prefix=prefix,
+        consumer_name="test-worker",
+        api_token="test-token",
+        claim_idle_ms=100,
+        batch_size=50,
+    )
     if request.param == "embedded":
         return base.model_copy(update={"redis_url": request.getfixturevalue("valkey")})
-    return base.model_copy(update={"redis_url": request.getfixturevalue("real_redis_url"),
-                                   "database_url": request.getfixturevalue("postgres_url")})
+    return base.model_copy(
+        update={
+            "redis_url": request.getfixturevalue("real_redis_url"),
+            "database_url": request.getfixturevalue("postgres_url"),
+        }
+    )
 
 
 @pytest.fixture
@@ -134,8 +146,9 @@ def captured() -> dict[int, OutboundReply]:
 
 
 @pytest.fixture
-async def runtime(settings: Settings, clock: VirtualClock,
-                  captured: dict[int, OutboundReply]) -> AsyncIterator[Runtime]:
+async def runtime(
+    settings: Settings, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> AsyncIterator[Runtime]:
     async with open_runtime(settings, clock=clock, senders=capture_senders(captured)) as rt:
         yield rt
         async for key in rt.redis.scan_iter(match=rt.keys.pattern, count=500):

@@ -28,8 +28,10 @@ class KeywordClassifier:
 
     async def score(self, texts: Sequence[str]) -> list[Scores]:
         self.batches.append(len(texts))
-        return [Scores({"insult": 0.99}) if self.word in t.lower()
-                else Scores({"insult": 0.01}) for t in texts]
+        return [
+            Scores({"insult": 0.99}) if self.word in t.lower() else Scores({"insult": 0.01})
+            for t in texts
+        ]
 
 
 class FlakySender:
@@ -48,10 +50,21 @@ class FlakySender:
         return SendResult(ok=True, provider_id=f"p{len(self.attempts)}")
 
 
-def complaint(sender: str, text: str, at: datetime, *, channel: Channel = Channel.EMAIL,
-              external_id: str | None = None) -> InboundMessage:
-    return InboundMessage(channel=channel, external_id=external_id or f"x{next(_ids)}",
-                          sender=sender, text=text, received_at=at)
+def complaint(
+    sender: str,
+    text: str,
+    at: datetime,
+    *,
+    channel: Channel = Channel.EMAIL,
+    external_id: str | None = None,
+) -> InboundMessage:
+    return InboundMessage(
+        channel=channel,
+        external_id=external_id or f"x{next(_ids)}",
+        sender=sender,
+        text=text,
+        received_at=at,
+    )
 
 
 async def stored_messages(runtime: Runtime) -> list[Message]:
@@ -65,8 +78,13 @@ async def outbox_rows(runtime: Runtime) -> list[OutboxReply]:
         return list(await session.scalars(select(OutboxReply).order_by(OutboxReply.id)))
 
 
-async def view_by_link(runtime: Runtime, captured: dict[int, OutboundReply], ref: str,
-                       email: str, ip: str = "192.0.2.1") -> TicketView | None:
+async def view_by_link(
+    runtime: Runtime,
+    captured: dict[int, OutboundReply],
+    ref: str,
+    email: str,
+    ip: str = "192.0.2.1",
+) -> TicketView | None:
     """The status page's way to a ticket: ask for a link, read the mail, follow it once."""
     await runtime.lookup.request_link(ref, email, ip)
     await runtime.lookup.settled()

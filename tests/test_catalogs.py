@@ -24,10 +24,16 @@ from bot.text import i18n
 from channels import chat_texts, page_texts, telegram_texts
 
 # domain -> (the package that owns its texts, its locale folder)
-DOMAINS = {"core": ("bot.text", Path(i18n.__file__).parent / "locales"),
-           "channels": ("channels", Path(page_texts.__file__).parent / "locales")}
-SHIPPED = [(domain, folder.name) for domain, (_, locales) in DOMAINS.items()
-           for folder in sorted(locales.iterdir()) if folder.is_dir()]
+DOMAINS = {
+    "core": ("bot.text", Path(i18n.__file__).parent / "locales"),
+    "channels": ("channels", Path(page_texts.__file__).parent / "locales"),
+}
+SHIPPED = [
+    (domain, folder.name)
+    for domain, (_, locales) in DOMAINS.items()
+    for folder in sorted(locales.iterdir())
+    if folder.is_dir()
+]
 PLACEHOLDER = re.compile(r"\{\w+\}")
 RECORD = Path(__file__).parent / "data" / "customer_texts.json"
 UNSHIPPED = "pt"  # a language no catalog has: everything falls back to English
@@ -47,12 +53,18 @@ def snapshot() -> Texts:
         "core": {lang: dict(i18n.catalog(lang)) for lang in i18n.SUPPORTED},
         "core_built": {lang: _core_built(lang) for lang in everywhere},
         "page": {lang: dict(page_texts.texts(lang)) for lang in everywhere},
-        "chat": {lang: {key: chat_texts.say(key, lang) for key in chat_texts.TEXTS["en"]}
-                 for lang in everywhere},
-        "telegram": {lang: {"greeting": telegram_texts.GREETING[lang],
-                            "status": telegram_texts.STATUS[lang],
-                            "no_ticket": telegram_texts.NO_TICKET[lang]}
-                     for lang in i18n.SUPPORTED},
+        "chat": {
+            lang: {key: chat_texts.say(key, lang) for key in chat_texts.TEXTS["en"]}
+            for lang in everywhere
+        },
+        "telegram": {
+            lang: {
+                "greeting": telegram_texts.GREETING[lang],
+                "status": telegram_texts.STATUS[lang],
+                "no_ticket": telegram_texts.NO_TICKET[lang],
+            }
+            for lang in i18n.SUPPORTED
+        },
     }
 
 
@@ -65,19 +77,28 @@ def _core_built(lang: str) -> dict[str, str]:
         built[f"detail_label.{detail}"] = i18n.detail_label(detail, lang)
         built[f"detail_question.{detail}"] = i18n.detail_question(detail, lang)
     mails = {
-        "acknowledgment": i18n.acknowledgment(REF, lang, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE,
-                                              next_detail="serial_number"),
+        "acknowledgment": i18n.acknowledgment(
+            REF, lang, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail="serial_number"
+        ),
         "acknowledgment_complete": i18n.acknowledgment(
-            REF, lang, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail=None),
+            REF, lang, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail=None
+        ),
         "detail_received": i18n.detail_received(
-            REF, lang, received=["order_number", "product_model"], next_detail="contact",
-            resolve_due=RESOLVE_DUE),
+            REF,
+            lang,
+            received=["order_number", "product_model"],
+            next_detail="contact",
+            resolve_due=RESOLVE_DUE,
+        ),
         "detail_received_nothing": i18n.detail_received(
-            REF, lang, received=[], next_detail=None, resolve_due=RESOLVE_DUE),
-        "status_changed": i18n.status_changed(REF, lang, status="investigating",
-                                              note="Spare part ordered.", next_due=PROGRESS_DUE),
-        "status_changed_bare": i18n.status_changed(REF, lang, status="resolved", note="",
-                                                   next_due=None),
+            REF, lang, received=[], next_detail=None, resolve_due=RESOLVE_DUE
+        ),
+        "status_changed": i18n.status_changed(
+            REF, lang, status="investigating", note="Spare part ordered.", next_due=PROGRESS_DUE
+        ),
+        "status_changed_bare": i18n.status_changed(
+            REF, lang, status="resolved", note="", next_due=None
+        ),
         "view_link": i18n.view_link(REF, lang, LINK),
         "claim_link.webchat": i18n.claim_link("webchat", lang, LINK),
         "claim_link.webform": i18n.claim_link("webform", lang, LINK),
@@ -103,14 +124,14 @@ def test_every_supported_language_has_its_catalogs() -> None:
 
 @pytest.mark.parametrize(("domain", "language"), SHIPPED)
 def test_every_catalog_has_every_english_msgid_with_its_placeholders(
-        domain: str, language: str) -> None:
+    domain: str, language: str
+) -> None:
     english, own = _source(domain, "en"), _source(domain, language)
     assert set(own) == set(english)
     for msgid, text in own.items():
         assert english[msgid].strip(), f"English is the source: {msgid} needs a text"
         if text:  # untranslated: the English text is shown
-            assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(english[msgid])), \
-                msgid
+            assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(english[msgid])), msgid
             assert text.strip(), msgid
 
 
@@ -219,8 +240,10 @@ def _compile(locales: Path, language: str, texts: dict[str, str]) -> None:
 
 def write_record() -> None:
     RECORD.parent.mkdir(exist_ok=True)
-    RECORD.write_text(json.dumps(snapshot(), ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-                      encoding="utf-8")
+    RECORD.write_text(
+        json.dumps(snapshot(), ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,19 @@ import pytest
 from tests.test_replay import SCENARIOS, check_flood
 
 
-def cli(data_dir: Path, *args: str, stdin: str | None = None,
-        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    data_dir: Path, *args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(data_dir), **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.app.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def test_channels_can_be_listed_enabled_and_disabled(tmp_path: Path) -> None:
@@ -31,17 +39,21 @@ def test_channels_can_be_listed_enabled_and_disabled(tmp_path: Path) -> None:
     assert "email      closed" in after
 
 
-@pytest.mark.parametrize(("args", "problem"), [
-    (("channels", "enable", "ebay"), "unknown channel 'ebay'"),
-    (("channels", "enable"), "needs a channel name"),
-    (("policy", "throttle.flood_limit", "-3"), "must not be negative"),
-    (("policy", "throttle.bogus", "3"), "unknown setting"),
-    (("status", "C-2026-999999", "resolved"), "no ticket"),
-    (("status", "C-2026-999999", "teleported"), "unknown status"),
-    (("replay", "/nonexistent/scenario.jsonl"), "No such file"),
-])
-def test_bad_admin_input_is_a_clear_error(tmp_path: Path, args: tuple[str, ...],
-                                          problem: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("channels", "enable", "ebay"), "unknown channel 'ebay'"),
+        (("channels", "enable"), "needs a channel name"),
+        (("policy", "throttle.flood_limit", "-3"), "must not be negative"),
+        (("policy", "throttle.bogus", "3"), "unknown setting"),
+        (("status", "C-2026-999999", "resolved"), "no ticket"),
+        (("status", "C-2026-999999", "teleported"), "unknown status"),
+        (("replay", "/nonexistent/scenario.jsonl"), "No such file"),
+    ],
+)
+def test_bad_admin_input_is_a_clear_error(
+    tmp_path: Path, args: tuple[str, ...], problem: str
+) -> None:
     result = cli(tmp_path, *args)
     assert result.returncode == 2
     assert problem in result.stderr
@@ -54,17 +66,28 @@ def test_policy_values_persist_across_runs(tmp_path: Path) -> None:
 
 
 async def test_replay_runs_on_postgres_and_redis_and_leaves_no_keys(
-        tmp_path: Path, postgres_url: str, real_redis_url: str) -> None:
+    tmp_path: Path, postgres_url: str, real_redis_url: str
+) -> None:
     import asyncio  # noqa: PLC0415 - only this test needs a subprocess without blocking
 
     from redis.asyncio import Redis  # noqa: PLC0415
 
     scenario = (SCENARIOS / "flood.jsonl").read_text("utf-8")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.app.cli", "replay", "-", "--database-url", postgres_url,
-        "--redis-url", real_redis_url, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(tmp_path)})
+        sys.executable,
+        "-m",
+        "bot.app.cli",
+        "replay",
+        "-",
+        "--database-url",
+        postgres_url,
+        "--redis-url",
+        real_redis_url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(tmp_path)},
+    )
     stdout, stderr = await asyncio.wait_for(process.communicate(scenario.encode()), 120)
     assert process.returncode == 0, stderr.decode()
     out = [json.loads(line) for line in stdout.decode().splitlines()]

@@ -55,30 +55,36 @@ async def post_form_with_photo(client: TestClient) -> None:  # type: ignore[type
     token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
     assert token is not None
     data = FormData(default_to_multipart=True)
-    for name, value in {"csrf": token.group(1), "type": "product", "name": "Anna Rossi",
-                        "contact": "anna.rossi@example.com", "order": "100234",
-                        "model": "Fronius Primo 5.0-1", "serial": "SN88990011",
-                        "description": "The inverter stopped working after the storm.",
-                        "solution": "Please repair it."}.items():
+    for name, value in {
+        "csrf": token.group(1),
+        "type": "product",
+        "name": "Anna Rossi",
+        "contact": "anna.rossi@example.com",
+        "order": "100234",
+        "model": "Fronius Primo 5.0-1",
+        "serial": "SN88990011",
+        "description": "The inverter stopped working after the storm.",
+        "solution": "Please repair it.",
+    }.items():
         data.add_field(name, value)
-    data.add_field("attachments", io.BytesIO(PNG), filename="photo.png",
-                   content_type="image/png")
+    data.add_field("attachments", io.BytesIO(PNG), filename="photo.png", content_type="image/png")
     response = await client.post("/form", data=data, allow_redirects=False)
     assert response.status == 303, await response.text()
 
 
 @pytest.mark.usefixtures("permissive_umask")
 async def test_what_the_bot_writes_under_the_data_directory_is_private(
-        settings: Settings, tmp_path: Path, clock: VirtualClock,
-        captured: dict[int, OutboundReply]) -> None:
+    settings: Settings, tmp_path: Path, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     data_dir = tmp_path / "data"
     update: dict[str, object] = {"data_dir": data_dir}
     if settings.database_url is None:
         update["redis_url"] = None  # embedded: the bot's own Valkey, in the data directory
     own = settings.model_copy(update=update)
     async with open_runtime(own, clock=clock, senders=capture_senders(captured)) as runtime:
-        async with TestClient(TestServer(make_app(
-                runtime, plugs=channel_setup.plugs(runtime)))) as client:
+        async with TestClient(
+            TestServer(make_app(runtime, plugs=channel_setup.plugs(runtime)))
+        ) as client:
             await post_form_with_photo(client)
             await runtime.worker.drain()
             await runtime.sender.run_once()

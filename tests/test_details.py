@@ -17,7 +17,11 @@ IT_FULL = (
 
 def test_details_names_are_the_shared_contract() -> None:
     assert DETAILS == (
-        "order_number", "product_model", "serial_number", "description", "desired_solution",
+        "order_number",
+        "product_model",
+        "serial_number",
+        "description",
+        "desired_solution",
     )
 
 
@@ -247,15 +251,24 @@ def test_tie_counts_as_product_because_it_needs_more_details() -> None:
 @pytest.mark.parametrize(
     ("details", "kind", "expected"),
     [
-        ({}, "product",
-         ["description", "order_number", "product_model", "serial_number", "desired_solution"]),
+        (
+            {},
+            "product",
+            ["description", "order_number", "product_model", "serial_number", "desired_solution"],
+        ),
         ({}, "service", ["description", "order_number", "desired_solution"]),
         ({}, "unknown", ["description", "order_number", "desired_solution"]),
         ({}, "something else", ["description", "order_number", "desired_solution"]),
-        ({"description": "x", "order_number": "1234"}, "product",
-         ["product_model", "serial_number", "desired_solution"]),
-        ({"description": "x", "product_model": "  "}, "product",
-         ["order_number", "product_model", "serial_number", "desired_solution"]),
+        (
+            {"description": "x", "order_number": "1234"},
+            "product",
+            ["product_model", "serial_number", "desired_solution"],
+        ),
+        (
+            {"description": "x", "product_model": "  "},
+            "product",
+            ["order_number", "product_model", "serial_number", "desired_solution"],
+        ),
         ({"description": "x", "desired_solution": "refund"}, "service", ["order_number"]),
         ({"description": "x", "order_number": "1", "desired_solution": "y"}, "unknown", []),
     ],

@@ -54,12 +54,14 @@ def own_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def bot(own_settings: Settings, clock: VirtualClock,
-              captured: dict[int, OutboundReply]) -> AsyncIterator[tuple[Runtime, Client]]:
+async def bot(
+    own_settings: Settings, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> AsyncIterator[tuple[Runtime, Client]]:
     """The runtime with every channel family as `serve` plugs them (the form's and the
     chat's senders are their own; email, not configured here, is captured)."""
-    async with open_runtime(own_settings, clock=clock,
-                            senders=capture_senders(captured)) as runtime:
+    async with open_runtime(
+        own_settings, clock=clock, senders=capture_senders(captured)
+    ) as runtime:
         app = make_app(runtime, plugs=channel_setup.plugs(runtime))
         async with TestClient(TestServer(app)) as client:
             yield runtime, client
@@ -73,12 +75,18 @@ async def settle(runtime: Runtime) -> None:
 
 
 async def write_email(runtime: Runtime, marker: str) -> None:
-    await runtime.ingest.accept(InboundMessage(
-        channel=Channel.EMAIL, external_id=f"<{marker}@mail.example.com>",
-        sender=f"{marker}@example.com", display_name=f"Ann {marker}",
-        subject=f"Broken inverter {marker}", received_at=runtime.clock.now(),
-        text=f"My inverter SolarMax 3000 stopped working, order 778812, serial "
-             f"SN{marker}. I want a replacement. Ann {marker}"))
+    await runtime.ingest.accept(
+        InboundMessage(
+            channel=Channel.EMAIL,
+            external_id=f"<{marker}@mail.example.com>",
+            sender=f"{marker}@example.com",
+            display_name=f"Ann {marker}",
+            subject=f"Broken inverter {marker}",
+            received_at=runtime.clock.now(),
+            text=f"My inverter SolarMax 3000 stopped working, order 778812, serial "
+            f"SN{marker}. I want a replacement. Ann {marker}",
+        )
+    )
 
 
 async def fill_in_the_form(client: Client, marker: str) -> str:
@@ -87,14 +95,24 @@ async def fill_in_the_form(client: Client, marker: str) -> str:
     token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
     assert token is not None
     data = FormData(default_to_multipart=True)
-    for name, value in {"csrf": token.group(1), "type": "product", "name": f"Ann {marker}",
-                        "contact": f"{marker}@example.com", "order": "778812",
-                        "model": "SolarMax 3000", "serial": f"SN{marker}",
-                        "description": f"The inverter shows error F23 since {marker} day.",
-                        "solution": f"Replace it, {marker}"}.items():
+    for name, value in {
+        "csrf": token.group(1),
+        "type": "product",
+        "name": f"Ann {marker}",
+        "contact": f"{marker}@example.com",
+        "order": "778812",
+        "model": "SolarMax 3000",
+        "serial": f"SN{marker}",
+        "description": f"The inverter shows error F23 since {marker} day.",
+        "solution": f"Replace it, {marker}",
+    }.items():
         data.add_field(name, value)
-    data.add_field("attachments", io.BytesIO(PNG + marker.encode()), filename=f"{marker}.png",
-                   content_type="image/png")
+    data.add_field(
+        "attachments",
+        io.BytesIO(PNG + marker.encode()),
+        filename=f"{marker}.png",
+        content_type="image/png",
+    )
     response = await client.post("/form", data=data, allow_redirects=False)
     assert response.status == 303, await response.text()
     return response.headers["Location"].split("?")[0].rsplit("/", 1)[1]
@@ -109,22 +127,33 @@ async def chat_frame(client: Client, frame: dict[str, Any]) -> list[dict[str, An
 
 async def chat(client: Client, marker: str) -> str:
     """The chat's intake over HTTP, answered with the marker; the session id."""
-    [welcome] = [f for f in await chat_frame(client, {"type": "hello", "session": None,
-                                                     "lang": ["en"]})
-                 if f["type"] == "welcome"]
+    [welcome] = [
+        f
+        for f in await chat_frame(client, {"type": "hello", "session": None, "lang": ["en"]})
+        if f["type"] == "welcome"
+    ]
     sid = str(welcome["session"])
-    answers = ["product", f"Ann {marker}", f"{marker}@example.com", "ORD-778812",
-               "SolarMax 3000", "skip", f"The inverter shows error F23, {marker} here.",
-               f"A replacement please, {marker}"]
+    answers = [
+        "product",
+        f"Ann {marker}",
+        f"{marker}@example.com",
+        "ORD-778812",
+        "SolarMax 3000",
+        "skip",
+        f"The inverter shows error F23, {marker} here.",
+        f"A replacement please, {marker}",
+    ]
     for n, text in enumerate(answers):
-        await chat_frame(client, {"type": "message", "session": sid, "text": text,
-                                  "cid": f"c{n}"})
+        await chat_frame(client, {"type": "message", "session": sid, "text": text, "cid": f"c{n}"})
     return sid
 
 
 def files_holding(directory: Path, marker: bytes) -> list[str]:
-    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*")
-                  if path.is_file() and marker in path.read_bytes())
+    return sorted(
+        str(path.relative_to(directory))
+        for path in directory.rglob("*")
+        if path.is_file() and marker in path.read_bytes()
+    )
 
 
 async def redis_holding(redis: Redis, pattern: str, marker: str) -> list[str]:
@@ -141,9 +170,13 @@ async def value_of(redis: Redis, key: bytes) -> Any:
     kind = await redis.type(key)
     kind = kind.decode() if isinstance(kind, bytes) else kind
     readers: dict[str, Callable[[], Awaitable[Any]]] = {
-        "string": lambda: redis.get(key), "hash": lambda: redis.hgetall(key),
-        "list": lambda: redis.lrange(key, 0, -1), "zset": lambda: redis.zrange(key, 0, -1),
-        "set": lambda: redis.smembers(key), "stream": lambda: redis.xrange(key)}
+        "string": lambda: redis.get(key),
+        "hash": lambda: redis.hgetall(key),
+        "list": lambda: redis.lrange(key, 0, -1),
+        "zset": lambda: redis.zrange(key, 0, -1),
+        "set": lambda: redis.smembers(key),
+        "stream": lambda: redis.xrange(key),
+    }
     return await readers[kind]()
 
 
@@ -152,14 +185,21 @@ async def customers_writing(runtime: Runtime, marker: str) -> set[int]:
     typed is only a claim to be the others."""
     like = f"%{marker}%"
     async with runtime.sessions() as session:
-        found = await session.scalars(select(Message.customer_id).where(or_(
-            Message.text.like(like), Message.sender.like(like),
-            Message.display_name.like(like))))
+        found = await session.scalars(
+            select(Message.customer_id).where(
+                or_(
+                    Message.text.like(like),
+                    Message.sender.like(like),
+                    Message.display_name.like(like),
+                )
+            )
+        )
         return {customer for customer in found if customer is not None}
 
 
 async def test_an_erasure_leaves_the_marker_nowhere_in_redis_or_the_data_directory(
-        bot: tuple[Runtime, Client]) -> None:
+    bot: tuple[Runtime, Client],
+) -> None:
     runtime, client = bot
     marker = f"zq{uuid.uuid4().hex[:12]}"
     data_dir = runtime.settings.data_dir
@@ -182,19 +222,26 @@ async def test_an_erasure_leaves_the_marker_nowhere_in_redis_or_the_data_directo
 
     customers = await customers_writing(runtime, marker)
     assert customers
-    erasures = [await channel_setup.erase_customer(runtime, customer, actor="dpo@company")
-                for customer in sorted(customers)]
+    erasures = [
+        await channel_setup.erase_customer(runtime, customer, actor="dpo@company")
+        for customer in sorted(customers)
+    ]
 
     assert sum(e.forgotten.get("files", 0) for e in erasures) == 1
     assert await redis_holding(runtime.redis, runtime.keys.pattern, marker) == []
     assert await eventually_no_file_holding(data_dir, marker.encode()) == []
     assert (await client.get(f"/form/done/{sid}")).status == 404
-    assert (await client.post("/chat/poll", data=json.dumps({"type": "poll", "session": session}))).status == 404
+    assert (
+        await client.post("/chat/poll", data=json.dumps({"type": "poll", "session": session}))
+    ).status == 404
     async with runtime.sessions() as db:
-        outbox = list(await db.execute(
-            select(OutboxReply.provider_id, OutboxReply.last_error, OutboxReply.address)
-            .join(Ticket, Ticket.id == OutboxReply.ticket_id)
-            .where(Ticket.customer_id.in_(customers))))
+        outbox = list(
+            await db.execute(
+                select(OutboxReply.provider_id, OutboxReply.last_error, OutboxReply.address)
+                .join(Ticket, Ticket.id == OutboxReply.ticket_id)
+                .where(Ticket.customer_id.in_(customers))
+            )
+        )
     assert outbox
     assert {row.provider_id for row in outbox} == {None}
     assert all(marker not in row.last_error + row.address for row in outbox)
@@ -212,7 +259,8 @@ async def eventually_no_file_holding(directory: Path, marker: bytes) -> list[str
 
 
 async def test_a_database_file_from_before_secure_delete_is_vacuumed_at_its_first_erasure(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Freed space of a file written without secure_delete still holds old rows: the
     first erasure VACUUMs it, once; a file this version made never needs it."""
     path = tmp_path / "intake.db"
@@ -226,8 +274,10 @@ async def test_a_database_file_from_before_secure_delete_is_vacuumed_at_its_firs
             legacy.execute("PRAGMA user_version=0")  # as a file from an older version
             legacy.execute("PRAGMA secure_delete=OFF")
             legacy.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, text TEXT)")
-            legacy.executemany("INSERT INTO m (text) VALUES (?)",
-                               [(f"zqlegacy {n} " + "x" * 200,) for n in range(20)])
+            legacy.executemany(
+                "INSERT INTO m (text) VALUES (?)",
+                [(f"zqlegacy {n} " + "x" * 200,) for n in range(20)],
+            )
             legacy.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             legacy.execute("UPDATE m SET text = ''")
             legacy.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -33,8 +33,13 @@ Client = TestClient[web.Request, web.Application]
 
 
 def complaint(**fields: Any) -> dict[str, Any]:
-    return {"channel": "webform", "external_id": "form-1", "sender": "anna@example.com",
-            "text": "My inverter SUN-5K-G03 shows error F23.", **fields}
+    return {
+        "channel": "webform",
+        "external_id": "form-1",
+        "sender": "anna@example.com",
+        "text": "My inverter SUN-5K-G03 shows error F23.",
+        **fields,
+    }
 
 
 def nested(depth: int, leaf: Any = 1) -> Any:
@@ -65,17 +70,21 @@ async def client(runtime: Runtime) -> AsyncIterator[Client]:
         yield test_client
 
 
-async def raw_post(client: Client, path: str, headers: list[bytes],
-                   body: bytes = b"{}") -> int:
+async def raw_post(client: Client, path: str, headers: list[bytes], body: bytes = b"{}") -> int:
     """POST with header lines as bytes: aiohttp's client will not send bytes that are not
     UTF-8, but a hostile one will. Returns the answer's status."""
     server = client.server
     assert server.host is not None
     assert server.port is not None
     reader, writer = await asyncio.open_connection(server.host, server.port)
-    head = [f"POST {path} HTTP/1.1".encode(), b"Host: intake.test", b"Connection: close",
-            b"Content-Type: application/json", f"Content-Length: {len(body)}".encode(),
-            *headers]
+    head = [
+        f"POST {path} HTTP/1.1".encode(),
+        b"Host: intake.test",
+        b"Connection: close",
+        b"Content-Type: application/json",
+        f"Content-Length: {len(body)}".encode(),
+        *headers,
+    ]
     writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
     try:
         async with asyncio.timeout(10):
@@ -120,20 +129,29 @@ def test_an_unterminated_string_of_escapes_is_scanned_in_linear_time() -> None:
 # --- the ingest API -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [b"Bearer test-token\xff", b"Bearer \xff\xfe", b"\xc3(",
-                                   b"bearer \xe2\x82"])
-async def test_authorization_that_is_not_utf8_is_401(client: Client, runtime: Runtime,
-                                                     value: bytes) -> None:
+@pytest.mark.parametrize(
+    "value", [b"Bearer test-token\xff", b"Bearer \xff\xfe", b"\xc3(", b"bearer \xe2\x82"]
+)
+async def test_authorization_that_is_not_utf8_is_401(
+    client: Client, runtime: Runtime, value: bytes
+) -> None:
     body = json.dumps(complaint()).encode()
     assert await raw_post(client, URL, [b"Authorization: " + value], body) == 401
     assert await stored_messages(runtime) == []
 
 
-@pytest.mark.parametrize("body", [deep_text(900), deep_object_text(900),
-                                  with_raw(deep_object_text(900)),
-                                  with_raw(json.dumps(nested(40)))])
-async def test_deeply_nested_json_is_a_400_that_says_so(client: Client, runtime: Runtime,
-                                                        body: str) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        deep_text(900),
+        deep_object_text(900),
+        with_raw(deep_object_text(900)),
+        with_raw(json.dumps(nested(40))),
+    ],
+)
+async def test_deeply_nested_json_is_a_400_that_says_so(
+    client: Client, runtime: Runtime, body: str
+) -> None:
     response = await client.post(URL, data=body.encode(), headers=AUTH)
 
     assert response.status == 400
@@ -153,12 +171,20 @@ async def test_nesting_within_the_cap_is_stored(client: Client, runtime: Runtime
 # --- received_at at the ends of the calendar ------------------------------------------------
 
 
-@pytest.mark.parametrize("given", ["9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59-01:00",
-                                   "0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+01:00",
-                                   (START - timedelta(days=1, minutes=1)).isoformat(),
-                                   (START + timedelta(days=1, minutes=1)).isoformat()])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "9999-12-31T23:59:59+00:00",
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00+00:00",
+        "0001-01-01T00:00:00+01:00",
+        (START - timedelta(days=1, minutes=1)).isoformat(),
+        (START + timedelta(days=1, minutes=1)).isoformat(),
+    ],
+)
 async def test_received_at_far_from_now_is_replaced_by_now_and_kept_in_raw(
-        client: Client, runtime: Runtime, clock: VirtualClock, given: str) -> None:
+    client: Client, runtime: Runtime, clock: VirtualClock, given: str
+) -> None:
     response = await client.post(URL, json=complaint(received_at=given), headers=AUTH)
 
     assert response.status == 202, await response.text()
@@ -175,10 +201,10 @@ async def test_received_at_far_from_now_is_replaced_by_now_and_kept_in_raw(
 
 @pytest.mark.parametrize("offset", [timedelta(hours=-23), timedelta(0), timedelta(hours=23)])
 async def test_received_at_within_a_day_of_now_is_kept(
-        client: Client, runtime: Runtime, offset: timedelta) -> None:
+    client: Client, runtime: Runtime, offset: timedelta
+) -> None:
     given = START + offset
-    response = await client.post(URL, json=complaint(received_at=given.isoformat()),
-                                 headers=AUTH)
+    response = await client.post(URL, json=complaint(received_at=given.isoformat()), headers=AUTH)
 
     assert response.status == 202
     [row] = await stored_messages(runtime)
@@ -187,10 +213,17 @@ async def test_received_at_within_a_day_of_now_is_kept(
 
 
 async def test_every_channel_gets_the_received_at_check_in_the_ingest(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     given = datetime(1970, 1, 1, tzinfo=UTC)
-    message = InboundMessage(channel=Channel.TELEGRAM, external_id="1:1", sender="1",
-                             text="Inverter broken", received_at=given, raw={"update_id": 7})
+    message = InboundMessage(
+        channel=Channel.TELEGRAM,
+        external_id="1:1",
+        sender="1",
+        text="Inverter broken",
+        received_at=given,
+        raw={"update_id": 7},
+    )
     await runtime.ingest.accept(message)
 
     [row] = await stored_messages(runtime)
@@ -204,21 +237,25 @@ async def test_every_channel_gets_the_received_at_check_in_the_ingest(
 TOO_BIG = str(2**63)
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("get", f"/api/v1/moderation/items/{TOO_BIG}", 404),
-    ("get", f"/api/v1/moderation/items/{10**40}", 404),
-    ("get", "/api/v1/moderation/items/%C2%B2", 404),  # "²": isdigit() but not int()
-    ("get", "/api/v1/moderation/items/%D9%A3", 404),  # Arabic-Indic three
-    ("get", f"/api/v1/moderation/items/{2**63 - 1}", 404),
-    ("post", f"/api/v1/moderation/items/{TOO_BIG}/release", 404),
-    ("post", f"/api/v1/moderation/items/{TOO_BIG}/confirm", 404),
-    ("post", f"/api/v1/moderation/items/{TOO_BIG}/block", 404),
-    ("get", f"/api/v1/moderation/items?after={TOO_BIG}", 400),
-    ("get", f"/api/v1/moderation/items?limit={TOO_BIG}", 400),
-    ("get", "/api/v1/moderation/items?after=%C2%B2", 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", f"/api/v1/moderation/items/{TOO_BIG}", 404),
+        ("get", f"/api/v1/moderation/items/{10**40}", 404),
+        ("get", "/api/v1/moderation/items/%C2%B2", 404),  # "²": isdigit() but not int()
+        ("get", "/api/v1/moderation/items/%D9%A3", 404),  # Arabic-Indic three
+        ("get", f"/api/v1/moderation/items/{2**63 - 1}", 404),
+        ("post", f"/api/v1/moderation/items/{TOO_BIG}/release", 404),
+        ("post", f"/api/v1/moderation/items/{TOO_BIG}/confirm", 404),
+        ("post", f"/api/v1/moderation/items/{TOO_BIG}/block", 404),
+        ("get", f"/api/v1/moderation/items?after={TOO_BIG}", 400),
+        ("get", f"/api/v1/moderation/items?limit={TOO_BIG}", 400),
+        ("get", "/api/v1/moderation/items?after=%C2%B2", 400),
+    ],
+)
 async def test_ids_out_of_range_are_refused_not_a_crash(
-        client: Client, method: str, path: str, status: int) -> None:
+    client: Client, method: str, path: str, status: int
+) -> None:
     response = await getattr(client, method)(path, json={"days": 1}, headers=AUTH)
 
     assert response.status == status, await response.text()

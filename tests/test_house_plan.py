@@ -17,14 +17,20 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    return subprocess.run([str(LINT_IMPORTS)], cwd=tree, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(LINT_IMPORTS)],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def copy_of_the_tree(tmp_path: Path) -> Path:
     for name in ("bot", "channels", "moderation"):
-        shutil.copytree(ROOT / name, tmp_path / name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -35,16 +41,20 @@ def test_the_tree_keeps_every_contract() -> None:
     assert "0 broken" in result.stdout
 
 
-@pytest.mark.parametrize(("module", "arrow", "contract"), [
-    ("channels/capture.py", "import bot.store.db", "import only the contract"),
-    ("moderation/throttle.py", "import bot.stages.pipeline", "import only the contract"),
-    ("bot/contract/domain.py", "import bot.text.i18n", "imports nothing of ours"),
-    ("bot/store/models.py", "import bot.app.config", "import only downward"),
-    ("bot/tickets/identity.py", "import bot.stages.outbox", "import only downward"),
-    ("channels/webchat.py", "import moderation.throttle", "stay apart"),
-])
-def test_a_wrong_arrow_breaks_a_contract(tmp_path: Path, module: str, arrow: str,
-                                         contract: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "arrow", "contract"),
+    [
+        ("channels/capture.py", "import bot.store.db", "import only the contract"),
+        ("moderation/throttle.py", "import bot.stages.pipeline", "import only the contract"),
+        ("bot/contract/domain.py", "import bot.text.i18n", "imports nothing of ours"),
+        ("bot/store/models.py", "import bot.app.config", "import only downward"),
+        ("bot/tickets/identity.py", "import bot.stages.outbox", "import only downward"),
+        ("channels/webchat.py", "import moderation.throttle", "stay apart"),
+    ],
+)
+def test_a_wrong_arrow_breaks_a_contract(
+    tmp_path: Path, module: str, arrow: str, contract: str
+) -> None:
     tree = copy_of_the_tree(tmp_path)
     with (tree / module).open("a", encoding="utf-8") as source:
         source.write(f"\n{arrow}  # noqa: E402\n")

@@ -35,9 +35,17 @@ RU_YEAR = "\u202f\u0433."
 @pytest.mark.parametrize(
     ("candidate", "expected"),
     [
-        ("it-IT", "it"), ("IT", "it"), ("zh-Hans", "zh"), ("zh_Hant_TW", "zh"),
-        (" nl-BE ", "nl"), ("ru", "ru"), ("pt-BR", "en"), ("", "en"), (None, "en"),
-        ("fr-CH, fr;q=0.9, en;q=0.8", "fr"), ("pt-BR,de;q=0.8", "de"),
+        ("it-IT", "it"),
+        ("IT", "it"),
+        ("zh-Hans", "zh"),
+        ("zh_Hant_TW", "zh"),
+        (" nl-BE ", "nl"),
+        ("ru", "ru"),
+        ("pt-BR", "en"),
+        ("", "en"),
+        (None, "en"),
+        ("fr-CH, fr;q=0.9, en;q=0.8", "fr"),
+        ("pt-BR,de;q=0.8", "de"),
     ],
 )
 def test_pick_language_normalizes_tags(candidate: str | None, expected: str) -> None:
@@ -83,22 +91,28 @@ def test_unknown_status_or_detail_is_a_bug() -> None:
     with pytest.raises(KeyError):
         detail_question("shoe_size", "it")
     with pytest.raises(KeyError):
-        acknowledgment(REF, "en", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE,
-                       next_detail="shoe_size")
+        acknowledgment(REF, "en", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail="shoe_size")
 
 
 def test_unknown_language_falls_back_to_english() -> None:
     assert status_label("resolved", "pt") == status_label("resolved", "en")
-    assert acknowledgment(REF, "xx", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE,
-                          next_detail=None) == acknowledgment(
-        REF, "en", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail=None)
+    assert acknowledgment(
+        REF, "xx", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail=None
+    ) == acknowledgment(REF, "en", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail=None)
 
 
 @pytest.mark.parametrize(
     ("language", "expected"),
-    [("en", "December 30, 2026"), ("it", "30 dicembre 2026"), ("nl", "30 december 2026"),
-     ("ru", f"30 декабря 2026{RU_YEAR}"), ("zh", "2026年12月30日"), ("de", "30. Dezember 2026"),
-     ("fr", "30 décembre 2026"), ("es", "30 de diciembre de 2026")],
+    [
+        ("en", "December 30, 2026"),
+        ("it", "30 dicembre 2026"),
+        ("nl", "30 december 2026"),
+        ("ru", f"30 декабря 2026{RU_YEAR}"),
+        ("zh", "2026年12月30日"),
+        ("de", "30. Dezember 2026"),
+        ("fr", "30 décembre 2026"),
+        ("es", "30 de diciembre de 2026"),
+    ],
 )
 def test_format_due_is_a_long_localized_date(language: str, expected: str) -> None:
     assert format_due(ACK_DUE, language) == expected
@@ -115,8 +129,9 @@ def test_format_due_rejects_naive_datetimes() -> None:
 
 @pytest.mark.parametrize("language", SUPPORTED)
 def test_acknowledgment_has_ref_dates_and_ends_with_question(language: str) -> None:
-    subject, text = acknowledgment(REF, language, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE,
-                                   next_detail="serial_number")
+    subject, text = acknowledgment(
+        REF, language, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail="serial_number"
+    )
     assert f"[{REF}]" in subject
     assert REF in text
     assert format_due(ACK_DUE, language) in text
@@ -127,16 +142,22 @@ def test_acknowledgment_has_ref_dates_and_ends_with_question(language: str) -> N
 
 @pytest.mark.parametrize("language", SUPPORTED)
 def test_acknowledgment_without_missing_detail_asks_nothing(language: str) -> None:
-    _, text = acknowledgment(REF, language, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE,
-                             next_detail=None)
+    _, text = acknowledgment(
+        REF, language, ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail=None
+    )
     assert all(detail_question(detail, language) not in text for detail in DETAILS)
     assert catalog(language)["ack.need_detail"] not in text
 
 
 @pytest.mark.parametrize("language", SUPPORTED)
 def test_detail_received_lists_labels_and_asks_next(language: str) -> None:
-    subject, text = detail_received(REF, language, received=["order_number", "product_model"],
-                                    next_detail="contact", resolve_due=RESOLVE_DUE)
+    subject, text = detail_received(
+        REF,
+        language,
+        received=["order_number", "product_model"],
+        next_detail="contact",
+        resolve_due=RESOLVE_DUE,
+    )
     assert f"[{REF}]" in subject
     assert REF in text
     assert detail_label("order_number", language) in text
@@ -148,8 +169,7 @@ def test_detail_received_lists_labels_and_asks_next(language: str) -> None:
 
 @pytest.mark.parametrize("language", SUPPORTED)
 def test_detail_received_when_complete_says_so(language: str) -> None:
-    _, text = detail_received(REF, language, received=[], next_detail=None,
-                              resolve_due=RESOLVE_DUE)
+    _, text = detail_received(REF, language, received=[], next_detail=None, resolve_due=RESOLVE_DUE)
     assert REF in text
     assert text.endswith(catalog(language)["details.complete"])
     assert_clean(text)
@@ -157,8 +177,9 @@ def test_detail_received_when_complete_says_so(language: str) -> None:
 
 @pytest.mark.parametrize("language", SUPPORTED)
 def test_status_changed_has_label_note_and_next_date(language: str) -> None:
-    subject, text = status_changed(REF, language, status="investigating",
-                                   note="Spare part ordered.", next_due=PROGRESS_DUE)
+    subject, text = status_changed(
+        REF, language, status="investigating", note="Spare part ordered.", next_due=PROGRESS_DUE
+    )
     label = status_label("investigating", language)
     assert f"[{REF}]" in subject
     assert label in subject
@@ -171,8 +192,9 @@ def test_status_changed_has_label_note_and_next_date(language: str) -> None:
 
 @pytest.mark.parametrize("note", ["{ref}", "%s", "{x}", "{due}.", "{0}", "%(ref)s {note}"])
 def test_note_is_inserted_literally(note: str) -> None:
-    _, text = status_changed(REF, "en", status="escalated", note=f"See {note} here",
-                             next_due=PROGRESS_DUE)
+    _, text = status_changed(
+        REF, "en", status="escalated", note=f"See {note} here", next_due=PROGRESS_DUE
+    )
     assert f"See {note} here" in text
     assert text.count(REF) == 1
 
@@ -181,16 +203,19 @@ def test_note_is_inserted_literally(note: str) -> None:
 def test_empty_note_is_left_out(note: str) -> None:
     _, text = status_changed(REF, "it", status="resolved", note=note, next_due=None)
     assert text == catalog("it")["status_changed.status"].replace("{ref}", REF).replace(
-        "{status}", status_label("resolved", "it"))
+        "{status}", status_label("resolved", "it")
+    )
 
 
 def test_english_acknowledgment_reads_naturally() -> None:
-    subject, text = acknowledgment(REF, "en", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE,
-                                   next_detail="order_number")
+    subject, text = acknowledgment(
+        REF, "en", ack_due=ACK_DUE, resolve_due=RESOLVE_DUE, next_detail="order_number"
+    )
     assert subject == f"[{REF}] We have received your complaint"
     assert "February 3, 2027" in text
-    assert text.endswith("Could you please send us your order number? "
-                         "You will find it in your order confirmation.")
+    assert text.endswith(
+        "Could you please send us your order number? You will find it in your order confirmation."
+    )
 
 
 def test_date_ending_in_a_period_does_not_double_it() -> None:

@@ -45,15 +45,19 @@ def message_inserts(runtime: Runtime) -> Iterator[list[str]]:
 
 # The database itself refuses one row: a trigger, as a constraint or a disk error would.
 _REFUSE_POISON = {
-    "sqlite": ["""CREATE TRIGGER refuse_poison BEFORE INSERT ON messages
-                  WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"""],
-    "postgresql": ["""CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    "sqlite": [
+        """CREATE TRIGGER refuse_poison BEFORE INSERT ON messages
+                  WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"""
+    ],
+    "postgresql": [
+        """CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
                       BEGIN
                         IF NEW.text = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF;
                         RETURN NEW;
                       END $$""",
-                   """CREATE TRIGGER refuse_poison BEFORE INSERT ON messages
-                      FOR EACH ROW EXECUTE FUNCTION refuse_poison()"""],
+        """CREATE TRIGGER refuse_poison BEFORE INSERT ON messages
+                      FOR EACH ROW EXECUTE FUNCTION refuse_poison()""",
+    ],
 }
 
 
@@ -64,13 +68,22 @@ async def refuse_poison(runtime: Runtime) -> None:
 
 
 async def test_a_bad_message_fails_alone_and_the_rest_of_its_batch_is_stored(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     await refuse_poison(runtime)
-    burst = [complaint(f"c{i}@example.com", "poison" if i == 4 else f"text {i}", clock.now(),
-                       external_id=f"b{i}") for i in range(10)]
+    burst = [
+        complaint(
+            f"c{i}@example.com",
+            "poison" if i == 4 else f"text {i}",
+            clock.now(),
+            external_id=f"b{i}",
+        )
+        for i in range(10)
+    ]
     with message_inserts(runtime) as inserts:
-        outcomes = await asyncio.gather(*(runtime.ingest.accept(m) for m in burst),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(runtime.ingest.accept(m) for m in burst), return_exceptions=True
+        )
     # One INSERT for the burst, refused whole; then each message on its own.
     assert len(inserts) == 1 + len(burst)
     bad = outcomes.pop(4)
@@ -80,13 +93,15 @@ async def test_a_bad_message_fails_alone_and_the_rest_of_its_batch_is_stored(
     assert len(accepted) == 9
     assert not any(a.duplicate for a in accepted)
     assert sorted(m.text for m in await stored_messages(runtime)) == sorted(
-        f"text {i}" for i in range(10) if i != 4)
+        f"text {i}" for i in range(10) if i != 4
+    )
     decided = await runtime.worker.drain()  # each stored one is on the stream, once
     assert sorted(o.message_id for o in decided) == sorted(a.message_id for a in accepted)
 
 
-async def test_a_batch_whose_only_message_fails_reports_it(runtime: Runtime,
-                                                           clock: VirtualClock) -> None:
+async def test_a_batch_whose_only_message_fails_reports_it(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     await refuse_poison(runtime)
     with message_inserts(runtime) as inserts, pytest.raises(DBAPIError, match="poisoned row"):
         await runtime.ingest.accept(complaint("a@example.com", "poison", clock.now()))
@@ -96,8 +111,7 @@ async def test_a_batch_whose_only_message_fails_reports_it(runtime: Runtime,
     assert not later.duplicate  # the writer lives on after a failure
 
 
-async def test_concurrent_accepts_share_one_insert(runtime: Runtime,
-                                                   clock: VirtualClock) -> None:
+async def test_concurrent_accepts_share_one_insert(runtime: Runtime, clock: VirtualClock) -> None:
     burst = [complaint(f"c{i}@example.com", f"text {i}", clock.now()) for i in range(25)]
     with message_inserts(runtime) as inserts:
         answers = await asyncio.gather(*(runtime.ingest.accept(m) for m in burst))
@@ -108,7 +122,8 @@ async def test_concurrent_accepts_share_one_insert(runtime: Runtime,
 
 
 async def test_messages_arriving_during_a_write_share_the_next_one(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     in_flight = asyncio.Event()
 
     def first_insert_sent(_conn: object, _cursor: object, statement: str, *_: Any) -> None:
@@ -118,8 +133,9 @@ async def test_messages_arriving_during_a_write_share_the_next_one(
     engine = runtime.engine.sync_engine
     with message_inserts(runtime) as inserts:
         event.listen(engine, "before_cursor_execute", first_insert_sent)
-        first = asyncio.create_task(runtime.ingest.accept(
-            complaint("a@example.com", "first", clock.now())))
+        first = asyncio.create_task(
+            runtime.ingest.accept(complaint("a@example.com", "first", clock.now()))
+        )
         await in_flight.wait()
         event.remove(engine, "before_cursor_execute", first_insert_sent)
         assert not first.done()
@@ -132,14 +148,21 @@ async def test_messages_arriving_during_a_write_share_the_next_one(
 
 
 async def test_concurrent_messages_are_each_stored_once_and_queued_once(
-        runtime: Runtime, clock: VirtualClock) -> None:
-    first = await runtime.ingest.accept(complaint("a@example.com", "first", clock.now(),
-                                                  external_id="seen"))
-    messages = [complaint(f"c{i}@example.com", f"text {i}", clock.now(), external_id=f"m{i}")
-                for i in range(60)]
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    first = await runtime.ingest.accept(
+        complaint("a@example.com", "first", clock.now(), external_id="seen")
+    )
+    messages = [
+        complaint(f"c{i}@example.com", f"text {i}", clock.now(), external_id=f"m{i}")
+        for i in range(60)
+    ]
     # The same message twice in the burst, and a retry of one stored before it.
-    burst = [*messages, messages[7], complaint("a@example.com", "first", clock.now(),
-                                               external_id="seen")]
+    burst = [
+        *messages,
+        messages[7],
+        complaint("a@example.com", "first", clock.now(), external_id="seen"),
+    ]
     answers = await asyncio.gather(*(runtime.ingest.accept(m) for m in burst))
     assert [a.duplicate for a in answers[:60]] == [False] * 60
     assert len({a.message_id for a in answers[:60]}) == 60
@@ -151,15 +174,22 @@ async def test_concurrent_messages_are_each_stored_once_and_queued_once(
     # Each stored message decided once: the retry of the undecided "seen" was queued again,
     # and deciding it twice decides it once.
     assert sorted(o.message_id for o in outcomes) == sorted(
-        {first.message_id, *(a.message_id for a in answers[:60])})
+        {first.message_id, *(a.message_id for a in answers[:60])}
+    )
 
 
-async def test_nul_characters_are_stored_as_a_visible_mark(runtime: Runtime,
-                                                           clock: VirtualClock) -> None:
+async def test_nul_characters_are_stored_as_a_visible_mark(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     """PostgreSQL refuses NUL in text: kept as U+FFFD rather than a 503 that loses the text."""
-    msg = InboundMessage(channel=Channel.WEBFORM, external_id="n1", sender="a@b.c",
-                         text="broken\x00inverter", raw={"k\x00": "v\x00"},
-                         received_at=clock.now())
+    msg = InboundMessage(
+        channel=Channel.WEBFORM,
+        external_id="n1",
+        sender="a@b.c",
+        text="broken\x00inverter",
+        raw={"k\x00": "v\x00"},
+        received_at=clock.now(),
+    )
     accepted = await runtime.ingest.accept(msg)
     async with runtime.sessions() as session:
         row = await session.get_one(Message, accepted.message_id)
@@ -168,7 +198,12 @@ async def test_nul_characters_are_stored_as_a_visible_mark(runtime: Runtime,
 
 def test_nul_in_an_identifier_is_refused() -> None:
     for field in ("external_id", "sender"):
-        values = {"channel": "webform", "external_id": "n1", "sender": "a@b.c",
-                  "received_at": START, field: "x\x00y"}
+        values = {
+            "channel": "webform",
+            "external_id": "n1",
+            "sender": "a@b.c",
+            "received_at": START,
+            field: "x\x00y",
+        }
         with pytest.raises(ValidationError, match="must not contain NUL"):
             InboundMessage.model_validate(values)

@@ -27,8 +27,7 @@ class Poller:
         self.finished.set()
 
 
-async def test_one_holder_at_a_time_and_the_next_takes_over_when_it_stops(
-        runtime: Runtime) -> None:
+async def test_one_holder_at_a_time_and_the_next_takes_over_when_it_stops(runtime: Runtime) -> None:
     leases = [Leases(runtime.redis, runtime.keys.prefix, ttl_s=TTL_S) for _ in range(2)]
     stops = [asyncio.Event(), asyncio.Event()]
     pollers = [Poller(), Poller()]
@@ -36,8 +35,9 @@ async def test_one_holder_at_a_time_and_the_next_takes_over_when_it_stops(
     await asyncio.wait_for(pollers[0].started.wait(), 5)
     second = asyncio.create_task(leases[1].run_exclusively("imap", stops[1], pollers[1]))
     # Several renewals pass: the second process keeps waiting.
-    done, _ = await asyncio.wait({asyncio.ensure_future(pollers[1].started.wait())},
-                                 timeout=TTL_S * 4)
+    done, _ = await asyncio.wait(
+        {asyncio.ensure_future(pollers[1].started.wait())}, timeout=TTL_S * 4
+    )
     for waiting in _:
         waiting.cancel()
     assert not done
@@ -49,14 +49,15 @@ async def test_one_holder_at_a_time_and_the_next_takes_over_when_it_stops(
     await asyncio.wait_for(second, 5)
 
 
-async def test_a_dead_holders_lease_lapses_and_another_process_takes_it(
-        runtime: Runtime) -> None:
+async def test_a_dead_holders_lease_lapses_and_another_process_takes_it(runtime: Runtime) -> None:
     key = f"{runtime.keys.prefix}:lease:telegram-polling"
     await runtime.redis.set(key, "a process that died", px=int(TTL_S * 1000))
     stop, poller = asyncio.Event(), Poller()
     waiting = asyncio.create_task(
         Leases(runtime.redis, runtime.keys.prefix, ttl_s=TTL_S).run_exclusively(
-            "telegram-polling", stop, poller))
+            "telegram-polling", stop, poller
+        )
+    )
     await asyncio.wait_for(poller.started.wait(), 5)
     stop.set()
     await asyncio.wait_for(waiting, 5)
@@ -68,7 +69,9 @@ async def test_a_holder_that_lost_its_lease_stops_its_loop(runtime: Runtime) -> 
     stop, poller = asyncio.Event(), Poller()
     holder = asyncio.create_task(
         Leases(runtime.redis, runtime.keys.prefix, ttl_s=TTL_S).run_exclusively(
-            "imap", stop, poller))
+            "imap", stop, poller
+        )
+    )
     await asyncio.wait_for(poller.started.wait(), 5)
     await runtime.redis.set(key, "someone else")  # e.g. it lapsed while this one hung
     await asyncio.wait_for(poller.finished.wait(), 5)

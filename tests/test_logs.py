@@ -59,8 +59,9 @@ def objects_of(out: io.StringIO) -> list[dict[str, Any]]:
 
 def test_a_text_line_ends_in_its_extra_fields() -> None:
     with written("text") as out:
-        log.warning("requeued stranded messages", extra={"count": 3, "note": "two words",
-                                                         "empty": ""})
+        log.warning(
+            "requeued stranded messages", extra={"count": 3, "note": "two words", "empty": ""}
+        )
 
     [line] = lines_of(out)
     assert " WARNING tests.logs requeued stranded messages count=3 " in line
@@ -91,7 +92,10 @@ def test_json_lines_parse_with_every_field_and_the_exception() -> None:
     started, failed = objects_of(out)
     assert started.keys() == {"time", "level", "logger", "message", "socket", "adopted"}
     assert (started["level"], started["logger"], started["message"]) == (
-        "INFO", "tests.logs", "embedded valkey started")
+        "INFO",
+        "tests.logs",
+        "embedded valkey started",
+    )
     assert (started["socket"], started["adopted"]) == ("data/valkey.sock", False)
     assert started["time"].endswith("+00:00")
     assert failed["error"] == "refused"
@@ -132,7 +136,8 @@ def test_a_line_inside_bind_carries_the_bound_fields(log_format: LogFormat) -> N
         assert [line.split(" ", 4)[4] for line in lines_of(out)] == [
             "inside message_id=41 ticket_ref=C-2026-000001",
             "nested message_id=41 ticket_ref=C-2026-000001 outbox_id=7",
-            "after"]
+            "after",
+        ]
 
 
 def test_an_extra_field_wins_over_a_bound_one() -> None:
@@ -158,7 +163,9 @@ async def test_each_task_logs_its_own_fields() -> None:
         await asyncio.gather(work(1), work(2))
 
     assert sorted(line.split(" ", 4)[4] for line in lines_of(out)) == [
-        "deciding 1 message_id=1", "deciding 2 message_id=2"]
+        "deciding 1 message_id=1",
+        "deciding 2 message_id=2",
+    ]
 
 
 async def test_a_detached_task_carries_none_of_its_creators_fields() -> None:
@@ -179,11 +186,17 @@ async def test_a_detached_task_carries_none_of_its_creators_fields() -> None:
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_tokens_are_masked_in_messages_fields_bound_fields_and_tracebacks(
-        log_format: LogFormat) -> None:
+    log_format: LogFormat,
+) -> None:
     with written(log_format) as out:
         log.warning("GET https://graph.facebook.com/me?access_token=EAAB0secret0token&x=1")
-        log.warning("poll failed", extra={"error": f"ConnectError: /bot{TOKEN}/getUpdates",
-                                          "body": {"access_token": "EAAB0secret0token"}})
+        log.warning(
+            "poll failed",
+            extra={
+                "error": f"ConnectError: /bot{TOKEN}/getUpdates",
+                "body": {"access_token": "EAAB0secret0token"},
+            },
+        )
         with bind(url=f"https://api.telegram.org/bot{TOKEN}/sendMessage"):
             log.info("sending")
         try:
@@ -202,8 +215,12 @@ def test_tokens_are_masked_in_messages_fields_bound_fields_and_tracebacks(
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_the_formatter_masks_tokens_on_its_own(log_format: LogFormat) -> None:
     """Without the filter (a handler someone else set up): the written line is masked."""
-    record = logging.makeLogRecord({"msg": f"GET /bot{TOKEN}/getMe", "body": (
-        '{"access_token": "EAAB0secret0token"} url?access_token=EAAB0secret0token"')})
+    record = logging.makeLogRecord(
+        {
+            "msg": f"GET /bot{TOKEN}/getMe",
+            "body": ('{"access_token": "EAAB0secret0token"} url?access_token=EAAB0secret0token"'),
+        }
+    )
 
     line = formatter(log_format).format(record)
 
@@ -228,8 +245,14 @@ def test_intake_log_format_json_makes_the_process_write_json_lines() -> None:
         f"    logging.getLogger('bot.x').info('sent %s', 'bot{TOKEN}', extra={{'n': 1}})\n"
     )
     env = {**os.environ, "INTAKE_LOG_FORMAT": "json", "INTAKE_LOG_LEVEL": "INFO"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
 
     [line] = [json.loads(line) for line in done.stderr.splitlines()]
     assert (line["logger"], line["message"]) == ("bot.x", "sent bot123456789:***")
@@ -250,8 +273,11 @@ def records(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtu
 
 
 def about(caplog: pytest.LogCaptureFixture, **fields: object) -> list[logging.LogRecord]:
-    return [record for record in caplog.records
-            if all(getattr(record, key, None) == value for key, value in fields.items())]
+    return [
+        record
+        for record in caplog.records
+        if all(getattr(record, key, None) == value for key, value in fields.items())
+    ]
 
 
 class LoggingSender:
@@ -265,7 +291,8 @@ class LoggingSender:
 
 
 async def test_a_decided_message_and_its_reply_are_logged_with_their_ids(
-        runtime: Runtime, clock: VirtualClock, records: pytest.LogCaptureFixture) -> None:
+    runtime: Runtime, clock: VirtualClock, records: pytest.LogCaptureFixture
+) -> None:
     runtime.sender.register({Channel.EMAIL: LoggingSender()})
     accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
     [outcome] = await runtime.worker.drain()
@@ -276,18 +303,38 @@ async def test_a_decided_message_and_its_reply_are_logged_with_their_ids(
     assert decided.getMessage() == "message decided"
     assert vars(decided)["decision"] == "answered"
     assert (vars(decided)["ticket_ref"], vars(decided)["outbox_id"]) == (
-        outcome.ticket_ref, outcome.outbox_id)
+        outcome.ticket_ref,
+        outcome.outbox_id,
+    )
     [sent] = about(records, outbox_id=outcome.outbox_id, name="tests.logs.sender")
     assert vars(sent)["ticket_ref"] == outcome.ticket_ref
 
 
 async def test_a_poison_message_is_logged_with_its_id(
-        runtime: Runtime, clock: VirtualClock, records: pytest.LogCaptureFixture) -> None:
+    runtime: Runtime, clock: VirtualClock, records: pytest.LogCaptureFixture
+) -> None:
     async with runtime.sessions.begin() as session:  # a row no adapter could have produced
-        bad_id = (await session.execute(insert(Message).values(
-            channel="fax", external_id="f1", sender="x", display_name="", subject="", text="?",
-            thread_refs=[], attachments=[], raw={}, received_at=clock.now(),
-            created_at=clock.now(), reason="", scores={}).returning(Message.id))).scalar_one()
+        bad_id = (
+            await session.execute(
+                insert(Message)
+                .values(
+                    channel="fax",
+                    external_id="f1",
+                    sender="x",
+                    display_name="",
+                    subject="",
+                    text="?",
+                    thread_refs=[],
+                    attachments=[],
+                    raw={},
+                    received_at=clock.now(),
+                    created_at=clock.now(),
+                    reason="",
+                    scores={},
+                )
+                .returning(Message.id)
+            )
+        ).scalar_one()
     await runtime.stream.add(bad_id)
 
     [outcome] = await runtime.worker.drain()

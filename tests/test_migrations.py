@@ -42,21 +42,29 @@ def _text(described: object) -> str:
 def _schema(connection: Connection) -> dict[str, dict[str, Any]]:
     """Every table's columns, keys, indexes and constraints, as the database reports them."""
     inspector = inspect(connection)
-    return {name: {
-        "columns": [(c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
-                    for c in inspector.get_columns(name)],
-        "primary_key": inspector.get_pk_constraint(name),
-        "foreign_keys": sorted(map(_text, inspector.get_foreign_keys(name))),
-        "indexes": sorted(map(_text, inspector.get_indexes(name))),
-        "unique": sorted(map(_text, inspector.get_unique_constraints(name))),
-    } for name in inspector.get_table_names()}
+    return {
+        name: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in inspector.get_columns(name)
+            ],
+            "primary_key": inspector.get_pk_constraint(name),
+            "foreign_keys": sorted(map(_text, inspector.get_foreign_keys(name))),
+            "indexes": sorted(map(_text, inspector.get_indexes(name))),
+            "unique": sorted(map(_text, inspector.get_unique_constraints(name))),
+        }
+        for name in inspector.get_table_names()
+    }
 
 
 async def _rows(connection: AsyncConnection) -> dict[str, list[str]]:
-    rows = {table.name: sorted(map(repr, await connection.execute(select(table))))
-            for table in Base.metadata.sorted_tables}
-    rows["alembic_version"] = sorted(map(repr, await connection.execute(
-        text("SELECT version_num FROM alembic_version"))))
+    rows = {
+        table.name: sorted(map(repr, await connection.execute(select(table))))
+        for table in Base.metadata.sorted_tables
+    }
+    rows["alembic_version"] = sorted(
+        map(repr, await connection.execute(text("SELECT version_num FROM alembic_version")))
+    )
     return rows
 
 
@@ -69,13 +77,24 @@ async def test_migrated_schema_matches_the_models(runtime: Runtime) -> None:
     async with runtime.engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
         tables = await connection.run_sync(_tables)
-    assert {"customers", "identities", "tickets", "messages", "outbox", "moderation_items",
-            "channel_settings", "staff_users", "audit_log", "alembic_version"} <= tables
+    assert {
+        "customers",
+        "identities",
+        "tickets",
+        "messages",
+        "outbox",
+        "moderation_items",
+        "channel_settings",
+        "staff_users",
+        "audit_log",
+        "alembic_version",
+    } <= tables
 
 
 async def test_migrating_twice_is_harmless(runtime: Runtime, clock: VirtualClock) -> None:
-    await runtime.ingest.accept(complaint("anna@example.com", "My inverter is broken.",
-                                          clock.now()))
+    await runtime.ingest.accept(
+        complaint("anna@example.com", "My inverter is broken.", clock.now())
+    )
     assert len(await runtime.worker.drain()) == 1  # a customer, a ticket, a reply owed
     engine = make_engine(runtime.settings.effective_database_url)
     try:
@@ -90,8 +109,7 @@ async def test_migrating_twice_is_harmless(runtime: Runtime, clock: VirtualClock
 
 
 @pytest.fixture(params=["embedded", "distributed"])
-async def empty_database_url(request: pytest.FixtureRequest,
-                             tmp_path: Path) -> AsyncIterator[str]:
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A database with nothing in it: a new SQLite file, or a new PostgreSQL database."""
     if request.param == "embedded":
         yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"

@@ -29,7 +29,8 @@ async def outbox_row(runtime: Runtime) -> OutboxReply:
 
 
 async def test_a_failed_send_is_retried_after_backoff_and_sent_once(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     await owe_one(runtime, clock)
     flaky = FlakySender(Channel.EMAIL, failures=1)
     sender = Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock)
@@ -46,7 +47,8 @@ async def test_a_failed_send_is_retried_after_backoff_and_sent_once(
 
 
 async def test_retry_after_from_the_provider_sets_the_next_attempt(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     await owe_one(runtime, clock)
     sender = Sender(runtime.sessions, {Channel.EMAIL: FlakySender(Channel.EMAIL, 1, 42.0)}, clock)
     await sender.run_once()
@@ -65,12 +67,14 @@ async def test_attempts_run_out_into_failed(runtime: Runtime, clock: VirtualCloc
     assert (await outbox_row(runtime)).status == "failed"
 
 
-async def test_a_send_interrupted_mid_flight_is_not_repeated(runtime: Runtime,
-                                                             clock: VirtualClock) -> None:
+async def test_a_send_interrupted_mid_flight_is_not_repeated(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     await owe_one(runtime, clock)
     async with runtime.sessions.begin() as session:  # a sender leased it, then died
-        await session.execute(update(OutboxReply).values(status="sending",
-                                                         lease_until=clock.now() + LEASE))
+        await session.execute(
+            update(OutboxReply).values(status="sending", lease_until=clock.now() + LEASE)
+        )
     flaky = FlakySender(Channel.EMAIL, failures=0)
     sender = Sender(runtime.sessions, {Channel.EMAIL: flaky}, clock)
     assert await sender.run_once() == 0
@@ -83,7 +87,8 @@ async def test_a_send_interrupted_mid_flight_is_not_repeated(runtime: Runtime,
 
 
 async def test_channels_without_an_adapter_keep_their_replies_pending(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     await owe_one(runtime, clock)
     sender = Sender(runtime.sessions, {}, clock)
     assert await sender.run_once() == 0

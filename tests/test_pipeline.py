@@ -30,10 +30,12 @@ BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
 
 
 def with_classifier(runtime: Runtime, clock: VirtualClock, word: str) -> Worker:
-    pipeline = Pipeline(runtime.sessions, runtime.throttle, KeywordClassifier(word),
-                        runtime.policy, clock)
-    return Worker(runtime.stream, pipeline, consumer="mod", batch_size=10, block_ms=10,
-                  claim_idle_ms=0)
+    pipeline = Pipeline(
+        runtime.sessions, runtime.throttle, KeywordClassifier(word), runtime.policy, clock
+    )
+    return Worker(
+        runtime.stream, pipeline, consumer="mod", batch_size=10, block_ms=10, claim_idle_ms=0
+    )
 
 
 async def send(runtime: Runtime, worker: Worker | None = None, **kwargs: object) -> Outcome:
@@ -43,10 +45,12 @@ async def send(runtime: Runtime, worker: Worker | None = None, **kwargs: object)
     return next(o for o in outcomes if o.message_id == accepted.message_id)
 
 
-async def test_closed_channel_is_stored_but_opens_no_ticket(runtime: Runtime,
-                                                            clock: VirtualClock) -> None:
-    outcome = await send(runtime, sender="+39 333 1234567", text=BROKEN, at=clock.now(),
-                         channel=Channel.WHATSAPP)
+async def test_closed_channel_is_stored_but_opens_no_ticket(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    outcome = await send(
+        runtime, sender="+39 333 1234567", text=BROKEN, at=clock.now(), channel=Channel.WHATSAPP
+    )
     assert outcome.decision is Decision.CHANNEL_CLOSED
     assert outcome.ticket_id is None
     async with runtime.sessions() as session:
@@ -57,16 +61,28 @@ async def test_closed_channel_is_stored_but_opens_no_ticket(runtime: Runtime,
 
 async def test_closed_channel_wins_over_flagged(runtime: Runtime, clock: VirtualClock) -> None:
     worker = with_classifier(runtime, clock, "idiots")
-    outcome = await send(runtime, worker, sender="+39 333 1234567", text="you idiots",
-                         at=clock.now(), channel=Channel.WHATSAPP)
+    outcome = await send(
+        runtime,
+        worker,
+        sender="+39 333 1234567",
+        text="you idiots",
+        at=clock.now(),
+        channel=Channel.WHATSAPP,
+    )
     assert outcome.decision is Decision.CHANNEL_CLOSED
 
 
 async def test_flagged_message_waits_for_a_moderator_then_release_answers_once(
-        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     worker = with_classifier(runtime, clock, "idiots")
-    outcome = await send(runtime, worker, sender="a@example.it",
-                         text="My inverter broke again, you idiots", at=clock.now())
+    outcome = await send(
+        runtime,
+        worker,
+        sender="a@example.it",
+        text="My inverter broke again, you idiots",
+        at=clock.now(),
+    )
     assert outcome.decision is Decision.FLAGGED
     assert outcome.ticket_id is None
     async with runtime.sessions() as session:
@@ -87,22 +103,29 @@ async def test_flagged_message_waits_for_a_moderator_then_release_answers_once(
 
 
 async def test_a_mail_whose_sender_is_not_proven_waits_for_a_moderator(
-        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     """Answering a forged From would mail someone who never wrote: a human decides first."""
     forged = complaint("victim@example.org", BROKEN, clock.now()).model_copy(
-        update={"sender_unproven": "mx.example.net reports dmarc=fail for example.org"})
+        update={"sender_unproven": "mx.example.net reports dmarc=fail for example.org"}
+    )
     accepted = await runtime.ingest.accept(forged)
     [outcome] = await runtime.worker.drain()
     assert (outcome.message_id, outcome.decision, outcome.ticket_id) == (
-        accepted.message_id, Decision.FLAGGED, None)
-    assert outcome.reason == ("sender not proven: mx.example.net reports dmarc=fail for "
-                              "example.org")
+        accepted.message_id,
+        Decision.FLAGGED,
+        None,
+    )
+    assert outcome.reason == (
+        "sender not proven: mx.example.net reports dmarc=fail for example.org"
+    )
     async with runtime.sessions() as session:
         item = await session.scalar(select(ModerationItem))
         assert item is not None
         assert item.labels == ["unproven_sender"]
     await ModerationQueue(runtime.sessions, runtime.stream, clock).release(
-        outcome.message_id, actor="mod@company")
+        outcome.message_id, actor="mod@company"
+    )
     assert [o.decision for o in await runtime.worker.drain()] == [Decision.ANSWERED]
     await runtime.sender.run_once()
     assert [r.to for r in captured.values()] == ["victim@example.org"]
@@ -111,8 +134,9 @@ async def test_a_mail_whose_sender_is_not_proven_waits_for_a_moderator(
 async def test_confirmed_message_stays_unanswered(runtime: Runtime, clock: VirtualClock) -> None:
     worker = with_classifier(runtime, clock, "idiots")
     outcome = await send(runtime, worker, sender="a@example.it", text="idiots!", at=clock.now())
-    await ModerationQueue(runtime.sessions, runtime.stream, clock).confirm(outcome.message_id,
-                                                                           actor="mod")
+    await ModerationQueue(runtime.sessions, runtime.stream, clock).confirm(
+        outcome.message_id, actor="mod"
+    )
     assert await worker.drain() == []
     async with runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxReply)) == 0
@@ -122,11 +146,16 @@ async def test_confirmed_message_stays_unanswered(runtime: Runtime, clock: Virtu
 
 
 async def test_a_claim_is_shown_on_the_named_ticket_but_changes_and_receives_nothing(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     first = await send(runtime, sender="Mario.Rossi@Example.it", text=BROKEN, at=clock.now())
-    claim = await send(runtime, sender="17841400000000001", channel=Channel.INSTAGRAM,
-                       text="sono mario.rossi@example.it, ordine n. 4500123987",
-                       at=clock.now() + timedelta(minutes=3))
+    claim = await send(
+        runtime,
+        sender="17841400000000001",
+        channel=Channel.INSTAGRAM,
+        text="sono mario.rossi@example.it, ordine n. 4500123987",
+        at=clock.now() + timedelta(minutes=3),
+    )
     assert claim.ticket_id == first.ticket_id  # staff see it there
     assert claim.decision is Decision.COLLAPSED
     assert claim.outbox_id is None
@@ -145,14 +174,20 @@ async def test_a_claim_is_shown_on_the_named_ticket_but_changes_and_receives_not
 
 
 async def test_a_claim_of_a_customer_without_an_open_ticket_opens_its_own(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     first = await send(runtime, sender="a@example.it", text=BROKEN, at=clock.now())
     desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
-    await desk.change_status(first.ticket_ref or "", TicketStatus.CLOSED, note="done",
-                             actor="agent")
-    other = await send(runtime, sender="chat-1", channel=Channel.WEBCHAT,
-                       text=f"About {first.ticket_ref}: my inverter broke again",
-                       at=clock.now() + timedelta(minutes=5))
+    await desk.change_status(
+        first.ticket_ref or "", TicketStatus.CLOSED, note="done", actor="agent"
+    )
+    other = await send(
+        runtime,
+        sender="chat-1",
+        channel=Channel.WEBCHAT,
+        text=f"About {first.ticket_ref}: my inverter broke again",
+        at=clock.now() + timedelta(minutes=5),
+    )
     assert other.ticket_id != first.ticket_id
     assert other.decision is Decision.ANSWERED
     async with runtime.sessions() as session:
@@ -161,32 +196,42 @@ async def test_a_claim_of_a_customer_without_an_open_ticket_opens_its_own(
 
 
 async def test_staff_status_change_is_one_reply_then_repeats_collapse(
-        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     first = await send(runtime, sender="a@example.it", text=BROKEN, at=clock.now())
     desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
-    change = await desk.change_status(first.ticket_ref or "", TicketStatus.INVESTIGATING,
-                                      note="Tecnico assegnato", actor="agent")
+    change = await desk.change_status(
+        first.ticket_ref or "", TicketStatus.INVESTIGATING, note="Tecnico assegnato", actor="agent"
+    )
     assert change.outbox_id is not None
-    after = await send(runtime, sender="a@example.it", text="Grazie, attendo il tecnico",
-                       at=clock.now() + timedelta(hours=1))
+    after = await send(
+        runtime,
+        sender="a@example.it",
+        text="Grazie, attendo il tecnico",
+        at=clock.now() + timedelta(hours=1),
+    )
     assert after.decision is Decision.COLLAPSED
     with pytest.raises(IntakeError, match="already investigating"):
-        await desk.change_status(first.ticket_ref or "", TicketStatus.INVESTIGATING, note="",
-                                 actor="agent")
+        await desk.change_status(
+            first.ticket_ref or "", TicketStatus.INVESTIGATING, note="", actor="agent"
+        )
     await runtime.sender.run_once()
     assert [r.text.count("Tecnico assegnato") for r in captured.values()] == [0, 1]
 
 
 async def test_a_resolved_ticket_lets_a_new_complaint_open_a_new_one(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     first = await send(runtime, sender="a@example.it", text=BROKEN, at=clock.now())
     desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
-    await desk.change_status(first.ticket_ref or "", TicketStatus.RESOLVED, note="",
-                             actor="agent")
+    await desk.change_status(first.ticket_ref or "", TicketStatus.RESOLVED, note="", actor="agent")
     later = clock.now() + timedelta(days=40)
     clock.set(later)
-    second = await send(runtime, sender="a@example.it",
-                        text="Ora la fattura è sbagliata, mi avete addebitato due volte.",
-                        at=later)
+    second = await send(
+        runtime,
+        sender="a@example.it",
+        text="Ora la fattura è sbagliata, mi avete addebitato due volte.",
+        at=later,
+    )
     assert second.decision is Decision.ANSWERED
     assert second.ticket_id != first.ticket_id

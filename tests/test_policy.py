@@ -18,12 +18,19 @@ from bot.store.models import AuditEntry
 async def test_defaults_accept_all_but_whatsapp(runtime: Runtime) -> None:
     accepted = runtime.policy.current.accepted
     assert Channel.WHATSAPP not in accepted
-    assert {Channel.EMAIL, Channel.WEBFORM, Channel.WEBCHAT, Channel.FACEBOOK,
-            Channel.INSTAGRAM, Channel.TELEGRAM} <= accepted
+    assert {
+        Channel.EMAIL,
+        Channel.WEBFORM,
+        Channel.WEBCHAT,
+        Channel.FACEBOOK,
+        Channel.INSTAGRAM,
+        Channel.TELEGRAM,
+    } <= accepted
 
 
-async def test_a_toggle_reaches_another_process_through_pubsub(runtime: Runtime,
-                                                               clock: VirtualClock) -> None:
+async def test_a_toggle_reaches_another_process_through_pubsub(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     other = PolicyStore(runtime.sessions, runtime.redis, runtime.keys, clock, refresh_s=30)
     await other.reload()
     follower = asyncio.create_task(other.follow())
@@ -58,6 +65,7 @@ async def test_settings_are_validated_stored_and_audited(runtime: Runtime) -> No
     await runtime.policy.reload()
     assert runtime.policy.current.throttle.flood_limit == 3
     async with runtime.sessions() as session:
-        audit = list(await session.execute(select(AuditEntry.actor, AuditEntry.action,
-                                                  AuditEntry.target)))
+        audit = list(
+            await session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.target))
+        )
     assert [tuple(a) for a in audit] == [("admin", "policy.set", "throttle.flood_limit")]

@@ -16,8 +16,9 @@ from bot.contract.domain import OutboundReply
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
-async def _replay(runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply],
-                  lines: list[str]) -> list[dict[str, Any]]:
+async def _replay(
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply], lines: list[str]
+) -> list[dict[str, Any]]:
     return [line async for line in Replayer(runtime, clock, captured).run(lines)]
 
 
@@ -57,13 +58,14 @@ def check_flood(lines: list[str], out: list[dict[str, Any]]) -> None:
     assert by_id["m13"]["decision"] == "collapsed"
     assert all(by_id[m]["decision"] == "collapsed" for m in ("m3", "m5", "m8", "m10", "m12"))
     assert [o["decision"] for o in out if o["event"] == 15] == ["duplicate"]
-    after_status = out[out.index(status) + 1:]
+    after_status = out[out.index(status) + 1 :]
     assert after_status
     assert all(o["decision"] == "collapsed" for o in after_status)
 
 
-async def test_flood_scenario_on_both_backends(runtime: Runtime, clock: VirtualClock,
-                                               captured: dict[int, OutboundReply]) -> None:
+async def test_flood_scenario_on_both_backends(
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     lines = (SCENARIOS / "flood.jsonl").read_text(encoding="utf-8").splitlines()
     out = await _replay(runtime, clock, captured, lines)
     assert not [o for o in out if "error" in o]
@@ -74,16 +76,22 @@ async def test_flood_scenario_on_both_backends(runtime: Runtime, clock: VirtualC
 def test_replay_cli_runs_the_scenario_on_a_fresh_embedded_store(tmp_path: Path) -> None:
     scenario = SCENARIOS / "flood.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.app.cli", "replay", "-"], input=scenario.read_text("utf-8"),
-        capture_output=True, text=True, timeout=120, check=True,
-        env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(tmp_path)})
+        [sys.executable, "-m", "bot.app.cli", "replay", "-"],
+        input=scenario.read_text("utf-8"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(tmp_path)},
+    )
     out = [json.loads(line) for line in result.stdout.splitlines()]
     check_flood(scenario.read_text("utf-8").splitlines(), out)
     assert not list(tmp_path.glob("**/intake.db")), "the replay must not touch the data dir"
 
 
 async def test_malformed_lines_are_reported_and_the_replay_goes_on(
-        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     lines = [
         "{not json",
         '["a list"]',
@@ -106,7 +114,8 @@ async def test_malformed_lines_are_reported_and_the_replay_goes_on(
 
 
 async def test_channel_event_opens_whatsapp_at_runtime(
-        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     lines = [
         '{"type":"message","channel":"whatsapp","sender":"+31 6 12345678","text":"Mijn omvormer is kapot, bestelling 778812","at":"2026-11-02T09:00:00+01:00"}',
         '{"type":"channel","channel":"whatsapp","accepted":true,"at":"2026-11-02T09:05:00+01:00"}',
@@ -121,7 +130,8 @@ async def test_channel_event_opens_whatsapp_at_runtime(
 
 
 async def test_insults_added_to_the_flood_are_held_and_nothing_else(
-        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     assert runtime.classifier.name == "lexicon"  # the embedded default without weights
     lines = (SCENARIOS / "flood_insults.jsonl").read_text(encoding="utf-8").splitlines()
     out = await _replay(runtime, clock, captured, lines)

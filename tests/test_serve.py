@@ -69,8 +69,9 @@ def live_processes_mentioning(marker: str) -> list[int]:
     return found
 
 
-def wait_for(condition: Callable[[], bool], seconds: float, what: str,
-              log: Callable[[], str] = lambda: "") -> None:
+def wait_for(
+    condition: Callable[[], bool], seconds: float, what: str, log: Callable[[], str] = lambda: ""
+) -> None:
     """Poll a real condition until it holds; fail naming it after `seconds`."""
     deadline = time.monotonic() + seconds
     while not condition():
@@ -124,21 +125,29 @@ class Deployment:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
-        env.update(INTAKE_DATA_DIR=str(self.data_dir), INTAKE_API_TOKEN=TOKEN,
-                   INTAKE_HTTP_HOST="127.0.0.1", INTAKE_HTTP_PORT=str(self.port),
-                   INTAKE_LOG_LEVEL="INFO",
-                   # The safety net that re-adds undecided rows must not mask a lost stream
-                   # entry: only the entry persisted in valkey's append-only file may decide it.
-                   INTAKE_REQUEUE_AFTER_S="3600")
+        env.update(
+            INTAKE_DATA_DIR=str(self.data_dir),
+            INTAKE_API_TOKEN=TOKEN,
+            INTAKE_HTTP_HOST="127.0.0.1",
+            INTAKE_HTTP_PORT=str(self.port),
+            INTAKE_LOG_LEVEL="INFO",
+            # The safety net that re-adds undecided rows must not mask a lost stream
+            # entry: only the entry persisted in valkey's append-only file may decide it.
+            INTAKE_REQUEUE_AFTER_S="3600",
+        )
         return env
 
     def start(self, *options: str) -> Bot:
         log_path = self.root / f"bot-{len(self.bots) + 1}.log"
         with log_path.open("wb") as log_file:
-            process = subprocess.Popen([*console_script(), "serve", *options],
-                                       env=self.environment(), cwd=self.root,
-                                       stdout=log_file, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                [*console_script(), "serve", *options],
+                env=self.environment(),
+                cwd=self.root,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         bot = Bot(process, log_path)
         self.bots.append(bot)
         wait_for(lambda: not bot.alive() or self.healthy(), STARTUP_S, "/healthz 200", bot.log)
@@ -160,12 +169,16 @@ class Deployment:
 
     # --- HTTP ---
 
-    def request(self, method: str, path: str,
-                body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 return response.status, json.loads(response.read())
@@ -185,10 +198,18 @@ class Deployment:
         return report
 
     def post(self, external_id: str, text: str) -> int:
-        status, answer = self.request("POST", "/api/v1/messages", {
-            "channel": "webform", "external_id": external_id,
-            "sender": "marco.bianchi@example.com", "display_name": "Marco Bianchi",
-            "text": text, "received_at": "2026-11-02T09:15:00+01:00"})
+        status, answer = self.request(
+            "POST",
+            "/api/v1/messages",
+            {
+                "channel": "webform",
+                "external_id": external_id,
+                "sender": "marco.bianchi@example.com",
+                "display_name": "Marco Bianchi",
+                "text": text,
+                "received_at": "2026-11-02T09:15:00+01:00",
+            },
+        )
         assert (status, answer["duplicate"]) == (202, False), answer
         return int(answer["id"])
 
@@ -200,17 +221,26 @@ class Deployment:
 
     def message(self, message_id: int) -> tuple[str | None, int | None]:
         [(decision, ticket_id)] = self.query(
-            "SELECT decision, ticket_id FROM messages WHERE id = ?", message_id)
+            "SELECT decision, ticket_id FROM messages WHERE id = ?", message_id
+        )
         return decision, ticket_id
 
     def wait_decided(self, message_id: int, bot: Bot) -> tuple[str, int]:
         """Until the decision is committed and the worker has acknowledged the stream entry."""
-        wait_for(lambda: self.message(message_id)[0] is not None, DECIDE_S,
-                 f"message {message_id} to be decided", bot.log)
+        wait_for(
+            lambda: self.message(message_id)[0] is not None,
+            DECIDE_S,
+            f"message {message_id} to be decided",
+            bot.log,
+        )
         # The worker XACKs right after its commit: wait for that too, so a kill that follows
         # leaves no entry pending for a dead consumer.
-        wait_for(lambda: self.health()["stream_pending"] == 0, DECIDE_S,
-                 "the stream entry to be acknowledged", bot.log)
+        wait_for(
+            lambda: self.health()["stream_pending"] == 0,
+            DECIDE_S,
+            "the stream entry to be acknowledged",
+            bot.log,
+        )
         decision, ticket_id = self.message(message_id)
         assert decision is not None
         assert ticket_id is not None, decision
@@ -226,8 +256,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         deployed.cleanup()
 
 
-def test_serve_answers_a_complaint_and_stops_cleanly_on_sigterm(
-        deployment: Deployment) -> None:
+def test_serve_answers_a_complaint_and_stops_cleanly_on_sigterm(deployment: Deployment) -> None:
     bot = deployment.start()
     report = deployment.health()
     assert (report["database"], report["redis"]) == ("sqlite", "embedded valkey")
@@ -239,8 +268,7 @@ def test_serve_answers_a_complaint_and_stops_cleanly_on_sigterm(
 
     assert decision == "answered"
     assert deployment.query("SELECT id FROM tickets") == [(ticket_id,)]
-    assert deployment.query("SELECT count(*) FROM outbox WHERE ticket_id = ?",
-                            ticket_id) == [(1,)]
+    assert deployment.query("SELECT count(*) FROM outbox WHERE ticket_id = ?", ticket_id) == [(1,)]
 
     assert bot.stop() == 0, bot.log()
 
@@ -252,7 +280,8 @@ def test_serve_answers_a_complaint_and_stops_cleanly_on_sigterm(
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["bot-only", "process-group"])
 def test_killed_bot_restarts_on_its_data_and_decides_what_it_had_accepted(
-        deployment: Deployment, whole_group: bool) -> None:
+    deployment: Deployment, whole_group: bool
+) -> None:
     first = deployment.start()
     earlier = deployment.post("form-1", "My inverter SUN-5K-G03 shows error F23.")
     earlier_decision, ticket_id = deployment.wait_decided(earlier, first)
@@ -292,8 +321,7 @@ def test_killed_bot_restarts_on_its_data_and_decides_what_it_had_accepted(
     assert restarted.stop() == 0, restarted.log()
 
 
-def test_clean_stop_after_a_crash_leaves_no_valkey_server_running(
-        deployment: Deployment) -> None:
+def test_clean_stop_after_a_crash_leaves_no_valkey_server_running(deployment: Deployment) -> None:
     deployment.start().kill(whole_group=False)
     assert answers_ping(deployment.socket)  # orphaned by the crash
     restarted = deployment.start()

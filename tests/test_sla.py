@@ -50,8 +50,9 @@ def test_default_policy_skips_weekends_and_christmas_holidays() -> None:
 
 
 def test_three_five_ten_policy() -> None:
-    due = deadlines(FRIDAY_BEFORE_CHRISTMAS, SlaPolicy(ack_days=3, progress_days=5,
-                                                       resolve_days=10))
+    due = deadlines(
+        FRIDAY_BEFORE_CHRISTMAS, SlaPolicy(ack_days=3, progress_days=5, resolve_days=10)
+    )
     assert local_day(due.ack_due) == date(2026, 12, 23)
     assert local_day(due.progress_due) == date(2026, 12, 31)
     assert local_day(due.resolve_due) == date(2027, 1, 5)

@@ -20,8 +20,14 @@ BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
 
 def second_worker(runtime: Runtime, name: str, claim_idle_ms: int = 0) -> Worker:
     """Another consumer of the same group, as a second process would be."""
-    return Worker(runtime.stream, runtime.pipeline, consumer=name, batch_size=10, block_ms=10,
-                  claim_idle_ms=claim_idle_ms)
+    return Worker(
+        runtime.stream,
+        runtime.pipeline,
+        consumer=name,
+        batch_size=10,
+        block_ms=10,
+        claim_idle_ms=claim_idle_ms,
+    )
 
 
 async def count_rows(runtime: Runtime, model: type[object]) -> int:
@@ -30,7 +36,8 @@ async def count_rows(runtime: Runtime, model: type[object]) -> int:
 
 
 async def test_entries_of_a_worker_that_died_before_deciding_are_claimed(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     for n in range(5):
         await runtime.ingest.accept(complaint(f"c{n}@example.it", BROKEN, clock.now()))
     taken = await runtime.stream.read("doomed-worker", 10, None)  # read, then "crash"
@@ -43,7 +50,8 @@ async def test_entries_of_a_worker_that_died_before_deciding_are_claimed(
 
 
 async def test_a_batch_committed_but_not_acked_is_not_answered_twice(
-        runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
     entries = await runtime.stream.read("doomed-worker", 10, None)
     await runtime.pipeline.process([e.message_id or 0 for e in entries])  # commit, then "crash"
@@ -58,18 +66,26 @@ async def test_a_batch_committed_but_not_acked_is_not_answered_twice(
 
 
 async def test_a_crash_between_throttle_and_commit_keeps_the_answer(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     """The Lua call remembers its verdict per message, so the retry still owes the reply."""
     accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
     await runtime.worker.drain()
-    retry = await runtime.ingest.accept(complaint("a@example.it", "Ho anche il numero d'ordine: ordine n. 4500123987", clock.now()))
+    retry = await runtime.ingest.accept(
+        complaint("a@example.it", "Ho anche il numero d'ordine: ordine n. 4500123987", clock.now())
+    )
     async with runtime.sessions() as session:  # the dying worker's throttle call
         ticket = await session.scalar(select(Ticket))
         assert ticket is not None
     verdict = await runtime.throttle.decide(
-        customer_id=ticket.customer_id, message_id=str(retry.message_id), ticket_id=ticket.id,
-        state_version=2, text="Ho anche il numero d'ordine", now=clock.now(),
-        limits=runtime.policy.current.throttle)
+        customer_id=ticket.customer_id,
+        message_id=str(retry.message_id),
+        ticket_id=ticket.id,
+        state_version=2,
+        text="Ho anche il numero d'ordine",
+        now=clock.now(),
+        limits=runtime.policy.current.throttle,
+    )
     assert verdict.decision is Decision.ANSWERED
     outcomes = await runtime.worker.drain()  # the message is decided for real now
     assert [o.decision for o in outcomes] == [Decision.ANSWERED]
@@ -78,11 +94,14 @@ async def test_a_crash_between_throttle_and_commit_keeps_the_answer(
 
 
 async def test_two_workers_racing_open_one_ticket_per_customer_and_answer_once(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     for n in range(24):
-        await runtime.ingest.accept(complaint(f"c{n % 3}@example.it",
-                                              f"{BROKEN} Messaggio numero {n} " + "!" * n,
-                                              clock.now()))
+        await runtime.ingest.accept(
+            complaint(
+                f"c{n % 3}@example.it", f"{BROKEN} Messaggio numero {n} " + "!" * n, clock.now()
+            )
+        )
     one, two = second_worker(runtime, "w1"), second_worker(runtime, "w2")
     one.batch_size = two.batch_size = 4
     results = await asyncio.gather(one.drain(), two.drain())
@@ -94,8 +113,9 @@ async def test_two_workers_racing_open_one_ticket_per_customer_and_answer_once(
     assert sum(o.decision is Decision.ANSWERED for o in decided) == 3
 
 
-async def test_a_poison_stream_entry_is_acked_and_skipped(runtime: Runtime,
-                                                          clock: VirtualClock) -> None:
+async def test_a_poison_stream_entry_is_acked_and_skipped(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     await runtime.redis.xadd(runtime.keys.stream, {"garbage": "yes"})
     await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
     outcomes = await runtime.worker.drain()
@@ -104,13 +124,31 @@ async def test_a_poison_stream_entry_is_acked_and_skipped(runtime: Runtime,
 
 
 async def test_a_poison_message_is_stored_as_error_and_its_batch_goes_on(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     good = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
     async with runtime.sessions.begin() as session:  # a row no adapter could have produced
-        bad_id = (await session.execute(insert(Message).values(
-            channel="fax", external_id="f1", sender="x", display_name="", subject="", text="?",
-            thread_refs=[], attachments=[], raw={}, received_at=clock.now(),
-            created_at=clock.now(), reason="", scores={}).returning(Message.id))).scalar_one()
+        bad_id = (
+            await session.execute(
+                insert(Message)
+                .values(
+                    channel="fax",
+                    external_id="f1",
+                    sender="x",
+                    display_name="",
+                    subject="",
+                    text="?",
+                    thread_refs=[],
+                    attachments=[],
+                    raw={},
+                    received_at=clock.now(),
+                    created_at=clock.now(),
+                    reason="",
+                    scores={},
+                )
+                .returning(Message.id)
+            )
+        ).scalar_one()
     await runtime.stream.add(bad_id)
     outcomes = {o.message_id: o for o in await runtime.worker.drain()}
     assert outcomes[good.message_id].decision is Decision.ANSWERED
@@ -123,7 +161,8 @@ async def test_a_poison_message_is_stored_as_error_and_its_batch_goes_on(
 
 
 async def test_a_message_committed_but_never_streamed_is_requeued(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
     await runtime.redis.delete(runtime.keys.stream)  # as if XADD never happened
     await runtime.stream.ensure_group()
@@ -131,8 +170,9 @@ async def test_a_message_committed_but_never_streamed_is_requeued(
     clock.set(clock.now() + timedelta(minutes=5))
     assert await runtime.ingest.requeue_stranded(timedelta(minutes=1)) == 1
     outcomes = await runtime.worker.drain()
-    assert [(o.message_id, o.decision) for o in outcomes] == [(accepted.message_id,
-                                                               Decision.ANSWERED)]
+    assert [(o.message_id, o.decision) for o in outcomes] == [
+        (accepted.message_id, Decision.ANSWERED)
+    ]
 
 
 async def test_the_classifier_sees_each_batch_once(runtime: Runtime, clock: VirtualClock) -> None:
@@ -140,14 +180,16 @@ async def test_the_classifier_sees_each_batch_once(runtime: Runtime, clock: Virt
     pipeline = Pipeline(runtime.sessions, runtime.throttle, classifier, runtime.policy, clock)
     for n in range(7):
         await runtime.ingest.accept(complaint(f"c{n}@example.it", BROKEN, clock.now()))
-    worker = Worker(runtime.stream, pipeline, consumer="classified", batch_size=5,
-                    block_ms=10, claim_idle_ms=0)
+    worker = Worker(
+        runtime.stream, pipeline, consumer="classified", batch_size=5, block_ms=10, claim_idle_ms=0
+    )
     await worker.drain()
     assert classifier.batches == [5, 2]
 
 
 async def test_a_batch_read_twice_before_its_decision_is_decided_once(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     """The running worker reads the next batch while this one is decided: a message streamed
     twice (requeued while its first entry was in flight) can be in both."""
     accepted = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
@@ -160,13 +202,19 @@ async def test_a_batch_read_twice_before_its_decision_is_decided_once(
 
 
 async def test_the_running_worker_reads_ahead_yet_decides_in_stream_order(
-        runtime: Runtime, clock: VirtualClock) -> None:
-    texts = [BROKEN, f"{BROKEN} Ancora!", "Il numero d'ordine: ordine n. 4500123987",
-             "Perché nessuno risponde? Sono passati giorni e il mio impianto è fermo."]
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    texts = [
+        BROKEN,
+        f"{BROKEN} Ancora!",
+        "Il numero d'ordine: ordine n. 4500123987",
+        "Perché nessuno risponde? Sono passati giorni e il mio impianto è fermo.",
+    ]
     ids = []
     for text in texts:
-        ids.append((await runtime.ingest.accept(complaint("a@example.it", text, clock.now())))
-                   .message_id)
+        ids.append(
+            (await runtime.ingest.accept(complaint("a@example.it", text, clock.now()))).message_id
+        )
         if len(ids) == 1:
             await runtime.stream.add(ids[0])  # the first one streamed twice, right after itself
     worker = second_worker(runtime, "ahead")

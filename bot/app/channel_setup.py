@@ -30,50 +30,95 @@ def plugs(runtime: Runtime) -> list[Plug]:
         return runtime.policy.current.accepted
 
     one_process = Leases(runtime.redis, settings.key_prefix)  # pollers run in one at a time
-    mail = email.plug(email.EmailConfig(
-        smtp_listen=settings.smtp_listen, smtp_relay=settings.smtp_relay,
-        smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
-        mail_from=settings.mail_from, mail_domains=settings.mail_domains,
-        max_mail_bytes=settings.max_mail_bytes, imap_url=settings.imap_url,
-        imap_interval_s=settings.imap_interval_s,
-        mail_trusted_authserv_ids=settings.mail_trusted_authserv_ids, now=runtime.clock.now),
+    mail = email.plug(
+        email.EmailConfig(
+            smtp_listen=settings.smtp_listen,
+            smtp_relay=settings.smtp_relay,
+            smtp_username=settings.smtp_username,
+            smtp_password=settings.smtp_password,
+            mail_from=settings.mail_from,
+            mail_domains=settings.mail_domains,
+            max_mail_bytes=settings.max_mail_bytes,
+            imap_url=settings.imap_url,
+            imap_interval_s=settings.imap_interval_s,
+            mail_trusted_authserv_ids=settings.mail_trusted_authserv_ids,
+            now=runtime.clock.now,
+        ),
         runtime.ingest,
-        one_process)
+        one_process,
+    )
     # The form's confirmation page shows one reply; later ones go by mail, if mail is set up.
     email_sender = mail.senders.get(Channel.EMAIL)
-    later_by_mail = (None if email_sender is None
-                     else webform.MailFallback(email_sender, runtime.sender.under_cap))
+    later_by_mail = (
+        None
+        if email_sender is None
+        else webform.MailFallback(email_sender, runtime.sender.under_cap)
+    )
     return [
-        webchat.plug(webchat.WebchatConfig(
-            key_prefix=settings.key_prefix, max_chars=settings.chat_max_chars,
-            default_language=settings.default_language,
-            sessions_per_ip_per_hour=settings.chat_sessions_per_ip_per_hour,
-            trusted_proxies=settings.trusted_proxies, now=runtime.clock.now,
-            timezone=lambda: runtime.policy.current.sla.timezone,
-            status_label=i18n.status_label),
-            runtime.ingest, runtime.lookup, runtime.redis, accepted),
-        webform.plug(webform.WebformConfig(
-            key_prefix=settings.key_prefix, secret=form_secret(settings),
-            upload_dir=upload_dir(settings),
-            max_file_bytes=settings.form_max_file_bytes, max_files=settings.form_max_files,
-            per_ip_per_hour=settings.form_per_ip_per_hour,
-            default_language=settings.default_language,
-            frame_ancestors=settings.form_frame_ancestors,
-            trusted_proxies=settings.trusted_proxies, status_label=i18n.status_label),
-            runtime.ingest, runtime.lookup, runtime.redis, accepted, now=runtime.clock.now,
-            fallback=later_by_mail),
-        telegram.plug(telegram.TelegramConfig(
-            token=settings.telegram_token, webhook_secret=settings.telegram_webhook_secret,
-            api_url=settings.telegram_api_url, polling=settings.telegram_polling,
-            public_url=settings.public_url, status_label=i18n.status_label,
-            key_prefix=settings.key_prefix),
-            runtime.ingest, runtime.lookup, accepted, runtime.redis, one_process),
-        meta.plug(meta.MetaConfig(
-            app_secret=settings.meta_app_secret, verify_token=settings.meta_verify_token,
-            access_token=settings.meta_access_token,
-            whatsapp_phone_number_id=settings.whatsapp_phone_number_id,
-            graph_api_url=settings.graph_api_url, max_body_bytes=settings.max_body_bytes,
-            now=runtime.clock.now), runtime.ingest),
+        webchat.plug(
+            webchat.WebchatConfig(
+                key_prefix=settings.key_prefix,
+                max_chars=settings.chat_max_chars,
+                default_language=settings.default_language,
+                sessions_per_ip_per_hour=settings.chat_sessions_per_ip_per_hour,
+                trusted_proxies=settings.trusted_proxies,
+                now=runtime.clock.now,
+                timezone=lambda: runtime.policy.current.sla.timezone,
+                status_label=i18n.status_label,
+            ),
+            runtime.ingest,
+            runtime.lookup,
+            runtime.redis,
+            accepted,
+        ),
+        webform.plug(
+            webform.WebformConfig(
+                key_prefix=settings.key_prefix,
+                secret=form_secret(settings),
+                upload_dir=upload_dir(settings),
+                max_file_bytes=settings.form_max_file_bytes,
+                max_files=settings.form_max_files,
+                per_ip_per_hour=settings.form_per_ip_per_hour,
+                default_language=settings.default_language,
+                frame_ancestors=settings.form_frame_ancestors,
+                trusted_proxies=settings.trusted_proxies,
+                status_label=i18n.status_label,
+            ),
+            runtime.ingest,
+            runtime.lookup,
+            runtime.redis,
+            accepted,
+            now=runtime.clock.now,
+            fallback=later_by_mail,
+        ),
+        telegram.plug(
+            telegram.TelegramConfig(
+                token=settings.telegram_token,
+                webhook_secret=settings.telegram_webhook_secret,
+                api_url=settings.telegram_api_url,
+                polling=settings.telegram_polling,
+                public_url=settings.public_url,
+                status_label=i18n.status_label,
+                key_prefix=settings.key_prefix,
+            ),
+            runtime.ingest,
+            runtime.lookup,
+            accepted,
+            runtime.redis,
+            one_process,
+        ),
+        meta.plug(
+            meta.MetaConfig(
+                app_secret=settings.meta_app_secret,
+                verify_token=settings.meta_verify_token,
+                access_token=settings.meta_access_token,
+                whatsapp_phone_number_id=settings.whatsapp_phone_number_id,
+                graph_api_url=settings.graph_api_url,
+                max_body_bytes=settings.max_body_bytes,
+                now=runtime.clock.now,
+            ),
+            runtime.ingest,
+        ),
         mail,
     ]
 
@@ -98,8 +143,9 @@ def upload_dir(settings: Settings) -> Path:
     return path
 
 
-async def erase_customer(runtime: Runtime, customer_id: int, *, actor: str,
-                         running: Sequence[Plug] | None = None) -> privacy.Erasure:
+async def erase_customer(
+    runtime: Runtime, customer_id: int, *, actor: str, running: Sequence[Plug] | None = None
+) -> privacy.Erasure:
     """The whole erasure, for the CLI and the console: the database rows (bot.staff.privacy),
     what every channel family keeps about the customer (Plug.forget: Redis keys, uploaded
     files), and then the old copies in the stores' files, which still hold the data as it
@@ -108,10 +154,17 @@ async def erase_customer(runtime: Runtime, customer_id: int, *, actor: str,
 
     `running`: the web app's plugs (the console's); by default built from the settings.
     """
-    hooks = [hook for plug in (plugs(runtime) if running is None else running)
-             for hook in plug.forget]
-    erased = await privacy.erase(runtime.sessions, runtime.throttle, customer_id, actor=actor,
-                                 now=runtime.clock.now(), forget=hooks)
+    hooks = [
+        hook for plug in (plugs(runtime) if running is None else running) for hook in plug.forget
+    ]
+    erased = await privacy.erase(
+        runtime.sessions,
+        runtime.throttle,
+        customer_id,
+        actor=actor,
+        now=runtime.clock.now(),
+        forget=hooks,
+    )
     await drop_old_pages(runtime.engine)
     await rewrite_append_only_file(runtime.redis)
     return erased

@@ -47,16 +47,26 @@ def _batches(lines: Iterable[str]) -> Iterator[list[str]]:
         yield batch
 
 
-async def classify(classifier: Classifier, thresholds: Thresholds, source: TextIO,
-                   out: TextIO) -> int:
+async def classify(
+    classifier: Classifier, thresholds: Thresholds, source: TextIO, out: TextIO
+) -> int:
     count = 0
     for batch in _batches(source):
         for text, scores in zip(batch, await classifier.score(batch), strict=True):
             fired = thresholds.fired(scores)
-            out.write(json.dumps({
-                "text": text, "scores": {k: round(v, 4) for k, v in scores.values.items()},
-                "labels": list(fired), "flagged": bool(fired),
-                "truncated": scores.truncated, "backend": classifier.name,
-            }, ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "text": text,
+                        "scores": {k: round(v, 4) for k, v in scores.values.items()},
+                        "labels": list(fired),
+                        "flagged": bool(fired),
+                        "truncated": scores.truncated,
+                        "backend": classifier.name,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
             count += 1
     return count

@@ -48,14 +48,20 @@ async def serve(settings: Settings, with_worker: bool | None) -> None:
 
     async with open_runtime(settings) as runtime:
         background = runtime.embedded if with_worker is None else with_worker
-        runner = web.AppRunner(make_app(runtime, background=background, send=True,
-                                        plugs=channel_setup.plugs(runtime)))
+        runner = web.AppRunner(
+            make_app(runtime, background=background, send=True, plugs=channel_setup.plugs(runtime))
+        )
         await runner.setup()
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
         mode = "embedded (SQLite + valkey)" if runtime.embedded else "distributed"
-        log.warning("intake-bot listening on http://%s:%s (%s; worker %s)", settings.http_host,
-                    settings.http_port, mode, "in-process" if background else "separate")
+        log.warning(
+            "intake-bot listening on http://%s:%s (%s; worker %s)",
+            settings.http_host,
+            settings.http_port,
+            mode,
+            "in-process" if background else "separate",
+        )
         await _stop_event().wait()
         await runner.cleanup()
 
@@ -64,8 +70,9 @@ async def worker(settings: Settings) -> None:
     async with open_runtime(settings) as runtime:
         stop = _stop_event()
         follower = asyncio.create_task(runtime.policy.follow())
-        log.warning("intake-bot worker %s consuming %s", runtime.worker.consumer,
-                    runtime.keys.stream)
+        log.warning(
+            "intake-bot worker %s consuming %s", runtime.worker.consumer, runtime.keys.stream
+        )
         await run_worker(runtime, stop)
         follower.cancel()
 
@@ -75,9 +82,14 @@ async def replay(settings: Settings, source: TextIO, out: TextIO) -> None:
     clock = VirtualClock(first_time(lines))
     captured: dict[int, OutboundReply] = {}
     with tempfile.TemporaryDirectory(prefix="intake-replay-") as tmp:
-        fresh = settings.model_copy(update={
-            "data_dir": Path(tmp), "key_prefix": f"replay-{uuid.uuid4().hex[:12]}",
-            "consumer_name": "replay", "claim_idle_ms": 100})
+        fresh = settings.model_copy(
+            update={
+                "data_dir": Path(tmp),
+                "key_prefix": f"replay-{uuid.uuid4().hex[:12]}",
+                "consumer_name": "replay",
+                "claim_idle_ms": 100,
+            }
+        )
         async with open_runtime(fresh, clock=clock, senders=capture_senders(captured)) as rt:
             try:
                 async for line in Replayer(rt, clock, captured).run(lines):
@@ -104,8 +116,9 @@ async def channels(settings: Settings, action: str, name: str | None) -> None:
 async def policy(settings: Settings, name: str | None, value: str | None) -> None:
     async with open_runtime(settings) as runtime:
         if name is not None and value is not None:
-            await runtime.policy.set_value(name, json.loads(value) if _is_json(value) else value,
-                                           actor="cli")
+            await runtime.policy.set_value(
+                name, json.loads(value) if _is_json(value) else value, actor="cli"
+            )
         current = runtime.policy.current
         for key in tunable_names():
             section, attr = key.split(".")
@@ -116,8 +129,15 @@ async def status(settings: Settings, ref: str, new_status: str, note: str) -> No
     async with open_runtime(settings) as runtime:
         desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, runtime.clock)
         change = await desk.change_status(ref, parse_status(new_status), note=note, actor="cli")
-        print(json.dumps({"ticket": change.ref, "state_version": change.state_version,
-                          "reply_owed": change.outbox_id is not None}))
+        print(
+            json.dumps(
+                {
+                    "ticket": change.ref,
+                    "state_version": change.state_version,
+                    "reply_owed": change.outbox_id is not None,
+                }
+            )
+        )
 
 
 async def privacy(settings: Settings, action: str, who: str, actor: str) -> None:
@@ -126,13 +146,25 @@ async def privacy(settings: Settings, action: str, who: str, actor: str) -> None
         async with runtime.sessions() as session:
             customer_id = await privacy_data.find_customer(session, who)
         if action == "export":
-            print(json.dumps(await privacy_data.export(runtime.sessions, customer_id),
-                             ensure_ascii=False, indent=2))
+            print(
+                json.dumps(
+                    await privacy_data.export(runtime.sessions, customer_id),
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
             return
         erased = await channel_setup.erase_customer(runtime, customer_id, actor=actor)
-        print(json.dumps({"customer": customer_id, "rows": erased.rows,
-                          "files": erased.forgotten.get("files", 0),
-                          "redis_keys": erased.forgotten.get("redis_keys", 0)}))
+        print(
+            json.dumps(
+                {
+                    "customer": customer_id,
+                    "rows": erased.rows,
+                    "files": erased.forgotten.get("files", 0),
+                    "redis_keys": erased.forgotten.get("redis_keys", 0),
+                }
+            )
+        )
 
 
 async def classify_texts(settings: Settings, source: TextIO, overrides: list[str]) -> None:
@@ -158,12 +190,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser(
-        "serve", help="web app, channels and reply sender (and, embedded, the worker)")
-    serve_p.add_argument("--with-worker", action=argparse.BooleanOptionalAction, default=None,
-                         help="run the stream's worker in this process too "
-                              "(default: only in the embedded mode)")
-    sub.add_parser("worker", help="the stream's worker only: decides messages and takes over "
-                                  "a dead worker's; replies go out from `serve`")
+        "serve", help="web app, channels and reply sender (and, embedded, the worker)"
+    )
+    serve_p.add_argument(
+        "--with-worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the stream's worker in this process too (default: only in the embedded mode)",
+    )
+    sub.add_parser(
+        "worker",
+        help="the stream's worker only: decides messages and takes over "
+        "a dead worker's; replies go out from `serve`",
+    )
     replay_p = sub.add_parser("replay", help="dry-run a JSONL scenario")
     replay_p.add_argument("file", help="JSONL file, or - for stdin")
     replay_p.add_argument("--database-url")
@@ -180,8 +219,13 @@ def _parser() -> argparse.ArgumentParser:
     status_p.add_argument("--note", default="")
     classify_p = sub.add_parser("classify", help="score texts, one per line, for tuning")
     classify_p.add_argument("file", nargs="?", default="-", help="text file, or - for stdin")
-    classify_p.add_argument("--threshold", action="append", default=[],
-                            metavar="LABEL=VALUE", help="override a threshold (repeatable)")
+    classify_p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="override a threshold (repeatable)",
+    )
     privacy_p = sub.add_parser("privacy", help="export or erase a customer's personal data")
     privacy_p.add_argument("action", choices=["export", "erase"])
     privacy_p.add_argument("who", help="a ticket reference, channel:address, or an email address")

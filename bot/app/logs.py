@@ -78,8 +78,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(LOG_FORMAT)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        pairs = "".join(f" {key}={_text_value(value)}"
-                        for key, value in fields_of(record).items())
+        pairs = "".join(f" {key}={_text_value(value)}" for key, value in fields_of(record).items())
         return super().formatMessage(record) + pairs
 
     def format(self, record: logging.LogRecord) -> str:
@@ -96,9 +95,11 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key, value in fields_of(record).items():
             line["extra_" + key if key in line else key] = value
         if record.exc_info and not record.exc_text:
@@ -110,8 +111,12 @@ class JsonFormatter(logging.Formatter):
         try:
             text = json.dumps(line, default=str)
         except (TypeError, ValueError):  # a field json cannot take (a dict keyed by tuples)
-            text = json.dumps({key: value if isinstance(value, str) else repr(value)
-                               for key, value in line.items()})
+            text = json.dumps(
+                {
+                    key: value if isinstance(value, str) else repr(value)
+                    for key, value in line.items()
+                }
+            )
         return redact(text)
 
 

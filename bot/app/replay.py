@@ -59,8 +59,12 @@ class ModerateEvent(_Event):
     action: Literal["release", "confirm"]
 
 
-EVENTS: dict[str, type[_Event]] = {"message": MessageEvent, "status": StatusEvent,
-                                   "channel": ChannelEvent, "moderate": ModerateEvent}
+EVENTS: dict[str, type[_Event]] = {
+    "message": MessageEvent,
+    "status": StatusEvent,
+    "channel": ChannelEvent,
+    "moderate": ModerateEvent,
+}
 
 
 @dataclass
@@ -96,9 +100,15 @@ class Replayer:
     async def _message(self, event: MessageEvent) -> dict[str, Any]:
         channel = parse_channel(event.channel)
         external_id = event.id or f"replay-{uuid.uuid4().hex}"
-        inbound = InboundMessage(channel=channel, external_id=external_id, sender=event.sender,
-                                 display_name=event.name, subject=event.subject,
-                                 text=event.text, received_at=self.clock.now())
+        inbound = InboundMessage(
+            channel=channel,
+            external_id=external_id,
+            sender=event.sender,
+            display_name=event.name,
+            subject=event.subject,
+            text=event.text,
+            received_at=self.clock.now(),
+        )
         accepted = await self.runtime.ingest.accept(inbound)
         self.message_ids.setdefault(external_id, accepted.message_id)
         if accepted.duplicate:
@@ -106,19 +116,23 @@ class Replayer:
         return await self._decided("message", accepted.message_id)
 
     async def _decided(self, kind: str, message_id: int) -> dict[str, Any]:
-        outcome = next((o for o in await self.runtime.worker.drain()
-                        if o.message_id == message_id), None)
+        outcome = next(
+            (o for o in await self.runtime.worker.drain() if o.message_id == message_id), None
+        )
         if outcome is None:
             raise IntakeError(f"message {message_id} was not decided")
-        return self._line(kind, outcome.decision.value, outcome.ticket_ref,
-                          await self._reply(outcome.outbox_id))
+        return self._line(
+            kind, outcome.decision.value, outcome.ticket_ref, await self._reply(outcome.outbox_id)
+        )
 
     async def _status(self, event: StatusEvent) -> dict[str, Any]:
         ref = self._ticket_ref(event.ticket)
-        desk = TicketDesk(self.runtime.sessions, self.runtime.throttle, self.runtime.policy,
-                          self.clock)
-        change = await desk.change_status(ref, parse_status(event.status), note=event.note,
-                                          actor="replay")
+        desk = TicketDesk(
+            self.runtime.sessions, self.runtime.throttle, self.runtime.policy, self.clock
+        )
+        change = await desk.change_status(
+            ref, parse_status(event.status), note=event.note, actor="replay"
+        )
         return self._line("status", None, change.ref, await self._reply(change.outbox_id))
 
     async def _moderate(self, event: ModerateEvent) -> dict[str, Any]:
@@ -148,15 +162,26 @@ class Replayer:
         reply = self.captured.get(outbox_id)
         if reply is None:
             return None
-        return {"channel": reply.channel.value, "to": reply.to, "text": reply.text,
-                "language": reply.language}
+        return {
+            "channel": reply.channel.value,
+            "to": reply.to,
+            "text": reply.text,
+            "language": reply.language,
+        }
 
-    def _line(self, kind: str, decision: str | None, ref: str | None,
-              reply: dict[str, str] | None) -> dict[str, Any]:
-        index = None if ref is None else self.ticket_index.setdefault(ref,
-                                                                      len(self.ticket_index) + 1)
-        return {"type": kind, "decision": decision, "ticket": ref, "ticket_index": index,
-                "reply": reply}
+    def _line(
+        self, kind: str, decision: str | None, ref: str | None, reply: dict[str, str] | None
+    ) -> dict[str, Any]:
+        index = (
+            None if ref is None else self.ticket_index.setdefault(ref, len(self.ticket_index) + 1)
+        )
+        return {
+            "type": kind,
+            "decision": decision,
+            "ticket": ref,
+            "ticket_index": index,
+            "reply": reply,
+        }
 
 
 def _parse(line: str) -> _Event:
@@ -172,8 +197,9 @@ def _parse(line: str) -> _Event:
     try:
         return EVENTS[kind].model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in exc.errors(include_url=False))
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
         raise ValueError(problems) from None
 
 

@@ -61,11 +61,14 @@ class Runtime:
 
 
 def toxicity_config(settings: Settings) -> ToxicityConfig:
-    return ToxicityConfig(backend=settings.toxicity_backend, model_type=settings.detoxify_model,
-                          checkpoint=settings.detoxify_checkpoint,
-                          config_path=settings.detoxify_config_path,
-                          torch_threads=settings.torch_threads,
-                          max_chars=settings.toxicity_max_chars)
+    return ToxicityConfig(
+        backend=settings.toxicity_backend,
+        model_type=settings.detoxify_model,
+        checkpoint=settings.detoxify_checkpoint,
+        config_path=settings.detoxify_config_path,
+        torch_threads=settings.torch_threads,
+        max_chars=settings.toxicity_max_chars,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -76,8 +79,11 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
         valkey = EmbeddedValkey(settings.data_dir)
         url = valkey.start()
     # Bursts (a flood of chat frames, webhooks) wait for a connection instead of failing.
-    redis = Redis.from_pool(BlockingConnectionPool.from_url(  # closed with the client
-        url, max_connections=settings.redis_max_connections, timeout=10))
+    redis = Redis.from_pool(
+        BlockingConnectionPool.from_url(  # closed with the client
+            url, max_connections=settings.redis_max_connections, timeout=10
+        )
+    )
     try:
         yield redis
     finally:
@@ -87,10 +93,14 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, *, clock: Clock | None = None,
-                       classifier: Classifier | None = None,
-                       senders: Mapping[Channel, ReplySender] | None = None,
-                       redis: Redis | None = None) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    classifier: Classifier | None = None,
+    senders: Mapping[Channel, ReplySender] | None = None,
+    redis: Redis | None = None,
+) -> AsyncIterator[Runtime]:
     """Connect everything, run migrations, and close it all on exit."""
     # Private (0700): the database, the append-only file and customers' uploads live here.
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -117,36 +127,78 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)
 
 
-def _lookup(settings: Settings, sessions: async_sessionmaker[AsyncSession], redis: Redis,
-            keys: Keys, clock: Clock, sender: Sender) -> TicketViews:
+def _lookup(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: Keys,
+    clock: Clock,
+    sender: Sender,
+) -> TicketViews:
     """What customer pages may ask: links mailed to a ticket's address or a claimed one,
     each ask counted per client address and per target before it is looked at."""
     links = OneTimeLinks(redis, keys, sender, settings.public_url)
-    claims = ClaimProofs(sessions, links, clock,
-                         per_ip=Limiter(redis, keys, "proof-ip", 10, 3600),
-                         per_email=Limiter(redis, keys, "proof-email", 3, 86400))
-    return TicketViews(sessions, links, claims, clock,
-                       per_ip=Limiter(redis, keys, "lookup-ip",
-                                      settings.status_attempts_per_ip_per_hour, 3600),
-                       per_reference=Limiter(redis, keys, "lookup-ref", 5, 3600))
+    claims = ClaimProofs(
+        sessions,
+        links,
+        clock,
+        per_ip=Limiter(redis, keys, "proof-ip", 10, 3600),
+        per_email=Limiter(redis, keys, "proof-email", 3, 86400),
+    )
+    return TicketViews(
+        sessions,
+        links,
+        claims,
+        clock,
+        per_ip=Limiter(redis, keys, "lookup-ip", settings.status_attempts_per_ip_per_hour, 3600),
+        per_reference=Limiter(redis, keys, "lookup-ref", 5, 3600),
+    )
 
 
-def _assemble(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Clock,
-              classifier: Classifier, senders: Mapping[Channel, ReplySender]) -> Runtime:
+def _assemble(
+    settings: Settings,
+    engine: AsyncEngine,
+    redis: Redis,
+    clock: Clock,
+    classifier: Classifier,
+    senders: Mapping[Channel, ReplySender],
+) -> Runtime:
     sessions = make_sessions(engine)
     keys = Keys(settings.key_prefix)
     stream = Stream(redis, keys.stream, settings.consumer_group)
     policy = PolicyStore(sessions, redis, keys, clock)
     throttle = Throttle(redis, keys)
     pipeline = Pipeline(sessions, throttle, classifier, policy, clock, settings.default_language)
-    worker = Worker(stream, pipeline, consumer=settings.consumer_name or default_consumer_name(),
-                    batch_size=settings.batch_size, block_ms=settings.block_ms,
-                    claim_idle_ms=settings.claim_idle_ms)
-    sender = Sender(sessions, senders, clock, settings.send_max_attempts,
-                    settings.max_replies_per_address_per_day)
-    return Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis,
-                   clock=clock, stream=stream, policy=policy, throttle=throttle, keys=keys,
-                   ingest=Ingest(sessions, stream, clock), pipeline=pipeline, worker=worker,
-                   sender=sender, classifier=classifier,
-                   lookup=_lookup(settings, sessions, redis, keys, clock, sender),
-                   embedded=settings.database_url is None or settings.redis_url is None)
+    worker = Worker(
+        stream,
+        pipeline,
+        consumer=settings.consumer_name or default_consumer_name(),
+        batch_size=settings.batch_size,
+        block_ms=settings.block_ms,
+        claim_idle_ms=settings.claim_idle_ms,
+    )
+    sender = Sender(
+        sessions,
+        senders,
+        clock,
+        settings.send_max_attempts,
+        settings.max_replies_per_address_per_day,
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        redis=redis,
+        clock=clock,
+        stream=stream,
+        policy=policy,
+        throttle=throttle,
+        keys=keys,
+        ingest=Ingest(sessions, stream, clock),
+        pipeline=pipeline,
+        worker=worker,
+        sender=sender,
+        classifier=classifier,
+        lookup=_lookup(settings, sessions, redis, keys, clock, sender),
+        embedded=settings.database_url is None or settings.redis_url is None,
+    )

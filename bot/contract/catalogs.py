@@ -39,8 +39,13 @@ class Catalog(gettext.GNUTranslations):
     @functools.cached_property
     def messages(self) -> Mapping[str, str]:
         """The texts translated in this language itself, by msgid."""
-        return MappingProxyType({msgid: text for msgid, text in self._catalog.items()
-                                 if isinstance(msgid, str) and msgid})
+        return MappingProxyType(
+            {
+                msgid: text
+                for msgid, text in self._catalog.items()
+                if isinstance(msgid, str) and msgid
+            }
+        )
 
 
 class _Unknown(gettext.NullTranslations):
@@ -95,8 +100,9 @@ def update(locales: Path, domain: str) -> list[Path]:
         target = folder / "LC_MESSAGES" / f"{domain}.po"
         if not target.parent.is_dir():
             continue
-        catalog = (_read_po(target, folder.name) if target.is_file()
-                   else _new_source(folder.name, domain))
+        catalog = (
+            _read_po(target, folder.name) if target.is_file() else _new_source(folder.name, domain)
+        )
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         with target.open("wb") as out:
             write_po(out, catalog)
@@ -106,8 +112,14 @@ def update(locales: Path, domain: str) -> list[Path]:
 
 def _new_source(language: str, domain: str) -> Source:
     """An empty `.po` catalog for `language`, with the header every one of ours has."""
-    return Source(locale=language, domain=domain, project="intake-bot", version="0.1.0",
-                  header_comment=f"# The {domain} texts in {language}.", fuzzy=False)
+    return Source(
+        locale=language,
+        domain=domain,
+        project="intake-bot",
+        version="0.1.0",
+        header_comment=f"# The {domain} texts in {language}.",
+        fuzzy=False,
+    )
 
 
 def _read_po(path: Path, language: str) -> Source:

@@ -50,15 +50,26 @@ class TicketStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-OPEN_STATUSES = frozenset(set(TicketStatus) - {TicketStatus.RESOLVED, TicketStatus.REJECTED,
-                                               TicketStatus.CLOSED})
+OPEN_STATUSES = frozenset(
+    set(TicketStatus) - {TicketStatus.RESOLVED, TicketStatus.REJECTED, TicketStatus.CLOSED}
+)
 
 MAX_TEXT_CHARS = 64_000
 
 # The details a complaint needs, as the ticket stores them, plus the contact and category.
-GIVEN_DETAILS = frozenset({"category", "name", "email", "phone", "order_number",
-                           "product_model", "serial_number", "description",
-                           "desired_solution"})
+GIVEN_DETAILS = frozenset(
+    {
+        "category",
+        "name",
+        "email",
+        "phone",
+        "order_number",
+        "product_model",
+        "serial_number",
+        "description",
+        "desired_solution",
+    }
+)
 
 
 def _aware(value: datetime) -> datetime:
@@ -144,8 +155,9 @@ class InboundMessage(BaseModel):
             raise ValueError("must not contain NUL characters")
         return value
 
-    @field_validator("text", "subject", "display_name", "thread_refs", "raw", "details",
-                     mode="before")
+    @field_validator(
+        "text", "subject", "display_name", "thread_refs", "raw", "details", mode="before"
+    )
     @classmethod
     def _no_lone_surrogates(cls, value: Any) -> Any:
         """Lone surrogates and NUL cannot be stored: replace them rather than lose the text."""

@@ -123,8 +123,12 @@ class Keys:
     def throttle(self, customer_id: int, claims: int | None = None) -> list[str]:
         """The throttle script's keys; with `claims`, the claimed customer's window and
         fingerprints come last (read, never written, by this customer's messages)."""
-        own = [self.flood(customer_id, claims), self.fingerprints(customer_id, claims),
-               self.answered(customer_id, claims), self.decided(customer_id, claims)]
+        own = [
+            self.flood(customer_id, claims),
+            self.fingerprints(customer_id, claims),
+            self.answered(customer_id, claims),
+            self.decided(customer_id, claims),
+        ]
         if claims is None:
             return [*own, own[0], own[1]]
         return [*own, self.flood(claims), self.fingerprints(claims)]

@@ -21,11 +21,15 @@ from types import MappingProxyType
 
 _NOTHING: Mapping[str, object] = MappingProxyType({})
 _fields: contextvars.ContextVar[Mapping[str, object]] = contextvars.ContextVar(
-    "intake_log_fields", default=_NOTHING)
+    "intake_log_fields", default=_NOTHING
+)
 
 # A LogRecord's own attributes (and what its formatting adds): not fields of ours.
 RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName"}
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 @contextmanager

@@ -20,8 +20,14 @@ from bot.contract.domain import (
 from bot.contract.limits import Allowance
 
 # The labels every toxicity backend scores (Detoxify's, so its models plug in as they are).
-LABELS: tuple[str, ...] = ("toxicity", "severe_toxicity", "obscene", "threat", "insult",
-                           "identity_attack")
+LABELS: tuple[str, ...] = (
+    "toxicity",
+    "severe_toxicity",
+    "obscene",
+    "threat",
+    "insult",
+    "identity_attack",
+)
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,9 @@ class TicketLookup(Protocol):
         """The ticket a mailed link shows, once."""
         ...
 
-    async def request_proof(self, channel: Channel, address: str, email: str, ip: str,
-                            language: str) -> Allowance:
+    async def request_proof(
+        self, channel: Channel, address: str, email: str, ip: str, language: str
+    ) -> Allowance:
         """A chat session or form browser typed `email`: mail a one-time link there when a
         customer wrote from it; the answer says only whether the limits allowed it."""
         ...

@@ -39,8 +39,9 @@ def depth(text: str, stop_above: int | None = None) -> int:
     brackets = _NOT_BRACKET.sub("", text)
     current = deepest = 0
     for start in range(0, len(brackets), _CHUNK):  # the loops over brackets run in C
-        levels = list(accumulate(map(_STEP.__getitem__, brackets[start:start + _CHUNK]),
-                                 initial=current))
+        levels = list(
+            accumulate(map(_STEP.__getitem__, brackets[start : start + _CHUNK]), initial=current)
+        )
         current, deepest = levels[-1], max(deepest, *levels)
         if stop_above is not None and deepest > stop_above:
             break

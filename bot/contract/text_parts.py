@@ -30,7 +30,7 @@ def split_text(text: str, limit: int, size: Size = len) -> list[str]:
     while (fits := _fitting(rest, limit, size)) < len(rest):
         end, skip = _cut(rest[:fits])
         parts.append(rest[:end].rstrip())
-        rest = rest[end + skip:].lstrip("\n")
+        rest = rest[end + skip :].lstrip("\n")
     if rest:
         parts.append(rest)
     return parts

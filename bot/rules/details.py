@@ -51,8 +51,7 @@ class Found:
 # Bidi overrides, zero-width characters and soft hyphens can hide or reorder text
 # (a spoofing trick) and split codes; they carry no detail, so they are dropped.
 _INVISIBLE: dict[int, None] = dict.fromkeys(
-    [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x206A),
-     0x00AD, 0x061C, 0xFEFF]
+    [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x206A), 0x00AD, 0x061C, 0xFEFF]
 )
 # NFKC would turn "№" into "No" and "º" into "o", gluing them to the number.
 _BEFORE_NFKC = str.maketrans({"№": "#", "º": "°"})
@@ -95,8 +94,7 @@ _PHONE = re.compile(
     r"(?<![A-Za-z0-9+])(?P<intl>\+|00)?(?P<body>\(?\d[\d \t().\-/]{4,22}\d)(?![A-Za-z0-9])"
 )
 _PHONE_KW = re.compile(
-    _NOT_AFTER_LETTER
-    + r"(?:tel|t[eé]l[eé]fono|telefoon|telefon(?:nummer)?|t[eé]l[eé]phone|phone|"
+    _NOT_AFTER_LETTER + r"(?:tel|t[eé]l[eé]fono|telefoon|telefon(?:nummer)?|t[eé]l[eé]phone|phone|"
     r"cell(?:ulare|phone)?|mobile?|mobiel|mobil(?:nummer)?|handy(?:nummer)?|gsm|whatsapp|"
     r"call|chiamare|chiamami|chiamatemi|bellen|bel\s+(?:me|mij)|моб[а-яё]{0,8}|телефон[а-яё]{0,3}|тел|"
     r"звоните|позвоните|portable|m[oó]vil|celular|llamar|llámame|anrufen|appeler|appelez)"
@@ -222,6 +220,7 @@ _NEEDED: dict[str, tuple[str, ...]] = {
 
 # --- contacts and references -------------------------------------------------------
 
+
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
@@ -243,9 +242,13 @@ def _phone_context(text: str, start: int) -> bool:
     words = list(_PHONE_KW.finditer(text, max(0, start - 40), start))
     if not words:
         return False
-    glue = text[words[-1].end():start]
-    return (len(glue) <= _PHONE_GLUE_CHARS and not any(c.isdigit() for c in glue)
-            and not _ORDER_KW_ONLY.search(glue) and not _SERIAL_KW_ONLY.search(glue))
+    glue = text[words[-1].end() : start]
+    return (
+        len(glue) <= _PHONE_GLUE_CHARS
+        and not any(c.isdigit() for c in glue)
+        and not _ORDER_KW_ONLY.search(glue)
+        and not _SERIAL_KW_ONLY.search(glue)
+    )
 
 
 def _phone(match: re.Match[str], text: str) -> str | None:
@@ -274,6 +277,7 @@ def _phones(text: str, reserved: list[Span]) -> list[tuple[str, Span]]:
 
 # --- details -----------------------------------------------------------------------
 
+
 def _codes(pattern: re.Pattern[str], text: str, reserved: list[Span]) -> Iterator[str]:
     """Codes after a keyword that are not a ticket, phone, email or date in disguise."""
     position = 0
@@ -282,8 +286,11 @@ def _codes(pattern: re.Pattern[str], text: str, reserved: list[Span]) -> Iterato
         # so the search goes on from the code, not from the end of the match.
         position = match.start("code")
         code = match["code"]
-        if (_TICKET.fullmatch(code) or _DATE.fullmatch(code)
-                or _overlaps(match.span("code"), reserved)):
+        if (
+            _TICKET.fullmatch(code)
+            or _DATE.fullmatch(code)
+            or _overlaps(match.span("code"), reserved)
+        ):
             continue
         yield code
 
@@ -327,7 +334,7 @@ def _window(sentence: str, at: int) -> str:
     if len(sentence.strip()) <= MAX_VALUE_CHARS:
         return sentence.strip()
     start = max(0, at - 60)
-    return _clip(sentence[start:start + MAX_VALUE_CHARS])
+    return _clip(sentence[start : start + MAX_VALUE_CHARS])
 
 
 def _desired_solution(text: str) -> str | None:
@@ -347,6 +354,7 @@ def _description(body: str) -> str | None:
 
 
 # --- public API --------------------------------------------------------------------
+
 
 def extract(text: str, subject: str = "") -> Found:
     """Find details, contacts and ticket references in one message (and its subject)."""
@@ -385,17 +393,23 @@ def with_given(found: Found, given: Mapping[str, str] | None) -> Found:
     """Add what the customer filled in field by field; it wins over the text's reading."""
     if not given:
         return found
-    values = {name: _clip(value) for name, value in given.items()
-              if name not in ("category", "name", "email", "phone")}
+    values = {
+        name: _clip(value)
+        for name, value in given.items()
+        if name not in ("category", "name", "email", "phone")
+    }
     emails = [given["email"].lower()] if "@" in given.get("email", "") else []
     phone = given.get("phone", "").strip()
     digits = re.sub(r"\D", "", phone.replace("(0)", ""))
     digits = digits[2:] if phone.startswith("00") else digits
     intl = "+" if phone.startswith(("+", "00")) else ""
     phones = [intl + digits] if 6 <= len(digits) <= 15 else []
-    return replace(found, values={**found.values, **values},
-                   emails=_unique([*emails, *found.emails]),
-                   phones=_unique([*phones, *found.phones]))
+    return replace(
+        found,
+        values={**found.values, **values},
+        emails=_unique([*emails, *found.emails]),
+        phones=_unique([*phones, *found.phones]),
+    )
 
 
 def category(text: str) -> str:

@@ -43,8 +43,11 @@ class Thresholds:
     identity_attack: float = 0.6
 
     def fired(self, scores: Scores) -> tuple[str, ...]:
-        return tuple(label for label, value in scores.values.items()
-                     if value >= getattr(self, label, self.general))
+        return tuple(
+            label
+            for label, value in scores.values.items()
+            if value >= getattr(self, label, self.general)
+        )
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,15 @@ async def load(session: AsyncSession, base: Policy | None = None) -> Policy:
 class PolicyStore:
     """Writes policy changes and keeps this process's cached copy fresh."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, keys: Keys,
-                 clock: Clock, base: Policy | None = None, refresh_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        keys: Keys,
+        clock: Clock,
+        base: Policy | None = None,
+        refresh_s: float = 30.0,
+    ) -> None:
         self._channel = keys.policy_channel
         self._sessions = sessions
         self._redis = redis
@@ -135,12 +145,21 @@ class PolicyStore:
             now = self._clock.now()
             row = await session.get(ChannelSetting, channel.value)
             if row is None:
-                session.add(ChannelSetting(channel=channel.value, accepted=accepted,
-                                           updated_at=now, updated_by=actor))
+                session.add(
+                    ChannelSetting(
+                        channel=channel.value, accepted=accepted, updated_at=now, updated_by=actor
+                    )
+                )
             else:
                 row.accepted, row.updated_at, row.updated_by = accepted, now, actor
-            audit.record(session, at=now, actor=actor, action="channel.set",
-                         target=channel.value, accepted=accepted)
+            audit.record(
+                session,
+                at=now,
+                actor=actor,
+                action="channel.set",
+                target=channel.value,
+                accepted=accepted,
+            )
         return await self._announce()
 
     async def set_value(self, name: str, value: Any, actor: str) -> Policy:
@@ -152,8 +171,9 @@ class PolicyStore:
                 session.add(PolicySetting(key=name, value=value, updated_at=now, updated_by=actor))
             else:
                 row.value, row.updated_at, row.updated_by = value, now, actor
-            audit.record(session, at=now, actor=actor, action="policy.set", target=name,
-                         value=value)
+            audit.record(
+                session, at=now, actor=actor, action="policy.set", target=name, value=value
+            )
         return await self._announce()
 
     async def _announce(self) -> Policy:

@@ -35,15 +35,21 @@ def parse_status(name: str) -> TicketStatus:
 
 
 class TicketDesk:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
-                 policy: PolicyStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        throttle: Throttle,
+        policy: PolicyStore,
+        clock: Clock,
+    ) -> None:
         self._sessions = sessions
         self._throttle = throttle
         self._policy = policy
         self._clock = clock
 
-    async def change_status(self, ref: str, status: TicketStatus, *, note: str,
-                            actor: str) -> StatusChange:
+    async def change_status(
+        self, ref: str, status: TicketStatus, *, note: str, actor: str
+    ) -> StatusChange:
         now = self._clock.now()
         async with self._sessions.begin() as session:
             ticket = await tickets.by_ref(session, ref)
@@ -54,15 +60,31 @@ class TicketDesk:
             tickets.change_status(session, ticket, status, note=note, actor=actor, now=now)
             await session.flush()
             to = await session.get_one(Identity, ticket.origin_identity_id)
-            outbox_id = await outbox.owe(session, ticket=ticket, to=to,
-                                         content=replies.status_changed(ticket, note),
-                                         message_id=None, now=now)
-            audit.record(session, at=now, actor=actor, action="ticket.status",
-                         target=ticket.ref or "", status=status.value, note=note)
+            outbox_id = await outbox.owe(
+                session,
+                ticket=ticket,
+                to=to,
+                content=replies.status_changed(ticket, note),
+                message_id=None,
+                now=now,
+            )
+            audit.record(
+                session,
+                at=now,
+                actor=actor,
+                action="ticket.status",
+                target=ticket.ref or "",
+                status=status.value,
+                note=note,
+            )
             change = StatusChange(ticket.id, ticket.ref or "", ticket.state_version, outbox_id)
             customer = await session.get_one(Customer, ticket.customer_id)
             customer_id, claims = customer.id, customer.claims_customer_id
-        await self._throttle.mark_answered(customer_id=customer_id, ticket_id=change.ticket_id,
-                                           state_version=change.state_version,
-                                           limits=self._policy.current.throttle, claims=claims)
+        await self._throttle.mark_answered(
+            customer_id=customer_id,
+            ticket_id=change.ticket_id,
+            state_version=change.state_version,
+            limits=self._policy.current.throttle,
+            claims=claims,
+        )
         return change

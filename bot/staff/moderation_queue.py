@@ -31,14 +31,22 @@ class Resolution:
     blocked_until: datetime | None = None
 
 
-def _view(item: ModerationItem, message: Message, ref: str | None,
-          claims: int | None) -> dict[str, Any]:
+def _view(
+    item: ModerationItem, message: Message, ref: str | None, claims: int | None
+) -> dict[str, Any]:
     """`claims`: the customer the sender said it was, shown as a claim, never as who it is."""
     return {
-        "message_id": message.id, "status": item.status, "labels": item.labels,
-        "scores": item.scores, "channel": message.channel, "sender": message.sender,
-        "display_name": message.display_name, "subject": message.subject,
-        "text": message.text, "customer_id": message.customer_id, "ticket": ref,
+        "message_id": message.id,
+        "status": item.status,
+        "labels": item.labels,
+        "scores": item.scores,
+        "channel": message.channel,
+        "sender": message.sender,
+        "display_name": message.display_name,
+        "subject": message.subject,
+        "text": message.text,
+        "customer_id": message.customer_id,
+        "ticket": ref,
         "claims_customer_id": claims,
         "received_at": message.received_at.isoformat(),
         "created_at": item.created_at.isoformat(),
@@ -48,35 +56,43 @@ def _view(item: ModerationItem, message: Message, ref: str | None,
 
 
 class ModerationQueue:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], stream: Stream,
-                 clock: Clock) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], stream: Stream, clock: Clock
+    ) -> None:
         self._sessions = sessions
         self._stream = stream
         self._clock = clock
 
-    async def items(self, status: str = "pending", limit: int = 50,
-                    after_id: int = 0) -> list[dict[str, Any]]:
+    async def items(
+        self, status: str = "pending", limit: int = 50, after_id: int = 0
+    ) -> list[dict[str, Any]]:
         """Oldest first, so moderators work the queue in arrival order; paged by message id."""
         if status not in STATUSES:
             raise IntakeError(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
-        query = (select(ModerationItem, Message, Ticket.ref, Customer.claims_customer_id)
-                 .join(Message, Message.id == ModerationItem.message_id)
-                 .outerjoin(Ticket, Ticket.id == Message.ticket_id)
-                 .outerjoin(Customer, Customer.id == Message.customer_id)
-                 .where(ModerationItem.status == status, ModerationItem.message_id > after_id)
-                 .order_by(ModerationItem.message_id).limit(max(1, min(limit, 500))))
+        query = (
+            select(ModerationItem, Message, Ticket.ref, Customer.claims_customer_id)
+            .join(Message, Message.id == ModerationItem.message_id)
+            .outerjoin(Ticket, Ticket.id == Message.ticket_id)
+            .outerjoin(Customer, Customer.id == Message.customer_id)
+            .where(ModerationItem.status == status, ModerationItem.message_id > after_id)
+            .order_by(ModerationItem.message_id)
+            .limit(max(1, min(limit, 500)))
+        )
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [_view(*row) for row in rows]
 
     async def item(self, message_id: int) -> dict[str, Any]:
         async with self._sessions() as session:
-            row = (await session.execute(
-                select(ModerationItem, Message, Ticket.ref, Customer.claims_customer_id)
-                .join(Message, Message.id == ModerationItem.message_id)
-                .outerjoin(Ticket, Ticket.id == Message.ticket_id)
-                .outerjoin(Customer, Customer.id == Message.customer_id)
-                .where(ModerationItem.message_id == message_id))).first()
+            row = (
+                await session.execute(
+                    select(ModerationItem, Message, Ticket.ref, Customer.claims_customer_id)
+                    .join(Message, Message.id == ModerationItem.message_id)
+                    .outerjoin(Ticket, Ticket.id == Message.ticket_id)
+                    .outerjoin(Customer, Customer.id == Message.customer_id)
+                    .where(ModerationItem.message_id == message_id)
+                )
+            ).first()
         if row is None:
             raise IntakeError(f"message {message_id} is not in the moderation queue")
         return _view(*row)
@@ -109,23 +125,28 @@ class ModerationQueue:
             until = self._clock.now() + timedelta(days=days)
             customer.blocked_until = until
             item.status = "confirmed"
-            self._close(session, item, actor, "moderation.block", days=days,
-                        customer_id=customer.id)
+            self._close(
+                session, item, actor, "moderation.block", days=days, customer_id=customer.id
+            )
         return Resolution(message_id, "confirmed", blocked_until=until)
 
-    async def _pending(self, session: AsyncSession,
-                       message_id: int) -> tuple[ModerationItem, Message]:
+    async def _pending(
+        self, session: AsyncSession, message_id: int
+    ) -> tuple[ModerationItem, Message]:
         item = await session.scalar(
-            select(ModerationItem).where(ModerationItem.message_id == message_id))
+            select(ModerationItem).where(ModerationItem.message_id == message_id)
+        )
         if item is None:
             raise IntakeError(f"message {message_id} is not in the moderation queue")
         if item.status != "pending":
             raise IntakeError(f"message {message_id} was already {item.status}")
         return item, await session.get_one(Message, message_id)
 
-    def _close(self, session: AsyncSession, item: ModerationItem, actor: str, action: str,
-               **details: Any) -> None:
+    def _close(
+        self, session: AsyncSession, item: ModerationItem, actor: str, action: str, **details: Any
+    ) -> None:
         now = self._clock.now()
         item.decided_at, item.decided_by = now, actor
-        audit.record(session, at=now, actor=actor, action=action, target=str(item.message_id),
-                     **details)
+        audit.record(
+            session, at=now, actor=actor, action=action, target=str(item.message_id), **details
+        )

@@ -58,11 +58,15 @@ async def find_customer(session: AsyncSession, who: str) -> int:
             channel = Channel(channel_name.strip().lower())
         except ValueError:
             known = ", ".join(c.value for c in Channel)
-            raise IntakeError(f"unknown channel {channel_name!r} in {who!r}; known: {known}") \
-                from None
-        found = await session.scalar(select(Identity.customer_id).where(
-            Identity.channel == channel.value,
-            Identity.address == normalize_address(channel, address)))
+            raise IntakeError(
+                f"unknown channel {channel_name!r} in {who!r}; known: {known}"
+            ) from None
+        found = await session.scalar(
+            select(Identity.customer_id).where(
+                Identity.channel == channel.value,
+                Identity.address == normalize_address(channel, address),
+            )
+        )
     if found is None:
         raise IntakeError(f"no customer known by {who!r}")
     return int(found)
@@ -79,34 +83,102 @@ async def export(sessions: async_sessionmaker[AsyncSession], customer_id: int) -
         customer = await session.get(Customer, customer_id)
         if customer is None:
             raise IntakeError(f"no customer {customer_id}")
-        identities = list(await session.scalars(
-            select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)))
-        tickets = list(await session.scalars(
-            select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id)))
+        identities = list(
+            await session.scalars(
+                select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
+            )
+        )
+        tickets = list(
+            await session.scalars(
+                select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id)
+            )
+        )
         ticket_ids = [t.id for t in tickets]
-        events = list(await session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids))
-            .order_by(TicketEvent.id)))
-        messages = list(await session.scalars(
-            select(Message).where(Message.customer_id == customer_id).order_by(Message.id)))
-        replies = list(await session.scalars(
-            select(OutboxReply).where(OutboxReply.ticket_id.in_(ticket_ids))
-            .order_by(OutboxReply.id)))
+        events = list(
+            await session.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id.in_(ticket_ids))
+                .order_by(TicketEvent.id)
+            )
+        )
+        messages = list(
+            await session.scalars(
+                select(Message).where(Message.customer_id == customer_id).order_by(Message.id)
+            )
+        )
+        replies = list(
+            await session.scalars(
+                select(OutboxReply)
+                .where(OutboxReply.ticket_id.in_(ticket_ids))
+                .order_by(OutboxReply.id)
+            )
+        )
     return {
-        "customer": _row(customer, ["id", "display_name", "language", "blocked_until",
-                                    "created_at"]),
-        "identities": [_row(i, ["channel", "address", "verified", "created_at"])
-                       for i in identities],
-        "tickets": [{**_row(t, ["ref", "category", "details", "status", "language",
-                                "opened_at", "updated_at", "closed_at"]),
-                     "history": [_row(e, ["at", "status", "note"])
-                                 for e in events if e.ticket_id == t.id]} for t in tickets],
-        "messages": [_row(m, ["channel", "external_id", "sender", "display_name", "subject",
-                              "text", "thread_refs", "attachments", "details", "raw",
-                              "received_at", "language", "decision", "reason"])
-                     for m in messages],
-        "replies": [_row(r, ["channel", "address", "subject", "text", "language", "status",
-                             "created_at", "sent_at"]) for r in replies],
+        "customer": _row(
+            customer, ["id", "display_name", "language", "blocked_until", "created_at"]
+        ),
+        "identities": [
+            _row(i, ["channel", "address", "verified", "created_at"]) for i in identities
+        ],
+        "tickets": [
+            {
+                **_row(
+                    t,
+                    [
+                        "ref",
+                        "category",
+                        "details",
+                        "status",
+                        "language",
+                        "opened_at",
+                        "updated_at",
+                        "closed_at",
+                    ],
+                ),
+                "history": [
+                    _row(e, ["at", "status", "note"]) for e in events if e.ticket_id == t.id
+                ],
+            }
+            for t in tickets
+        ],
+        "messages": [
+            _row(
+                m,
+                [
+                    "channel",
+                    "external_id",
+                    "sender",
+                    "display_name",
+                    "subject",
+                    "text",
+                    "thread_refs",
+                    "attachments",
+                    "details",
+                    "raw",
+                    "received_at",
+                    "language",
+                    "decision",
+                    "reason",
+                ],
+            )
+            for m in messages
+        ],
+        "replies": [
+            _row(
+                r,
+                [
+                    "channel",
+                    "address",
+                    "subject",
+                    "text",
+                    "language",
+                    "status",
+                    "created_at",
+                    "sent_at",
+                ],
+            )
+            for r in replies
+        ],
     }
 
 
@@ -119,9 +191,15 @@ class Erasure:
     forgotten: dict[str, int] = field(default_factory=dict)
 
 
-async def erase(sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
-                customer_id: int, *, actor: str, now: datetime,
-                forget: Sequence[Forget] = ()) -> Erasure:
+async def erase(
+    sessions: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
+    customer_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    forget: Sequence[Forget] = (),
+) -> Erasure:
     """Blank one customer's personal data in one transaction, and audit it; then drop the
     throttle's fingerprints of their texts, and what each channel family keeps about them
     (`forget`: the plugs' hooks, given the customer's addresses and message ids).
@@ -134,38 +212,75 @@ async def erase(sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
         if customer is None:
             raise IntakeError(f"no customer {customer_id}")
         claims = customer.claims_customer_id  # where the throttle keeps its fingerprints
-        ticket_ids = list(await session.scalars(
-            select(Ticket.id).where(Ticket.customer_id == customer_id)))
+        ticket_ids = list(
+            await session.scalars(select(Ticket.id).where(Ticket.customer_id == customer_id))
+        )
         traces = await _traces(session, customer_id)
         rows = {
-            "customers": await _blank(session, Customer, Customer.id == customer_id,
-                                      display_name=""),
+            "customers": await _blank(
+                session, Customer, Customer.id == customer_id, display_name=""
+            ),
             "identities": await _blank(
-                session, Identity, Identity.customer_id == customer_id, verified=False,
-                address=_placeholder(Identity.id)),
+                session,
+                Identity,
+                Identity.customer_id == customer_id,
+                verified=False,
+                address=_placeholder(Identity.id),
+            ),
             "messages": await _blank(
-                session, Message, Message.customer_id == customer_id,
-                sender=_placeholder(Message.id), external_id=_placeholder(Message.id),
+                session,
+                Message,
+                Message.customer_id == customer_id,
+                sender=_placeholder(Message.id),
+                external_id=_placeholder(Message.id),
                 display_name="",
-                subject="", text="", thread_refs=[], attachments=[], raw={}, details=None),
-            "tickets": await _blank(session, Ticket, Ticket.customer_id == customer_id,
-                                    details={}),
-            "ticket_events": await _blank(session, TicketEvent,
-                                          TicketEvent.ticket_id.in_(ticket_ids), note=""),
+                subject="",
+                text="",
+                thread_refs=[],
+                attachments=[],
+                raw={},
+                details=None,
+            ),
+            "tickets": await _blank(session, Ticket, Ticket.customer_id == customer_id, details={}),
+            "ticket_events": await _blank(
+                session, TicketEvent, TicketEvent.ticket_id.in_(ticket_ids), note=""
+            ),
             # A provider's id points at the conversation (a chat session, a form
             # submission, a mail's Message-ID) and an error may quote the address.
-            "outbox": await _blank(session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
-                                   address=ERASED, subject="", text="", provider_id=None,
-                                   last_error="", delivered_to=ERASED),
+            "outbox": await _blank(
+                session,
+                OutboxReply,
+                OutboxReply.ticket_id.in_(ticket_ids),
+                address=ERASED,
+                subject="",
+                text="",
+                provider_id=None,
+                last_error="",
+                delivered_to=ERASED,
+            ),
             "unsent_replies": await _blank(
-                session, OutboxReply, OutboxReply.ticket_id.in_(ticket_ids),
-                OutboxReply.status == "pending", status="failed",
-                last_error="not sent: the customer's data was erased"),
-            "moderation_items": await _count(session, ModerationItem.message_id.in_(
-                select(Message.id).where(Message.customer_id == customer_id))),
+                session,
+                OutboxReply,
+                OutboxReply.ticket_id.in_(ticket_ids),
+                OutboxReply.status == "pending",
+                status="failed",
+                last_error="not sent: the customer's data was erased",
+            ),
+            "moderation_items": await _count(
+                session,
+                ModerationItem.message_id.in_(
+                    select(Message.id).where(Message.customer_id == customer_id)
+                ),
+            ),
         }
-        audit.record(session, at=now, actor=actor, action="privacy.erase",
-                     target=f"customer:{customer_id}", rows=rows)
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="privacy.erase",
+            target=f"customer:{customer_id}",
+            rows=rows,
+        )
     await throttle.forget_texts(customer_id, claims)
     forgotten: Counter[str] = Counter()
     for hook in forget:
@@ -179,19 +294,23 @@ async def _traces(session: AsyncSession, customer_id: int) -> Traces:
     addresses: dict[Channel, set[str]] = defaultdict(set)
     external_ids: dict[Channel, set[str]] = defaultdict(set)
     for channel, address in await session.execute(
-            select(Identity.channel, Identity.address).where(
-                Identity.customer_id == customer_id)):
+        select(Identity.channel, Identity.address).where(Identity.customer_id == customer_id)
+    ):
         addresses[Channel(channel)].add(address)
     urls: set[str] = set()
     for channel, external_id, sender, attachments in await session.execute(
-            select(Message.channel, Message.external_id, Message.sender, Message.attachments)
-            .where(Message.customer_id == customer_id)):
+        select(Message.channel, Message.external_id, Message.sender, Message.attachments).where(
+            Message.customer_id == customer_id
+        )
+    ):
         addresses[Channel(channel)].add(sender)
         external_ids[Channel(channel)].add(external_id)
         urls.update(a["url"] for a in attachments if a.get("url"))
-    return Traces(addresses={c: frozenset(a) for c, a in addresses.items()},
-                  external_ids={c: frozenset(e) for c, e in external_ids.items()},
-                  attachment_urls=frozenset(urls))
+    return Traces(
+        addresses={c: frozenset(a) for c, a in addresses.items()},
+        external_ids={c: frozenset(e) for c, e in external_ids.items()},
+        attachment_urls=frozenset(urls),
+    )
 
 
 def _placeholder(row_id: Any) -> Any:
@@ -206,5 +325,6 @@ async def _blank(session: AsyncSession, model: type[Any], *where: Any, **values:
 
 async def _count(session: AsyncSession, where: Any) -> int:
     """Moderation items hold no personal data (scores, labels): counted, kept."""
-    return int(await session.scalar(select(func.count()).select_from(ModerationItem)
-                                    .where(where)) or 0)
+    return int(
+        await session.scalar(select(func.count()).select_from(ModerationItem).where(where)) or 0
+    )

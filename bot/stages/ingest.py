@@ -33,13 +33,24 @@ log = logging.getLogger(__name__)
 
 def _row(msg: InboundMessage, clock: Clock) -> dict[str, object]:
     return {
-        "channel": msg.channel.value, "external_id": msg.external_id, "sender": msg.sender,
-        "display_name": msg.display_name, "subject": msg.subject, "text": msg.text,
-        "thread_refs": msg.thread_refs, "received_at": msg.received_at,
-        "attachments": [a.model_dump() for a in msg.attachments], "raw": msg.raw,
-        "language": msg.language, "created_at": clock.now(), "reason": "", "scores": {},
-        "automated": msg.automated, "sender_unproven": msg.sender_unproven,
-        "edit_of": msg.edit_of, "details": msg.details or None,
+        "channel": msg.channel.value,
+        "external_id": msg.external_id,
+        "sender": msg.sender,
+        "display_name": msg.display_name,
+        "subject": msg.subject,
+        "text": msg.text,
+        "thread_refs": msg.thread_refs,
+        "received_at": msg.received_at,
+        "attachments": [a.model_dump() for a in msg.attachments],
+        "raw": msg.raw,
+        "language": msg.language,
+        "created_at": clock.now(),
+        "reason": "",
+        "scores": {},
+        "automated": msg.automated,
+        "sender_unproven": msg.sender_unproven,
+        "edit_of": msg.edit_of,
+        "details": msg.details or None,
     }
 
 
@@ -57,13 +68,15 @@ def plausible(msg: InboundMessage, now: datetime) -> InboundMessage:
 
 
 _EXISTING = select(Message.id, Message.decision).where(
-    Message.channel == bindparam("channel"), Message.external_id == bindparam("external_id"))
+    Message.channel == bindparam("channel"), Message.external_id == bindparam("external_id")
+)
 
 
 def _insert_new(dialect: str) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING: a row missing from RETURNING is a provider's retry."""
-    return (insert_ignoring_conflicts(Message, ["channel", "external_id"], dialect)
-            .returning(Message.id, Message.channel, Message.external_id))
+    return insert_ignoring_conflicts(Message, ["channel", "external_id"], dialect).returning(
+        Message.id, Message.channel, Message.external_id
+    )
 
 
 MAX_BATCH = 500
@@ -73,8 +86,9 @@ _Waiting = tuple[InboundMessage, "asyncio.Future[Accepted]"]
 class Ingest:
     """Every POST runs this, so the statements are built once, on a bare connection."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], stream: Stream,
-                 clock: Clock) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], stream: Stream, clock: Clock
+    ) -> None:
         self._sessions = sessions
         self._stream = stream
         self._clock = clock
@@ -100,13 +114,15 @@ class Ingest:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             try:
                 outcomes: Sequence[Accepted | BaseException] = await self._write(
-                    [msg for msg, _ in batch])
+                    [msg for msg, _ in batch]
+                )
             except Exception as exc:
                 if len(batch) == 1:
                     outcomes = [exc]
                 else:  # find the one that spoils it: the others must not fail with it
                     outcomes = await asyncio.gather(
-                        *(self._write_one(msg) for msg, _ in batch), return_exceptions=True)
+                        *(self._write_one(msg) for msg, _ in batch), return_exceptions=True
+                    )
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():  # its request was cancelled: the message is stored anyway
                     continue
@@ -127,15 +143,21 @@ class Ingest:
             fresh.setdefault(key, msg)  # the same message twice in one batch: stored once
         async with self._connect() as connection:
             result = await connection.execute(
-                self._insert, [_row(msg, self._clock) for msg in fresh.values()])
+                self._insert, [_row(msg, self._clock) for msg in fresh.values()]
+            )
             new = {(row.channel, row.external_id): row.id for row in result}
-            seen = {key: (await connection.execute(_EXISTING, {
-                "channel": key[0], "external_id": key[1]})).one()
-                for key in fresh if key not in new}
+            seen = {
+                key: (
+                    await connection.execute(_EXISTING, {"channel": key[0], "external_id": key[1]})
+                ).one()
+                for key in fresh
+                if key not in new
+            }
         # A message seen before but never decided may have committed and died before its
         # XADD: hand it on again (deciding twice is harmless, losing it is not).
-        await self._stream.add_many([*new.values(), *(row.id for row in seen.values()
-                                                      if row.decision is None)])
+        await self._stream.add_many(
+            [*new.values(), *(row.id for row in seen.values() if row.decision is None)]
+        )
         ids = new | {key: row.id for key, row in seen.items()}
         answered: set[tuple[str, str]] = set()
         accepted = []
@@ -148,13 +170,17 @@ class Ingest:
         """Re-add messages committed but never decided (a crash between INSERT and XADD)."""
         cutoff = self._clock.now() - older_than
         async with self._sessions() as session:
-            ids = list(await session.scalars(
-                select(Message.id).where(Message.decision.is_(None), Message.created_at < cutoff)
-                .order_by(Message.id).limit(limit)))
+            ids = list(
+                await session.scalars(
+                    select(Message.id)
+                    .where(Message.decision.is_(None), Message.created_at < cutoff)
+                    .order_by(Message.id)
+                    .limit(limit)
+                )
+            )
         for message_id in ids:
             with bind(message_id=message_id):
                 await self._stream.add(message_id)
         if ids:
             log.warning("requeued stranded messages", extra={"count": len(ids)})
         return len(ids)
-

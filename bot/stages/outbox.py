@@ -56,14 +56,16 @@ Inbox = str  # where a reply lands: an email address, a phone, a chat session, .
 
 
 def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(3600, 10 * 2 ** attempts))
+    return timedelta(seconds=min(3600, 10 * 2**attempts))
 
 
 # --- owing: an outbox row is the promise to send a reply ----------------------------------
 
+
 def _outbox_insert(dialect: str) -> Insert:
-    return (insert_ignoring_conflicts(OutboxReply, ["ticket_id", "state_version"], dialect)
-            .returning(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.state_version))
+    return insert_ignoring_conflicts(
+        OutboxReply, ["ticket_id", "state_version"], dialect
+    ).returning(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.state_version)
 
 
 # Built once per dialect rather than per reply: the worker owes one for most new states.
@@ -82,15 +84,25 @@ class Owed:
 
     def row(self, now: datetime) -> dict[str, object]:
         kind, subject, text = self.content
-        return {"ticket_id": self.ticket.id, "state_version": self.state_version,
-                "message_id": self.message_id, "kind": kind, "channel": self.to.channel,
-                "address": self.to.address, "subject": subject, "text": text,
-                "language": self.ticket.language, "status": "pending", "attempts": 0,
-                "next_attempt_at": now, "last_error": "", "created_at": now}
+        return {
+            "ticket_id": self.ticket.id,
+            "state_version": self.state_version,
+            "message_id": self.message_id,
+            "kind": kind,
+            "channel": self.to.channel,
+            "address": self.to.address,
+            "subject": subject,
+            "text": text,
+            "language": self.ticket.language,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": "",
+            "created_at": now,
+        }
 
 
-async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime
-                   ) -> list[int | None]:
+async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime) -> list[int | None]:
     """Write the outbox rows in one statement; each one's id, or None where that state
     was owed already (the unique key (ticket, state_version) has the last word). It runs
     on the session's connection: nothing pending is flushed."""
@@ -103,15 +115,24 @@ async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime
     return [written.pop((o.ticket.id, o.state_version), None) for o in owed]
 
 
-async def owe(session: AsyncSession, *, ticket: Ticket, to: Identity,
-              content: Content, message_id: int | None, now: datetime) -> int | None:
+async def owe(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    to: Identity,
+    content: Content,
+    message_id: int | None,
+    now: datetime,
+) -> int | None:
     """The outbox row for the ticket's current state; None if one is already owed."""
-    [outbox_id] = await owe_many(session, [Owed(ticket, ticket.state_version, to, content,
-                                                message_id)], now)
+    [outbox_id] = await owe_many(
+        session, [Owed(ticket, ticket.state_version, to, content, message_id)], now
+    )
     return outbox_id
 
 
 # --- sending -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Claimed:
@@ -125,9 +146,14 @@ class _Claimed:
 
 
 class Sender:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 senders: Mapping[Channel, ReplySender], clock: Clock,
-                 max_attempts: int = 5, daily_cap: int = 20) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        senders: Mapping[Channel, ReplySender],
+        clock: Clock,
+        max_attempts: int = 5,
+        daily_cap: int = 20,
+    ) -> None:
         self._sessions = sessions
         self._senders = dict(senders)
         self._clock = clock
@@ -146,8 +172,9 @@ class Sender:
         through the outbox, and refused when its channel is not configured here."""
         adapter = self._senders.get(reply.channel)
         if adapter is None:
-            return SendResult(ok=False, permanent=True,
-                              error=f"{reply.channel.value} is not configured")
+            return SendResult(
+                ok=False, permanent=True, error=f"{reply.channel.value} is not configured"
+            )
         return await adapter.send(reply)
 
     async def run_once(self, limit: int = 100) -> int:
@@ -172,34 +199,67 @@ class Sender:
         now = self._clock.now()
         async with self._sessions.begin() as session:
             await _expire_leases(session, now)
-            query = (select(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.attempts,
-                            OutboxReply.channel, OutboxReply.address, OutboxReply.subject,
-                            OutboxReply.text, OutboxReply.language, Ticket.ref)
-                     .join(Ticket, Ticket.id == OutboxReply.ticket_id)
-                     .where(OutboxReply.status == "pending", OutboxReply.next_attempt_at <= now,
-                            OutboxReply.channel.in_([c.value for c in self._senders]))
-                     .order_by(OutboxReply.id).limit(limit))
+            query = (
+                select(
+                    OutboxReply.id,
+                    OutboxReply.ticket_id,
+                    OutboxReply.attempts,
+                    OutboxReply.channel,
+                    OutboxReply.address,
+                    OutboxReply.subject,
+                    OutboxReply.text,
+                    OutboxReply.language,
+                    Ticket.ref,
+                )
+                .join(Ticket, Ticket.id == OutboxReply.ticket_id)
+                .where(
+                    OutboxReply.status == "pending",
+                    OutboxReply.next_attempt_at <= now,
+                    OutboxReply.channel.in_([c.value for c in self._senders]),
+                )
+                .order_by(OutboxReply.id)
+                .limit(limit)
+            )
             query = for_update_skip_locked(query, session, of=OutboxReply)
             rows = (await session.execute(query)).all()
             if not rows:
                 return [], Counter()
             await session.execute(
-                update(_OUTBOX).where(_OUTBOX.c.id.in_([r.id for r in rows]))
-                .values(status="sending", lease_until=now + LEASE))
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id.in_([r.id for r in rows]))
+                .values(status="sending", lease_until=now + LEASE)
+            )
             addresses = sorted({(r.channel, r.address) for r in rows})
             latest = await _latest_messages(session, addresses)
-            sent_today = await _sent_since(session, sorted({a for _, a in addresses}),
-                                           now - timedelta(hours=24))
-        claimed = [_Claimed(r.ticket_id, r.attempts, OutboundReply(
-            outbox_id=r.id, channel=Channel(r.channel), to=r.address, text=r.text,
-            language=r.language, ticket_ref=r.ref or "", subject=r.subject,
-            **latest.get((r.channel, r.address), {}))) for r in rows]
+            sent_today = await _sent_since(
+                session, sorted({a for _, a in addresses}), now - timedelta(hours=24)
+            )
+        claimed = [
+            _Claimed(
+                r.ticket_id,
+                r.attempts,
+                OutboundReply(
+                    outbox_id=r.id,
+                    channel=Channel(r.channel),
+                    to=r.address,
+                    text=r.text,
+                    language=r.language,
+                    ticket_ref=r.ref or "",
+                    subject=r.subject,
+                    **latest.get((r.channel, r.address), {}),
+                ),
+            )
+            for r in rows
+        ]
         return claimed, sent_today
 
     async def _send(self, reply: OutboundReply, sent_today: int) -> SendResult:
         if sent_today >= self._daily_cap:
-            return SendResult(ok=False, permanent=True, error=(
-                f"not sent: {reply.to} already got {self._daily_cap} replies in 24 hours"))
+            return SendResult(
+                ok=False,
+                permanent=True,
+                error=(f"not sent: {reply.to} already got {self._daily_cap} replies in 24 hours"),
+            )
         try:
             return await self._senders[reply.channel].send(reply)
         except Exception as exc:
@@ -211,9 +271,15 @@ class Sender:
         if not done:
             return
         now = self._clock.now()
-        sent = [{"b_id": item.reply.outbox_id, "b_provider": result.provider_id,
-                 "b_inbox": result.delivered_to or item.reply.to}
-                for item, result in done if result.ok]
+        sent = [
+            {
+                "b_id": item.reply.outbox_id,
+                "b_provider": result.provider_id,
+                "b_inbox": result.delivered_to or item.reply.to,
+            }
+            for item, result in done
+            if result.ok
+        ]
         retried: list[dict[str, Any]] = []
         exhausted: list[tuple[_Claimed, str]] = []
         for item, result in done:
@@ -221,25 +287,51 @@ class Sender:
                 continue
             attempts = item.attempts + 1
             error = (result.error or "")[:2000]
-            delay = (timedelta(seconds=result.retry_after) if result.retry_after is not None
-                     else _backoff(attempts))
+            delay = (
+                timedelta(seconds=result.retry_after)
+                if result.retry_after is not None
+                else _backoff(attempts)
+            )
             failed = result.permanent or attempts >= self._max_attempts
-            retried.append({"b_id": item.reply.outbox_id, "b_status":
-                            "failed" if failed else "pending", "b_attempts": attempts,
-                            "b_error": error, "b_next": now + delay})
+            retried.append(
+                {
+                    "b_id": item.reply.outbox_id,
+                    "b_status": "failed" if failed else "pending",
+                    "b_attempts": attempts,
+                    "b_error": error,
+                    "b_next": now + delay,
+                }
+            )
             if failed:
                 exhausted.append((item, error))
         by_id = _OUTBOX.c.id == bindparam("b_id")
         async with self._sessions.begin() as session:
             if sent:
-                await session.execute(update(_OUTBOX).where(by_id).values(
-                    status="sent", sent_at=now, provider_id=bindparam("b_provider"),
-                    delivered_to=bindparam("b_inbox"), lease_until=None), sent)
+                await session.execute(
+                    update(_OUTBOX)
+                    .where(by_id)
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        provider_id=bindparam("b_provider"),
+                        delivered_to=bindparam("b_inbox"),
+                        lease_until=None,
+                    ),
+                    sent,
+                )
             if retried:
-                await session.execute(update(_OUTBOX).where(by_id).values(
-                    status=bindparam("b_status"), attempts=bindparam("b_attempts"),
-                    last_error=bindparam("b_error"), next_attempt_at=bindparam("b_next"),
-                    lease_until=None), retried)
+                await session.execute(
+                    update(_OUTBOX)
+                    .where(by_id)
+                    .values(
+                        status=bindparam("b_status"),
+                        attempts=bindparam("b_attempts"),
+                        last_error=bindparam("b_error"),
+                        next_attempt_at=bindparam("b_next"),
+                        lease_until=None,
+                    ),
+                    retried,
+                )
             if exhausted:
                 await _note_on_tickets(session, exhausted, now)
 
@@ -265,49 +357,90 @@ async def _expire_leases(session: AsyncSession, now: datetime) -> None:
     await session.execute(
         update(_OUTBOX)
         .where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now)
-        .values(status="failed", lease_until=None,
-                last_error="interrupted while sending; not retried to avoid a double reply"))
+        .values(
+            status="failed",
+            lease_until=None,
+            last_error="interrupted while sending; not retried to avoid a double reply",
+        )
+    )
 
 
-async def _note_on_tickets(session: AsyncSession, exhausted: Sequence[tuple[_Claimed, str]],
-                           now: datetime) -> None:
+async def _note_on_tickets(
+    session: AsyncSession, exhausted: Sequence[tuple[_Claimed, str]], now: datetime
+) -> None:
     """Staff see on the ticket that the customer was not told (and why)."""
     ids = {item.ticket_id for item, _ in exhausted}
-    states = {t.id: (t.status, t.state_version) for t in (await session.execute(
-        select(Ticket.id, Ticket.status, Ticket.state_version).where(Ticket.id.in_(ids))))}
-    session.add_all([
-        TicketEvent(ticket_id=item.ticket_id, at=now, status=states[item.ticket_id][0],
-                    state_version=states[item.ticket_id][1], actor=SYSTEM,
-                    note=f"reply on {item.reply.channel.value} not sent: {error}"[:2000])
-        for item, error in exhausted])
+    states = {
+        t.id: (t.status, t.state_version)
+        for t in (
+            await session.execute(
+                select(Ticket.id, Ticket.status, Ticket.state_version).where(Ticket.id.in_(ids))
+            )
+        )
+    }
+    session.add_all(
+        [
+            TicketEvent(
+                ticket_id=item.ticket_id,
+                at=now,
+                status=states[item.ticket_id][0],
+                state_version=states[item.ticket_id][1],
+                actor=SYSTEM,
+                note=f"reply on {item.reply.channel.value} not sent: {error}"[:2000],
+            )
+            for item, error in exhausted
+        ]
+    )
 
 
-async def _latest_messages(session: AsyncSession,
-                           addresses: Sequence[Address]) -> dict[Address, dict[str, Any]]:
+async def _latest_messages(
+    session: AsyncSession, addresses: Sequence[Address]
+) -> dict[Address, dict[str, Any]]:
     """What each reply threads on: the customer's latest message from that address."""
     wanted: dict[Address, list[Address]] = {}  # as the identity holds it -> as the outbox does
     for channel, address in addresses:
         wanted.setdefault((channel, normalize_address(Channel(channel), address)), []).append(
-            (channel, address))
-    ranked = (select(Identity.channel, Identity.address, Message.external_id,
-                     Message.thread_refs, Message.received_at,
-                     func.row_number().over(
-                         partition_by=(Identity.channel, Identity.address),
-                         order_by=(Message.received_at.desc(), Message.id.desc())).label("n"))
-              .join(Identity, Identity.id == Message.identity_id)
-              .where(tuple_(Identity.channel, Identity.address).in_(list(wanted)))).subquery()
+            (channel, address)
+        )
+    ranked = (
+        select(
+            Identity.channel,
+            Identity.address,
+            Message.external_id,
+            Message.thread_refs,
+            Message.received_at,
+            func.row_number()
+            .over(
+                partition_by=(Identity.channel, Identity.address),
+                order_by=(Message.received_at.desc(), Message.id.desc()),
+            )
+            .label("n"),
+        )
+        .join(Identity, Identity.id == Message.identity_id)
+        .where(tuple_(Identity.channel, Identity.address).in_(list(wanted)))
+    ).subquery()
     latest = await session.execute(select(ranked).where(ranked.c.n == 1))
-    return {outbox_address: {
-        "in_reply_to": m.external_id, "references": [*m.thread_refs, m.external_id],
-        "last_inbound_at": m.received_at}
-        for m in latest for outbox_address in wanted[(m.channel, m.address)]}
+    return {
+        outbox_address: {
+            "in_reply_to": m.external_id,
+            "references": [*m.thread_refs, m.external_id],
+            "last_inbound_at": m.received_at,
+        }
+        for m in latest
+        for outbox_address in wanted[(m.channel, m.address)]
+    }
 
 
-async def _sent_since(session: AsyncSession, inboxes: Sequence[Inbox],
-                      since: datetime) -> Counter[Inbox]:
+async def _sent_since(
+    session: AsyncSession, inboxes: Sequence[Inbox], since: datetime
+) -> Counter[Inbox]:
     counts = await session.execute(
         select(OutboxReply.delivered_to, func.count())
-        .where(OutboxReply.delivered_to.in_(list(inboxes)), OutboxReply.status == "sent",
-               OutboxReply.sent_at > since)
-        .group_by(OutboxReply.delivered_to))
+        .where(
+            OutboxReply.delivered_to.in_(list(inboxes)),
+            OutboxReply.status == "sent",
+            OutboxReply.sent_at > since,
+        )
+        .group_by(OutboxReply.delivered_to)
+    )
     return Counter({inbox: n for inbox, n in counts if inbox is not None})

@@ -91,13 +91,15 @@ class _Known:
     readings: dict[int, _Reading]  # message id -> what its text says
 
     @classmethod
-    async def load(cls, session: AsyncSession, batch: Batch, policy: Policy,
-                   now: datetime) -> _Known:
+    async def load(
+        cls, session: AsyncSession, batch: Batch, policy: Policy, now: datetime
+    ) -> _Known:
         """Senders new to the store whose first message claims nobody become customers
         here, all at once: the usual case, which one by one costs two round trips each."""
         rows, readings = batch.rows, batch.readings
         senders = await identity.known_senders(
-            session, [(Channel(r.channel), r.sender) for r in rows])
+            session, [(Channel(r.channel), r.sender) for r in rows]
+        )
         customer_ids = {who.customer.id for who in senders.values()}
         firsts: dict[tuple[str, str], identity.NewSender | None] = {}
         for row in rows:
@@ -107,15 +109,23 @@ class _Known:
                 continue
             found, lang = readings[row.id]
             claims = found.ticket_refs or found.emails or found.phones
-            firsts[key] = None if claims else identity.NewSender(
-                channel, row.sender, row.display_name, lang)
+            firsts[key] = (
+                None if claims else identity.NewSender(channel, row.sender, row.display_name, lang)
+            )
         new = [first for first in firsts.values() if first is not None]
         if new:
             senders |= await identity.create_many(session, new, now)
-        flagged = [r.id for r in rows
-                   if _held_for(policy.toxicity.fired(batch.scores[r.id]), r.sender_unproven)]
-        return cls(senders, await tickets.open_tickets(session, customer_ids),
-                   await _released_among(session, flagged), readings)
+        flagged = [
+            r.id
+            for r in rows
+            if _held_for(policy.toxicity.fired(batch.scores[r.id]), r.sender_unproven)
+        ]
+        return cls(
+            senders,
+            await tickets.open_tickets(session, customer_ids),
+            await _released_among(session, flagged),
+            readings,
+        )
 
 
 @dataclass
@@ -146,31 +156,54 @@ class _Turn:
 
     def ask(self) -> Ask:
         assert self.ticket is not None
-        return Ask(customer_id=self.who.customer.id, message_id=str(self.row.id),
-                   ticket_id=self.ticket.id, state_version=self.state_version,
-                   text=self.row.text, now=self.now, claims=self.who.claims)
+        return Ask(
+            customer_id=self.who.customer.id,
+            message_id=str(self.row.id),
+            ticket_id=self.ticket.id,
+            state_version=self.state_version,
+            text=self.row.text,
+            now=self.now,
+            claims=self.who.claims,
+        )
 
     def decided(self) -> dict[str, object]:
         """The message's row as decided (the parameters of `_DECIDED`)."""
         assert self.decision is not None
-        return {"b_id": self.row.id, "customer_id": self.who.customer.id,
-                "identity_id": self.who.identity.id, "language": self.language,
-                "scores": dict(self.scores.values),
-                "ticket_id": self.ticket.id if self.ticket else None,
-                "decision": self.decision.value, "reason": self.reason,
-                "processed_at": self.now}
+        return {
+            "b_id": self.row.id,
+            "customer_id": self.who.customer.id,
+            "identity_id": self.who.identity.id,
+            "language": self.language,
+            "scores": dict(self.scores.values),
+            "ticket_id": self.ticket.id if self.ticket else None,
+            "decision": self.decision.value,
+            "reason": self.reason,
+            "processed_at": self.now,
+        }
 
     def outcome(self) -> Outcome:
         assert self.decision is not None
         ticket = self.ticket
-        return Outcome(self.row.id, self.decision, ticket.id if ticket else None,
-                       ticket.ref if ticket else None, self.outbox_id, self.reason)
+        return Outcome(
+            self.row.id,
+            self.decision,
+            ticket.id if ticket else None,
+            ticket.ref if ticket else None,
+            self.outbox_id,
+            self.reason,
+        )
 
 
 class Pipeline:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], throttle: Throttle,
-                 classifier: Classifier, policy: PolicyStore, clock: Clock,
-                 default_language: str = "en") -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        throttle: Throttle,
+        classifier: Classifier,
+        policy: PolicyStore,
+        clock: Clock,
+        default_language: str = "en",
+    ) -> None:
         self._sessions = sessions
         self._throttle = throttle
         self._classifier = classifier
@@ -187,8 +220,11 @@ class Pipeline:
             rows = await _undecided(session, message_ids)
         scores = await self._classifier.score([r.text for r in rows]) if rows else []
         detected = iter(language.detect_many([r.text for r in rows if not r.language]))
-        return Batch(rows, {row.id: s for row, s in zip(rows, scores, strict=True)},
-                     {r.id: _read(r, r.language or next(detected)) for r in rows})
+        return Batch(
+            rows,
+            {row.id: s for row, s in zip(rows, scores, strict=True)},
+            {r.id: _read(r, r.language or next(detected)) for r in rows},
+        )
 
     async def decide(self, batch: Batch) -> list[Outcome]:
         """Decide a batch read earlier; what was decided since (a message delivered twice
@@ -202,8 +238,12 @@ class Pipeline:
                 await session.commit()
                 return _logged(outcomes)
             except Exception as exc:  # a race or a poison message: the slow path sorts it out
-                log.info("batch of %d failed as a whole (%s: %s); deciding it one message at "
-                         "a time", len(batch.rows), type(exc).__name__, exc)
+                log.info(
+                    "batch of %d failed as a whole (%s: %s); deciding it one message at a time",
+                    len(batch.rows),
+                    type(exc).__name__,
+                    exc,
+                )
                 await session.rollback()
         return _logged(await self._one_by_one(list(batch.scores), batch.scores, policy))
 
@@ -211,18 +251,21 @@ class Pipeline:
         """No autoflush: a query would write out every pending change of the batch first."""
         return self._sessions(autoflush=False)
 
-    async def _one_by_one(self, message_ids: Sequence[int], scores: dict[int, Scores],
-                          policy: Policy) -> list[Outcome]:
+    async def _one_by_one(
+        self, message_ids: Sequence[int], scores: dict[int, Scores], policy: Policy
+    ) -> list[Outcome]:
         """The batch again, each message in a savepoint of its own and looked up afresh."""
         async with self._session() as session:
             rows = await _undecided(session, message_ids)
-            outcomes = [await self._decide_safely(session, row, scores[row.id], policy)
-                        for row in rows]
+            outcomes = [
+                await self._decide_safely(session, row, scores[row.id], policy) for row in rows
+            ]
             await session.commit()
         return outcomes
 
-    async def _decide_safely(self, session: AsyncSession, row: Message, scores: Scores,
-                             policy: Policy) -> Outcome:
+    async def _decide_safely(
+        self, session: AsyncSession, row: Message, scores: Scores, policy: Policy
+    ) -> Outcome:
         with bind(message_id=row.id):
             for _attempt in range(_RETRIES):
                 try:
@@ -243,9 +286,14 @@ class Pipeline:
             row.processed_at = self._clock.now()
         return Outcome(row.id, Decision.ERROR, None, None, None, reason)
 
-    async def _decide(self, session: AsyncSession, rows: Sequence[Message],
-                      scores: dict[int, Scores], policy: Policy,
-                      known: _Known | None = None) -> list[Outcome]:
+    async def _decide(
+        self,
+        session: AsyncSession,
+        rows: Sequence[Message],
+        scores: dict[int, Scores],
+        policy: Policy,
+        known: _Known | None = None,
+    ) -> list[Outcome]:
         """Up to the throttle one by one, the throttle for all at once, then the replies.
 
         `known`: the batch's look-ups; without, each message asks the database itself.
@@ -254,8 +302,9 @@ class Pipeline:
         turns: list[_Turn] = []
         for row in rows:
             with bind(message_id=row.id):
-                turns.append(await self._prepare(session, row, scores[row.id], policy, known,
-                                                 opened))
+                turns.append(
+                    await self._prepare(session, row, scores[row.id], policy, known, opened)
+                )
         # The batch's changes, written (and their versions checked) before the throttle
         # hears of a new state: its new tickets in one INSERT, then their references.
         await session.flush()
@@ -270,16 +319,33 @@ class Pipeline:
             await session.execute(_DECIDED, [turn.decided() for turn in turns])
         return [turn.outcome() for turn in turns]
 
-    async def _prepare(self, session: AsyncSession, row: Message, scores: Scores,
-                       policy: Policy, known: _Known | None,
-                       opened: list[tickets.Opened]) -> _Turn:
+    async def _prepare(
+        self,
+        session: AsyncSession,
+        row: Message,
+        scores: Scores,
+        policy: Policy,
+        known: _Known | None,
+        opened: list[tickets.Opened],
+    ) -> _Turn:
         """Who wrote, about which ticket, and whether the gate or the classifier holds it."""
         now = self._clock.now()
         channel = Channel(row.channel)
-        found, lang = (known.readings[row.id] if known is not None
-                       else _read(row, row.language or language.detect(row.text)))
-        who = await identity.resolve(session, channel, row.sender, row.display_name, found, now,
-                                     language=lang, known=None if known is None else known.senders)
+        found, lang = (
+            known.readings[row.id]
+            if known is not None
+            else _read(row, row.language or language.detect(row.text))
+        )
+        who = await identity.resolve(
+            session,
+            channel,
+            row.sender,
+            row.display_name,
+            found,
+            now,
+            language=lang,
+            known=None if known is None else known.senders,
+        )
         if lang and who.customer.language is None:
             who.customer.language = lang  # for later messages too short to tell
         fired = policy.toxicity.fired(scores)
@@ -293,12 +359,17 @@ class Pipeline:
             return turn.hold(Decision.FLAGGED, f"sender blocked until {blocked.isoformat()}")
         held = _held_for(fired, row.sender_unproven)
         if held and not await _released(session, row.id, known):
-            session.add(ModerationItem(message_id=row.id, scores=dict(scores.values),
-                                       labels=held, created_at=now))
+            session.add(
+                ModerationItem(
+                    message_id=row.id, scores=dict(scores.values), labels=held, created_at=now
+                )
+            )
             unproven = [f"sender not proven: {row.sender_unproven}"] if row.sender_unproven else []
             return turn.hold(Decision.FLAGGED, ",".join([*fired, *unproven]))
-        if who.claims is not None and (claimed := await _claimed_ticket(
-                session, who.claims, found, known)) is not None:
+        if (
+            who.claims is not None
+            and (claimed := await _claimed_ticket(session, who.claims, found, known)) is not None
+        ):
             # A claim is seen by staff on the ticket it names and counted with that customer,
             # but changes nothing of it and is never answered about it.
             turn.ticket, turn.claim = claimed, True
@@ -307,9 +378,15 @@ class Pipeline:
         await self._open_or_change(session, turn, found, policy, known, opened)
         return turn
 
-    async def _open_or_change(self, session: AsyncSession, turn: _Turn, found: Found,
-                              policy: Policy, known: _Known | None,
-                              opened: list[tickets.Opened]) -> None:
+    async def _open_or_change(
+        self,
+        session: AsyncSession,
+        turn: _Turn,
+        found: Found,
+        policy: Policy,
+        known: _Known | None,
+        opened: list[tickets.Opened],
+    ) -> None:
         """Open the customer's ticket, or give it the details it waited for.
 
         The reply is drafted now, as of this state, though only the throttle says whether
@@ -319,9 +396,16 @@ class Pipeline:
         if ticket is None:
             lang = pick_language(turn.language or who.customer.language, self._default_language)
             ticket = turn.ticket = tickets.open_ticket(
-                session, customer=who.customer, identity=who.identity, text=row.text,
-                found=found, category=(row.details or {}).get("category"), language=lang,
-                deadlines=deadlines(row.received_at, policy.sla), now=turn.now)
+                session,
+                customer=who.customer,
+                identity=who.identity,
+                text=row.text,
+                found=found,
+                category=(row.details or {}).get("category"),
+                language=lang,
+                deadlines=deadlines(row.received_at, policy.sla),
+                now=turn.now,
+            )
             opened.append(tickets.Opened(ticket, ticket.status))
             if known is not None:
                 known.open_tickets[who.customer.id] = ticket
@@ -332,8 +416,9 @@ class Pipeline:
             turn.reply = replies.current_state(ticket)
         turn.state_version = ticket.state_version
 
-    async def _settle(self, session: AsyncSession, turns: Sequence[_Turn],
-                      verdicts: Sequence[Verdict]) -> None:
+    async def _settle(
+        self, session: AsyncSession, turns: Sequence[_Turn], verdicts: Sequence[Verdict]
+    ) -> None:
         """Answered means a reply is owed; the outbox's unique key has the last word.
 
         The batch's owed replies are written together, each as of its own state.
@@ -346,11 +431,23 @@ class Pipeline:
             turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
             if turn.claim and verdict.decision is Decision.ANSWERED:
                 turn.decision = Decision.COLLAPSED
-                turn.reason = (f"claims to be the customer of {turn.ticket.ref}: never answered "
-                               "about another customer's complaint")
+                turn.reason = (
+                    f"claims to be the customer of {turn.ticket.ref}: never answered "
+                    "about another customer's complaint"
+                )
             elif verdict.decision is Decision.ANSWERED:
-                owed.append((turn, outbox.Owed(turn.ticket, turn.state_version,
-                                                turn.who.identity, turn.reply(), turn.row.id)))
+                owed.append(
+                    (
+                        turn,
+                        outbox.Owed(
+                            turn.ticket,
+                            turn.state_version,
+                            turn.who.identity,
+                            turn.reply(),
+                            turn.row.id,
+                        ),
+                    )
+                )
         ids = await outbox.owe_many(session, [o for _, o in owed], self._clock.now())
         for (turn, _), outbox_id in zip(owed, ids, strict=True):
             turn.outbox_id = outbox_id
@@ -359,10 +456,25 @@ class Pipeline:
 
 
 _MESSAGES = table_of(Message)
-_DECIDED = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
-            .values({name: bindparam(name) for name in (
-                "customer_id", "identity_id", "language", "scores", "ticket_id", "decision",
-                "reason", "processed_at")}))
+_DECIDED = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("b_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "customer_id",
+                "identity_id",
+                "language",
+                "scores",
+                "ticket_id",
+                "decision",
+                "reason",
+                "processed_at",
+            )
+        }
+    )
+)
 
 _Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
 
@@ -373,8 +485,13 @@ def _logged(outcomes: list[Outcome]) -> list[Outcome]:
     """A DEBUG line per committed decision, about its message, ticket and reply."""
     if log.isEnabledFor(logging.DEBUG):
         for o in outcomes:
-            with bind(message_id=o.message_id, ticket_ref=o.ticket_ref, outbox_id=o.outbox_id,
-                      decision=o.decision.value, reason=o.reason or None):
+            with bind(
+                message_id=o.message_id,
+                ticket_ref=o.ticket_ref,
+                outbox_id=o.outbox_id,
+                decision=o.decision.value,
+                reason=o.reason or None,
+            ):
                 log.debug("message decided")
     return outcomes
 
@@ -387,30 +504,38 @@ def _held_for(fired: Sequence[str], sender_unproven: str) -> list[str]:
 
 def _read(row: Message, lang: str | None) -> _Reading:
     """`lang`: the message's language, as given or detected (a batch is detected at once)."""
-    found = with_given(with_thread_refs(extract(row.text, row.subject), row.thread_refs),
-                       row.details)
+    found = with_given(
+        with_thread_refs(extract(row.text, row.subject), row.thread_refs), row.details
+    )
     return found, lang
 
 
 async def _decided_among(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
     if not message_ids:
         return set()
-    return set(await session.scalars(select(Message.id).where(
-        Message.id.in_(message_ids), Message.decision.is_not(None))))
+    return set(
+        await session.scalars(
+            select(Message.id).where(Message.id.in_(message_ids), Message.decision.is_not(None))
+        )
+    )
 
 
 async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:
     """Without the provider's raw payload and the attachments: no decision reads them, and
     decoding their JSON cost the worker more than any other column."""
-    return list(await session.scalars(
-        select(Message).options(defer(Message.raw, raiseload=True),
-                                defer(Message.attachments, raiseload=True))
-        .where(Message.id.in_(message_ids), Message.decision.is_(None))
-        .order_by(Message.id)))
+    return list(
+        await session.scalars(
+            select(Message)
+            .options(defer(Message.raw, raiseload=True), defer(Message.attachments, raiseload=True))
+            .where(Message.id.in_(message_ids), Message.decision.is_(None))
+            .order_by(Message.id)
+        )
+    )
 
 
-async def _open_ticket(session: AsyncSession, who: identity.Who, found: Found,
-                       known: _Known | None) -> Ticket | None:
+async def _open_ticket(
+    session: AsyncSession, who: identity.Who, found: Found, known: _Known | None
+) -> Ticket | None:
     """The customer's open ticket, from the batch's look-up when there is one."""
     customer_id = who.customer.id
     if known is None:
@@ -420,8 +545,9 @@ async def _open_ticket(session: AsyncSession, who: identity.Who, found: Found,
     return known.open_tickets.setdefault(customer_id, None)
 
 
-async def _claimed_ticket(session: AsyncSession, claims: int, found: Found,
-                          known: _Known | None) -> Ticket | None:
+async def _claimed_ticket(
+    session: AsyncSession, claims: int, found: Found, known: _Known | None
+) -> Ticket | None:
     """The open ticket of the customer a claimant names, where staff see the claim."""
     if known is not None and claims in known.open_tickets:
         return known.open_tickets[claims]
@@ -441,5 +567,10 @@ async def _released(session: AsyncSession, message_id: int, known: _Known | None
 async def _released_among(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
     if not message_ids:
         return set()
-    return set(await session.scalars(select(ModerationItem.message_id).where(
-        ModerationItem.message_id.in_(message_ids), ModerationItem.status == "released")))
+    return set(
+        await session.scalars(
+            select(ModerationItem.message_id).where(
+                ModerationItem.message_id.in_(message_ids), ModerationItem.status == "released"
+            )
+        )
+    )

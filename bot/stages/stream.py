@@ -63,17 +63,18 @@ class Stream:
             await pipe.execute()
 
     async def read(self, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
-        reply = await self.redis.xreadgroup(self.group, consumer, {self.name: ">"},
-                                            count=count, block=block_ms)
+        reply = await self.redis.xreadgroup(
+            self.group, consumer, {self.name: ">"}, count=count, block=block_ms
+        )
         if not reply:
             return []
         return _entries(reply[0][1])  # type: ignore[index]
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
         """Take over entries a dead worker read but never acknowledged."""
-        reply = await self.redis.xautoclaim(self.name, self.group, consumer,
-                                            min_idle_time=min_idle_ms, start_id="0-0",
-                                            count=count)
+        reply = await self.redis.xautoclaim(
+            self.name, self.group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+        )
         return _entries(reply[1])
 
     async def ack(self, entries: list[Entry]) -> None:

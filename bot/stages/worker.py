@@ -35,8 +35,16 @@ class _Read:
 
 
 class Worker:
-    def __init__(self, stream: Stream, pipeline: Pipeline, *, consumer: str, batch_size: int,
-                 block_ms: int, claim_idle_ms: int) -> None:
+    def __init__(
+        self,
+        stream: Stream,
+        pipeline: Pipeline,
+        *,
+        consumer: str,
+        batch_size: int,
+        block_ms: int,
+        claim_idle_ms: int,
+    ) -> None:
         self.stream = stream
         self.pipeline = pipeline
         self.consumer = consumer
@@ -51,11 +59,13 @@ class Worker:
     async def _read(self, *, block: bool, claim: bool) -> _Read:
         entries: list[Entry] = []
         if claim:
-            entries = await self.stream.claim_stale(self.consumer, self.claim_idle_ms,
-                                                    self.batch_size)
+            entries = await self.stream.claim_stale(
+                self.consumer, self.claim_idle_ms, self.batch_size
+            )
         if not entries:
-            entries = await self.stream.read(self.consumer, self.batch_size,
-                                             self.block_ms if block else None)
+            entries = await self.stream.read(
+                self.consumer, self.batch_size, self.block_ms if block else None
+            )
         ids = [e.message_id for e in entries if e.message_id is not None]
         return _Read(entries, await self.pipeline.read(ids) if ids else None)
 
@@ -76,8 +86,9 @@ class Worker:
             done.extend(await self._finish(read))
         return done
 
-    async def run(self, stop: asyncio.Event, ingest: Ingest | None = None,
-                  requeue_after_s: float = 60.0) -> None:
+    async def run(
+        self, stop: asyncio.Event, ingest: Ingest | None = None, requeue_after_s: float = 60.0
+    ) -> None:
         """Batches in stream order, the next one read while this one is decided.
 
         Reading (the stream, the rows, the classifier, the details and language of each
@@ -92,11 +103,11 @@ class Worker:
                 try:
                     claim = batches % _CLAIM_EVERY == 0
                     task, ahead = ahead, None
-                    read = await (task if task is not None
-                                  else self._read(block=True, claim=claim))
+                    read = await (task if task is not None else self._read(block=True, claim=claim))
                     if read.entries and not stop.is_set():
-                        ahead = asyncio.create_task(self._read(
-                            block=True, claim=(batches + 1) % _CLAIM_EVERY == 0))
+                        ahead = asyncio.create_task(
+                            self._read(block=True, claim=(batches + 1) % _CLAIM_EVERY == 0)
+                        )
                     await self._finish(read)
                     if ingest is not None and batches % (_CLAIM_EVERY * 5) == 0:
                         await ingest.requeue_stranded(timedelta(seconds=requeue_after_s))

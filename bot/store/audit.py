@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.models import AuditEntry
 
 
-def record(session: AsyncSession, *, at: datetime, actor: str, action: str, target: str,
-           **details: Any) -> None:
+def record(
+    session: AsyncSession, *, at: datetime, actor: str, action: str, target: str, **details: Any
+) -> None:
     session.add(AuditEntry(at=at, actor=actor, action=action, target=target, details=details))

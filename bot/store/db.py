@@ -106,8 +106,10 @@ async def drop_old_pages(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         busy = await connection.run_sync(_wipe)
     if busy:
-        log.warning("the write-ahead log could not be emptied: a reader held it for 30 s; "
-                    "the old pages go at the next checkpoint")
+        log.warning(
+            "the write-ahead log could not be emptied: a reader held it for 30 s; "
+            "the old pages go at the next checkpoint"
+        )
 
 
 # PRAGMA user_version of a database file whose every freed byte was zeroed: made by this
@@ -146,8 +148,9 @@ def insert_ignoring_conflicts(model: type[Base], unique: Sequence[str], dialect:
 _Row = TypeVarTuple("_Row")
 
 
-def for_update_skip_locked(query: Select[*_Row], session: AsyncSession,
-                           of: type[Base]) -> Select[*_Row]:
+def for_update_skip_locked(
+    query: Select[*_Row], session: AsyncSession, of: type[Base]
+) -> Select[*_Row]:
     """On PostgreSQL, `query` locks the rows of `of` it picks and skips rows another
     transaction holds, so two claimers take different rows. SQLite has no row locks and
     needs none: BEGIN IMMEDIATE (make_engine) lets one writer in at a time."""
@@ -156,8 +159,9 @@ def for_update_skip_locked(query: Select[*_Row], session: AsyncSession,
     return query.with_for_update(skip_locked=True, of=of)
 
 
-def single_statement_writes(engine: AsyncEngine
-                            ) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+def single_statement_writes(
+    engine: AsyncEngine,
+) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
     """Connections for writes of one statement each. On PostgreSQL in autocommit: one
     statement is atomic on its own, so no BEGIN and COMMIT round trips around it. On SQLite
     in a transaction: writers queue on its BEGIN IMMEDIATE (make_engine)."""
@@ -187,8 +191,9 @@ async def migrate(engine: AsyncEngine) -> None:
     """
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                     {"key": _MIGRATION_LOCK})
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+            )
         await connection.run_sync(_upgrade)
 
 

@@ -55,13 +55,20 @@ class EmbeddedValkey:
             if not _alive(self._owner()):
                 self._adopted = True
                 self._write_owner()
-            log.info("reusing running embedded valkey",
-                     extra={"socket": str(self.socket_path), "adopted": self._adopted})
+            log.info(
+                "reusing running embedded valkey",
+                extra={"socket": str(self.socket_path), "adopted": self._adopted},
+            )
             return self.url
         with _private_files():  # the server inherits it: its AOF files and rewrites are 0600
             server = ValkeyServer(
-                port=0, data_dir=self.dir, persist=True, unix_socket_path=self.socket_path,
-                appendonly="yes", appendfsync="everysec", save="",
+                port=0,
+                data_dir=self.dir,
+                persist=True,
+                unix_socket_path=self.socket_path,
+                appendonly="yes",
+                appendfsync="everysec",
+                save="",
             )
             try:
                 server.start(timeout=15)
@@ -128,15 +135,18 @@ async def rewrite_append_only_file(redis: Redis, timeout_s: float = 60.0) -> boo
         except ResponseError as exc:
             if "in progress" in str(exc):  # another one started meanwhile: wait again
                 continue
-            log.warning("the server refused to rewrite its append-only file after an "
-                        "erasure: the erased data stays in it until its next rewrite",
-                        extra={"error": str(exc)})  # a managed Redis may disable it
+            log.warning(
+                "the server refused to rewrite its append-only file after an "
+                "erasure: the erased data stays in it until its next rewrite",
+                extra={"error": str(exc)},
+            )  # a managed Redis may disable it
             return False
         break
     info = await _rewrite_done(redis, deadline)
     if info.get("aof_last_bgrewrite_status") not in ("ok", b"ok"):
-        raise StoreUnavailable("the append-only file rewrite after an erasure failed: "
-                               "see the server's log")
+        raise StoreUnavailable(
+            "the append-only file rewrite after an erasure failed: see the server's log"
+        )
     return True
 
 
@@ -144,12 +154,15 @@ async def _rewrite_done(redis: Redis, deadline: float) -> dict[str, Any]:
     """INFO persistence once no rewrite runs or waits (a BGSAVE can hold one back)."""
     while True:
         info: dict[str, Any] = await redis.info("persistence")
-        if not int(info.get("aof_rewrite_in_progress", 0)) \
-                and not int(info.get("aof_rewrite_scheduled", 0)):
+        if not int(info.get("aof_rewrite_in_progress", 0)) and not int(
+            info.get("aof_rewrite_scheduled", 0)
+        ):
             return info
         if time.monotonic() > deadline:
-            raise StoreUnavailable("the append-only file rewrite after an erasure did not "
-                                   "finish in time; run BGREWRITEAOF again later")
+            raise StoreUnavailable(
+                "the append-only file rewrite after an erasure did not "
+                "finish in time; run BGREWRITEAOF again later"
+            )
         await asyncio.sleep(0.05)
 
 

@@ -61,8 +61,11 @@ class Leases:
         stopping = asyncio.create_task(stop.wait())
         try:
             while True:
-                done, _ = await asyncio.wait({running, stopping}, timeout=self._ttl_ms / 3000,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {running, stopping},
+                    timeout=self._ttl_ms / 3000,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 if done:
                     break
                 if not await self._still_ours(key, token):

@@ -100,8 +100,13 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         # One open ticket per customer: two workers racing to open one collide here.
-        Index("uq_tickets_open_customer", "customer_id", unique=True,
-              sqlite_where=text(_OPEN), postgresql_where=text(_OPEN)),
+        Index(
+            "uq_tickets_open_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text(_OPEN),
+            postgresql_where=text(_OPEN),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ref: Mapped[str | None] = mapped_column(String(32), unique=True)

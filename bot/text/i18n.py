@@ -26,12 +26,23 @@ DOMAIN = "core"
 DEFAULT_TZ = "Europe/Rome"
 
 STATUSES: tuple[str, ...] = (
-    "new", "awaiting_details", "investigating", "waiting_customer",
-    "escalated", "resolved", "rejected", "closed",
+    "new",
+    "awaiting_details",
+    "investigating",
+    "waiting_customer",
+    "escalated",
+    "resolved",
+    "rejected",
+    "closed",
 )
 DETAILS: tuple[str, ...] = (
-    "order_number", "product_model", "serial_number", "description",
-    "desired_solution", "contact", "name",
+    "order_number",
+    "product_model",
+    "serial_number",
+    "description",
+    "desired_solution",
+    "contact",
+    "name",
 )
 
 # A placeholder and the period right after it: a Russian long date ends in the
@@ -72,12 +83,20 @@ def detail_label(detail: str, language: str) -> str:
 
 
 def acknowledgment(
-    ref: str, language: str, *, ack_due: datetime, resolve_due: datetime,
-    next_detail: str | None, tz: str = DEFAULT_TZ,
+    ref: str,
+    language: str,
+    *,
+    ack_due: datetime,
+    resolve_due: datetime,
+    next_detail: str | None,
+    tz: str = DEFAULT_TZ,
 ) -> tuple[str, str]:
     lang = pick_language(language)
-    dates = _fill(_text(lang, "ack.dates"), ack_due=format_due(ack_due, lang, tz),
-                  resolve_due=format_due(resolve_due, lang, tz))
+    dates = _fill(
+        _text(lang, "ack.dates"),
+        ack_due=format_due(ack_due, lang, tz),
+        resolve_due=format_due(resolve_due, lang, tz),
+    )
     paragraphs = [_fill(_text(lang, "ack.registered"), ref=ref), dates]
     if next_detail is not None:
         paragraphs.append(_ask(lang, "ack.need_detail", next_detail))
@@ -85,21 +104,32 @@ def acknowledgment(
 
 
 def detail_received(
-    ref: str, language: str, *, received: list[str], next_detail: str | None,
-    resolve_due: datetime, tz: str = DEFAULT_TZ,
+    ref: str,
+    language: str,
+    *,
+    received: list[str],
+    next_detail: str | None,
+    resolve_due: datetime,
+    tz: str = DEFAULT_TZ,
 ) -> tuple[str, str]:
     lang = pick_language(language)
     paragraphs = [
         _received_line(ref, lang, received),
         _fill(_text(lang, "details.due"), resolve_due=format_due(resolve_due, lang, tz)),
-        _text(lang, "details.complete") if next_detail is None
+        _text(lang, "details.complete")
+        if next_detail is None
         else _ask(lang, "details.need_more", next_detail),
     ]
     return _fill(_text(lang, "details.subject"), ref=ref), _PARAGRAPH.join(paragraphs)
 
 
 def status_changed(
-    ref: str, language: str, *, status: str, note: str, next_due: datetime | None,
+    ref: str,
+    language: str,
+    *,
+    status: str,
+    note: str,
+    next_due: datetime | None,
     tz: str = DEFAULT_TZ,
 ) -> tuple[str, str]:
     lang = pick_language(language)
@@ -117,16 +147,20 @@ def status_changed(
 def view_link(ref: str, language: str, link: str) -> tuple[str, str]:
     """The mail that lets whoever reads the address on a ticket see that ticket."""
     lang = pick_language(language)
-    return (_fill(_text(lang, "view_link.subject"), ref=ref),
-            _fill(_text(lang, "view_link.body"), ref=ref, link=link))
+    return (
+        _fill(_text(lang, "view_link.subject"), ref=ref),
+        _fill(_text(lang, "view_link.body"), ref=ref, link=link),
+    )
 
 
 def claim_link(channel: str, language: str, link: str) -> tuple[str, str]:
     """The mail that lets whoever reads an address typed into a chat or form prove it."""
     lang = pick_language(language)
     name = _text(lang, f"claim_link.channel.{channel}")
-    return (_text(lang, "claim_link.subject"),
-            _fill(_text(lang, "claim_link.body"), channel=name, link=link))
+    return (
+        _text(lang, "claim_link.subject"),
+        _fill(_text(lang, "claim_link.body"), channel=name, link=link),
+    )
 
 
 def _received_line(ref: str, lang: str, received: list[str]) -> str:

@@ -36,8 +36,11 @@ def detect(text: str) -> str | None:
 def detect_many(texts: Sequence[str]) -> list[str | None]:
     """A whole batch in one call: lingua spreads it over the cores outside the GIL."""
     cleaned = [_NOISE.sub(" ", text) for text in texts]
-    telling = [i for i, text in enumerate(cleaned)  # counting stops at MIN_LETTERS
-               if len(list(islice(filter(str.isalpha, text), MIN_LETTERS))) == MIN_LETTERS]
+    telling = [
+        i
+        for i, text in enumerate(cleaned)  # counting stops at MIN_LETTERS
+        if len(list(islice(filter(str.isalpha, text), MIN_LETTERS))) == MIN_LETTERS
+    ]
     found: list[str | None] = [None] * len(texts)
     for accurate in (True, False):
         chosen = [i for i in telling if (len(cleaned[i]) < LONG_TEXT) == accurate]
@@ -68,8 +71,9 @@ def _detector(*, accurate: bool = True) -> LanguageDetector:
     # own advice, and so they do on bench/corpus.py), and low accuracy mode takes 40 us a
     # text instead of 90. The two share the loaded models.
     languages = [Language.from_iso_code_639_1(IsoCode639_1.from_str(code)) for code in SUPPORTED]
-    builder = (LanguageDetectorBuilder.from_languages(*languages)
-               .with_minimum_relative_distance(MIN_RELATIVE_DISTANCE)
-               .with_preloaded_language_models())
+    builder = (
+        LanguageDetectorBuilder.from_languages(*languages)
+        .with_minimum_relative_distance(MIN_RELATIVE_DISTANCE)
+        .with_preloaded_language_models()
+    )
     return (builder if accurate else builder.with_low_accuracy_mode()).build()
-

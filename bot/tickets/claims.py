@@ -29,13 +29,21 @@ PROVABLE = (Channel.WEBCHAT, Channel.WEBFORM)  # whose senders prove only themse
 
 
 class ClaimProofs:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], links: OneTimeLinks,
-                 clock: Clock, *, per_ip: Limiter, per_email: Limiter) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        links: OneTimeLinks,
+        clock: Clock,
+        *,
+        per_ip: Limiter,
+        per_email: Limiter,
+    ) -> None:
         self._sessions, self._links, self._clock = sessions, links, clock
         self.per_ip, self.per_email = per_ip, per_email
 
-    async def request(self, channel: Channel, address: str, email: str, ip: str,
-                      language: str) -> Allowance:
+    async def request(
+        self, channel: Channel, address: str, email: str, ip: str, language: str
+    ) -> Allowance:
         """Mail a link to `email` if a customer wrote from it; say only whether the limits
         allowed the ask."""
         now, email = self._clock.now(), normalize_address(Channel.EMAIL, email)
@@ -46,15 +54,25 @@ class ClaimProofs:
         owner = await self._owner(email)
         if owner is not None and self._links.can_mail:
             payload = {"channel": channel.value, "address": address, "customer": owner}
-            self._links.send(VERIFY, payload, email, language, "",
-                             lambda link: i18n.claim_link(channel.value, language, link))
+            self._links.send(
+                VERIFY,
+                payload,
+                email,
+                language,
+                "",
+                lambda link: i18n.claim_link(channel.value, language, link),
+            )
         return by_ip
 
     async def _owner(self, email: str) -> int | None:
         async with self._sessions() as session:
-            return await session.scalar(select(Identity.customer_id).where(
-                Identity.channel == Channel.EMAIL.value, Identity.address == email,
-                Identity.verified.is_(True)))
+            return await session.scalar(
+                select(Identity.customer_id).where(
+                    Identity.channel == Channel.EMAIL.value,
+                    Identity.address == email,
+                    Identity.verified.is_(True),
+                )
+            )
 
     async def confirm(self, token: str) -> bool:
         """Follow a mailed link: the chat or browser becomes the address owner's identity."""
@@ -67,13 +85,29 @@ class ClaimProofs:
             owner = await session.get(Customer, int(payload["customer"]))
             if owner is None:
                 return False
-            identity = await session.scalar(select(Identity).where(
-                Identity.channel == channel.value, Identity.address == address))
+            identity = await session.scalar(
+                select(Identity).where(
+                    Identity.channel == channel.value, Identity.address == address
+                )
+            )
             if identity is None:  # proven before its first message was decided
-                session.add(Identity(customer_id=owner.id, channel=channel.value,
-                                     address=address, verified=True, created_at=now))
+                session.add(
+                    Identity(
+                        customer_id=owner.id,
+                        channel=channel.value,
+                        address=address,
+                        verified=True,
+                        created_at=now,
+                    )
+                )
             else:
                 identity.customer_id, identity.verified = owner.id, True
-            audit.record(session, at=now, actor="customer", action="claim.proven",
-                         target=f"customer:{owner.id}", channel=channel.value)
+            audit.record(
+                session,
+                at=now,
+                actor="customer",
+                action="claim.proven",
+                target=f"customer:{owner.id}",
+                channel=channel.value,
+            )
         return True

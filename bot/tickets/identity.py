@@ -51,23 +51,33 @@ def normalize_address(channel: Channel, address: str) -> str:
 Senders = dict[tuple[str, str], Who]  # (channel, normalized address) -> who it is
 
 
-async def known_senders(session: AsyncSession,
-                        senders: Iterable[tuple[Channel, str]]) -> Senders:
+async def known_senders(session: AsyncSession, senders: Iterable[tuple[Channel, str]]) -> Senders:
     """The senders already known, with their customers, in one query for a whole batch."""
     wanted = {(channel.value, normalize_address(channel, address)) for channel, address in senders}
     if not wanted:
         return {}
     rows = await session.execute(
-        select(Identity, Customer).join(Customer, Customer.id == Identity.customer_id)
-        .where(Identity.channel.in_({c for c, _ in wanted}),
-               Identity.address.in_({a for _, a in wanted})))
-    return {(i.channel, i.address): Who(c, i) for i, c in rows
-            if (i.channel, i.address) in wanted}
+        select(Identity, Customer)
+        .join(Customer, Customer.id == Identity.customer_id)
+        .where(
+            Identity.channel.in_({c for c, _ in wanted}),
+            Identity.address.in_({a for _, a in wanted}),
+        )
+    )
+    return {(i.channel, i.address): Who(c, i) for i, c in rows if (i.channel, i.address) in wanted}
 
 
-async def resolve(session: AsyncSession, channel: Channel, address: str, display_name: str,
-                  found: Found, now: datetime, *, language: str | None = None,
-                  known: Senders | None = None) -> Who:
+async def resolve(
+    session: AsyncSession,
+    channel: Channel,
+    address: str,
+    display_name: str,
+    found: Found,
+    now: datetime,
+    *,
+    language: str | None = None,
+    known: Senders | None = None,
+) -> Who:
     """The customer behind (channel, address), created on their first message.
 
     `language`: the message's, for a customer created now (one row written, not two).
@@ -78,8 +88,7 @@ async def resolve(session: AsyncSession, channel: Channel, address: str, display
     key = (channel.value, address)
     who = known.get(key) if known is not None else await _lookup(session, *key)
     if who is None:
-        who = await _first_message(session, channel, address, display_name, found, now,
-                                   language)
+        who = await _first_message(session, channel, address, display_name, found, now, language)
         if known is not None:
             known[key] = who
     return who
@@ -96,39 +105,63 @@ class NewSender:
 async def create_many(session: AsyncSession, new: Sequence[NewSender], now: datetime) -> Senders:
     """New customers with their first identities, for senders whose first messages claim
     nobody: two INSERTs for a whole batch instead of two per sender."""
-    customers = [Customer(display_name=s.display_name[:200], language=s.language,
-                          created_at=now) for s in new]
+    customers = [
+        Customer(display_name=s.display_name[:200], language=s.language, created_at=now)
+        for s in new
+    ]
     session.add_all(customers)
     await session.flush()
-    identities = [Identity(customer_id=c.id, channel=s.channel.value,
-                           address=normalize_address(s.channel, s.address), verified=True,
-                           created_at=now) for c, s in zip(customers, new, strict=True)]
+    identities = [
+        Identity(
+            customer_id=c.id,
+            channel=s.channel.value,
+            address=normalize_address(s.channel, s.address),
+            verified=True,
+            created_at=now,
+        )
+        for c, s in zip(customers, new, strict=True)
+    ]
     session.add_all(identities)
     await session.flush()
-    return {(i.channel, i.address): Who(c, i)
-            for c, i in zip(customers, identities, strict=True)}
+    return {(i.channel, i.address): Who(c, i) for c, i in zip(customers, identities, strict=True)}
 
 
 async def _lookup(session: AsyncSession, channel: str, address: str) -> Who | None:
     identity = await session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.address == address))
+        select(Identity).where(Identity.channel == channel, Identity.address == address)
+    )
     if identity is None:
         return None
     customer = await session.get_one(Customer, identity.customer_id)
     return Who(customer, identity)
 
 
-async def _first_message(session: AsyncSession, channel: Channel, address: str,
-                         display_name: str, found: Found, now: datetime,
-                         language: str | None) -> Who:
+async def _first_message(
+    session: AsyncSession,
+    channel: Channel,
+    address: str,
+    display_name: str,
+    found: Found,
+    now: datetime,
+    language: str | None,
+) -> Who:
     """A new customer with its identity, recording whom the message claims to be."""
     claimed = await _claimed_customer(session, found)
-    customer = Customer(display_name=display_name[:200], language=language, created_at=now,
-                        claims_customer_id=None if claimed is None else claimed.id)
+    customer = Customer(
+        display_name=display_name[:200],
+        language=language,
+        created_at=now,
+        claims_customer_id=None if claimed is None else claimed.id,
+    )
     session.add(customer)
     await session.flush()
-    identity = Identity(customer_id=customer.id, channel=channel.value, address=address,
-                        verified=True, created_at=now)
+    identity = Identity(
+        customer_id=customer.id,
+        channel=channel.value,
+        address=address,
+        verified=True,
+        created_at=now,
+    )
     session.add(identity)
     await session.flush()
     return Who(customer, identity)
@@ -144,16 +177,20 @@ async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | N
     await session.flush()  # the pipeline does not autoflush: the batch's new rows must show
     if found.ticket_refs:
         customer_id = await session.scalar(
-            select(Ticket.customer_id).where(Ticket.ref.in_(found.ticket_refs)).limit(1))
+            select(Ticket.customer_id).where(Ticket.ref.in_(found.ticket_refs)).limit(1)
+        )
         if customer_id is not None:
             return await _claimed_home(session, customer_id)
     mentions = [(Channel.EMAIL.value, e) for e in found.emails]
     mentions += [(c, p.lstrip("+")) for p in found.phones for c in _PHONE_CHANNELS]
     for channel, address in mentions:
         customer_id = await session.scalar(
-            select(Identity.customer_id).where(Identity.channel == channel,
-                                               Identity.address == address,
-                                               Identity.verified.is_(True)))
+            select(Identity.customer_id).where(
+                Identity.channel == channel,
+                Identity.address == address,
+                Identity.verified.is_(True),
+            )
+        )
         if customer_id is not None:
             return await _claimed_home(session, customer_id)
     return None

@@ -28,13 +28,18 @@ OpenTickets = dict[int, Ticket | None]  # customer id -> their open ticket
 async def find_open(session: AsyncSession, customer_id: int, found: Found) -> Ticket | None:
     """The ticket a message names by reference, else the customer's open one."""
     if found.ticket_refs:
-        named = await session.scalar(select(Ticket).where(
-            Ticket.ref.in_(found.ticket_refs), Ticket.customer_id == customer_id,
-            Ticket.status.in_(_OPEN_VALUES)))
+        named = await session.scalar(
+            select(Ticket).where(
+                Ticket.ref.in_(found.ticket_refs),
+                Ticket.customer_id == customer_id,
+                Ticket.status.in_(_OPEN_VALUES),
+            )
+        )
         if named is not None:
             return named
-    return await session.scalar(select(Ticket).where(
-        Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)))
+    return await session.scalar(
+        select(Ticket).where(Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES))
+    )
 
 
 async def open_tickets(session: AsyncSession, customer_ids: Iterable[int]) -> OpenTickets:
@@ -47,8 +52,14 @@ async def open_tickets(session: AsyncSession, customer_ids: Iterable[int]) -> Op
     wanted = set(customer_ids)
     found: OpenTickets = dict.fromkeys(wanted)
     if wanted:
-        found |= {t.customer_id: t for t in await session.scalars(select(Ticket).where(
-            Ticket.customer_id.in_(wanted), Ticket.status.in_(_OPEN_VALUES)))}
+        found |= {
+            t.customer_id: t
+            for t in await session.scalars(
+                select(Ticket).where(
+                    Ticket.customer_id.in_(wanted), Ticket.status.in_(_OPEN_VALUES)
+                )
+            )
+        }
     return found
 
 
@@ -56,9 +67,18 @@ async def by_ref(session: AsyncSession, ref: str) -> Ticket | None:
     return await session.scalar(select(Ticket).where(Ticket.ref == ref.strip().upper()))
 
 
-def open_ticket(session: AsyncSession, *, customer: Customer, identity: Identity, text: str,
-                found: Found, language: str, deadlines: Deadlines, now: datetime,
-                category: str | None = None) -> Ticket:
+def open_ticket(
+    session: AsyncSession,
+    *,
+    customer: Customer,
+    identity: Identity,
+    text: str,
+    found: Found,
+    language: str,
+    deadlines: Deadlines,
+    now: datetime,
+    category: str | None = None,
+) -> Ticket:
     """A new ticket, pending: the worker writes a batch's new tickets together and then
     numbers them (`number`). `category`: the customer's own choice, else read from the text."""
     category = category or detail_rules.category(text)
@@ -66,11 +86,20 @@ def open_ticket(session: AsyncSession, *, customer: Customer, identity: Identity
     status = TicketStatus.AWAITING_DETAILS if missing else TicketStatus.NEW
     contact = {"email": found.emails[:1], "phone": found.phones[:1]}
     given = {name: values[0] for name, values in contact.items() if values}
-    ticket = Ticket(customer_id=customer.id, origin_identity_id=identity.id, category=category,
-                    details={**given, **found.values}, status=status.value, state_version=1,
-                    language=language, opened_at=now, updated_at=now,
-                    ack_due=deadlines.ack_due, progress_due=deadlines.progress_due,
-                    resolve_due=deadlines.resolve_due)
+    ticket = Ticket(
+        customer_id=customer.id,
+        origin_identity_id=identity.id,
+        category=category,
+        details={**given, **found.values},
+        status=status.value,
+        state_version=1,
+        language=language,
+        opened_at=now,
+        updated_at=now,
+        ack_due=deadlines.ack_due,
+        progress_due=deadlines.progress_due,
+        resolve_due=deadlines.resolve_due,
+    )
     session.add(ticket)
     return ticket
 
@@ -87,19 +116,27 @@ async def number(session: AsyncSession, opened: Sequence[Opened]) -> None:
     The references go in one UPDATE for the batch. As ORM changes they would go one
     statement each (the version check), and no one else can see these rows yet.
     """
-    refs = {new.ticket.id: f"C-{new.ticket.opened_at.year}-{new.ticket.id:06d}"
-            for new in opened}
+    refs = {new.ticket.id: f"C-{new.ticket.opened_at.year}-{new.ticket.id:06d}" for new in opened}
     if not refs:
         return
     table = table_of(Ticket)
     await session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(ref=bindparam("b_ref")),
-        [{"b_id": ticket_id, "b_ref": ref} for ticket_id, ref in refs.items()])
+        [{"b_id": ticket_id, "b_ref": ref} for ticket_id, ref in refs.items()],
+    )
     for new in opened:
         ticket = new.ticket
         set_committed_value(ticket, "ref", refs[ticket.id])
-        session.add(TicketEvent(ticket_id=ticket.id, at=ticket.opened_at, status=new.status,
-                                state_version=1, note="", actor=SYSTEM))
+        session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                at=ticket.opened_at,
+                status=new.status,
+                state_version=1,
+                note="",
+                actor=SYSTEM,
+            )
+        )
 
 
 def next_missing(ticket: Ticket) -> str | None:
@@ -107,8 +144,7 @@ def next_missing(ticket: Ticket) -> str | None:
     return missing[0] if missing else None
 
 
-def accept_details(session: AsyncSession, ticket: Ticket, found: Found,
-                   now: datetime) -> list[str]:
+def accept_details(session: AsyncSession, ticket: Ticket, found: Found, now: datetime) -> list[str]:
     """Store the details the ticket was waiting for; a non-empty result is a change of state.
 
     The change is written (and its version checked) with the caller's next flush, which
@@ -124,18 +160,40 @@ def accept_details(session: AsyncSession, ticket: Ticket, found: Found,
     ticket.updated_at = now
     if ticket.status == TicketStatus.AWAITING_DETAILS and next_missing(ticket) is None:
         ticket.status = TicketStatus.NEW.value
-        session.add(TicketEvent(ticket=ticket, at=now, status=ticket.status,
-                                state_version=ticket.state_version,
-                                note="", actor=SYSTEM))
+        session.add(
+            TicketEvent(
+                ticket=ticket,
+                at=now,
+                status=ticket.status,
+                state_version=ticket.state_version,
+                note="",
+                actor=SYSTEM,
+            )
+        )
     return received
 
 
-def change_status(session: AsyncSession, ticket: Ticket, status: TicketStatus, *, note: str,
-                  actor: str, now: datetime) -> None:
+def change_status(
+    session: AsyncSession,
+    ticket: Ticket,
+    status: TicketStatus,
+    *,
+    note: str,
+    actor: str,
+    now: datetime,
+) -> None:
     ticket.status = status.value
     ticket.state_version += 1
     ticket.updated_at = now
     if status not in OPEN_STATUSES:
         ticket.closed_at = now
-    session.add(TicketEvent(ticket_id=ticket.id, at=now, status=status.value,
-                            state_version=ticket.state_version, note=note, actor=actor))
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            at=now,
+            status=status.value,
+            state_version=ticket.state_version,
+            note=note,
+            actor=actor,
+        )
+    )

@@ -47,8 +47,9 @@ class OneTimeLinks:
     def can_mail(self) -> bool:
         return self._mailer.can_send(Channel.EMAIL)
 
-    def send(self, kind: str, payload: dict[str, Any], to: str, language: str, ref: str,
-             compose: Compose) -> None:
+    def send(
+        self, kind: str, payload: dict[str, Any], to: str, language: str, ref: str, compose: Compose
+    ) -> None:
         """Mail a link for `payload` to `to`, in the background."""
         task = asyncio.create_task(self._send(kind, payload, to, language, ref, compose))
         self._mailing.add(task)
@@ -59,16 +60,25 @@ class OneTimeLinks:
         while self._mailing:
             await asyncio.gather(*self._mailing, return_exceptions=True)
 
-    async def _send(self, kind: str, payload: dict[str, Any], to: str, language: str,
-                    ref: str, compose: Compose) -> None:
+    async def _send(
+        self, kind: str, payload: dict[str, Any], to: str, language: str, ref: str, compose: Compose
+    ) -> None:
         token = secrets.token_urlsafe(24)
-        await self._redis.set(self._keys.one_time_link(kind, _digest(token)),
-                              json.dumps(payload), ex=LINK_TTL_S)
+        await self._redis.set(
+            self._keys.one_time_link(kind, _digest(token)), json.dumps(payload), ex=LINK_TTL_S
+        )
         # Without a public URL a link cannot be built: the token is the code to enter.
         link = f"{self._public_url}/{kind}?token={token}" if self._public_url else token
         subject, text = compose(link)
-        reply = OutboundReply(outbox_id=0, channel=Channel.EMAIL, to=to, text=text,
-                              subject=subject, language=language, ticket_ref=ref)
+        reply = OutboundReply(
+            outbox_id=0,
+            channel=Channel.EMAIL,
+            to=to,
+            text=text,
+            subject=subject,
+            language=language,
+            ticket_ref=ref,
+        )
         try:
             result = await self._mailer.send_now(reply)
         except Exception:

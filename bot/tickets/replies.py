@@ -24,9 +24,15 @@ def acknowledgment(ticket: Ticket) -> Draft:
     next_detail = next_missing(ticket)
 
     def render() -> Content:
-        subject, text = i18n.acknowledgment(ticket.ref or "", language, ack_due=ack_due,
-                                            resolve_due=resolve_due, next_detail=next_detail)
+        subject, text = i18n.acknowledgment(
+            ticket.ref or "",
+            language,
+            ack_due=ack_due,
+            resolve_due=resolve_due,
+            next_detail=next_detail,
+        )
         return "acknowledgment", subject, text
+
     return render
 
 
@@ -34,9 +40,15 @@ def detail_received(ticket: Ticket, received: list[str]) -> Draft:
     language, resolve_due, next_detail = ticket.language, ticket.resolve_due, next_missing(ticket)
 
     def render() -> Content:
-        subject, text = i18n.detail_received(ticket.ref or "", language, received=received,
-                                             next_detail=next_detail, resolve_due=resolve_due)
+        subject, text = i18n.detail_received(
+            ticket.ref or "",
+            language,
+            received=received,
+            next_detail=next_detail,
+            resolve_due=resolve_due,
+        )
         return "detail_received", subject, text
+
     return render
 
 
@@ -50,9 +62,11 @@ def _status_changed(ticket: Ticket, note: str) -> Draft:
     language = ticket.language
 
     def render() -> Content:
-        subject, text = i18n.status_changed(ticket.ref or "", language, status=status.value,
-                                            note=note, next_due=next_due)
+        subject, text = i18n.status_changed(
+            ticket.ref or "", language, status=status.value, note=note, next_due=next_due
+        )
         return "status_changed", subject, text
+
     return render
 
 

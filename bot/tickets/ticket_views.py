@@ -30,9 +30,16 @@ VIEW = "status/view"  # the link's path and kind
 
 
 class TicketViews:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], links: OneTimeLinks,
-                 claims: ClaimProofs, clock: Clock, *, per_ip: Limiter,
-                 per_reference: Limiter) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        links: OneTimeLinks,
+        claims: ClaimProofs,
+        clock: Clock,
+        *,
+        per_ip: Limiter,
+        per_reference: Limiter,
+    ) -> None:
         self._sessions, self._links, self._clock = sessions, links, clock
         self.claims = claims
         self.per_ip, self.per_reference = per_ip, per_reference
@@ -56,8 +63,14 @@ class TicketViews:
         if found is not None and self.can_mail:
             ticket, email = found
             ticket_ref, language = ticket.ref or "", ticket.language
-            self._links.send(VIEW, {"ref": ticket_ref}, email, language, ticket_ref,
-                             lambda link: i18n.view_link(ticket_ref, language, link))
+            self._links.send(
+                VIEW,
+                {"ref": ticket_ref},
+                email,
+                language,
+                ticket_ref,
+                lambda link: i18n.view_link(ticket_ref, language, link),
+            )
         return by_ip
 
     async def _mail_target(self, ref: str, contact: str) -> tuple[Ticket, str] | None:
@@ -68,14 +81,19 @@ class TicketViews:
             ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
             if ticket is None:
                 return None
-            owned = await session.scalar(select(Identity.id).where(
-                Identity.customer_id == ticket.customer_id,
-                Identity.channel == Channel.EMAIL.value, Identity.address == email))
+            owned = await session.scalar(
+                select(Identity.id).where(
+                    Identity.customer_id == ticket.customer_id,
+                    Identity.channel == Channel.EMAIL.value,
+                    Identity.address == email,
+                )
+            )
             given = str(ticket.details.get("email") or "").strip().lower()
             return (ticket, email) if owned is not None or given == email else None
 
-    async def request_proof(self, channel: Channel, address: str, email: str, ip: str,
-                            language: str) -> Allowance:
+    async def request_proof(
+        self, channel: Channel, address: str, email: str, ip: str, language: str
+    ) -> Allowance:
         """A chat or form browser that typed `email`: a link to prove it (bot.tickets.claims)."""
         return await self.claims.request(channel, address, email, ip, language)
 
@@ -91,27 +109,36 @@ class TicketViews:
         if payload is None:
             return None
         async with self._sessions() as session:
-            ticket = await session.scalar(select(Ticket).where(
-                Ticket.ref == str(payload.get("ref", ""))))
+            ticket = await session.scalar(
+                select(Ticket).where(Ticket.ref == str(payload.get("ref", "")))
+            )
             return None if ticket is None else await _view(session, ticket)
 
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         async with self._sessions() as session:
-            customer_id = await session.scalar(select(Identity.customer_id).where(
-                Identity.channel == channel.value,
-                Identity.address == normalize_address(channel, address),
-                Identity.verified.is_(True)))
+            customer_id = await session.scalar(
+                select(Identity.customer_id).where(
+                    Identity.channel == channel.value,
+                    Identity.address == normalize_address(channel, address),
+                    Identity.verified.is_(True),
+                )
+            )
             if customer_id is None:
                 return None
-            ticket = await session.scalar(select(Ticket).where(
-                Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)))
+            ticket = await session.scalar(
+                select(Ticket).where(
+                    Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)
+                )
+            )
             return None if ticket is None else await _view(session, ticket)
 
 
 async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:
-    events = await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
-                                   .order_by(TicketEvent.at, TicketEvent.state_version,
-                                                   TicketEvent.id))
+    events = await session.scalars(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id)
+        .order_by(TicketEvent.at, TicketEvent.state_version, TicketEvent.id)
+    )
     history: list[TicketChange] = []
     for event in events:
         if history and history[-1].status == event.status:
@@ -120,11 +147,20 @@ async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:
     status = TicketStatus(ticket.status)
     next_due = None
     if status in OPEN_STATUSES:
-        dues = [d for d in (ticket.ack_due, ticket.progress_due, ticket.resolve_due)
-                if d > ticket.updated_at]
+        dues = [
+            d
+            for d in (ticket.ack_due, ticket.progress_due, ticket.resolve_due)
+            if d > ticket.updated_at
+        ]
         next_due = min(dues) if dues else ticket.resolve_due
-    return TicketView(ref=ticket.ref or "", status=status, category=ticket.category,
-                      language=ticket.language, opened_at=ticket.opened_at,
-                      updated_at=ticket.updated_at, next_due=next_due,
-                      missing=tuple(details.missing(ticket.details, ticket.category)),
-                      history=tuple(history))
+    return TicketView(
+        ref=ticket.ref or "",
+        status=status,
+        category=ticket.category,
+        language=ticket.language,
+        opened_at=ticket.opened_at,
+        updated_at=ticket.updated_at,
+        next_due=next_due,
+        missing=tuple(details.missing(ticket.details, ticket.category)),
+        history=tuple(history),
+    )

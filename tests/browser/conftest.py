@@ -29,8 +29,9 @@ LiveBot = Callable[[Sequence[Plug]], Coroutine[Any, Any, str]]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item,
-                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     report = yield
     if report.when == "call":
         item.stash[_FAILED] = report.failed
@@ -75,8 +76,9 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def context(browser: Browser, request: pytest.FixtureRequest
-                  ) -> AsyncIterator[BrowserContext]:
+async def context(
+    browser: Browser, request: pytest.FixtureRequest
+) -> AsyncIterator[BrowserContext]:
     """A fresh profile (own localStorage); screenshots of its pages if the test failed."""
     ctx = await browser.new_context()
     yield ctx

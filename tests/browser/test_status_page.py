@@ -37,8 +37,13 @@ async def look_up(page: Page, ref: str, contact: str) -> None:
 
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)
 async def test_a_link_by_mail_shows_the_ticket_and_every_look_up_reads_the_same(
-        live_bot: LiveBot, runtime: Runtime, clock: VirtualClock, page: Page, tmp_path: Path,
-        captured: dict[int, OutboundReply]) -> None:
+    live_bot: LiveBot,
+    runtime: Runtime,
+    clock: VirtualClock,
+    page: Page,
+    tmp_path: Path,
+    captured: dict[int, OutboundReply],
+) -> None:
     runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 3, 3600)
     base = await live_bot([form_plug(runtime, tmp_path / "uploads")])
     text = "Mijn omvormer SE5000H is kapot, bestelnummer 55123. Ik wil een vervanging."
@@ -63,8 +68,10 @@ async def test_a_link_by_mail_shows_the_ticket_and_every_look_up_reads_the_same(
 
     await page.goto(f"{base}/status/view?token={token}&lang=nl")
     await page.click("#open")
-    assert await page.inner_text("#current-status") in (i18n.status_label("new", "nl"),
-                                                        i18n.status_label("awaiting_details", "nl"))
+    assert await page.inner_text("#current-status") in (
+        i18n.status_label("new", "nl"),
+        i18n.status_label("awaiting_details", "nl"),
+    )
     assert "2026" in await page.inner_text("#next-due")
     assert await page.locator("table.history tbody tr").count() == 1
 

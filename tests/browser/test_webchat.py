@@ -30,9 +30,16 @@ from tests.browser.conftest import LiveBot
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 WIDGET = "[data-intake-chat]"
 XSS_NAME = '<img src=x onerror="window.__pwned=1">\u202eAnna'
-ANSWERS = ["product", XSS_NAME, "anna.rossi@example.com", "ORD-884213", "SUN2000-5KTL-M1",
-           "skip", "The inverter shows error F23 <script>window.__pwned=2</script> since Monday.",
-           "I want a replacement"]
+ANSWERS = [
+    "product",
+    XSS_NAME,
+    "anna.rossi@example.com",
+    "ORD-884213",
+    "SUN2000-5KTL-M1",
+    "skip",
+    "The inverter shows error F23 <script>window.__pwned=2</script> since Monday.",
+    "I want a replacement",
+]
 HostPage = Callable[[str, str], Awaitable[str]]
 # Interface-only flows run on the embedded store; the intake runs on both.
 EMBEDDED = pytest.mark.parametrize("settings", ["embedded"], indirect=True)
@@ -44,12 +51,14 @@ async def host_page() -> AsyncIterator[HostPage]:
     runners: list[web.AppRunner] = []
 
     async def start(bot: str, attributes: str = "") -> str:
-        html = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                f"<title>Shop</title><style>* {{ color: red !important; }} button "
-                f"{{ display: none; }}</style></head><body><h1>Solar shop</h1>"
-                f"<p>Our products.</p><script src='{bot}/widget.js' {attributes} async>"
-                f"</script></body></html>")
+        html = (
+            f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>Shop</title><style>* {{ color: red !important; }} button "
+            f"{{ display: none; }}</style></head><body><h1>Solar shop</h1>"
+            f"<p>Our products.</p><script src='{bot}/widget.js' {attributes} async>"
+            f"</script></body></html>"
+        )
 
         async def index(request: web.Request) -> web.Response:
             return web.Response(text=html, content_type="text/html")
@@ -71,11 +80,21 @@ async def host_page() -> AsyncIterator[HostPage]:
 
 
 async def start_bot(runtime: Runtime, live_bot: LiveBot) -> str:
-    config = WebchatConfig(key_prefix=runtime.keys.prefix, now=runtime.clock.now,
-                           timezone=lambda: runtime.policy.current.sla.timezone,
-                           status_label=i18n.status_label, rate_per_s=50.0, burst=50)
-    chat = build(config, runtime.ingest, runtime.lookup, runtime.redis,
-                 lambda: runtime.policy.current.accepted)
+    config = WebchatConfig(
+        key_prefix=runtime.keys.prefix,
+        now=runtime.clock.now,
+        timezone=lambda: runtime.policy.current.sla.timezone,
+        status_label=i18n.status_label,
+        rate_per_s=50.0,
+        burst=50,
+    )
+    chat = build(
+        config,
+        runtime.ingest,
+        runtime.lookup,
+        runtime.redis,
+        lambda: runtime.policy.current.accepted,
+    )
     return await live_bot([plug_of(chat)])
 
 
@@ -105,10 +124,16 @@ async def answer(page: Page, text: str) -> None:
 
 async def decided(runtime: Runtime, expected: int) -> None:
     """Wait until the worker decided `expected` messages."""
+
     async def count() -> int:
         async with runtime.sessions() as session:
-            return int(await session.scalar(select(func.count()).select_from(Message)
-                                            .where(Message.decision.is_not(None))) or 0)
+            return int(
+                await session.scalar(
+                    select(func.count()).select_from(Message).where(Message.decision.is_not(None))
+                )
+                or 0
+            )
+
     async with asyncio.timeout(20):
         while await count() < expected:  # noqa: ASYNC110  # a database has no event to await
             await asyncio.sleep(0.05)
@@ -116,10 +141,16 @@ async def decided(runtime: Runtime, expected: int) -> None:
 
 async def sent_replies(runtime: Runtime) -> list[tuple[int, str]]:
     """The outbox rows and their statuses, once the sender has none left to send."""
+
     async def rows() -> list[tuple[int, str]]:
         async with runtime.sessions() as session:
-            return [(row.id, row.status) for row in await session.execute(
-                select(OutboxReply.id, OutboxReply.status).order_by(OutboxReply.id))]
+            return [
+                (row.id, row.status)
+                for row in await session.execute(
+                    select(OutboxReply.id, OutboxReply.status).order_by(OutboxReply.id)
+                )
+            ]
+
     async with asyncio.timeout(20):
         while True:
             listed = await rows()
@@ -129,7 +160,8 @@ async def sent_replies(runtime: Runtime) -> list[tuple[int, str]]:
 
 
 async def test_intake_flood_and_reload_in_a_page_of_another_origin(
-        runtime: Runtime, live_bot: LiveBot, host_page: HostPage, page: Page) -> None:
+    runtime: Runtime, live_bot: LiveBot, host_page: HostPage, page: Page
+) -> None:
     bot = await start_bot(runtime, live_bot)
     url = await host_page(bot, "")
     seen = requests_of(page)
@@ -145,7 +177,8 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
     await expect(reply).to_contain_text(ref)
     customer = page.locator(f"{WIDGET} .msg.customer")
     await expect(customer.locator(".state")).to_have_text(
-        [chat_texts.say("delivered", "en")] * len(ANSWERS))
+        [chat_texts.say("delivered", "en")] * len(ANSWERS)
+    )
     # Markup and direction overrides are text: nothing ran, nothing was parsed as HTML.
     await expect(customer.nth(1)).to_contain_text('<img src=x onerror="window.__pwned=1">')
     await expect(customer.nth(1)).to_contain_text("\u27e8U+202E\u27e9Anna")
@@ -160,13 +193,17 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
         await page.locator(f"{WIDGET} textarea").press("Enter")
     await expect(customer).to_have_count(len(ANSWERS) + 8)
     await expect(customer.locator(".state")).to_have_text(
-        [chat_texts.say("delivered", "en")] * (len(ANSWERS) + 8))
+        [chat_texts.say("delivered", "en")] * (len(ANSWERS) + 8)
+    )
     await decided(runtime, 1 + 8)
     # All decided, none answered, and no outbox row more with nothing left to send: a wrong
     # reply would be a new row, so none can still be on its way to the panel.
     async with runtime.sessions() as session:
-        flood = list(await session.scalars(select(Message.decision).where(
-            Message.text.like("hello?? anyone there %"))))
+        flood = list(
+            await session.scalars(
+                select(Message.decision).where(Message.text.like("hello?? anyone there %"))
+            )
+        )
     assert len(flood) == 8
     assert Decision.ANSWERED not in flood
     assert await sent_replies(runtime) == replies_before
@@ -185,12 +222,14 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
 
 
 @EMBEDDED
-async def test_phone_width_and_keyboard_only(runtime: Runtime, live_bot: LiveBot,
-                                             host_page: HostPage, browser: Browser) -> None:
+async def test_phone_width_and_keyboard_only(
+    runtime: Runtime, live_bot: LiveBot, host_page: HostPage, browser: Browser
+) -> None:
     bot = await start_bot(runtime, live_bot)
     url = await host_page(bot, "")
-    context = await browser.new_context(viewport={"width": 360, "height": 640},
-                                        locale="it-IT", has_touch=True)
+    context = await browser.new_context(
+        viewport={"width": 360, "height": 640}, locale="it-IT", has_touch=True
+    )
     try:
         page = await context.new_page()
         await page.goto(url)
@@ -206,12 +245,13 @@ async def test_phone_width_and_keyboard_only(runtime: Runtime, live_bot: LiveBot
         await expect(panel).to_be_visible()
         title_id = await panel.get_attribute("aria-labelledby")
         await expect(page.locator(f"{WIDGET} #{title_id}")).to_have_text(
-            chat_texts.say("title", "it"))
-        await expect(page.locator(f"{WIDGET} [role=log]")).to_have_attribute("aria-live",
-                                                                               "polite")
+            chat_texts.say("title", "it")
+        )
+        await expect(page.locator(f"{WIDGET} [role=log]")).to_have_attribute("aria-live", "polite")
         await expect(page.get_by_label(chat_texts.say("input_label", "it"))).to_be_focused()
         await expect(page.locator(f"{WIDGET} .msg.bot").first).to_have_text(
-            re.compile(re.escape(chat_texts.say("greeting", "it"))))
+            re.compile(re.escape(chat_texts.say("greeting", "it")))
+        )
         box = await panel.bounding_box()
         assert box is not None
         assert box["x"] >= 0
@@ -221,11 +261,13 @@ async def test_phone_width_and_keyboard_only(runtime: Runtime, live_bot: LiveBot
         await page.keyboard.type("prodotto")
         await page.keyboard.press("Enter")
         await expect(page.locator(f"{WIDGET} .msg.bot").last).to_contain_text(
-            chat_texts.say("ask_name", "it"))
+            chat_texts.say("ask_name", "it")
+        )
         await page.keyboard.insert_text("x" * 4001)  # as a paste: typing it takes seconds
         await page.keyboard.press("Enter")
         await expect(page.locator(f"{WIDGET} .notice")).to_have_text(
-            chat_texts.say("too_long", "it", limit="4000"))
+            chat_texts.say("too_long", "it", limit="4000")
+        )
         await page.keyboard.press("Escape")
         await expect(panel).to_be_hidden()
         assert await bubble.evaluate("b => b.getRootNode().activeElement === b")
@@ -235,7 +277,8 @@ async def test_phone_width_and_keyboard_only(runtime: Runtime, live_bot: LiveBot
 
 @EMBEDDED
 async def test_closed_channel_points_to_the_accepted_channels(
-        runtime: Runtime, live_bot: LiveBot, host_page: HostPage, page: Page) -> None:
+    runtime: Runtime, live_bot: LiveBot, host_page: HostPage, page: Page
+) -> None:
     await runtime.policy.set_channel("webchat", False, actor="admin")
     bot = await start_bot(runtime, live_bot)
     await open_widget(page, await host_page(bot, "data-lang='nl'"))
@@ -248,7 +291,8 @@ async def test_closed_channel_points_to_the_accepted_channels(
 
 @EMBEDDED
 async def test_falls_back_to_polling_when_websockets_are_blocked(
-        runtime: Runtime, live_bot: LiveBot, host_page: HostPage, page: Page) -> None:
+    runtime: Runtime, live_bot: LiveBot, host_page: HostPage, page: Page
+) -> None:
     bot = await start_bot(runtime, live_bot)
 
     async def refuse(ws: WebSocketRoute) -> None:
@@ -259,25 +303,39 @@ async def test_falls_back_to_polling_when_websockets_are_blocked(
     await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(2, timeout=15_000)
     await answer(page, "product")
     await expect(page.locator(f"{WIDGET} .msg.bot .text").last).to_have_text(
-        chat_texts.say("ask_name", "en"))
+        chat_texts.say("ask_name", "en")
+    )
     await expect(page.locator(f"{WIDGET} .msg.customer .state")).to_have_text(
-        chat_texts.say("sent", "en"))
+        chat_texts.say("sent", "en")
+    )
 
 
 @EMBEDDED
-@pytest.mark.skipif(os.environ.get("INTAKE_SCREENSHOTS") != "1",
-                    reason="writes docs/widget.png only with INTAKE_SCREENSHOTS=1")
-async def test_readme_screenshots(runtime: Runtime, live_bot: LiveBot, host_page: HostPage,
-                                  browser: Browser) -> None:
+@pytest.mark.skipif(
+    os.environ.get("INTAKE_SCREENSHOTS") != "1",
+    reason="writes docs/widget.png only with INTAKE_SCREENSHOTS=1",
+)
+async def test_readme_screenshots(
+    runtime: Runtime, live_bot: LiveBot, host_page: HostPage, browser: Browser
+) -> None:
     """docs/widget.png (a completed intake) and docs/widget-phone.png (phone width)."""
     bot = await start_bot(runtime, live_bot)
     url = await host_page(bot, "")
-    clean = ["product", "Anna Rossi", "anna.rossi@example.com", "ORD-884213",
-             "SUN2000-5KTL-M1", "SN88990011", "The inverter shows error F23 since Monday.",
-             "A replacement, please"]
+    clean = [
+        "product",
+        "Anna Rossi",
+        "anna.rossi@example.com",
+        "ORD-884213",
+        "SUN2000-5KTL-M1",
+        "SN88990011",
+        "The inverter shows error F23 since Monday.",
+        "A replacement, please",
+    ]
     DOCS.mkdir(exist_ok=True)
-    for name, viewport in (("widget.png", {"width": 1100, "height": 720}),
-                           ("widget-phone.png", {"width": 390, "height": 760})):
+    for name, viewport in (
+        ("widget.png", {"width": 1100, "height": 720}),
+        ("widget-phone.png", {"width": 390, "height": 760}),
+    ):
         context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
         try:
             page = await context.new_page()
@@ -286,7 +344,8 @@ async def test_readme_screenshots(runtime: Runtime, live_bot: LiveBot, host_page
             for text in clean:
                 await answer(page, text)
             await expect(page.locator(f"{WIDGET} .msg.bot[data-ref]")).to_have_count(
-                1, timeout=20_000)
+                1, timeout=20_000
+            )
             await page.screenshot(path=DOCS / name)
         finally:
             await context.close()

@@ -62,8 +62,9 @@ async def reference_on(page: Page) -> str:
 
 
 @EMBEDDED
-async def test_errors_per_field_then_a_reference(live_bot: LiveBot, runtime: Runtime,
-                                                 page: Page, tmp_path: Path) -> None:
+async def test_errors_per_field_then_a_reference(
+    live_bot: LiveBot, runtime: Runtime, page: Page, tmp_path: Path
+) -> None:
     base = await start(live_bot, runtime, tmp_path)
     await page.goto(f"{base}/form?lang=it")
     await fill(page, {**VALID, "contact": "not-a-contact", "order": ""})
@@ -77,8 +78,9 @@ async def test_errors_per_field_then_a_reference(live_bot: LiveBot, runtime: Run
     assert await page.is_checked('input[name="type"][value="product"]')
     await page.fill("#contact", VALID["contact"])
     await page.fill("#order", VALID["order"])
-    await page.set_input_files("#attachments", files=[
-        FilePayload(name="inverter.png", mimeType="image/png", buffer=PNG)])
+    await page.set_input_files(
+        "#attachments", files=[FilePayload(name="inverter.png", mimeType="image/png", buffer=PNG)]
+    )
     await page.click("button[type=submit]")
     ref = await reference_on(page)
     assert texts["done_ref"] in await page.inner_text("main")
@@ -92,8 +94,9 @@ async def test_errors_per_field_then_a_reference(live_bot: LiveBot, runtime: Run
 
 
 @EMBEDDED
-async def test_sending_the_same_form_twice_makes_one_ticket(live_bot: LiveBot, runtime: Runtime,
-                                                           page: Page, tmp_path: Path) -> None:
+async def test_sending_the_same_form_twice_makes_one_ticket(
+    live_bot: LiveBot, runtime: Runtime, page: Page, tmp_path: Path
+) -> None:
     base = await start(live_bot, runtime, tmp_path)
     await page.goto(f"{base}/form")
     await fill(page, VALID)
@@ -112,8 +115,9 @@ async def test_sending_the_same_form_twice_makes_one_ticket(live_bot: LiveBot, r
 
 
 @EMBEDDED
-async def test_the_form_works_without_javascript(live_bot: LiveBot, runtime: Runtime,
-                                                 browser: Browser, tmp_path: Path) -> None:
+async def test_the_form_works_without_javascript(
+    live_bot: LiveBot, runtime: Runtime, browser: Browser, tmp_path: Path
+) -> None:
     base = await start(live_bot, runtime, tmp_path)
     context = await browser.new_context(java_script_enabled=False, locale="nl-NL")
     try:
@@ -130,11 +134,13 @@ async def test_the_form_works_without_javascript(live_bot: LiveBot, runtime: Run
 
 
 @EMBEDDED
-async def test_phone_width_has_no_sideways_scrolling(live_bot: LiveBot, runtime: Runtime,
-                                                     browser: Browser, tmp_path: Path) -> None:
+async def test_phone_width_has_no_sideways_scrolling(
+    live_bot: LiveBot, runtime: Runtime, browser: Browser, tmp_path: Path
+) -> None:
     base = await start(live_bot, runtime, tmp_path)
-    context = await browser.new_context(viewport={"width": 360, "height": 740},
-                                        is_mobile=True, has_touch=True, locale="ru-RU")
+    context = await browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True, locale="ru-RU"
+    )
     fits = "document.documentElement.scrollWidth <= window.innerWidth"
     try:
         page = await context.new_page()
@@ -154,8 +160,9 @@ async def test_phone_width_has_no_sideways_scrolling(live_bot: LiveBot, runtime:
 
 
 @EMBEDDED
-async def test_markup_in_every_field_is_shown_as_text(live_bot: LiveBot, runtime: Runtime,
-                                                      page: Page, tmp_path: Path) -> None:
+async def test_markup_in_every_field_is_shown_as_text(
+    live_bot: LiveBot, runtime: Runtime, page: Page, tmp_path: Path
+) -> None:
     base = await start(live_bot, runtime, tmp_path)
     await page.goto(f"{base}/form")
     hostile = {name: f"{VALID[name]} {XSS}" for name in VALID if name != "type"}
@@ -165,8 +172,9 @@ async def test_markup_in_every_field_is_shown_as_text(live_bot: LiveBot, runtime
     assert await page.input_value("#contact") == hostile["contact"]
     assert await page.evaluate("window.__xss") is None
     await page.fill("#contact", VALID["contact"])
-    await page.set_input_files("#attachments", files=[
-        FilePayload(name=f"{XSS}.png", mimeType="image/png", buffer=PNG)])
+    await page.set_input_files(
+        "#attachments", files=[FilePayload(name=f"{XSS}.png", mimeType="image/png", buffer=PNG)]
+    )
     await page.click("button[type=submit]")
     await reference_on(page)
     summary = await page.inner_text(".summary")
@@ -178,13 +186,16 @@ async def test_markup_in_every_field_is_shown_as_text(live_bot: LiveBot, runtime
 
 
 @EMBEDDED
-async def test_the_form_works_inside_an_iframe(live_bot: LiveBot, runtime: Runtime,
-                                               page: Page, tmp_path: Path) -> None:
+async def test_the_form_works_inside_an_iframe(
+    live_bot: LiveBot, runtime: Runtime, page: Page, tmp_path: Path
+) -> None:
     base = await start(live_bot, runtime, tmp_path)
 
     async def shop(request: web.Request) -> web.Response:  # another site embedding the form
-        return web.Response(content_type="text/html", text=(
-            f'<h1>Shop</h1><iframe src="{base}/form" width="400" height="900"></iframe>'))
+        return web.Response(
+            content_type="text/html",
+            text=(f'<h1>Shop</h1><iframe src="{base}/form" width="400" height="900"></iframe>'),
+        )
 
     app = web.Application()
     app.router.add_get("/contact", shop)
@@ -206,13 +217,17 @@ async def fill_in_frame(page: Page) -> None:
 
 
 @EMBEDDED
-@pytest.mark.skipif(os.environ.get("INTAKE_SCREENSHOTS") != "1",
-                    reason="writes docs/form.png only with INTAKE_SCREENSHOTS=1")
-async def test_screenshot_for_the_readme(live_bot: LiveBot, runtime: Runtime,
-                                         browser: Browser, tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    os.environ.get("INTAKE_SCREENSHOTS") != "1",
+    reason="writes docs/form.png only with INTAKE_SCREENSHOTS=1",
+)
+async def test_screenshot_for_the_readme(
+    live_bot: LiveBot, runtime: Runtime, browser: Browser, tmp_path: Path
+) -> None:
     base = await start(live_bot, runtime, tmp_path)
-    context = await browser.new_context(viewport={"width": 420, "height": 900},
-                                        device_scale_factor=1)
+    context = await browser.new_context(
+        viewport={"width": 420, "height": 900}, device_scale_factor=1
+    )
     try:
         page = await context.new_page()
         await page.goto(f"{base}/form")

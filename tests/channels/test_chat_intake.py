@@ -29,9 +29,16 @@ def run(answers: list[str], language: str = "en", dialog: Dialog | None = None) 
     return turn
 
 
-PRODUCT = ["product", "Anna Rossi", "anna.rossi@example.com", "ORD-884213", "SUN2000-5KTL-M1",
-           "SN88990011", "The inverter shows error F23 and stopped working on Monday.",
-           "I want a replacement unit"]
+PRODUCT = [
+    "product",
+    "Anna Rossi",
+    "anna.rossi@example.com",
+    "ORD-884213",
+    "SUN2000-5KTL-M1",
+    "SN88990011",
+    "The inverter shows error F23 and stopped working on Monday.",
+    "I want a replacement unit",
+]
 
 
 def test_greets_then_asks_product_or_service() -> None:
@@ -46,22 +53,37 @@ def test_product_intake_asks_one_question_at_a_time_in_order() -> None:
     for text in PRODUCT:
         turn = chat_intake.answer(turn.dialog, text, "en")
         asked.append(keys(turn))
-    assert asked == [["ask_name"], ["ask_contact"], ["ask_order_number"],
-                     ["ask_product_model"], ["ask_serial_number"], ["ask_description"],
-                     ["ask_desired_solution"], ["submitting"]]
+    assert asked == [
+        ["ask_name"],
+        ["ask_contact"],
+        ["ask_order_number"],
+        ["ask_product_model"],
+        ["ask_serial_number"],
+        ["ask_description"],
+        ["ask_desired_solution"],
+        ["submitting"],
+    ]
     assert isinstance(turn.action, Submit)
     assert turn.dialog.step == chat_intake.DONE
 
 
 def test_service_intake_skips_product_questions() -> None:
-    turn = run(["service", "Marco", "+39 333 123 4567", "skip",
-                "The technician never came to the appointment on Friday."])
+    turn = run(
+        [
+            "service",
+            "Marco",
+            "+39 333 123 4567",
+            "skip",
+            "The technician never came to the appointment on Friday.",
+        ]
+    )
     assert keys(turn) == ["ask_desired_solution"]
     turn = chat_intake.answer(turn.dialog, "skip", "en")
     assert isinstance(turn.action, Submit)
     assert dict(turn.action.details) == {
         "contact": "+39 333 123 4567",
-        "description": "The technician never came to the appointment on Friday."}
+        "description": "The technician never came to the appointment on Friday.",
+    }
 
 
 def test_optional_details_accept_skip_required_ones_do_not() -> None:
@@ -71,9 +93,15 @@ def test_optional_details_accept_skip_required_ones_do_not() -> None:
     assert keys(turn) == ["ask_description"]
 
 
-@pytest.mark.parametrize(("language", "kind", "skip"), [
-    ("it", "prodotto", "salta"), ("nl", "product", "overslaan"), ("ru", "товар", "пропустить"),
-    ("zh", "产品", "跳过")])
+@pytest.mark.parametrize(
+    ("language", "kind", "skip"),
+    [
+        ("it", "prodotto", "salta"),
+        ("nl", "product", "overslaan"),
+        ("ru", "товар", "пропустить"),
+        ("zh", "产品", "跳过"),
+    ],
+)
 def test_answers_in_the_customers_language(language: str, kind: str, skip: str) -> None:
     turn = run([kind, "Anna", "anna@example.com", skip], language)
     assert turn.dialog.kind == "product"
@@ -139,8 +167,16 @@ def test_composed_message_carries_every_detail_for_the_core() -> None:
 
 
 def test_composed_phone_is_found_and_service_is_categorised() -> None:
-    turn = run(["service", "Marco", "333 123 4567", "ORD-2231",
-                "The installer was rude and left the roof open.", "I want compensation"])
+    turn = run(
+        [
+            "service",
+            "Marco",
+            "333 123 4567",
+            "ORD-2231",
+            "The installer was rude and left the roof open.",
+            "I want compensation",
+        ]
+    )
     assert isinstance(turn.action, Submit)
     text = chat_intake.compose(turn.action)
     found = extract(text)
@@ -150,15 +186,31 @@ def test_composed_phone_is_found_and_service_is_categorised() -> None:
 
 
 def test_the_answers_travel_by_their_detail_names() -> None:
-    turn = run(["service", "Marco", "333 123 4567", "skip",
-                "The installer was rude and left the roof open.", "I want compensation"])
+    turn = run(
+        [
+            "service",
+            "Marco",
+            "333 123 4567",
+            "skip",
+            "The installer was rude and left the roof open.",
+            "I want compensation",
+        ]
+    )
     assert isinstance(turn.action, Submit)
     assert chat_intake.given_details(turn.action) == {
-        "category": "service", "name": "Marco", "phone": "333 123 4567",
+        "category": "service",
+        "name": "Marco",
+        "phone": "333 123 4567",
         "description": "The installer was rude and left the roof open.",
-        "desired_solution": "I want compensation"}  # the skipped order number is absent
-    InboundMessage(channel=Channel.WEBCHAT, external_id="s:1", sender="s", received_at=datetime(2026, 11, 2, tzinfo=UTC),
-                   details=chat_intake.given_details(turn.action))  # names the core knows
+        "desired_solution": "I want compensation",
+    }  # the skipped order number is absent
+    InboundMessage(
+        channel=Channel.WEBCHAT,
+        external_id="s:1",
+        sender="s",
+        received_at=datetime(2026, 11, 2, tzinfo=UTC),
+        details=chat_intake.given_details(turn.action),
+    )  # names the core knows
 
 
 def test_markup_and_direction_overrides_are_cleaned_from_answers() -> None:
@@ -178,24 +230,37 @@ def test_every_language_has_every_text() -> None:
     assert set(chat_texts.TEXTS) <= set(i18n.SUPPORTED)
 
 
-@pytest.mark.parametrize(("browser", "picked"), [
-    (["it-IT", "en"], "it"), (["zh-Hans-CN"], "zh"), (["de-DE", "nl-BE"], "nl"),
-    (["pt-BR"], "en"), ([], "en")])
+@pytest.mark.parametrize(
+    ("browser", "picked"),
+    [
+        (["it-IT", "en"], "it"),
+        (["zh-Hans-CN"], "zh"),
+        (["de-DE", "nl-BE"], "nl"),
+        (["pt-BR"], "en"),
+        ([], "en"),
+    ],
+)
 def test_language_follows_the_browser(browser: list[str], picked: str) -> None:
     assert chat_texts.pick(browser) == picked
 
 
 def test_status_names_the_due_day_in_the_sla_time_zone() -> None:
     due = datetime(2026, 11, 11, 22, 59, tzinfo=UTC)  # 23:59 in Rome, the 11th
-    text = chat_texts.status_text("C-2026-000001", i18n.status_label("investigating", "it"), due,
-                                  "it", "Europe/Rome")
-    assert text == "Il suo reclamo C-2026-000001: In verifica. Avrà nostre notizie entro il " \
-                   "giorno 11 novembre 2026."
+    text = chat_texts.status_text(
+        "C-2026-000001", i18n.status_label("investigating", "it"), due, "it", "Europe/Rome"
+    )
+    assert (
+        text == "Il suo reclamo C-2026-000001: In verifica. Avrà nostre notizie entro il "
+        "giorno 11 novembre 2026."
+    )
     late = datetime(2026, 11, 11, 23, 30, tzinfo=UTC)  # already the 12th in Rome
-    assert "12 novembre" in chat_texts.status_text("C-1", i18n.status_label("new", "it"), late,
-                                                   "it", "Europe/Rome")
+    assert "12 novembre" in chat_texts.status_text(
+        "C-1", i18n.status_label("new", "it"), late, "it", "Europe/Rome"
+    )
 
 
 def test_customer_text_is_never_read_as_a_template() -> None:
-    assert chat_texts.say("submitting", "en", name="{name} {limit}") == \
-        "Thank you, {name} {limit}. I am registering your complaint now."
+    assert (
+        chat_texts.say("submitting", "en", name="{name} {limit}")
+        == "Thank you, {name} {limit}. I am registering your complaint now."
+    )

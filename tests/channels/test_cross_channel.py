@@ -31,16 +31,22 @@ from tests.fakes.smtp_relay import SmtpRelay
 
 Client = TestClient[web.Request, web.Application]
 MARIA = "maria.verdi@example.it"
-FIRST = ("Buongiorno, il mio inverter modello SUN-5K-G03 si spegne ogni giorno. "
-         "Numero d'ordine 558812, numero di serie SN99887766. Vorrei la sostituzione.")
+FIRST = (
+    "Buongiorno, il mio inverter modello SUN-5K-G03 si spegne ogni giorno. "
+    "Numero d'ordine 558812, numero di serie SN99887766. Vorrei la sostituzione."
+)
 
 
 @pytest.fixture
 def email_config(relay: SmtpRelay, clock: VirtualClock) -> email.EmailConfig:
-    return email.EmailConfig(smtp_listen=f"127.0.0.1:{free_port()}",
-                             smtp_relay=f"127.0.0.1:{relay.port}",
-                             mail_from=f"Assistenza <{SUPPORT}>", mail_domains=DOMAIN,
-                             now=clock.now, timeout_s=10)
+    return email.EmailConfig(
+        smtp_listen=f"127.0.0.1:{free_port()}",
+        smtp_relay=f"127.0.0.1:{relay.port}",
+        mail_from=f"Assistenza <{SUPPORT}>",
+        mail_domains=DOMAIN,
+        now=clock.now,
+        timeout_s=10,
+    )
 
 
 @pytest.fixture
@@ -50,10 +56,16 @@ async def graph() -> AsyncIterator[tuple[FakeGraphApi, str]]:
 
 
 @pytest.fixture
-async def client(runtime: Runtime, email_config: email.EmailConfig,
-                 graph: tuple[FakeGraphApi, str], clock: VirtualClock) -> AsyncIterator[Client]:
-    plugs = [email.plug(email_config, runtime.ingest),
-             meta.plug(meta_config(graph[1], now=clock.now), runtime.ingest)]
+async def client(
+    runtime: Runtime,
+    email_config: email.EmailConfig,
+    graph: tuple[FakeGraphApi, str],
+    clock: VirtualClock,
+) -> AsyncIterator[Client]:
+    plugs = [
+        email.plug(email_config, runtime.ingest),
+        meta.plug(meta_config(graph[1], now=clock.now), runtime.ingest),
+    ]
     async with TestClient(TestServer(make_app(runtime, plugs=plugs))) as test_client:
         await until(lambda: listening(smtp_port(email_config)))
         yield test_client
@@ -61,15 +73,24 @@ async def client(runtime: Runtime, email_config: email.EmailConfig,
 
 async def post_signed(client: Client, payload: dict[str, object]) -> None:
     body = json.dumps(payload).encode()
-    response = await client.post(meta.PATH, data=body, headers={
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": meta.signature_of("meta-app-secret-for-tests", body)})
+    response = await client.post(
+        meta.PATH,
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": meta.signature_of("meta-app-secret-for-tests", body),
+        },
+    )
     assert response.status == 200
 
 
 async def test_one_customer_across_email_instagram_and_whatsapp(
-        runtime: Runtime, client: Client, email_config: email.EmailConfig,
-        relay: SmtpRelay, graph: tuple[FakeGraphApi, str]) -> None:
+    runtime: Runtime,
+    client: Client,
+    email_config: email.EmailConfig,
+    relay: SmtpRelay,
+    graph: tuple[FakeGraphApi, str],
+) -> None:
     port = smtp_port(email_config)
     first = EmailMessage()
     first["From"] = f"Maria Verdi <{MARIA}>"
@@ -81,13 +102,28 @@ async def test_one_customer_across_email_instagram_and_whatsapp(
     [opened] = await runtime.worker.drain()
     assert opened.decision is Decision.ANSWERED
 
-    await post_signed(client, page(entry(dm(
-        "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDA1", sender=IGSID,
-        text=f"Vi ho scritto per email ({MARIA}), l'inverter è ancora spento!")),
-        kind="instagram"))
+    await post_signed(
+        client,
+        page(
+            entry(
+                dm(
+                    "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDA1",
+                    sender=IGSID,
+                    text=f"Vi ho scritto per email ({MARIA}), l'inverter è ancora spento!",
+                )
+            ),
+            kind="instagram",
+        ),
+    )
     [on_instagram] = await runtime.worker.drain()
-    await post_signed(client, whatsapp(wa_text(
-        "wamid.HBgLMzkzNDcxMjM0NTY3FQIAEhgUM0EwQjZDMjk1", body=f"Sono {MARIA}, rispondete!")))
+    await post_signed(
+        client,
+        whatsapp(
+            wa_text(
+                "wamid.HBgLMzkzNDcxMjM0NTY3FQIAEhgUM0EwQjZDMjk1", body=f"Sono {MARIA}, rispondete!"
+            )
+        ),
+    )
     [on_whatsapp] = await runtime.worker.drain()
 
     assert await runtime.sender.run_once() == 1

@@ -83,10 +83,15 @@ class RecordingSink:
 
 @pytest.fixture
 def config(relay: SmtpRelay, clock: VirtualClock) -> EmailConfig:
-    return EmailConfig(smtp_listen=f"127.0.0.1:{free_port()}",
-                       smtp_relay=f"127.0.0.1:{relay.port}",
-                       mail_from=f"Intake Support <{SUPPORT}>", mail_domains=f"{DOMAIN}, Other.Test",
-                       now=clock.now, imap_interval_s=0.05, timeout_s=10)
+    return EmailConfig(
+        smtp_listen=f"127.0.0.1:{free_port()}",
+        smtp_relay=f"127.0.0.1:{relay.port}",
+        mail_from=f"Intake Support <{SUPPORT}>",
+        mail_domains=f"{DOMAIN}, Other.Test",
+        now=clock.now,
+        imap_interval_s=0.05,
+        timeout_s=10,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +134,17 @@ async def bot(runtime: Runtime, config: EmailConfig) -> AsyncIterator[None]:
         yield
 
 
-async def submit(port: int, data: bytes, *, sender: str = "customer@example.com",
-                 recipients: tuple[str, ...] = (SUPPORT,)) -> tuple[int, str]:
+async def submit(
+    port: int,
+    data: bytes,
+    *,
+    sender: str = "customer@example.com",
+    recipients: tuple[str, ...] = (SUPPORT,),
+) -> tuple[int, str]:
     """One mail into the bot's SMTP server by aiosmtplib; the DATA reply."""
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10,
-                             local_hostname="mx.customer.test")
+    client = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=port, timeout=10, local_hostname="mx.customer.test"
+    )
     await client.connect()
     try:
         await client.mail(sender)
@@ -147,10 +158,16 @@ async def submit(port: int, data: bytes, *, sender: str = "customer@example.com"
 
 def reply(**fields: object) -> OutboundReply:
     values: dict[str, object] = {
-        "outbox_id": 7, "channel": Channel.EMAIL, "to": "anna@example.com",
-        "text": "Grazie, abbiamo ricevuto il suo reclamo.", "language": "it",
-        "ticket_ref": "C-2026-000123", "subject": "Abbiamo ricevuto il suo reclamo",
-        "in_reply_to": "<first@example.com>", "references": ["<root@example.com>"]}
+        "outbox_id": 7,
+        "channel": Channel.EMAIL,
+        "to": "anna@example.com",
+        "text": "Grazie, abbiamo ricevuto il suo reclamo.",
+        "language": "it",
+        "ticket_ref": "C-2026-000123",
+        "subject": "Abbiamo ricevuto il suo reclamo",
+        "in_reply_to": "<first@example.com>",
+        "references": ["<root@example.com>"],
+    }
     values.update(fields)
     return OutboundReply.model_validate(values)
 
@@ -159,14 +176,18 @@ def reply(**fields: object) -> OutboundReply:
 
 
 async def test_a_mail_in_is_stored_answered_by_smtp_and_the_reply_to_it_joins_its_ticket(
-        runtime: Runtime, config: EmailConfig, relay: SmtpRelay) -> None:
+    runtime: Runtime, config: EmailConfig, relay: SmtpRelay
+) -> None:
     async with bot(runtime, config):
-        code, _ = await submit(smtp_port(config), sample("multipart_alternative.eml"),
-                               sender="Anna.Rossi@Example.com")
+        code, _ = await submit(
+            smtp_port(config), sample("multipart_alternative.eml"), sender="Anna.Rossi@Example.com"
+        )
         assert code == 250
         [row] = await stored_messages(runtime)  # durable before the 250
-        assert (row.sender, row.external_id) == ("anna.rossi@example.com",
-                                                 "<CAF0001.alt@mail.example.com>")
+        assert (row.sender, row.external_id) == (
+            "anna.rossi@example.com",
+            "<CAF0001.alt@mail.example.com>",
+        )
         assert "SUN-5K-G03" in row.text
         assert "HTML version" not in row.text
         assert row.raw["helo"] == "mx.customer.test"
@@ -210,7 +231,8 @@ async def test_a_mail_in_is_stored_answered_by_smtp_and_the_reply_to_it_joins_it
 
 
 async def test_duplicates_and_automated_mails_are_stored_once_and_never_answered(
-        runtime: Runtime, config: EmailConfig, relay: SmtpRelay) -> None:
+    runtime: Runtime, config: EmailConfig, relay: SmtpRelay
+) -> None:
     async with bot(runtime, config):
         port = smtp_port(config)
         assert (await submit(port, sample("out_of_office.eml")))[0] == 250
@@ -222,7 +244,8 @@ async def test_duplicates_and_automated_mails_are_stored_once_and_never_answered
         assert [r.automated for r in rows] == [
             "Auto-Submitted: auto-replied",
             "bounce (multipart/report; report-type=delivery-status)",
-            "Precedence: list"]
+            "Precedence: list",
+        ]
         outcomes = await runtime.worker.drain()
         assert len(outcomes) == 3
         assert Decision.ANSWERED not in {o.decision for o in outcomes}
@@ -231,7 +254,8 @@ async def test_duplicates_and_automated_mails_are_stored_once_and_never_answered
 
 
 async def test_with_a_trusted_mx_a_forged_sender_is_held_and_a_proven_one_answered(
-        runtime: Runtime, config: EmailConfig, relay: SmtpRelay) -> None:
+    runtime: Runtime, config: EmailConfig, relay: SmtpRelay
+) -> None:
     """Behind an MX that checks DMARC: a mail it does not prove gets no reply (backscatter)."""
     config = replace(config, mail_trusted_authserv_ids="mx.example.com")
 
@@ -260,7 +284,8 @@ async def test_with_a_trusted_mx_a_forged_sender_is_held_and_a_proven_one_answer
 
 
 async def test_the_imap_poller_stores_unseen_mails_once_and_marks_them_seen(
-        runtime: Runtime, config: EmailConfig, dovecot: Dovecot) -> None:
+    runtime: Runtime, config: EmailConfig, dovecot: Dovecot
+) -> None:
     mailbox = f"box{free_port()}"
     await asyncio.to_thread(dovecot.create_mailbox, mailbox)
     for name in ("koi8_r.eml", "gb2312.eml", "html_only.eml"):
@@ -275,8 +300,11 @@ async def test_the_imap_poller_stores_unseen_mails_once_and_marks_them_seen(
     async with bot(runtime, imap_only):
         await until(all_seen)
         rows = await stored_messages(runtime)
-        assert sorted(r.sender for r in rows) == ["ivan@example.ru", "jan@example.nl",
-                                                  "wang@example.cn"]
+        assert sorted(r.sender for r in rows) == [
+            "ivan@example.ru",
+            "jan@example.nl",
+            "wang@example.cn",
+        ]
         assert {r.raw["via"] for r in rows} == {"imap"}
         assert "Инвертор сломался" in next(r.text for r in rows if r.sender == "ivan@example.ru")
 
@@ -288,7 +316,9 @@ async def test_the_imap_poller_stores_unseen_mails_once_and_marks_them_seen(
 
         await asyncio.to_thread(unsee_all)  # fetched again: duplicates, not stored twice
         await until(all_seen)
-        assert len(await stored_messages(runtime)) == 4  # the fourth was \Seen before: now it came too
+        assert (
+            len(await stored_messages(runtime)) == 4
+        )  # the fourth was \Seen before: now it came too
         assert len({o.message_id for o in await runtime.worker.drain()}) == 4
 
 
@@ -296,7 +326,8 @@ async def test_the_imap_poller_stores_unseen_mails_once_and_marks_them_seen(
 
 
 async def test_recipients_outside_the_mail_domains_are_refused_with_550(
-        config: EmailConfig) -> None:
+    config: EmailConfig,
+) -> None:
     sink = RecordingSink()
     async with smtp_server(config, sink) as port:
         client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
@@ -322,7 +353,8 @@ async def test_stopping_the_server_closes_connections_left_open(config: EmailCon
 
 
 async def test_a_20_mb_mail_is_refused_with_552_whether_or_not_it_declares_its_size(
-        config: EmailConfig) -> None:
+    config: EmailConfig,
+) -> None:
     sink = RecordingSink()
     big = b"Subject: big\r\n\r\n" + b"x" * 76 + b"\r\n"
     big = big * (20 * 1024 * 1024 // len(big))
@@ -354,8 +386,11 @@ async def test_a_store_that_fails_gets_451_and_the_retry_is_stored(config: Email
 
 
 async def test_a_mail_the_store_refuses_as_invalid_gets_a_permanent_554(
-        config: EmailConfig) -> None:
-    async with smtp_server(config, RecordingSink(refuse=frozenset({"<koi8-1@example.ru>"}))) as port:
+    config: EmailConfig,
+) -> None:
+    async with smtp_server(
+        config, RecordingSink(refuse=frozenset({"<koi8-1@example.ru>"}))
+    ) as port:
         with pytest.raises(aiosmtplib.SMTPDataError) as refused:
             await submit(port, sample("koi8_r.eml"))
     assert refused.value.code == 554
@@ -377,14 +412,18 @@ def bad_mail(name: str) -> bytes:
         return sample(name)
     head = f"From: x@example.com\r\nTo: {SUPPORT}\r\nMessage-ID: <{name}@example.com>\r\n"
     if name == "eight_bit_headers":
-        return (head.encode() + b"Subject: Reclamo perch\xe9 \xe8 guasto\r\n"
-                b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nGuasto\r\n")
+        return (
+            head.encode() + b"Subject: Reclamo perch\xe9 \xe8 guasto\r\n"
+            b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nGuasto\r\n"
+        )
     if name == "empty_body":
         return head.encode() + b"Subject: \r\n\r\n"
-    return (head + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
-            'Content-Type: application/pdf; name="invoice.pdf"\r\n'
-            'Content-Disposition: attachment; filename="invoice.pdf"\r\n'
-            "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n").encode()
+    return (
+        head + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        'Content-Type: application/pdf; name="invoice.pdf"\r\n'
+        'Content-Disposition: attachment; filename="invoice.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    ).encode()
 
 
 async def test_bad_mails_are_accepted_and_stored_with_the_reason(config: EmailConfig) -> None:
@@ -401,14 +440,16 @@ async def test_bad_mails_are_accepted_and_stored_with_the_reason(config: EmailCo
     assert sink.messages["<empty_body@example.com>"].text == ""
     attached = sink.messages["<attachments_only@example.com>"]
     assert [(a.filename, a.content_type, a.size) for a in attached.attachments] == [
-        ("invoice.pdf", "application/pdf", 9)]
+        ("invoice.pdf", "application/pdf", 9)
+    ]
 
 
 # --- outbound SMTP ----------------------------------------------------------------------
 
 
-async def test_crlf_in_a_subject_does_not_make_a_header(config: EmailConfig,
-                                                        relay: SmtpRelay) -> None:
+async def test_crlf_in_a_subject_does_not_make_a_header(
+    config: EmailConfig, relay: SmtpRelay
+) -> None:
     result = await SmtpSender(config).send(reply(subject="Hello\r\nBcc: victim@example.org"))
     assert result.ok
     [sent] = relay.received
@@ -420,7 +461,8 @@ async def test_crlf_in_a_subject_does_not_make_a_header(config: EmailConfig,
 
 
 async def test_crlf_in_the_configured_sender_name_does_not_make_a_header(
-        config: EmailConfig, relay: SmtpRelay) -> None:
+    config: EmailConfig, relay: SmtpRelay
+) -> None:
     sneaky = replace(config, mail_from=f"Support\r\nBcc: victim@example.org <{SUPPORT}>")
     assert (await SmtpSender(sneaky).send(reply())).ok
     [sent] = relay.received
@@ -429,14 +471,16 @@ async def test_crlf_in_the_configured_sender_name_does_not_make_a_header(
 
 
 async def test_a_recipient_with_crlf_is_a_permanent_failure_and_nothing_is_sent(
-        config: EmailConfig, relay: SmtpRelay) -> None:
+    config: EmailConfig, relay: SmtpRelay
+) -> None:
     result = await SmtpSender(config).send(reply(to="anna@example.com\r\nBcc: x@example.org"))
     assert (result.ok, result.permanent) == (False, True)
     assert relay.received == []
 
 
-async def test_threading_headers_use_message_ids_only(config: EmailConfig,
-                                                      relay: SmtpRelay) -> None:
+async def test_threading_headers_use_message_ids_only(
+    config: EmailConfig, relay: SmtpRelay
+) -> None:
     hashed = "sha256:" + "0" * 64  # the id of a mail that had no Message-ID
     await SmtpSender(config).send(reply(in_reply_to=hashed, references=[hashed]))
     await SmtpSender(config).send(reply(references=["<root@example.com>", "<first@example.com>"]))
@@ -447,9 +491,12 @@ async def test_threading_headers_use_message_ids_only(config: EmailConfig,
 
 
 async def test_relay_4xx_is_retried_5xx_is_permanent_and_an_unreachable_relay_is_retried(
-        config: EmailConfig, relay: SmtpRelay) -> None:
-    relay.refuse = {"busy@example.com": "451 4.7.1 greylisted, try later",
-                    "gone@example.com": "550 5.1.1 no such user"}
+    config: EmailConfig, relay: SmtpRelay
+) -> None:
+    relay.refuse = {
+        "busy@example.com": "451 4.7.1 greylisted, try later",
+        "gone@example.com": "550 5.1.1 no such user",
+    }
     sender = SmtpSender(config)
     busy = await sender.send(reply(to="busy@example.com"))
     gone = await sender.send(reply(to="gone@example.com"))
@@ -474,11 +521,13 @@ async def test_the_sender_logs_in_to_a_relay_that_wants_it(config: EmailConfig) 
         relayed = replace(config, smtp_relay=f"127.0.0.1:{guarded.port}")
         anonymous = await SmtpSender(relayed).send(reply())
         assert not anonymous.ok
-        wrong = await SmtpSender(replace(relayed, smtp_username="bot",
-                                         smtp_password="nope")).send(reply())
+        wrong = await SmtpSender(replace(relayed, smtp_username="bot", smtp_password="nope")).send(
+            reply()
+        )
         assert (wrong.ok, wrong.permanent) == (False, False)  # a setting to fix, then retry
-        right = await SmtpSender(replace(relayed, smtp_username="bot",
-                                         smtp_password="s3cret")).send(reply())
+        right = await SmtpSender(
+            replace(relayed, smtp_username="bot", smtp_password="s3cret")
+        ).send(reply())
         assert right.ok
         assert [r.login for r in guarded.received] == ["bot"]
     finally:
@@ -492,14 +541,16 @@ def _target(dovecot: Dovecot, mailbox: str) -> ImapTarget:
     return ImapTarget.from_url(dovecot.url(mailbox))
 
 
-async def test_imap_mails_stay_unseen_while_the_store_fails(config: EmailConfig,
-                                                            dovecot: Dovecot) -> None:
+async def test_imap_mails_stay_unseen_while_the_store_fails(
+    config: EmailConfig, dovecot: Dovecot
+) -> None:
     mailbox = f"fail{free_port()}"
     await asyncio.to_thread(dovecot.create_mailbox, mailbox)
     await asyncio.to_thread(dovecot.append, mailbox, sample("reply_nl.eml"))
     sink = RecordingSink(failures=1)
-    poller = ImapPoller(_target(dovecot, mailbox), sink, interval_s=1, max_bytes=1 << 20,
-                        now=config.now)
+    poller = ImapPoller(
+        _target(dovecot, mailbox), sink, interval_s=1, max_bytes=1 << 20, now=config.now
+    )
     with pytest.raises(StoreUnavailable):
         await poller.poll_once()
     assert "\\Seen" not in (await asyncio.to_thread(dovecot.flags, mailbox))[0]
@@ -510,39 +561,47 @@ async def test_imap_mails_stay_unseen_while_the_store_fails(config: EmailConfig,
 
 
 async def test_an_imap_mail_the_store_refuses_as_invalid_does_not_block_the_others(
-        config: EmailConfig, dovecot: Dovecot) -> None:
+    config: EmailConfig, dovecot: Dovecot
+) -> None:
     mailbox = f"poison{free_port()}"
     await asyncio.to_thread(dovecot.create_mailbox, mailbox)
     for name in ("koi8_r.eml", "gb2312.eml"):
         await asyncio.to_thread(dovecot.append, mailbox, sample(name))
     sink = RecordingSink(refuse=frozenset({"<koi8-1@example.ru>"}))
-    poller = ImapPoller(_target(dovecot, mailbox), sink, interval_s=1, max_bytes=1 << 20,
-                        now=config.now)
+    poller = ImapPoller(
+        _target(dovecot, mailbox), sink, interval_s=1, max_bytes=1 << 20, now=config.now
+    )
     assert await poller.poll_once() == 2
     assert list(sink.messages) == ["<gb2312-1@example.cn>"]
     assert await poller.poll_once() == 0  # the refused one stays in the mailbox, seen
 
 
-async def test_a_20_mb_imap_mail_is_stored_cut_with_a_note(config: EmailConfig,
-                                                          dovecot: Dovecot) -> None:
+async def test_a_20_mb_imap_mail_is_stored_cut_with_a_note(
+    config: EmailConfig, dovecot: Dovecot
+) -> None:
     mailbox = f"big{free_port()}"
     await asyncio.to_thread(dovecot.create_mailbox, mailbox)
     line = b"The inverter hums loudly all night long, please replace it soon.  \r\n"
-    big = (b"From: big@example.com\r\nSubject: big\r\nMessage-ID: <big@example.com>\r\n\r\n"
-           + line * (20 * 1024 * 1024 // len(line)))
+    big = (
+        b"From: big@example.com\r\nSubject: big\r\nMessage-ID: <big@example.com>\r\n\r\n"
+        + line * (20 * 1024 * 1024 // len(line))
+    )
     await asyncio.to_thread(dovecot.append, mailbox, big)
     sink = RecordingSink()
-    poller = ImapPoller(_target(dovecot, mailbox), sink, interval_s=1, max_bytes=10 << 20,
-                        now=config.now)
+    poller = ImapPoller(
+        _target(dovecot, mailbox), sink, interval_s=1, max_bytes=10 << 20, now=config.now
+    )
     assert await poller.poll_once() == 1
     message = sink.messages["<big@example.com>"]
     assert message.text.startswith("The inverter hums")
-    assert any(f"mail of {len(big)} bytes is over the size limit" in note
-               for note in message.raw["notes"])
+    assert any(
+        f"mail of {len(big)} bytes is over the size limit" in note for note in message.raw["notes"]
+    )
 
 
 async def test_a_wrong_imap_password_fails_the_pass_with_the_reason(
-        config: EmailConfig, dovecot: Dovecot) -> None:
+    config: EmailConfig, dovecot: Dovecot
+) -> None:
     target = replace(_target(dovecot, "INBOX"), password="wrong")
     poller = ImapPoller(target, RecordingSink(), interval_s=1, max_bytes=1024, now=config.now)
     with pytest.raises(imaplib.IMAP4.error):
@@ -555,22 +614,31 @@ async def test_a_wrong_imap_password_fails_the_pass_with_the_reason(
 
 def test_without_settings_the_plug_says_what_is_missing_and_adds_nothing() -> None:
     bare = plug(EmailConfig(), RecordingSink())
-    assert bare.status == ("not configured: set INTAKE_MAIL_DOMAINS (inbound SMTP), "
-                           "INTAKE_SMTP_RELAY and INTAKE_MAIL_FROM (outbound)")
+    assert bare.status == (
+        "not configured: set INTAKE_MAIL_DOMAINS (inbound SMTP), "
+        "INTAKE_SMTP_RELAY and INTAKE_MAIL_FROM (outbound)"
+    )
     assert (bare.loops, bare.senders) == ((), {})
     inbound_only = plug(EmailConfig(mail_domains=DOMAIN), RecordingSink())
-    assert inbound_only.status == ("configured: inbound SMTP on 127.0.0.1:2525; not configured: "
-                                   "INTAKE_SMTP_RELAY and INTAKE_MAIL_FROM (outbound)")
+    assert inbound_only.status == (
+        "configured: inbound SMTP on 127.0.0.1:2525; not configured: "
+        "INTAKE_SMTP_RELAY and INTAKE_MAIL_FROM (outbound)"
+    )
     assert len(inbound_only.loops) == 1
     assert inbound_only.senders == {}
-    checked = plug(EmailConfig(mail_domains=DOMAIN, mail_trusted_authserv_ids="MX.example.com"),
-                   RecordingSink())
-    assert checked.status.startswith("configured: inbound SMTP on 127.0.0.1:2525, senders "
-                                      "proven by mx.example.com; not configured")
+    checked = plug(
+        EmailConfig(mail_domains=DOMAIN, mail_trusted_authserv_ids="MX.example.com"),
+        RecordingSink(),
+    )
+    assert checked.status.startswith(
+        "configured: inbound SMTP on 127.0.0.1:2525, senders "
+        "proven by mx.example.com; not configured"
+    )
     broken = plug(EmailConfig(smtp_listen="nonsense:port", mail_domains=DOMAIN), RecordingSink())
     assert broken.status == "not configured: 'nonsense:port' is not host:port"
     assert plug(EmailConfig(imap_url="http://x"), RecordingSink()).status.startswith(
-        "not configured: INTAKE_IMAP_URL must start with imap://")
+        "not configured: INTAKE_IMAP_URL must start with imap://"
+    )
 
 
 def test_a_full_configuration_registers_the_sender_and_both_loops(config: EmailConfig) -> None:
@@ -579,4 +647,3 @@ def test_a_full_configuration_registers_the_sender_and_both_loops(config: EmailC
     assert len(full.loops) == 2
     assert "IMAP polling of imap.example.com" in full.status
     assert "not configured" not in full.status
-

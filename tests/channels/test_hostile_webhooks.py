@@ -49,8 +49,7 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 @pytest.fixture
 async def telegram_client(runtime: Runtime, api: FakeBotApi) -> AsyncIterator[Client]:
-    plug = telegram.plug(telegram_config(api), runtime.ingest, runtime.lookup,
-                         accepted_of(runtime))
+    plug = telegram.plug(telegram_config(api), runtime.ingest, runtime.lookup, accepted_of(runtime))
     async with TestClient(TestServer(make_app(runtime, plugs=[plug]))) as client:
         yield client
 
@@ -72,8 +71,10 @@ async def chat_client(runtime: Runtime) -> AsyncIterator[tuple[Chat, Client]]:
 
 
 def signed(body: bytes) -> dict[str, str]:
-    return {"Content-Type": "application/json",
-            meta.SIGNATURE_HEADER: meta.signature_of("meta-app-secret-for-tests", body)}
+    return {
+        "Content-Type": "application/json",
+        meta.SIGNATURE_HEADER: meta.signature_of("meta-app-secret-for-tests", body),
+    }
 
 
 # --- headers that are not UTF-8 -------------------------------------------------------------
@@ -81,7 +82,8 @@ def signed(body: bytes) -> dict[str, str]:
 
 @pytest.mark.parametrize("value", NOT_UTF8)
 async def test_a_meta_signature_that_is_not_utf8_is_refused(
-        meta_client: Client, runtime: Runtime, value: bytes) -> None:
+    meta_client: Client, runtime: Runtime, value: bytes
+) -> None:
     body = json.dumps(page(entry(dm("m_1")))).encode()
     header = meta.SIGNATURE_HEADER.encode() + b": " + value
 
@@ -91,7 +93,8 @@ async def test_a_meta_signature_that_is_not_utf8_is_refused(
 
 @pytest.mark.parametrize("value", NOT_UTF8)
 async def test_a_telegram_secret_that_is_not_utf8_is_refused(
-        telegram_client: Client, runtime: Runtime, value: bytes) -> None:
+    telegram_client: Client, runtime: Runtime, value: bytes
+) -> None:
     body = json.dumps(update()).encode()
     for given in (value, SECRET.encode() + value):
         header = telegram.SECRET_HEADER.encode() + b": " + given
@@ -102,7 +105,8 @@ async def test_a_telegram_secret_that_is_not_utf8_is_refused(
 
 async def test_a_verify_token_that_is_not_utf8_is_refused(meta_client: Client) -> None:
     response = await meta_client.get(
-        meta.PATH + "?hub.mode=subscribe&hub.verify_token=%FF%C3&hub.challenge=42")
+        meta.PATH + "?hub.mode=subscribe&hub.verify_token=%FF%C3&hub.challenge=42"
+    )
     assert response.status == 403
 
 
@@ -114,9 +118,11 @@ DEEP_BODIES = [deep_text(900), deep_object_text(900), deep_text(100_000)]
 
 @pytest.mark.parametrize("body", DEEP_BODIES)
 async def test_deep_json_to_the_telegram_webhook_is_a_400(
-        telegram_client: Client, runtime: Runtime, body: str) -> None:
-    response = await telegram_client.post(telegram.PATH, data=body.encode(),
-                                          headers={telegram.SECRET_HEADER: SECRET})
+    telegram_client: Client, runtime: Runtime, body: str
+) -> None:
+    response = await telegram_client.post(
+        telegram.PATH, data=body.encode(), headers={telegram.SECRET_HEADER: SECRET}
+    )
 
     assert response.status == 400
     assert "nested deeper than 32" in (await response.json())["error"]
@@ -124,20 +130,28 @@ async def test_deep_json_to_the_telegram_webhook_is_a_400(
 
 
 async def test_a_telegram_update_nesting_deep_inside_is_a_400(
-        telegram_client: Client, runtime: Runtime) -> None:
+    telegram_client: Client, runtime: Runtime
+) -> None:
     body = update()
     body["message"]["reply_markup"] = {"inline_keyboard": nested(40)}
-    response = await telegram_client.post(telegram.PATH, json=body,
-                                          headers={telegram.SECRET_HEADER: SECRET})
+    response = await telegram_client.post(
+        telegram.PATH, json=body, headers={telegram.SECRET_HEADER: SECRET}
+    )
 
     assert response.status == 400
     assert await stored_messages(runtime) == []
 
 
-@pytest.mark.parametrize("body", [*DEEP_BODIES, json.dumps(page(entry(dm("m_3")))).replace(
-    '"m_3"', '"m_3", "deep": ' + deep_text(900))])
+@pytest.mark.parametrize(
+    "body",
+    [
+        *DEEP_BODIES,
+        json.dumps(page(entry(dm("m_3")))).replace('"m_3"', '"m_3", "deep": ' + deep_text(900)),
+    ],
+)
 async def test_deep_json_to_the_meta_webhook_is_a_400(
-        meta_client: Client, runtime: Runtime, body: str) -> None:
+    meta_client: Client, runtime: Runtime, body: str
+) -> None:
     data = body.encode()
     response = await meta_client.post(meta.PATH, data=data, headers=signed(data))
 
@@ -147,16 +161,19 @@ async def test_deep_json_to_the_meta_webhook_is_a_400(
 
 
 async def test_deep_json_unsigned_is_refused_before_it_is_parsed(
-        meta_client: Client, runtime: Runtime) -> None:
-    response = await meta_client.post(meta.PATH, data=deep_text(100_000).encode(),
-                                      headers=signed(b"something else"))
+    meta_client: Client, runtime: Runtime
+) -> None:
+    response = await meta_client.post(
+        meta.PATH, data=deep_text(100_000).encode(), headers=signed(b"something else")
+    )
 
     assert response.status == 403
     assert await stored_messages(runtime) == []
 
 
 async def test_a_meta_message_within_the_cap_is_still_stored(
-        meta_client: Client, runtime: Runtime) -> None:
+    meta_client: Client, runtime: Runtime
+) -> None:
     data = json.dumps(page(entry(dm("m_2", nlp=nested(20))))).encode()
     response = await meta_client.post(meta.PATH, data=data, headers=signed(data))
 
@@ -164,13 +181,17 @@ async def test_a_meta_message_within_the_cap_is_still_stored(
     assert len(await stored_messages(runtime)) == 1
 
 
-CHAT_FRAMES = [deep_text(9000), '{"type": "hello", "x": ' + deep_text(9000) + "}",
-               '{"type": "hello", "session": null, "x": ' + deep_text(40) + "}"]  # < 20 kB
+CHAT_FRAMES = [
+    deep_text(9000),
+    '{"type": "hello", "x": ' + deep_text(9000) + "}",
+    '{"type": "hello", "session": null, "x": ' + deep_text(40) + "}",
+]  # < 20 kB
 
 
 @pytest.mark.parametrize("body", CHAT_FRAMES)
 async def test_deep_json_to_chat_send_is_a_bad_frame(
-        chat_client: tuple[Chat, Client], body: str) -> None:
+    chat_client: tuple[Chat, Client], body: str
+) -> None:
     _, client = chat_client
     response = await client.post("/chat/send", data=body)
 
@@ -181,7 +202,8 @@ async def test_deep_json_to_chat_send_is_a_bad_frame(
 
 @pytest.mark.parametrize("frame", CHAT_FRAMES)
 async def test_deep_json_on_the_chat_socket_is_a_bad_frame_and_the_socket_lives_on(
-        chat_client: tuple[Chat, Client], frame: str) -> None:
+    chat_client: tuple[Chat, Client], frame: str
+) -> None:
     _, client = chat_client
     ws = await client.ws_connect("/chat/ws")
     await ws.send_str(frame)
@@ -218,14 +240,22 @@ def cli_logging() -> Iterator[None]:
 
 
 async def send_one_reply(api: FakeBotApi, runtime: Runtime) -> SendResult:
-    channel = telegram.TelegramChannel(telegram_config(api), NoSink(), runtime.lookup,
-                                       lambda: frozenset(Channel))
+    channel = telegram.TelegramChannel(
+        telegram_config(api), NoSink(), runtime.lookup, lambda: frozenset(Channel)
+    )
     stop = asyncio.Event()
     lifetime = asyncio.create_task(channel.run(stop))
     try:
-        return await channel.sender.send(OutboundReply(
-            outbox_id=1, channel=Channel.TELEGRAM, to=str(CHAT), text="Ricevuto.",
-            language="it", ticket_ref="T-1"))
+        return await channel.sender.send(
+            OutboundReply(
+                outbox_id=1,
+                channel=Channel.TELEGRAM,
+                to=str(CHAT),
+                text="Ricevuto.",
+                language="it",
+                ticket_ref="T-1",
+            )
+        )
     finally:
         stop.set()
         await asyncio.wait_for(lifetime, 10)
@@ -233,8 +263,8 @@ async def send_one_reply(api: FakeBotApi, runtime: Runtime) -> SendResult:
 
 @EMBEDDED
 async def test_a_telegram_reply_logs_no_token_once_logging_is_set_up(
-        cli_logging: None, caplog: pytest.LogCaptureFixture, api: FakeBotApi,
-        runtime: Runtime) -> None:
+    cli_logging: None, caplog: pytest.LogCaptureFixture, api: FakeBotApi, runtime: Runtime
+) -> None:
     caplog.set_level(logging.DEBUG)
 
     result = await send_one_reply(api, runtime)
@@ -243,8 +273,12 @@ async def test_a_telegram_reply_logs_no_token_once_logging_is_set_up(
     assert api.sent
     assert TOKEN_SECRET not in caplog.text
     assert all(TOKEN_SECRET not in record.getMessage() for record in caplog.records)
-    chatty = [record.name for record in caplog.records if record.levelno < logging.WARNING
-              and record.name.split(".")[0] in {"httpx", "httpcore", "telegram"}]
+    chatty = [
+        record.name
+        for record in caplog.records
+        if record.levelno < logging.WARNING
+        and record.name.split(".")[0] in {"httpx", "httpcore", "telegram"}
+    ]
     assert chatty == []
 
 
@@ -272,7 +306,8 @@ def kept() -> Iterator[Kept]:
 
 @EMBEDDED
 async def test_the_filter_masks_the_token_even_with_http_logs_at_debug(
-        caplog: pytest.LogCaptureFixture, kept: Kept, api: FakeBotApi, runtime: Runtime) -> None:
+    caplog: pytest.LogCaptureFixture, kept: Kept, api: FakeBotApi, runtime: Runtime
+) -> None:
     for name in NOISY_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
 
@@ -300,8 +335,7 @@ def test_the_filter_masks_meta_tokens_and_tokens_in_fields_and_tracebacks(kept: 
     assert TOKEN_SECRET not in text
     assert "access_token=" in text
     assert "&x=1" in text
-    assert all(TOKEN_SECRET not in str(getattr(record, "error", ""))
-               for record in kept.records)
+    assert all(TOKEN_SECRET not in str(getattr(record, "error", "")) for record in kept.records)
     assert "Traceback" in text
 
 

@@ -55,13 +55,15 @@ def finished(work: Callable[[], T]) -> T:
 
 def wrapped(text: str, width: int = 998) -> bytes:
     """`text` in CRLF lines no longer than SMTP allows."""
-    return "\r\n".join(text[i:i + width] for i in range(0, len(text), width)).encode()
+    return "\r\n".join(text[i : i + width] for i in range(0, len(text), width)).encode()
 
 
 def mail(body: bytes, content_type: str = "text/plain; charset=utf-8") -> bytes:
-    return (b"From: Anna <anna@example.com>\r\nTo: support@intake.test\r\n"
-            b"Subject: inverter\r\nMessage-ID: <hostile@example.com>\r\n"
-            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    return (
+        b"From: Anna <anna@example.com>\r\nTo: support@intake.test\r\n"
+        b"Subject: inverter\r\nMessage-ID: <hostile@example.com>\r\n"
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
 
 
 def parsed(data: bytes) -> InboundMessage:
@@ -169,8 +171,9 @@ def test_a_mail_of_header_lines_is_stored_with_its_sender() -> None:
 async def test_one_reader_parses_mails_that_come_at_once_in_turn() -> None:
     reader = MailReader()  # one worker process: the mails queue for it
     try:
-        messages = await asyncio.gather(*(reader.parse(mail(f"text {n}".encode()), now=NOW)
-                                          for n in range(5)))
+        messages = await asyncio.gather(
+            *(reader.parse(mail(f"text {n}".encode()), now=NOW) for n in range(5))
+        )
     finally:
         await reader.close()
     assert [m.text for m in messages] == [f"text {n}" for n in range(5)]
@@ -216,7 +219,8 @@ async def answer_time(client: Client) -> float:
 
 
 async def test_the_web_app_answers_within_100_ms_while_a_hostile_mail_is_parsed(
-        runtime: Runtime, clock: VirtualClock) -> None:
+    runtime: Runtime, clock: VirtualClock
+) -> None:
     port = free_port()
     config = EmailConfig(smtp_listen=f"127.0.0.1:{port}", mail_domains=DOMAIN, now=clock.now)
     html = "<p>The inverter SUN-5K-G03 is broken.</p>" + "<p>x" * 250_000  # the worst shape

@@ -52,31 +52,58 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def dm(mid: str, text: str = "My inverter SUN-5K-G03 shows error F23.", sender: str = PSID,
-       recipient: str = PAGE_ID, at: datetime = SENT_AT, **message: Any) -> dict[str, Any]:
+def dm(
+    mid: str,
+    text: str = "My inverter SUN-5K-G03 shows error F23.",
+    sender: str = PSID,
+    recipient: str = PAGE_ID,
+    at: datetime = SENT_AT,
+    **message: Any,
+) -> dict[str, Any]:
     """One `messaging` event of a customer's message (Messenger and Instagram alike)."""
     body: dict[str, Any] = {"mid": mid, **message}
     if text:
         body["text"] = text
-    return {"sender": {"id": sender}, "recipient": {"id": recipient},
-            "timestamp": epoch_ms(at), "message": body}
+    return {
+        "sender": {"id": sender},
+        "recipient": {"id": recipient},
+        "timestamp": epoch_ms(at),
+        "message": body,
+    }
 
 
 def echo(mid: str) -> dict[str, Any]:
-    return {"sender": {"id": PAGE_ID}, "recipient": {"id": PSID}, "timestamp": epoch_ms(SENT_AT),
-            "message": {"is_echo": True, "app_id": 1517776481860111, "mid": mid,
-                        "text": "Thank you, we received your complaint."}}
+    return {
+        "sender": {"id": PAGE_ID},
+        "recipient": {"id": PSID},
+        "timestamp": epoch_ms(SENT_AT),
+        "message": {
+            "is_echo": True,
+            "app_id": 1517776481860111,
+            "mid": mid,
+            "text": "Thank you, we received your complaint.",
+        },
+    }
 
 
 def delivery() -> dict[str, Any]:
-    return {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
-            "delivery": {"mids": ["mid.1458668856218:ed81099e15d3f4f233"],
-                         "watermark": epoch_ms(SENT_AT)}}
+    return {
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE_ID},
+        "delivery": {
+            "mids": ["mid.1458668856218:ed81099e15d3f4f233"],
+            "watermark": epoch_ms(SENT_AT),
+        },
+    }
 
 
 def read() -> dict[str, Any]:
-    return {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
-            "timestamp": epoch_ms(SENT_AT), "read": {"watermark": epoch_ms(SENT_AT)}}
+    return {
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE_ID},
+        "timestamp": epoch_ms(SENT_AT),
+        "read": {"watermark": epoch_ms(SENT_AT)},
+    }
 
 
 def entry(*events: dict[str, Any], page: str = PAGE_ID) -> dict[str, Any]:
@@ -87,42 +114,62 @@ def page(*entries: dict[str, Any], kind: str = "page") -> dict[str, Any]:
     return {"object": kind, "entry": list(entries)}
 
 
-def wa_text(wamid: str, body: str = "Il mio inverter SUN-5K-G03 non funziona, errore F23.",
-            sender: str = WA_FROM) -> dict[str, Any]:
-    return {"from": sender, "id": wamid, "timestamp": str(int(SENT_AT.timestamp())),
-            "type": "text", "text": {"body": body}}
+def wa_text(
+    wamid: str,
+    body: str = "Il mio inverter SUN-5K-G03 non funziona, errore F23.",
+    sender: str = WA_FROM,
+) -> dict[str, Any]:
+    return {
+        "from": sender,
+        "id": wamid,
+        "timestamp": str(int(SENT_AT.timestamp())),
+        "type": "text",
+        "text": {"body": body},
+    }
 
 
-def whatsapp(*messages: dict[str, Any], name: str = "Giulia Bianchi",
-             statuses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def whatsapp(
+    *messages: dict[str, Any],
+    name: str = "Giulia Bianchi",
+    statuses: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID}}
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+    }
     if messages:
         value["contacts"] = [{"profile": {"name": name}, "wa_id": WA_FROM}]
         value["messages"] = list(messages)
     if statuses:
         value["statuses"] = statuses
-    return {"object": "whatsapp_business_account",
-            "entry": [{"id": "102290129340398", "changes": [{"value": value,
-                                                              "field": "messages"}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
 
 
 def wa_status(wamid: str, status: str) -> dict[str, Any]:
-    return {"id": wamid, "status": status, "timestamp": str(int(SENT_AT.timestamp())),
-            "recipient_id": WA_FROM,
-            "conversation": {"id": "f5fdae3920125a39a1e6a23e5f877c16",
-                             "origin": {"type": "service"}},
-            "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"}}
+    return {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(int(SENT_AT.timestamp())),
+        "recipient_id": WA_FROM,
+        "conversation": {"id": "f5fdae3920125a39a1e6a23e5f877c16", "origin": {"type": "service"}},
+        "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
+    }
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
 
 
 def config(graph_url: str, **changes: Any) -> MetaConfig:
-    values: dict[str, Any] = {"app_secret": SECRET, "verify_token": VERIFY,
-                              "access_token": TOKEN, "whatsapp_phone_number_id": PHONE_NUMBER_ID,
-                              "graph_api_url": graph_url}
+    values: dict[str, Any] = {
+        "app_secret": SECRET,
+        "verify_token": VERIFY,
+        "access_token": TOKEN,
+        "whatsapp_phone_number_id": PHONE_NUMBER_ID,
+        "graph_api_url": graph_url,
+    }
     return MetaConfig(**{**values, **changes})
 
 
@@ -138,21 +185,21 @@ def fake(graph: tuple[FakeGraphApi, str]) -> FakeGraphApi:
 
 
 @pytest.fixture
-async def client(runtime: Runtime, graph: tuple[FakeGraphApi, str],
-                 clock: VirtualClock) -> AsyncIterator[Client]:
+async def client(
+    runtime: Runtime, graph: tuple[FakeGraphApi, str], clock: VirtualClock
+) -> AsyncIterator[Client]:
     meta = plug(config(graph[1], now=clock.now), runtime.ingest)
     async with TestClient(TestServer(make_app(runtime, plugs=[meta]))) as test_client:
         yield test_client
 
 
-async def post(client: Client, payload: Any, *, secret: str = SECRET,
-               headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+async def post(
+    client: Client, payload: Any, *, secret: str = SECRET, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     """POST the payload (a dict as JSON, or bytes as they are) signed with `secret`."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    sent = {"Content-Type": "application/json",
-            "X-Hub-Signature-256": signature_of(secret, body)}
-    response = await client.post(PATH, data=body,
-                                 headers=sent if headers is None else headers)
+    sent = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_of(secret, body)}
+    response = await client.post(PATH, data=body, headers=sent if headers is None else headers)
     answer = await response.json()
     assert isinstance(answer, dict)
     return response.status, answer
@@ -167,7 +214,8 @@ async def assert_nothing_written(runtime: Runtime) -> None:
 
 
 async def test_messenger_message_is_stored_then_acknowledged_through_the_send_api(
-        client: Client, runtime: Runtime, fake: FakeGraphApi) -> None:
+    client: Client, runtime: Runtime, fake: FakeGraphApi
+) -> None:
     status, answer = await post(client, page(entry(dm("m_AG5Hz2Uq7tuwNEhX"))))
 
     assert (status, answer["stored"], answer["duplicates"]) == (200, 1, 0)
@@ -191,18 +239,22 @@ async def test_messenger_message_is_stored_then_acknowledged_through_the_send_ap
 
 
 async def test_instagram_message_with_attachment_is_answered_through_the_send_api(
-        client: Client, runtime: Runtime, fake: FakeGraphApi) -> None:
+    client: Client, runtime: Runtime, fake: FakeGraphApi
+) -> None:
     url = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1789&signature=AbC"
-    event = dm("aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE", sender=IGSID, recipient=IG_ID,
-               attachments=[{"type": "image", "payload": {"url": url}}])
+    event = dm(
+        "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE",
+        sender=IGSID,
+        recipient=IG_ID,
+        attachments=[{"type": "image", "payload": {"url": url}}],
+    )
 
     status, _ = await post(client, page(entry(event, page=IG_ID), kind="instagram"))
 
     assert status == 200
     [row] = await stored_messages(runtime)
     assert (row.channel, row.sender) == ("instagram", IGSID)
-    assert row.attachments == [{"filename": "", "content_type": "image/*", "size": 0,
-                                "url": url}]
+    assert row.attachments == [{"filename": "", "content_type": "image/*", "size": 0, "url": url}]
     [outcome] = await runtime.worker.drain()
     assert await runtime.sender.run_once() == 1
     [call] = fake.sent
@@ -211,9 +263,12 @@ async def test_instagram_message_with_attachment_is_answered_through_the_send_ap
 
 
 async def test_whatsapp_is_closed_by_default_so_its_message_is_stored_and_not_answered(
-        client: Client, runtime: Runtime, fake: FakeGraphApi) -> None:
-    payload = whatsapp(wa_text("wamid.HBgLMzkzNDcxMjM0NTY3FQIAEhgg"),
-                       name="Giulia\x1b[31m \u202eBianchi\r\nX-Injected: 1")
+    client: Client, runtime: Runtime, fake: FakeGraphApi
+) -> None:
+    payload = whatsapp(
+        wa_text("wamid.HBgLMzkzNDcxMjM0NTY3FQIAEhgg"),
+        name="Giulia\x1b[31m \u202eBianchi\r\nX-Injected: 1",
+    )
 
     status, answer = await post(client, payload)
 
@@ -228,7 +283,8 @@ async def test_whatsapp_is_closed_by_default_so_its_message_is_stored_and_not_an
 
 
 async def test_whatsapp_opened_by_policy_is_answered_through_the_whatsapp_api(
-        client: Client, runtime: Runtime, fake: FakeGraphApi) -> None:
+    client: Client, runtime: Runtime, fake: FakeGraphApi
+) -> None:
     await runtime.policy.set_channel("whatsapp", accepted=True, actor="admin")
 
     await post(client, whatsapp(wa_text("wamid.HBgLMzkzNDcxMjM0NTY3FQIAEhgh")))
@@ -239,14 +295,18 @@ async def test_whatsapp_opened_by_policy_is_answered_through_the_whatsapp_api(
     [call] = fake.sent
     assert (call.node, call.token) == (PHONE_NUMBER_ID, TOKEN)
     assert {k: call.body[k] for k in ("messaging_product", "to", "type")} == {
-        "messaging_product": "whatsapp", "to": WA_FROM, "type": "text"}
+        "messaging_product": "whatsapp",
+        "to": WA_FROM,
+        "type": "text",
+    }
     assert str(outcome.ticket_ref) in call.body["text"]["body"]
     [reply] = await outbox_rows(runtime)
     assert (reply.status, reply.provider_id) == ("sent", "wamid.HBgLFAKE000001")
 
 
 async def test_reply_after_the_24_hour_window_is_not_sent_and_noted_on_the_ticket(
-        client: Client, runtime: Runtime, fake: FakeGraphApi, clock: VirtualClock) -> None:
+    client: Client, runtime: Runtime, fake: FakeGraphApi, clock: VirtualClock
+) -> None:
     await post(client, page(entry(dm("m_window_1"))))
     [outcome] = await runtime.worker.drain()
     clock.set(SENT_AT + timedelta(hours=24, minutes=1))
@@ -258,18 +318,24 @@ async def test_reply_after_the_24_hour_window_is_not_sent_and_noted_on_the_ticke
     assert reply.status == "failed"
     assert "outside the 24-hour messaging window" in reply.last_error
     async with runtime.sessions() as session:
-        notes = list(await session.scalars(select(TicketEvent.note).where(
-            TicketEvent.ticket_id == outcome.ticket_id)))
+        notes = list(
+            await session.scalars(
+                select(TicketEvent.note).where(TicketEvent.ticket_id == outcome.ticket_id)
+            )
+        )
     assert any("24-hour messaging window" in note for note in notes)
 
 
 async def test_batch_stores_every_customer_message_and_ignores_echoes_and_receipts(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     other = "7012345678901234"
     feed = {"id": PAGE_ID, "time": 1, "changes": [{"field": "feed", "value": {"item": "post"}}]}
-    payload = page(entry(dm("m_1", "first"), echo("m_echo"), delivery(), read(),
-                         dm("m_2", "second")),
-                   entry(dm("m_3", "from another customer", sender=other), read()), feed)
+    payload = page(
+        entry(dm("m_1", "first"), echo("m_echo"), delivery(), read(), dm("m_2", "second")),
+        entry(dm("m_3", "from another customer", sender=other), read()),
+        feed,
+    )
     statuses = [wa_status("wamid.OURS", s) for s in ("sent", "delivered", "read")]
 
     status, answer = await post(client, payload)
@@ -279,12 +345,16 @@ async def test_batch_stores_every_customer_message_and_ignores_echoes_and_receip
     assert (wa_status_code, wa_answer["stored"], wa_answer["ignored"]) == (200, 0, 3)
     rows = await stored_messages(runtime)
     assert [(r.external_id, r.sender, r.text) for r in rows] == [
-        ("m_1", PSID, "first"), ("m_2", PSID, "second"), ("m_3", other, "from another customer")]
+        ("m_1", PSID, "first"),
+        ("m_2", PSID, "second"),
+        ("m_3", other, "from another customer"),
+    ]
     assert await runtime.redis.xlen(runtime.keys.stream) == 3
 
 
 async def test_replayed_webhook_is_stored_once_and_answered_once(
-        client: Client, runtime: Runtime, fake: FakeGraphApi) -> None:
+    client: Client, runtime: Runtime, fake: FakeGraphApi
+) -> None:
     payload = page(entry(dm("m_replayed")))
 
     first = await post(client, payload)
@@ -295,7 +365,10 @@ async def test_replayed_webhook_is_stored_once_and_answered_once(
     third = await post(client, payload)
 
     assert [(s, a["stored"], a["duplicates"]) for s, a in (first, second, third)] == [
-        (200, 1, 0), (200, 0, 1), (200, 0, 1)]
+        (200, 1, 0),
+        (200, 0, 1),
+        (200, 0, 1),
+    ]
     assert len(await stored_messages(runtime)) == 1
     assert await runtime.worker.drain() == []
     assert await runtime.sender.run_once() == 0
@@ -303,7 +376,8 @@ async def test_replayed_webhook_is_stored_once_and_answered_once(
 
 
 async def test_forged_or_missing_signatures_are_refused_and_store_nothing(
-        client: Client, runtime: Runtime, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
     body = json.dumps(page(entry(dm("m_forged")))).encode()
     other = json.dumps(page(entry(dm("m_other")))).encode()
     sha1 = "sha1=" + hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
@@ -328,7 +402,8 @@ async def test_forged_or_missing_signatures_are_refused_and_store_nothing(
 
 
 async def test_signed_payloads_of_the_wrong_shape_are_200_with_nothing_stored(
-        client: Client, runtime: Runtime, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
     cases: dict[str, Any] = {
         "array": [page(entry(dm("m_x")))],
         "no entry": {"object": "page"},
@@ -342,10 +417,11 @@ async def test_signed_payloads_of_the_wrong_shape_are_200_with_nothing_stored(
         "sender with a newline": page(entry(dm("m_x", sender="123\r\nX-Evil: 1"))),
         "mid with a space": page(entry(dm("m_x y"))),
         "attachments not a list": page(entry(dm("m_x", attachments={"type": "image"}))),
-        "whatsapp without changes": {"object": "whatsapp_business_account",
-                                     "entry": [{"id": "1"}]},
-        "whatsapp value not an object": {"object": "whatsapp_business_account", "entry": [
-            {"id": "1", "changes": [{"field": "messages", "value": "text"}]}]},
+        "whatsapp without changes": {"object": "whatsapp_business_account", "entry": [{"id": "1"}]},
+        "whatsapp value not an object": {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "messages", "value": "text"}]}],
+        },
         "whatsapp from not a phone": whatsapp(wa_text("wamid.X", sender="not-a-number")),
     }
     for case, payload in cases.items():
@@ -359,10 +435,12 @@ async def test_signed_payloads_of_the_wrong_shape_are_200_with_nothing_stored(
 
 
 async def test_a_malformed_event_does_not_lose_the_good_ones_beside_it(
-        client: Client, runtime: Runtime) -> None:
-    payload = page(entry(dm("m_good_1"), {"sender": {"id": PSID}, "message": []},
-                         dm("m_good_2")),
-                   {"id": PAGE_ID, "messaging": "nonsense"})
+    client: Client, runtime: Runtime
+) -> None:
+    payload = page(
+        entry(dm("m_good_1"), {"sender": {"id": PSID}, "message": []}, dm("m_good_2")),
+        {"id": PAGE_ID, "messaging": "nonsense"},
+    )
 
     status, answer = await post(client, payload)
 
@@ -371,15 +449,18 @@ async def test_a_malformed_event_does_not_lose_the_good_ones_beside_it(
 
 
 async def test_unparseable_or_oversized_bodies_are_refused(
-        client: Client, runtime: Runtime, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
     cases = {
         "not JSON": (b"object=page&entry=1", 400),
         "truncated JSON": (json.dumps(page(entry(dm("m_x")))).encode()[:-5], 400),
         "invalid UTF-8": (b'{"object": "page\xff\xfe"}', 400),
         "nested too deep": (b"[" * 100_000 + b"]" * 100_000, 400),
         # Signed and shaped right, but deeper than any event (JSON depth is capped at 32).
-        "nested deeper than the cap": (json.dumps(page(entry(dm(
-            "m_x", deep=json.loads("[" * 600 + "]" * 600))))).encode(), 400),
+        "nested deeper than the cap": (
+            json.dumps(page(entry(dm("m_x", deep=json.loads("[" * 600 + "]" * 600))))).encode(),
+            400,
+        ),
         "over the size limit": (b'{"object": "page", "pad": "' + b"p" * LIMIT + b'"}', 413),
     }
     for case, (body, expected) in cases.items():
@@ -392,7 +473,8 @@ async def test_unparseable_or_oversized_bodies_are_refused(
 
 
 async def test_store_failure_answers_503_and_meta_redelivery_then_stores_it(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     payload = page(entry(dm("m_store_down")))
     async with runtime.engine.begin() as connection:
         await connection.execute(text("ALTER TABLE messages RENAME TO messages_away"))
@@ -414,27 +496,42 @@ async def test_store_failure_answers_503_and_meta_redelivery_then_stores_it(
 
 
 async def test_subscription_handshake_echoes_the_challenge_only_for_our_verify_token(
-        graph: tuple[FakeGraphApi, str]) -> None:
+    graph: tuple[FakeGraphApi, str],
+) -> None:
     app = web.Application()
     app.router.add_routes(plug(config(graph[1]), _NoStore()).routes)
     async with TestClient(TestServer(app)) as client:
-        good = await client.get(PATH, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY,
-                                              "hub.challenge": "1158201444"})
-        wrong = await client.get(PATH, params={"hub.mode": "subscribe",
-                                               "hub.verify_token": "guess",
-                                               "hub.challenge": "1158201444"})
-        no_mode = await client.get(PATH, params={"hub.verify_token": VERIFY,
-                                                 "hub.challenge": "1"})
+        good = await client.get(
+            PATH,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY,
+                "hub.challenge": "1158201444",
+            },
+        )
+        wrong = await client.get(
+            PATH,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": "guess",
+                "hub.challenge": "1158201444",
+            },
+        )
+        no_mode = await client.get(PATH, params={"hub.verify_token": VERIFY, "hub.challenge": "1"})
 
         assert (good.status, await good.text(), good.content_type) == (
-            200, "1158201444", "text/plain")
+            200,
+            "1158201444",
+            "text/plain",
+        )
         assert wrong.status == 403
         assert "1158201444" not in await wrong.text()
         assert no_mode.status == 400
 
 
 async def test_without_an_app_secret_the_webhook_answers_503_and_nothing_is_sent(
-        graph: tuple[FakeGraphApi, str]) -> None:
+    graph: tuple[FakeGraphApi, str],
+) -> None:
     sink = _NoStore()
     meta = plug(config(graph[1], app_secret=""), sink)
     app = web.Application()
@@ -484,64 +581,128 @@ GRAPH = "https://graph.facebook.com/v21.0"
 
 
 def test_whatsapp_media_becomes_attachment_metadata_with_its_caption_as_text() -> None:
-    image = {"from": WA_FROM, "id": "wamid.IMG", "timestamp": "1762070100", "type": "image",
-             "image": {"caption": "Targhetta del SUN-5K-G03", "mime_type": "image/jpeg",
-                       "sha256": "81d3bd8a8db4868c9520ed47186e8b7c", "id": "2754859441498128"}}
-    document = {"from": f"+{WA_FROM}", "id": "wamid.DOC", "timestamp": "1762070101",
-                "type": "document",
-                "document": {"filename": "fattura.pdf", "mime_type": "application/pdf",
-                             "sha256": "abc", "id": "1003383421387256"}}
+    image = {
+        "from": WA_FROM,
+        "id": "wamid.IMG",
+        "timestamp": "1762070100",
+        "type": "image",
+        "image": {
+            "caption": "Targhetta del SUN-5K-G03",
+            "mime_type": "image/jpeg",
+            "sha256": "81d3bd8a8db4868c9520ed47186e8b7c",
+            "id": "2754859441498128",
+        },
+    }
+    document = {
+        "from": f"+{WA_FROM}",
+        "id": "wamid.DOC",
+        "timestamp": "1762070101",
+        "type": "document",
+        "document": {
+            "filename": "fattura.pdf",
+            "mime_type": "application/pdf",
+            "sha256": "abc",
+            "id": "1003383421387256",
+        },
+    }
 
     batch = parse(whatsapp(image, document), GRAPH, START)
 
     first, second = batch.messages
     assert (first.text, first.sender, first.display_name) == (
-        "Targhetta del SUN-5K-G03", WA_FROM, "Giulia Bianchi")
+        "Targhetta del SUN-5K-G03",
+        WA_FROM,
+        "Giulia Bianchi",
+    )
     assert first.received_at == datetime(2025, 11, 2, 7, 55, tzinfo=UTC)
     assert first.attachments[0].model_dump() == {
-        "filename": "", "content_type": "image/jpeg", "size": 0,
-        "url": f"{GRAPH}/2754859441498128"}
+        "filename": "",
+        "content_type": "image/jpeg",
+        "size": 0,
+        "url": f"{GRAPH}/2754859441498128",
+    }
     assert second.sender == WA_FROM  # "+39..." stored as digits, like the identity
     assert (second.attachments[0].filename, second.attachments[0].content_type) == (
-        "fattura.pdf", "application/pdf")
+        "fattura.pdf",
+        "application/pdf",
+    )
 
 
 def test_whatsapp_buttons_locations_and_reactions() -> None:
     base = {"from": WA_FROM, "timestamp": "1762070100"}
-    button = {**base, "id": "wamid.B", "type": "interactive", "interactive": {
-        "type": "button_reply", "button_reply": {"id": "status", "title": "Stato pratica"}}}
-    where = {**base, "id": "wamid.L", "type": "location", "location": {
-        "latitude": 45.46, "longitude": 9.19, "name": "Magazzino", "address": "Via Roma 1"}}
-    reaction = {**base, "id": "wamid.R", "type": "reaction",
-                "reaction": {"message_id": "wamid.B", "emoji": "\U0001f44d"}}
+    button = {
+        **base,
+        "id": "wamid.B",
+        "type": "interactive",
+        "interactive": {
+            "type": "button_reply",
+            "button_reply": {"id": "status", "title": "Stato pratica"},
+        },
+    }
+    where = {
+        **base,
+        "id": "wamid.L",
+        "type": "location",
+        "location": {
+            "latitude": 45.46,
+            "longitude": 9.19,
+            "name": "Magazzino",
+            "address": "Via Roma 1",
+        },
+    }
+    reaction = {
+        **base,
+        "id": "wamid.R",
+        "type": "reaction",
+        "reaction": {"message_id": "wamid.B", "emoji": "\U0001f44d"},
+    }
 
     batch = parse(whatsapp(button, where, reaction), GRAPH, START)
 
     assert [m.text for m in batch.messages] == [
-        "Stato pratica", "Magazzino - Via Roma 1 - 45.46, 9.19"]
+        "Stato pratica",
+        "Magazzino - Via Roma 1 - 45.46, 9.19",
+    ]
     assert batch.ignored == 1
 
 
 def test_messenger_attachments_edits_and_standby() -> None:
     url = "https://scontent.xx.fbcdn.net/v/t1.15752-9/123_n.jpg?_nc_cat=1&oh=abc"
-    photo = dm("mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c", "", attachments=[{"type": "image", "payload": {"url": url}},
-                                           {"type": "file", "payload": {"url": "x" * 3000}},
-                                           {"type": "fallback", "payload": None}])
-    edit = {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
-            "timestamp": epoch_ms(SENT_AT),
-            "message_edit": {"mid": "mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c", "text": "now with text",
-                             "num_edit": 2}}
+    photo = dm(
+        "mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c",
+        "",
+        attachments=[
+            {"type": "image", "payload": {"url": url}},
+            {"type": "file", "payload": {"url": "x" * 3000}},
+            {"type": "fallback", "payload": None},
+        ],
+    )
+    edit = {
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE_ID},
+        "timestamp": epoch_ms(SENT_AT),
+        "message_edit": {
+            "mid": "mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c",
+            "text": "now with text",
+            "num_edit": 2,
+        },
+    }
     standby = {"id": PAGE_ID, "time": 1, "standby": [dm("m_standby", "handled by a human")]}
 
     batch = parse(page(entry(photo, edit), standby), GRAPH, START)
 
     first, edited, held = batch.messages
     assert [(a.filename, a.content_type, a.url) for a in first.attachments] == [
-        ("123_n.jpg", "image/*", url), ("", "application/x-meta-file", ""),
-        ("", "application/x-meta-fallback", "")]
+        ("123_n.jpg", "image/*", url),
+        ("", "application/x-meta-file", ""),
+        ("", "application/x-meta-fallback", ""),
+    ]
     assert first.external_id == "mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c"
     assert (edited.external_id, edited.edit_of, edited.text) == (
-        f"{first.external_id}#edit2", first.external_id, "now with text")
+        f"{first.external_id}#edit2",
+        first.external_id,
+        "now with text",
+    )
     assert "standby" in held.automated
     assert first.automated == edited.automated == ""
 
@@ -549,14 +710,22 @@ def test_messenger_attachments_edits_and_standby() -> None:
 def test_instagram_echoes_unsent_messages_reactions_and_seen_events_are_not_messages() -> None:
     ig_echo = dm("aWdfZAG1_echo", sender=IG_ID, recipient=IGSID, is_echo=True)
     unsent = dm("aWdfZAG1_unsent", "", sender=IGSID, recipient=IG_ID, is_deleted=True)
-    reaction = {"sender": {"id": IGSID}, "recipient": {"id": IG_ID}, "timestamp": 1,
-                "reaction": {"mid": "aWdfZAG1_x", "action": "react", "reaction": "love",
-                             "emoji": "\u2764"}}
-    seen = {"sender": {"id": IGSID}, "recipient": {"id": IG_ID}, "timestamp": 1,
-            "read": {"mid": "aWdfZAG1_x"}}
+    reaction = {
+        "sender": {"id": IGSID},
+        "recipient": {"id": IG_ID},
+        "timestamp": 1,
+        "reaction": {"mid": "aWdfZAG1_x", "action": "react", "reaction": "love", "emoji": "\u2764"},
+    }
+    seen = {
+        "sender": {"id": IGSID},
+        "recipient": {"id": IG_ID},
+        "timestamp": 1,
+        "read": {"mid": "aWdfZAG1_x"},
+    }
 
-    batch = parse(page(entry(ig_echo, unsent, reaction, seen, page=IG_ID), kind="instagram"),
-                  GRAPH, START)
+    batch = parse(
+        page(entry(ig_echo, unsent, reaction, seen, page=IG_ID), kind="instagram"), GRAPH, START
+    )
 
     assert (batch.messages, batch.ignored, batch.problems) == ([], 4, [])
 
@@ -579,10 +748,21 @@ def test_display_names_lose_control_and_bidi_characters() -> None:
 # --- senders against the fake Graph API (no store) ----------------------------------------------
 
 
-def reply(channel: Channel = Channel.FACEBOOK, text: str = "We received your complaint C-1.",
-          to: str = PSID, last: datetime | None = START) -> OutboundReply:
-    return OutboundReply(outbox_id=1, channel=channel, to=to, text=text, language="en",
-                         ticket_ref="C-1", last_inbound_at=last)
+def reply(
+    channel: Channel = Channel.FACEBOOK,
+    text: str = "We received your complaint C-1.",
+    to: str = PSID,
+    last: datetime | None = START,
+) -> OutboundReply:
+    return OutboundReply(
+        outbox_id=1,
+        channel=channel,
+        to=to,
+        text=text,
+        language="en",
+        ticket_ref="C-1",
+        last_inbound_at=last,
+    )
 
 
 @pytest.fixture
@@ -593,26 +773,48 @@ async def messenger(graph: tuple[FakeGraphApi, str]) -> AsyncIterator[MessengerS
 
 
 async def test_graph_errors_map_to_retry_delay_permanent_or_retryable(
-        fake: FakeGraphApi, messenger: MessengerSender, subtests: pytest.Subtests) -> None:
-    usage = json.dumps({PAGE_ID: [{"type": "pages", "call_count": 100,
-                                   "estimated_time_to_regain_access": 7}]})
+    fake: FakeGraphApi, messenger: MessengerSender, subtests: pytest.Subtests
+) -> None:
+    usage = json.dumps(
+        {PAGE_ID: [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 7}]}
+    )
     cases: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
-        ("613 rate limit", (400, 613, "Calls to this api have exceeded the rate limit."),
-         {"retry_after": 60.0, "permanent": False}),
-        ("429 with Retry-After", (429, 4, "Application request limit reached"),
-         {"retry_after": 120.0, "permanent": False}),
-        ("page rate limit with usage header", (400, 32, "Page request limit reached"),
-         {"retry_after": 420.0, "permanent": False}),
-        ("outside the window", (400, 10, "(#10) This message is sent outside of allowed window."),
-         {"permanent": True, "retry_after": None}),
-        ("person unavailable", (400, 551, "This person isn't available right now."),
-         {"permanent": True}),
-        ("server error", (500, 2, "An unexpected error has occurred. Please retry later."),
-         {"permanent": False, "retry_after": None}),
+        (
+            "613 rate limit",
+            (400, 613, "Calls to this api have exceeded the rate limit."),
+            {"retry_after": 60.0, "permanent": False},
+        ),
+        (
+            "429 with Retry-After",
+            (429, 4, "Application request limit reached"),
+            {"retry_after": 120.0, "permanent": False},
+        ),
+        (
+            "page rate limit with usage header",
+            (400, 32, "Page request limit reached"),
+            {"retry_after": 420.0, "permanent": False},
+        ),
+        (
+            "outside the window",
+            (400, 10, "(#10) This message is sent outside of allowed window."),
+            {"permanent": True, "retry_after": None},
+        ),
+        (
+            "person unavailable",
+            (400, 551, "This person isn't available right now."),
+            {"permanent": True},
+        ),
+        (
+            "server error",
+            (500, 2, "An unexpected error has occurred. Please retry later."),
+            {"permanent": False, "retry_after": None},
+        ),
         ("bad request", (400, 100, "(#100) Invalid parameter"), {"permanent": True}),
     ]
-    headers = {"429 with Retry-After": {"Retry-After": "120"},
-               "page rate limit with usage header": {"X-Business-Use-Case-Usage": usage}}
+    headers = {
+        "429 with Retry-After": {"Retry-After": "120"},
+        "page rate limit with usage header": {"X-Business-Use-Case-Usage": usage},
+    }
     subcodes = {"outside the window": 2018278}
     for case, (status, code, message), expected in cases:
         with subtests.test(case):
@@ -650,7 +852,8 @@ async def test_an_unreachable_graph_api_is_retried_later() -> None:
 
 
 async def test_window_is_checked_before_any_call(
-        fake: FakeGraphApi, messenger: MessengerSender) -> None:
+    fake: FakeGraphApi, messenger: MessengerSender
+) -> None:
     never = await messenger.send(reply(last=None))
     stale = await messenger.send(reply(last=START - timedelta(hours=30)))
     just_in = await messenger.send(reply(last=START - timedelta(hours=23, minutes=59)))
@@ -662,15 +865,18 @@ async def test_window_is_checked_before_any_call(
 
 
 async def test_long_replies_go_in_parts_within_each_channel_limit(
-        graph: tuple[FakeGraphApi, str]) -> None:
+    graph: tuple[FakeGraphApi, str],
+) -> None:
     fake, url = graph
     client = GraphClient(url, TOKEN, 5.0)
     paragraph = "Il nostro tecnico la contatterà entro due giorni lavorativi. " * 20
     try:
         sent_ig = await MessengerSender(Channel.INSTAGRAM, client, lambda: START).send(
-            reply(Channel.INSTAGRAM, "\n".join([paragraph] * 3), to=IGSID))
+            reply(Channel.INSTAGRAM, "\n".join([paragraph] * 3), to=IGSID)
+        )
         sent_wa = await WhatsAppSender(client, PHONE_NUMBER_ID, lambda: START).send(
-            reply(Channel.WHATSAPP, "ok", to=WA_FROM))
+            reply(Channel.WHATSAPP, "ok", to=WA_FROM)
+        )
     finally:
         await client.close()
 
@@ -683,7 +889,8 @@ async def test_long_replies_go_in_parts_within_each_channel_limit(
 
 
 async def test_a_failure_after_the_first_part_is_permanent_so_no_part_repeats(
-        fake: FakeGraphApi, messenger: MessengerSender) -> None:
+    fake: FakeGraphApi, messenger: MessengerSender
+) -> None:
     long_text = ("word " * 450).strip()  # two parts of at most 2,000 characters
     fake.pass_next()
     fake.fail_next(500, 2, "An unexpected error has occurred. Please retry your request later.")
@@ -700,5 +907,6 @@ def test_split_text_cuts_at_lines_then_words_then_characters() -> None:
     assert split_text("one two three four", 9) == ["one two", "three", "four"]
     assert split_text("line one\nline two", 12) == ["line one", "line two"]
     assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
-    assert all(len(p.encode()) <= 8 for p in split_text("\u00e8" * 20, 8,
-                                                           lambda s: len(s.encode())))
+    assert all(
+        len(p.encode()) <= 8 for p in split_text("\u00e8" * 20, 8, lambda s: len(s.encode()))
+    )

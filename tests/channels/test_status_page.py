@@ -41,8 +41,7 @@ async def client(runtime: Runtime, tmp_path: Path) -> AsyncIterator[Client]:
 
 async def open_ticket(runtime: Runtime, clock: VirtualClock) -> str:
     """A complaint by email, decided by the worker; returns its reference."""
-    text = ("Il mio inverter Fronius Primo 5.0-1 non funziona più, ordine n. 778812. "
-            + PHONE_TEXT)
+    text = "Il mio inverter Fronius Primo 5.0-1 non funziona più, ordine n. 778812. " + PHONE_TEXT
     await runtime.ingest.accept(complaint(EMAIL, text, clock.now(), channel=Channel.EMAIL))
     await runtime.worker.drain()
     async with runtime.sessions() as session:
@@ -51,10 +50,13 @@ async def open_ticket(runtime: Runtime, clock: VirtualClock) -> str:
     return ref
 
 
-async def look_up(client: Client, ref: str, contact: str, lang: str = "en",
-                  ) -> tuple[int, str]:
-    response = await client.post("/status", data={"ref": ref, "contact": contact,
-                                                  "lang": lang})
+async def look_up(
+    client: Client,
+    ref: str,
+    contact: str,
+    lang: str = "en",
+) -> tuple[int, str]:
+    response = await client.post("/status", data={"ref": ref, "contact": contact, "lang": lang})
     return response.status, await response.text()
 
 
@@ -67,13 +69,14 @@ async def mailed_links(runtime: Runtime, captured: dict[int, OutboundReply]) -> 
 
 
 async def test_the_right_pair_gets_a_link_by_mail_that_shows_the_ticket_once(
-        client: Client, runtime: Runtime, clock: VirtualClock,
-        captured: dict[int, OutboundReply]) -> None:
+    client: Client, runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     ref = await open_ticket(runtime, clock)
     desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, clock)
     clock.set(clock.now() + timedelta(hours=26))
-    await desk.change_status(ref, TicketStatus.INVESTIGATING, note="A technician <b>checks</b>",
-                             actor="staff")
+    await desk.change_status(
+        ref, TicketStatus.INVESTIGATING, note="A technician <b>checks</b>", actor="staff"
+    )
     status, body = await look_up(client, ref.lower(), " Marco.Bianchi@Example.com ", "it")
     assert status == 200
     assert 'id="result"' not in body  # nothing shown to whoever typed the pair
@@ -100,13 +103,15 @@ async def test_the_right_pair_gets_a_link_by_mail_that_shows_the_ticket_once(
 
 
 async def test_every_look_up_answers_the_same_and_only_the_owner_gets_mail(
-        client: Client, runtime: Runtime, clock: VirtualClock,
-        captured: dict[int, OutboundReply]) -> None:
+    client: Client, runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 10, 3600)
     ref = await open_ticket(runtime, clock)
-    answers = [await look_up(client, ref, "someone.else@example.com"),
-               await look_up(client, "C-2026-999999", EMAIL),
-               await look_up(client, ref, "+39 333 765 4321")]  # a phone gets no mail
+    answers = [
+        await look_up(client, ref, "someone.else@example.com"),
+        await look_up(client, "C-2026-999999", EMAIL),
+        await look_up(client, ref, "+39 333 765 4321"),
+    ]  # a phone gets no mail
     assert await mailed_links(runtime, captured) == []
     right = await look_up(client, ref, EMAIL)
     assert len(await mailed_links(runtime, captured)) == 1
@@ -116,13 +121,14 @@ async def test_every_look_up_answers_the_same_and_only_the_owner_gets_mail(
 
 
 async def test_a_reference_typed_with_the_attackers_own_address_unlocks_nothing(
-        client: Client, runtime: Runtime, clock: VirtualClock,
-        captured: dict[int, OutboundReply]) -> None:
+    client: Client, runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
     """Issue 11, 1: a form naming the victim's reference made the attacker's contact count."""
     ref = await open_ticket(runtime, clock)
     text = f"I withdraw my complaint. Order number: {ref}. Email: mallory@evil.test"
-    await runtime.ingest.accept(complaint("b:mallory-browser-0000000000", text, clock.now(),
-                                          channel=Channel.WEBFORM))
+    await runtime.ingest.accept(
+        complaint("b:mallory-browser-0000000000", text, clock.now(), channel=Channel.WEBFORM)
+    )
     await runtime.worker.drain()
     await look_up(client, ref, "mallory@evil.test")
     assert await mailed_links(runtime, captured) == []
@@ -134,28 +140,30 @@ async def test_a_reference_typed_with_the_attackers_own_address_unlocks_nothing(
 
 
 async def test_parallel_look_ups_are_counted_before_any_is_answered(
-        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
+    client: Client, runtime: Runtime, clock: VirtualClock
+) -> None:
     """Issue 11, 4: 80 parallel wrong look-ups all got through a limit of 10."""
     runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 10, 3600)
-    runtime.lookup.per_reference = Limiter(runtime.redis, runtime.keys, "lookup-ref", 1000,
-                                           3600)
-    answers = await asyncio.gather(*[look_up(client, f"C-2026-{n:06d}", EMAIL)
-                                     for n in range(80)])
+    runtime.lookup.per_reference = Limiter(runtime.redis, runtime.keys, "lookup-ref", 1000, 3600)
+    answers = await asyncio.gather(*[look_up(client, f"C-2026-{n:06d}", EMAIL) for n in range(80)])
     statuses = sorted(status for status, _ in answers)
     assert statuses.count(200) == 10
     assert statuses.count(429) == 70
 
 
 async def test_guesses_at_one_reference_are_limited_whoever_makes_them(
-        runtime: Runtime, clock: VirtualClock) -> None:
-    allowed = [(await runtime.lookup.request_link("C-2026-000001", EMAIL,
-                                                  f"198.51.100.{n}")).allowed
-               for n in range(8)]
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    allowed = [
+        (await runtime.lookup.request_link("C-2026-000001", EMAIL, f"198.51.100.{n}")).allowed
+        for n in range(8)
+    ]
     assert allowed == [True] * 5 + [False] * 3
 
 
 async def test_a_limited_visitor_is_told_when_to_try_again(
-        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
+    client: Client, runtime: Runtime, clock: VirtualClock
+) -> None:
     for attempt in range(3):
         status, _ = await look_up(client, f"C-2026-00000{attempt + 5}", EMAIL)
         assert status == 200
@@ -171,8 +179,9 @@ async def test_a_limited_visitor_is_told_when_to_try_again(
 
 
 async def test_a_reference_in_the_link_is_filled_in(client: Client) -> None:
-    response = await client.get("/status?ref=C-2026-000123%22%3E%3Cscript%3E",
-                                headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    response = await client.get(
+        "/status?ref=C-2026-000123%22%3E%3Cscript%3E", headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+    )
     body = await response.text()
     assert response.status == 200
     assert 'value="C-2026-000123&#34;&gt;&lt;script&gt;"' in body
@@ -182,7 +191,8 @@ async def test_a_reference_in_the_link_is_filled_in(client: Client) -> None:
 
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
 async def test_behind_a_trusted_proxy_each_visitor_has_their_own_attempts(
-        runtime: Runtime, tmp_path: Path, trusted_proxies: int) -> None:
+    runtime: Runtime, tmp_path: Path, trusted_proxies: int
+) -> None:
     """The forwarded address counts only when the operator says a proxy of theirs set it."""
     runtime.lookup.per_ip = Limiter(runtime.redis, runtime.keys, "lookup-ip", 2, 3600)
     plug = form_plug(runtime, tmp_path / "uploads", trusted_proxies=trusted_proxies)
@@ -190,8 +200,10 @@ async def test_behind_a_trusted_proxy_each_visitor_has_their_own_attempts(
         statuses = []
         for n, visitor in enumerate(("203.0.113.7", "203.0.113.7", "198.51.100.9")):
             response = await proxied.post(
-                "/status", data={"ref": f"C-2026-00099{n}", "contact": EMAIL},
-                headers={"X-Forwarded-For": f"10.9.9.9, {visitor}"})
+                "/status",
+                data={"ref": f"C-2026-00099{n}", "contact": EMAIL},
+                headers={"X-Forwarded-For": f"10.9.9.9, {visitor}"},
+            )
             statuses.append(response.status)
     # Trusted: the third visitor is someone else. Not trusted: all three are the proxy.
     assert statuses == ([200, 200, 200] if trusted_proxies else [200, 200, 429])

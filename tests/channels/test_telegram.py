@@ -62,15 +62,31 @@ _update_ids = itertools.count(10_000)
 
 
 def user(**fields: Any) -> dict[str, Any]:
-    return {"id": CHAT, "is_bot": False, "first_name": "Giulia", "last_name": "Bianchi",
-            "username": "giulia_b", "language_code": "it", **fields}
+    return {
+        "id": CHAT,
+        "is_bot": False,
+        "first_name": "Giulia",
+        "last_name": "Bianchi",
+        "username": "giulia_b",
+        "language_code": "it",
+        **fields,
+    }
 
 
-def message(message_id: int = 1, *, chat: int = CHAT, date: int = NOW,
-            sender: dict[str, Any] | None = None, **content: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"message_id": message_id, "from": sender or user(id=chat),
-                            "chat": {"id": chat, "type": "private", "first_name": "Giulia"},
-                            "date": date}
+def message(
+    message_id: int = 1,
+    *,
+    chat: int = CHAT,
+    date: int = NOW,
+    sender: dict[str, Any] | None = None,
+    **content: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "message_id": message_id,
+        "from": sender or user(id=chat),
+        "chat": {"id": chat, "type": "private", "first_name": "Giulia"},
+        "date": date,
+    }
     body.update(content or {"text": "Il mio inverter SUN-5K-G03 segna errore F23 da lunedì."})
     return body
 
@@ -81,19 +97,39 @@ def update(**content: Any) -> dict[str, Any]:
 
 
 def edit(message_id: int, text: str, edit_date: int, **fields: Any) -> dict[str, Any]:
-    return {"update_id": next(_update_ids),
-            "edited_message": message(message_id, text=text, edit_date=edit_date, **fields)}
+    return {
+        "update_id": next(_update_ids),
+        "edited_message": message(message_id, text=text, edit_date=edit_date, **fields),
+    }
 
 
-PHOTO = [{"file_id": f"AgACAgQAAxkBAAI{size}", "file_unique_id": f"AQAD{size}", "width": size,
-          "height": size, "file_size": size * 40} for size in (90, 320, 1280)]
-DOCUMENT = {"file_id": "BQACAgQAAxkBAAIBZ2", "file_unique_id": "AgADbw", "file_name":
-            "fattura-2026-118.pdf", "mime_type": "application/pdf", "file_size": 48_213}
+PHOTO = [
+    {
+        "file_id": f"AgACAgQAAxkBAAI{size}",
+        "file_unique_id": f"AQAD{size}",
+        "width": size,
+        "height": size,
+        "file_size": size * 40,
+    }
+    for size in (90, 320, 1280)
+]
+DOCUMENT = {
+    "file_id": "BQACAgQAAxkBAAIBZ2",
+    "file_unique_id": "AgADbw",
+    "file_name": "fattura-2026-118.pdf",
+    "mime_type": "application/pdf",
+    "file_size": 48_213,
+}
 
 
 def config(api: FakeBotApi, **changes: Any) -> TelegramConfig:
-    return TelegramConfig(token=TOKEN, webhook_secret=SECRET, api_url=api.base_url,
-                          status_label=i18n.status_label, **changes)
+    return TelegramConfig(
+        token=TOKEN,
+        webhook_secret=SECRET,
+        api_url=api.base_url,
+        status_label=i18n.status_label,
+        **changes,
+    )
 
 
 def accepted_of(runtime: Runtime) -> Callable[[], frozenset[Channel]]:
@@ -108,14 +144,19 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 @pytest.fixture
 async def client(runtime: Runtime, api: FakeBotApi) -> AsyncIterator[Client]:
-    telegram = plug(config(api, public_url="https://intake.example.com/"), runtime.ingest,
-                    runtime.lookup, accepted_of(runtime))
+    telegram = plug(
+        config(api, public_url="https://intake.example.com/"),
+        runtime.ingest,
+        runtime.lookup,
+        accepted_of(runtime),
+    )
     async with TestClient(TestServer(make_app(runtime, plugs=[telegram]))) as test_client:
         yield test_client
 
 
-async def deliver(client: Client, body: Any, headers: dict[str, str] | None = None
-                  ) -> tuple[int, dict[str, Any]]:
+async def deliver(
+    client: Client, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     headers = HEADERS if headers is None else headers
     if isinstance(body, bytes):
         response = await client.post(PATH, data=body, headers=headers)
@@ -130,7 +171,8 @@ async def deliver(client: Client, body: Any, headers: dict[str, str] | None = No
 
 
 async def test_message_is_stored_decided_and_answered_through_the_bot_api(
-        client: Client, runtime: Runtime, api: FakeBotApi) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi
+) -> None:
     status, payload = await deliver(client, update(message_id=41))
 
     assert (status, payload["outcome"]) == (200, "stored")
@@ -155,7 +197,8 @@ async def test_message_is_stored_decided_and_answered_through_the_bot_api(
 
 
 async def test_webhook_is_registered_with_the_secret_at_start(
-        client: Client, api: FakeBotApi) -> None:
+    client: Client, api: FakeBotApi
+) -> None:
     await api.wait_for(lambda: api.webhook is not None)
 
     assert api.webhook is not None
@@ -166,7 +209,8 @@ async def test_webhook_is_registered_with_the_secret_at_start(
 
 
 async def test_replayed_update_is_a_duplicate_stored_once_and_answered_once(
-        client: Client, runtime: Runtime, api: FakeBotApi) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi
+) -> None:
     delivery = update(message_id=7)
     first = await deliver(client, delivery)
     [outcome] = await runtime.worker.drain()
@@ -183,7 +227,8 @@ async def test_replayed_update_is_a_duplicate_stored_once_and_answered_once(
 
 
 async def test_edit_is_stored_as_an_edit_of_the_original_never_as_a_new_message(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     await deliver(client, update(message_id=12, text="Serial number: SN-1"))
     edited = edit(12, "Serial number: SN-12345", NOW + 90)
 
@@ -201,25 +246,37 @@ async def test_edit_is_stored_as_an_edit_of_the_original_never_as_a_new_message(
 
 
 async def test_photo_and_document_are_stored_as_file_metadata(
-        client: Client, runtime: Runtime) -> None:
-    await deliver(client, update(message_id=3, caption="Ecco la foto del display",
-                                 photo=PHOTO))
+    client: Client, runtime: Runtime
+) -> None:
+    await deliver(client, update(message_id=3, caption="Ecco la foto del display", photo=PHOTO))
     await deliver(client, update(message_id=4, document=DOCUMENT))
 
     photo_row, document_row = await stored_messages(runtime)
     assert photo_row.text == "Ecco la foto del display"
-    assert photo_row.attachments == [{"filename": "photo.jpg", "content_type": "image/jpeg",
-                                      "size": 1280 * 40, "url": "tg-file:AgACAgQAAxkBAAI1280"}]
+    assert photo_row.attachments == [
+        {
+            "filename": "photo.jpg",
+            "content_type": "image/jpeg",
+            "size": 1280 * 40,
+            "url": "tg-file:AgACAgQAAxkBAAI1280",
+        }
+    ]
     assert document_row.text == ""
-    assert document_row.attachments == [{
-        "filename": "fattura-2026-118.pdf", "content_type": "application/pdf",
-        "size": 48_213, "url": "tg-file:BQACAgQAAxkBAAIBZ2"}]
+    assert document_row.attachments == [
+        {
+            "filename": "fattura-2026-118.pdf",
+            "content_type": "application/pdf",
+            "size": 48_213,
+            "url": "tg-file:BQACAgQAAxkBAAIBZ2",
+        }
+    ]
     outcomes = await runtime.worker.drain()
     assert len(outcomes) == 2
 
 
 async def test_text_of_telegrams_full_length_is_stored_whole(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     text = ("Il display segna F23. " * 200)[:4096]
 
     status, payload = await deliver(client, update(text=text))
@@ -230,11 +287,14 @@ async def test_text_of_telegrams_full_length_is_stored_whole(
 
 
 async def test_forged_or_missing_secret_is_refused_and_nothing_is_stored(
-        client: Client, runtime: Runtime, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
     cases = {
-        "missing": ({}, 401), "wrong": ({SECRET_HEADER: "guessed"}, 403),
+        "missing": ({}, 401),
+        "wrong": ({SECRET_HEADER: "guessed"}, 403),
         "prefix": ({SECRET_HEADER: SECRET[:-1]}, 403),
-        "suffix": ({SECRET_HEADER: SECRET + "x"}, 403), "empty": ({SECRET_HEADER: ""}, 403),
+        "suffix": ({SECRET_HEADER: SECRET + "x"}, 403),
+        "empty": ({SECRET_HEADER: ""}, 403),
         "other case": ({SECRET_HEADER: SECRET.upper()}, 403),
     }
     for case, (headers, expected) in cases.items():
@@ -248,32 +308,65 @@ async def test_forged_or_missing_secret_is_refused_and_nothing_is_stored(
 
 
 async def test_updates_of_the_wrong_shape_are_answered_200_and_ignored(
-        client: Client, runtime: Runtime, api: FakeBotApi, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi, subtests: pytest.Subtests
+) -> None:
     cases: dict[str, tuple[Any, str]] = {
         "a JSON list": ([update()], "not an object"),
         "a JSON string": ("hello", "not an object"),
         "a number": (42, "not an object"),
         "no message": ({"update_id": 1}, "unsupported update type: none"),
-        "channel_post": ({"update_id": 2, "channel_post": message(chat=-100123)},
-                         "unsupported update type: channel_post"),
-        "callback_query": ({"update_id": 3, "callback_query": {
-            "id": "4382", "from": user(), "chat_instance": "-77", "data": "x"}},
-            "unsupported update type: callback_query"),
-        "my_chat_member": ({"update_id": 4, "my_chat_member": {"chat": {"id": CHAT}}},
-                           "unsupported update type: my_chat_member"),
+        "channel_post": (
+            {"update_id": 2, "channel_post": message(chat=-100123)},
+            "unsupported update type: channel_post",
+        ),
+        "callback_query": (
+            {
+                "update_id": 3,
+                "callback_query": {
+                    "id": "4382",
+                    "from": user(),
+                    "chat_instance": "-77",
+                    "data": "x",
+                },
+            },
+            "unsupported update type: callback_query",
+        ),
+        "my_chat_member": (
+            {"update_id": 4, "my_chat_member": {"chat": {"id": CHAT}}},
+            "unsupported update type: my_chat_member",
+        ),
         "message is a string": ({"update_id": 5, "message": "hello"}, "unsupported"),
-        "message without chat or date": ({"update_id": 6, "message": {"message_id": 1}},
-                                         "malformed message"),
+        "message without chat or date": (
+            {"update_id": 6, "message": {"message_id": 1}},
+            "malformed message",
+        ),
         "date is not a number": (update(date="yesterday"), "malformed message"),
         "from a bot": (update(sender=user(is_bot=True), text="spam"), "sent by a bot"),
-        "in a group": ({"update_id": 7, "message": {
-            **message(), "chat": {"id": -4001, "type": "group", "title": "Installers"}}},
-            "not a private one"),
-        "a sticker only": (update(sticker={
-            "file_id": "CAAC", "file_unique_id": "AgAD", "type": "regular", "width": 512,
-            "height": 512, "is_animated": False, "is_video": False}), "no text and no file"),
-        "a /start from a bot": (update(sender=user(is_bot=True), text="/start"),
-                                "sent by a bot"),
+        "in a group": (
+            {
+                "update_id": 7,
+                "message": {
+                    **message(),
+                    "chat": {"id": -4001, "type": "group", "title": "Installers"},
+                },
+            },
+            "not a private one",
+        ),
+        "a sticker only": (
+            update(
+                sticker={
+                    "file_id": "CAAC",
+                    "file_unique_id": "AgAD",
+                    "type": "regular",
+                    "width": 512,
+                    "height": 512,
+                    "is_animated": False,
+                    "is_video": False,
+                }
+            ),
+            "no text and no file",
+        ),
+        "a /start from a bot": (update(sender=user(is_bot=True), text="/start"), "sent by a bot"),
         "an edited /status": (edit(1, "/status", NOW + 5), "commands are not complaints"),
     }
     for case, (body, reason) in cases.items():
@@ -299,10 +392,13 @@ async def test_a_body_that_is_not_json_is_400(client: Client, runtime: Runtime) 
 
 
 async def test_start_is_greeted_in_the_users_language_and_not_stored(
-        client: Client, runtime: Runtime, api: FakeBotApi) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi
+) -> None:
     italian = await deliver(client, update(message_id=1, text="/start"))
-    english = await deliver(client, update(
-        message_id=2, text="/start@intake_test_bot", sender=user(language_code="pt-br")))
+    english = await deliver(
+        client,
+        update(message_id=2, text="/start@intake_test_bot", sender=user(language_code="pt-br")),
+    )
 
     assert [italian[1]["outcome"], english[1]["outcome"]] == ["answered", "answered"]
     first, second = api.sent
@@ -313,7 +409,8 @@ async def test_start_is_greeted_in_the_users_language_and_not_stored(
 
 
 async def test_status_tells_the_open_ticket_or_that_there_is_none(
-        client: Client, runtime: Runtime, api: FakeBotApi) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi
+) -> None:
     await deliver(client, update(message_id=1, text="/status"))
     await deliver(client, update(message_id=2))
     [outcome] = await runtime.worker.drain()
@@ -325,12 +422,14 @@ async def test_status_tells_the_open_ticket_or_that_there_is_none(
     assert view is not None
     assert view.ref == outcome.ticket_ref
     assert after["text"] == (
-        f"La tua pratica {view.ref}: {i18n.status_label(view.status.value, 'it')}.")
+        f"La tua pratica {view.ref}: {i18n.status_label(view.status.value, 'it')}."
+    )
     assert len(await stored_messages(runtime)) == 1
 
 
 async def test_replayed_command_is_answered_once(
-        client: Client, runtime: Runtime, api: FakeBotApi) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi
+) -> None:
     command = update(text="/status")
 
     first = await deliver(client, command)
@@ -341,7 +440,8 @@ async def test_replayed_command_is_answered_once(
 
 
 async def test_closed_channel_stores_messages_and_leaves_commands_unanswered(
-        client: Client, runtime: Runtime, api: FakeBotApi) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi
+) -> None:
     await runtime.policy.set_channel("telegram", accepted=False, actor="test")
 
     command = await deliver(client, update(message_id=1, text="/start"))
@@ -359,7 +459,8 @@ async def test_closed_channel_stores_messages_and_leaves_commands_unanswered(
 
 
 async def test_a_429_is_retried_after_its_retry_after_and_sent_once(
-        client: Client, runtime: Runtime, api: FakeBotApi, clock: VirtualClock) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi, clock: VirtualClock
+) -> None:
     await deliver(client, update())
     await runtime.worker.drain()
     api.rate_limit(retry_after=17)
@@ -380,7 +481,8 @@ async def test_a_429_is_retried_after_its_retry_after_and_sent_once(
 
 
 async def test_a_user_who_blocked_the_bot_fails_the_reply_for_good(
-        client: Client, runtime: Runtime, api: FakeBotApi) -> None:
+    client: Client, runtime: Runtime, api: FakeBotApi
+) -> None:
     api.block(CHAT)
     await deliver(client, update())
     await runtime.worker.drain()
@@ -394,8 +496,14 @@ async def test_a_user_who_blocked_the_bot_fails_the_reply_for_good(
 
 
 def reply(text: str, outbox_id: int = 1, to: str = str(CHAT)) -> OutboundReply:
-    return OutboundReply(outbox_id=outbox_id, channel=Channel.TELEGRAM, to=to, text=text,
-                         language="it", ticket_ref="T-1")
+    return OutboundReply(
+        outbox_id=outbox_id,
+        channel=Channel.TELEGRAM,
+        to=to,
+        text=text,
+        language="it",
+        ticket_ref="T-1",
+    )
 
 
 @pytest.fixture
@@ -410,7 +518,8 @@ async def sender(api: FakeBotApi) -> AsyncIterator[TelegramSender]:
 
 
 async def test_a_long_reply_goes_out_as_several_messages_cut_at_paragraphs(
-        sender: TelegramSender, api: FakeBotApi) -> None:
+    sender: TelegramSender, api: FakeBotApi
+) -> None:
     paragraphs = [f"Paragrafo {n}. " + "x" * 2500 for n in range(4)]
 
     result = await sender.send(reply("\n\n".join(paragraphs)))
@@ -421,7 +530,8 @@ async def test_a_long_reply_goes_out_as_several_messages_cut_at_paragraphs(
 
 
 async def test_the_fake_refuses_what_the_real_api_refuses_above_4096(
-        sender: TelegramSender, api: FakeBotApi) -> None:
+    sender: TelegramSender, api: FakeBotApi
+) -> None:
     channel_bot = TelegramChannel(config(api), NoSink(), NoTickets(), frozenset).bot
     async with channel_bot:
         with pytest.raises(BadRequest, match="Message is too long"):
@@ -434,7 +544,8 @@ async def test_the_fake_refuses_what_the_real_api_refuses_above_4096(
 
 
 async def test_a_429_midway_resumes_from_the_part_that_failed(
-        sender: TelegramSender, api: FakeBotApi) -> None:
+    sender: TelegramSender, api: FakeBotApi
+) -> None:
     text = "\n\n".join(["a" * 3000, "b" * 3000, "c" * 3000])
     api.rate_limit(retry_after=3, after=1)  # part one goes, part two is limited
 
@@ -449,7 +560,8 @@ async def test_a_429_midway_resumes_from_the_part_that_failed(
 
 
 async def test_refusals_map_to_what_the_outbox_should_do(
-        sender: TelegramSender, api: FakeBotApi) -> None:
+    sender: TelegramSender, api: FakeBotApi
+) -> None:
     api.block(555)
     blocked = await sender.send(reply("ciao", to="555"))
     empty = await sender.send(reply("   "))
@@ -465,9 +577,12 @@ async def test_refusals_map_to_what_the_outbox_should_do(
 async def test_an_unreachable_api_is_a_retryable_failure() -> None:
     async with running(TOKEN) as gone:
         base_url = gone.base_url  # a loopback port that listened once and no longer does
-    channel = TelegramChannel(TelegramConfig(token=TOKEN, webhook_secret=SECRET,
-                                             api_url=base_url),
-                              NoSink(), NoTickets(), lambda: frozenset(Channel))
+    channel = TelegramChannel(
+        TelegramConfig(token=TOKEN, webhook_secret=SECRET, api_url=base_url),
+        NoSink(),
+        NoTickets(),
+        lambda: frozenset(Channel),
+    )
     stop = asyncio.Event()
     lifetime = asyncio.create_task(channel.run(stop))
     try:
@@ -484,12 +599,17 @@ async def test_an_unreachable_api_is_a_retryable_failure() -> None:
 
 
 async def test_polling_deletes_the_webhook_then_ingests_updates_and_confirms_them(
-        runtime: Runtime, api: FakeBotApi) -> None:
+    runtime: Runtime, api: FakeBotApi
+) -> None:
     api.webhook = {"url": "https://old.example.com/hook"}  # left by an earlier deployment
     first, second = update(message_id=1), edit(1, "corretto", NOW + 30)
     await api.queue(first, update(message_id=2, text="/start"), second)
-    telegram = plug(config(api, polling=True, poll_timeout_s=5), runtime.ingest,
-                    runtime.lookup, accepted_of(runtime))
+    telegram = plug(
+        config(api, polling=True, poll_timeout_s=5),
+        runtime.ingest,
+        runtime.lookup,
+        accepted_of(runtime),
+    )
 
     async with TestClient(TestServer(make_app(runtime, plugs=[telegram]))) as test_client:
         await api.wait_for(lambda: second["update_id"] + 1 in api.offsets)
@@ -506,8 +626,12 @@ async def test_polling_deletes_the_webhook_then_ingests_updates_and_confirms_the
 
 
 async def test_polling_stops_promptly_in_the_middle_of_a_long_poll(api: FakeBotApi) -> None:
-    channel = TelegramChannel(config(api, polling=True, poll_timeout_s=300), NoSink(),
-                              NoTickets(), lambda: frozenset(Channel))
+    channel = TelegramChannel(
+        config(api, polling=True, poll_timeout_s=300),
+        NoSink(),
+        NoTickets(),
+        lambda: frozenset(Channel),
+    )
     stop = asyncio.Event()
     loop = asyncio.create_task(channel.run(stop))
     await api.wait_for(lambda: api.polling == 1)
@@ -520,8 +644,12 @@ async def test_polling_stops_promptly_in_the_middle_of_a_long_poll(api: FakeBotA
 
 async def test_polling_keeps_an_update_until_it_is_stored(api: FakeBotApi) -> None:
     sink = FlakySink(failures=1)
-    channel = TelegramChannel(config(api, polling=True, poll_timeout_s=5, retry_base_s=0.05), sink,
-                              NoTickets(), lambda: frozenset(Channel))
+    channel = TelegramChannel(
+        config(api, polling=True, poll_timeout_s=5, retry_base_s=0.05),
+        sink,
+        NoTickets(),
+        lambda: frozenset(Channel),
+    )
     pending = update(message_id=9)
     await api.queue(pending)
     stop = asyncio.Event()
@@ -540,7 +668,8 @@ async def test_polling_keeps_an_update_until_it_is_stored(api: FakeBotApi) -> No
 
 
 async def test_without_a_token_the_channel_says_so_and_the_webhook_answers_503(
-        runtime: Runtime) -> None:
+    runtime: Runtime,
+) -> None:
     telegram = plug(TelegramConfig(), runtime.ingest, runtime.lookup, accepted_of(runtime))
 
     assert telegram.status == "not configured: set INTAKE_TELEGRAM_TOKEN"
@@ -555,10 +684,10 @@ async def test_without_a_token_the_channel_says_so_and_the_webhook_answers_503(
     assert await stored_messages(runtime) == []
 
 
-async def test_a_webhook_without_a_secret_is_refused_but_replies_still_go(
-        api: FakeBotApi) -> None:
-    telegram = plug(replace(config(api), webhook_secret=""), NoSink(), NoTickets(),
-                    lambda: frozenset(Channel))
+async def test_a_webhook_without_a_secret_is_refused_but_replies_still_go(api: FakeBotApi) -> None:
+    telegram = plug(
+        replace(config(api), webhook_secret=""), NoSink(), NoTickets(), lambda: frozenset(Channel)
+    )
     app = web.Application()
     app.add_routes(telegram.routes)
 
@@ -571,8 +700,7 @@ async def test_a_webhook_without_a_secret_is_refused_but_replies_still_go(
     assert set(telegram.senders) == {Channel.TELEGRAM}
 
 
-async def test_a_store_failure_answers_503_so_telegram_delivers_again(
-        api: FakeBotApi) -> None:
+async def test_a_store_failure_answers_503_so_telegram_delivers_again(api: FakeBotApi) -> None:
     sink = FlakySink(failures=1)
     telegram = plug(config(api), sink, NoTickets(), lambda: frozenset(Channel))
     app = web.Application()
@@ -598,34 +726,47 @@ def parsed(body: dict[str, Any]) -> InboundMessage | str:
 
 def test_names_and_language_come_from_the_sender() -> None:
     named = parsed(update(sender=user(language_code="RU")))
-    username_only = parsed(update(sender={"id": CHAT, "is_bot": False, "first_name": "",
-                                          "username": "sunny42"}))
+    username_only = parsed(
+        update(sender={"id": CHAT, "is_bot": False, "first_name": "", "username": "sunny42"})
+    )
 
     assert isinstance(named, InboundMessage)
     assert isinstance(username_only, InboundMessage)
-    assert (named.display_name, named.language, named.sender) == (
-        "Giulia Bianchi", "ru", str(CHAT))
+    assert (named.display_name, named.language, named.sender) == ("Giulia Bianchi", "ru", str(CHAT))
     assert (username_only.display_name, username_only.language) == ("sunny42", None)
     assert named.received_at == START
 
 
 def test_every_kind_of_file_keeps_its_metadata() -> None:
-    voice = {"file_id": "AwACAgQ", "file_unique_id": "AgADv", "duration": 4,
-             "mime_type": "audio/ogg", "file_size": 9120}
-    gif = {"file_id": "CgACAgQ", "file_unique_id": "AgADg", "width": 320, "height": 240,
-           "duration": 2, "file_name": "error.mp4", "mime_type": "video/mp4", "file_size": 77}
+    voice = {
+        "file_id": "AwACAgQ",
+        "file_unique_id": "AgADv",
+        "duration": 4,
+        "mime_type": "audio/ogg",
+        "file_size": 9120,
+    }
+    gif = {
+        "file_id": "CgACAgQ",
+        "file_unique_id": "AgADg",
+        "width": 320,
+        "height": 240,
+        "duration": 2,
+        "file_name": "error.mp4",
+        "mime_type": "video/mp4",
+        "file_size": 77,
+    }
     with_voice = parsed(update(voice=voice))
     animation = parsed(update(animation=gif, document=gif, caption="guarda"))
 
     assert isinstance(with_voice, InboundMessage)
     assert isinstance(animation, InboundMessage)
     assert [(a.content_type, a.size, a.url) for a in with_voice.attachments] == [
-        ("audio/ogg", 9120, "tg-file:AwACAgQ")]
+        ("audio/ogg", 9120, "tg-file:AwACAgQ")
+    ]
     assert [a.filename for a in animation.attachments] == ["error.mp4"]  # listed once
 
 
-async def test_text_beyond_what_the_store_takes_is_ignored_not_a_crash(
-        api: FakeBotApi) -> None:
+async def test_text_beyond_what_the_store_takes_is_ignored_not_a_crash(api: FakeBotApi) -> None:
     telegram = plug(config(api), NoSink(), NoTickets(), lambda: frozenset(Channel))
     app = web.Application()
     app.add_routes(telegram.routes)
@@ -683,12 +824,15 @@ class FlakySink:
 
 
 @contextlib.asynccontextmanager
-async def two_processes(api: FakeBotApi, runtime: Runtime
-                        ) -> AsyncIterator[tuple[TelegramChannel, TelegramChannel]]:
+async def two_processes(
+    api: FakeBotApi, runtime: Runtime
+) -> AsyncIterator[tuple[TelegramChannel, TelegramChannel]]:
     """Two web processes' channels on one Redis, each with its own bot and clients."""
     recall = [Recall(runtime.redis, runtime.keys.prefix) for _ in range(2)]
-    channels = [TelegramChannel(config(api), NoSink(), runtime.lookup, accepted_of(runtime), r)
-                for r in recall]
+    channels = [
+        TelegramChannel(config(api), NoSink(), runtime.lookup, accepted_of(runtime), r)
+        for r in recall
+    ]
     stop = asyncio.Event()
     lifetimes = [asyncio.create_task(c.run(stop)) for c in channels]
     try:
@@ -699,14 +843,17 @@ async def two_processes(api: FakeBotApi, runtime: Runtime
 
 
 async def test_what_one_process_did_another_does_not_do_again(
-        runtime: Runtime, api: FakeBotApi) -> None:
+    runtime: Runtime, api: FakeBotApi
+) -> None:
     """A command re-delivered to another process, a split reply retried on another process."""
     async with two_processes(api, runtime) as (first, second):
         command = Update.de_json(update(text="/status"), first.bot)
         assert command is not None
         assert command.message is not None
-        answers = [await first.commands.answer("/status", command.message),
-                   await second.commands.answer("/status", command.message)]
+        answers = [
+            await first.commands.answer("/status", command.message),
+            await second.commands.answer("/status", command.message),
+        ]
         assert [a.outcome for a in answers] == ["answered", "duplicate"]
 
         text = "\n\n".join(["a" * 3000, "b" * 3000, "c" * 3000])
@@ -719,11 +866,19 @@ async def test_what_one_process_did_another_does_not_do_again(
 
 
 async def test_only_one_process_polls_and_another_takes_over_when_it_stops(
-        runtime: Runtime, api: FakeBotApi) -> None:
+    runtime: Runtime, api: FakeBotApi
+) -> None:
     leases = [Leases(runtime.redis, runtime.keys.prefix, ttl_s=0.3) for _ in range(2)]
-    channels = [TelegramChannel(config(api, polling=True, poll_timeout_s=5), runtime.ingest,
-                                NoTickets(), lambda: frozenset(Channel), exclusive=lease)
-                for lease in leases]
+    channels = [
+        TelegramChannel(
+            config(api, polling=True, poll_timeout_s=5),
+            runtime.ingest,
+            NoTickets(),
+            lambda: frozenset(Channel),
+            exclusive=lease,
+        )
+        for lease in leases
+    ]
     stops = [asyncio.Event(), asyncio.Event()]
     first = asyncio.create_task(channels[0].run(stops[0]))
     await api.wait_for(lambda: api.polling == 1)

@@ -30,17 +30,33 @@ from tests.conftest import START
 Client = TestClient[web.Request, web.Application]
 Frame = dict[str, Any]
 EMBEDDED = pytest.mark.parametrize("settings", ["embedded"], indirect=True)
-ANSWERS = ["product", "Anna Rossi", "anna.rossi@example.com", "ORD-884213", "SUN2000-5KTL-M1",
-           "skip", "The inverter shows error F23 and stopped working on Monday.",
-           "I want a replacement"]
+ANSWERS = [
+    "product",
+    "Anna Rossi",
+    "anna.rossi@example.com",
+    "ORD-884213",
+    "SUN2000-5KTL-M1",
+    "skip",
+    "The inverter shows error F23 and stopped working on Monday.",
+    "I want a replacement",
+]
 
 
 def make_chat(runtime: Runtime, **overrides: Any) -> Chat:
-    config = WebchatConfig(key_prefix=runtime.keys.prefix, now=runtime.clock.now,
-                           timezone=lambda: runtime.policy.current.sla.timezone,
-                           status_label=i18n.status_label, **overrides)
-    return build(config, runtime.ingest, runtime.lookup, runtime.redis,
-                 lambda: runtime.policy.current.accepted)
+    config = WebchatConfig(
+        key_prefix=runtime.keys.prefix,
+        now=runtime.clock.now,
+        timezone=lambda: runtime.policy.current.sla.timezone,
+        status_label=i18n.status_label,
+        **overrides,
+    )
+    return build(
+        config,
+        runtime.ingest,
+        runtime.lookup,
+        runtime.redis,
+        lambda: runtime.policy.current.accepted,
+    )
 
 
 async def serve(runtime: Runtime, chat: Chat) -> Client:
@@ -104,8 +120,9 @@ class Panel:
         return str((await self.entry_from_bot())["text"])
 
 
-async def open_panel(client: Client, session: str | None = None,
-                     lang: str = "en") -> tuple[Panel, Frame]:
+async def open_panel(
+    client: Client, session: str | None = None, lang: str = "en"
+) -> tuple[Panel, Frame]:
     panel = Panel(await client.ws_connect("/chat/ws"))
     await panel.ws.send_json({"type": "hello", "session": session, "lang": [lang]})
     return panel, await panel.next("welcome")
@@ -127,7 +144,8 @@ async def count(runtime: Runtime, model: type[Ticket] | type[OutboxReply]) -> in
 
 
 async def test_intake_opens_one_ticket_and_the_acknowledgment_arrives_live(
-        runtime: Runtime, client: Client) -> None:
+    runtime: Runtime, client: Client
+) -> None:
     panel, welcome = await open_panel(client)
     greeting = [e["text"] for e in welcome["history"]]
     assert greeting == [chat_texts.say("greeting", "en"), chat_texts.say("ask_kind", "en")]
@@ -157,8 +175,9 @@ async def test_intake_opens_one_ticket_and_the_acknowledgment_arrives_live(
     await panel.ws.close()
 
 
-async def test_reload_shows_history_and_the_tickets_status(runtime: Runtime,
-                                                           client: Client) -> None:
+async def test_reload_shows_history_and_the_tickets_status(
+    runtime: Runtime, client: Client
+) -> None:
     panel, welcome = await open_panel(client)
     await complete_intake(panel)
     await runtime.worker.drain()
@@ -185,7 +204,8 @@ async def generous(runtime: Runtime) -> AsyncIterator[Client]:
 
 
 async def test_flood_after_intake_collapses_and_every_message_is_kept(
-        runtime: Runtime, generous: Client) -> None:
+    runtime: Runtime, generous: Client
+) -> None:
     panel, _ = await open_panel(generous)
     await complete_intake(panel)
     await runtime.worker.drain()
@@ -202,8 +222,9 @@ async def test_flood_after_intake_collapses_and_every_message_is_kept(
     await panel.ws.close()
 
 
-async def test_resent_message_after_reconnect_is_not_stored_twice(runtime: Runtime,
-                                                                 client: Client) -> None:
+async def test_resent_message_after_reconnect_is_not_stored_twice(
+    runtime: Runtime, client: Client
+) -> None:
     panel, welcome = await open_panel(client)
     first = await panel.say("product", cid="c-1")
     again, _ = await open_panel(client, welcome["session"])
@@ -216,12 +237,18 @@ async def test_resent_message_after_reconnect_is_not_stored_twice(runtime: Runti
 
 
 async def test_an_email_with_an_open_ticket_is_not_revealed_and_proving_it_links_the_chat(
-        runtime: Runtime, client: Client, captured: dict[int, OutboundReply]) -> None:
+    runtime: Runtime, client: Client, captured: dict[int, OutboundReply]
+) -> None:
     """Issue 11, 5: the chat said "there is already an open complaint for this email"."""
-    await runtime.ingest.accept(InboundMessage(
-        channel=Channel.EMAIL, external_id="<m1@example.com>", sender="anna.rossi@example.com",
-        text="My inverter SUN2000-5KTL-M1 is broken, order ORD-1234, I want a refund.",
-        received_at=START))
+    await runtime.ingest.accept(
+        InboundMessage(
+            channel=Channel.EMAIL,
+            external_id="<m1@example.com>",
+            sender="anna.rossi@example.com",
+            text="My inverter SUN2000-5KTL-M1 is broken, order ORD-1234, I want a refund.",
+            received_at=START,
+        )
+    )
     [opened] = await runtime.worker.drain()
     asked: dict[str, str] = {}
     panels: dict[str, tuple[Panel, str]] = {}
@@ -256,7 +283,8 @@ async def test_an_email_with_an_open_ticket_is_not_revealed_and_proving_it_links
 
 @EMBEDDED
 async def test_closed_channel_refuses_text_and_names_the_accepted_channels(
-        runtime: Runtime, client: Client) -> None:
+    runtime: Runtime, client: Client
+) -> None:
     panel, welcome = await open_panel(client)
     await runtime.policy.set_channel("webchat", False, actor="admin")
     config = await (await client.get("/chat/config", params={"lang": "nl"})).json()
@@ -277,8 +305,9 @@ async def test_closed_channel_refuses_text_and_names_the_accepted_channels(
 
 
 @EMBEDDED
-async def test_oversized_message_is_refused_naming_the_limit(runtime: Runtime,
-                                                            client: Client) -> None:
+async def test_oversized_message_is_refused_naming_the_limit(
+    runtime: Runtime, client: Client
+) -> None:
     panel, welcome = await open_panel(client)
     limit = WebchatConfig(key_prefix="x").max_chars
     await panel.ws.send_json({"type": "message", "text": "x" * (limit + 1), "cid": "big"})
@@ -294,7 +323,8 @@ async def test_oversized_message_is_refused_naming_the_limit(runtime: Runtime,
 
 @EMBEDDED
 async def test_garbage_frames_get_errors_then_1008_and_the_server_stays_healthy(
-        client: Client) -> None:
+    client: Client,
+) -> None:
     ws = await client.ws_connect("/chat/ws")
     for junk in ["not json", "[1, 2]", '{"no": "type"}', "\x00\xff", "{", "null", "1"]:
         await ws.send_str(junk)
@@ -312,8 +342,9 @@ async def test_garbage_frames_get_errors_then_1008_and_the_server_stays_healthy(
 
 
 @EMBEDDED
-async def test_a_hundred_frames_at_once_are_rate_limited_then_closed(runtime: Runtime,
-                                                                   client: Client) -> None:
+async def test_a_hundred_frames_at_once_are_rate_limited_then_closed(
+    runtime: Runtime, client: Client
+) -> None:
     panel, welcome = await open_panel(client)
     for n in range(100):
         await panel.ws.send_json({"type": "message", "text": f"spam {n}", "cid": f"s{n}"})
@@ -324,27 +355,38 @@ async def test_a_hundred_frames_at_once_are_rate_limited_then_closed(runtime: Ru
             codes.append(frame["code"])
     assert panel.ws.close_code == WSCloseCode.POLICY_VIOLATION
     assert "rate_limited" in codes
-    stored = [e for e in await make_chat(runtime).store.history(welcome["session"])
-              if e.sender == "customer"]
+    stored = [
+        e
+        for e in await make_chat(runtime).store.history(welcome["session"])
+        if e.sender == "customer"
+    ]
     assert 1 <= len(stored) <= 12  # the burst, not the flood
     assert (await client.get("/healthz")).status == 200
 
 
 @EMBEDDED
 async def test_http_fallback_speaks_the_same_protocol(runtime: Runtime, client: Client) -> None:
-    hello = await client.post("/chat/send", data=json.dumps(
-        {"type": "hello", "session": None, "lang": ["zh-CN", "en"]}),
-        headers={"Content-Type": "text/plain", "Origin": "http://shop.example"})
+    hello = await client.post(
+        "/chat/send",
+        data=json.dumps({"type": "hello", "session": None, "lang": ["zh-CN", "en"]}),
+        headers={"Content-Type": "text/plain", "Origin": "http://shop.example"},
+    )
     assert hello.headers["Access-Control-Allow-Origin"] == "*"
     [welcome] = (await hello.json())["frames"]
     sid = welcome["session"]
     assert welcome["language"] == "zh"
     last = welcome["history"][-1]["id"]
-    sent = await client.post("/chat/send", data=json.dumps(
-        {"type": "message", "session": sid, "text": "产品", "cid": "p1"}))
+    sent = await client.post(
+        "/chat/send",
+        data=json.dumps({"type": "message", "session": sid, "text": "产品", "cid": "p1"}),
+    )
     assert (await sent.json())["frames"] == [{"type": "ack", "cid": "p1", "id": last + 1}]
-    polled = await (await client.post("/chat/poll", data=json.dumps({"type": "poll",
-        "session": sid, "after": last, "wait": 1}))).json()
+    polled = await (
+        await client.post(
+            "/chat/poll",
+            data=json.dumps({"type": "poll", "session": sid, "after": last, "wait": 1}),
+        )
+    ).json()
     texts = [f["entry"]["text"] for f in polled["frames"]]
     assert texts == ["产品", chat_texts.say("ask_name", "zh")]
     unknown = await client.post("/chat/poll", data=json.dumps({"type": "poll", "session": "nope"}))
@@ -356,12 +398,19 @@ async def test_http_fallback_speaks_the_same_protocol(runtime: Runtime, client: 
 
 
 @EMBEDDED
-async def test_a_waiting_poll_wakes_when_a_reply_arrives(runtime: Runtime,
-                                                        client: Client, chat: Chat) -> None:
+async def test_a_waiting_poll_wakes_when_a_reply_arrives(
+    runtime: Runtime, client: Client, chat: Chat
+) -> None:
     panel, welcome = await open_panel(client)
     last = welcome["history"][-1]["id"]
-    waiting = asyncio.create_task(client.post("/chat/poll", data=json.dumps({"type": "poll",
-        "session": welcome["session"], "after": last, "wait": 20})))
+    waiting = asyncio.create_task(
+        client.post(
+            "/chat/poll",
+            data=json.dumps(
+                {"type": "poll", "session": welcome["session"], "after": last, "wait": 20}
+            ),
+        )
+    )
     await panel.answer("product")
     polled = await (await asyncio.wait_for(waiting, 10)).json()
 
@@ -389,9 +438,11 @@ async def test_behind_a_trusted_proxy_the_cap_is_per_visitor(runtime: Runtime) -
     async with await serve(runtime, chat) as client:
         kinds = []
         for visitor in ("203.0.113.5", "203.0.113.6", "203.0.113.6"):
-            hello = await client.post("/chat/send", data=json.dumps(
-                {"type": "hello", "lang": ["en"]}), headers={
-                "X-Forwarded-For": f"198.51.100.1, {visitor}"})  # first: claimed, ignored
+            hello = await client.post(
+                "/chat/send",
+                data=json.dumps({"type": "hello", "lang": ["en"]}),
+                headers={"X-Forwarded-For": f"198.51.100.1, {visitor}"},
+            )  # first: claimed, ignored
             kinds.append((await hello.json())["frames"][0]["type"])
     assert kinds == ["welcome", "welcome", "error"]
 
@@ -400,12 +451,16 @@ async def test_behind_a_trusted_proxy_the_cap_is_per_visitor(runtime: Runtime) -
 async def test_markup_is_stored_and_sent_back_as_plain_text(client: Client) -> None:
     panel, _ = await open_panel(client)
     await panel.answer("product")
-    name = '<img src=x onerror=alert(1)>\u202eAnna'
+    name = "<img src=x onerror=alert(1)>\u202eAnna"
     await panel.say(name)
     await panel.next("entry")
-    echoed = next(f["entry"] for f in panel.frames
-                  if f["type"] == "entry" and f["entry"]["sender"] == "customer"
-                  and f["entry"]["text"] == name)
+    echoed = next(
+        f["entry"]
+        for f in panel.frames
+        if f["type"] == "entry"
+        and f["entry"]["sender"] == "customer"
+        and f["entry"]["text"] == name
+    )
     assert echoed["text"] == name  # unchanged: the widget shows it as text
     await panel.ws.close()
 
@@ -413,16 +468,24 @@ async def test_markup_is_stored_and_sent_back_as_plain_text(client: Client) -> N
 @EMBEDDED
 async def test_reply_to_an_unknown_session_fails_permanently(chat: Chat) -> None:
     sender = plug_of(chat).senders[Channel.WEBCHAT]
-    result = await sender.send(OutboundReply(outbox_id=1, channel=Channel.WEBCHAT,
-                                             to="gone", text="hi", language="en",
-                                             ticket_ref="C-2026-000001"))
+    result = await sender.send(
+        OutboundReply(
+            outbox_id=1,
+            channel=Channel.WEBCHAT,
+            to="gone",
+            text="hi",
+            language="en",
+            ticket_ref="C-2026-000001",
+        )
+    )
     assert not result.ok
     assert result.permanent
 
 
 @EMBEDDED
 async def test_a_reply_sent_by_one_web_process_reaches_a_panel_open_on_another(
-        runtime: Runtime, client: Client) -> None:
+    runtime: Runtime, client: Client
+) -> None:
     other = make_chat(runtime)  # a second web process: its own hub, the same Redis
     stop = asyncio.Event()
     follower = asyncio.create_task(other.hub.run(stop))
@@ -430,10 +493,16 @@ async def test_a_reply_sent_by_one_web_process_reaches_a_panel_open_on_another(
         await asyncio.wait_for(other.hub.ready.wait(), 5)
         panel, welcome = await open_panel(client)
         sender = plug_of(other).senders[Channel.WEBCHAT]
-        result = await sender.send(OutboundReply(
-            outbox_id=7, channel=Channel.WEBCHAT, to=welcome["session"],
-            text="Your complaint C-2026-000042 is being investigated.", language="en",
-            ticket_ref="C-2026-000042"))
+        result = await sender.send(
+            OutboundReply(
+                outbox_id=7,
+                channel=Channel.WEBCHAT,
+                to=welcome["session"],
+                text="Your complaint C-2026-000042 is being investigated.",
+                language="en",
+                ticket_ref="C-2026-000042",
+            )
+        )
         assert result.ok
         entry = await panel.entry_from_bot()
         assert entry["ref"] == "C-2026-000042"

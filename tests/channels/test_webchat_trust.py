@@ -12,14 +12,12 @@ from channels.chat_sessions import SessionFull, SessionStore
 from tests.channels.test_webchat import make_chat, open_panel, serve
 
 
-async def test_twenty_sockets_on_one_session_share_the_sessions_limit(
-        runtime: Runtime) -> None:
+async def test_twenty_sockets_on_one_session_share_the_sessions_limit(runtime: Runtime) -> None:
     """Issue 11, 9: 20 sockets on one session each had their own 5 messages a second."""
     chat = make_chat(runtime, messages_per_session_per_minute=6, messages_per_ip_per_minute=100)
     async with await serve(runtime, chat) as client:
         first, welcome = await open_panel(client)
-        panels = [first] + [(await open_panel(client, welcome["session"]))[0]
-                            for _ in range(19)]
+        panels = [first] + [(await open_panel(client, welcome["session"]))[0] for _ in range(19)]
         for n, panel in enumerate(panels):
             await panel.ws.send_json({"type": "message", "text": f"hello {n}", "cid": f"c{n}"})
         answers = [await panel.next_of("ack", "error") for panel in panels]
@@ -36,8 +34,9 @@ async def test_one_address_is_limited_across_its_sessions(runtime: Runtime) -> N
     chat = make_chat(runtime, messages_per_ip_per_minute=5, messages_per_session_per_minute=100)
     async with await serve(runtime, chat) as client:
         panels = [(await open_panel(client))[0] for _ in range(8)]
-        answers = await asyncio.gather(*[panel.say_or_refused(f"hello {n}")
-                                         for n, panel in enumerate(panels)])
+        answers = await asyncio.gather(
+            *[panel.say_or_refused(f"hello {n}") for n, panel in enumerate(panels)]
+        )
         for panel in panels:
             await panel.ws.close()
     assert sorted(a["type"] for a in answers) == ["ack"] * 5 + ["error"] * 3
@@ -58,19 +57,21 @@ async def test_a_sessions_history_is_bounded_in_bytes(runtime: Runtime) -> None:
     assert len(await store.history(session.id)) == stored
 
 
-async def test_a_poll_names_its_session_in_the_body_never_in_the_url(
-        runtime: Runtime) -> None:
+async def test_a_poll_names_its_session_in_the_body_never_in_the_url(runtime: Runtime) -> None:
     chat = make_chat(runtime)
     async with await serve(runtime, chat) as client:
         hello = await client.post("/chat/send", data=json.dumps({"type": "hello"}))
         [welcome] = (await hello.json())["frames"]
         by_url = await client.get("/chat/poll", params={"session": welcome["session"]})
-        by_body = await client.post("/chat/poll", data=json.dumps(
-            {"type": "poll", "session": welcome["session"]}))
-        garbled = await client.post("/chat/poll", data=b"\xff\xfe{", headers={
-            "Content-Type": "text/plain; charset=utf-8"})
-        unknown_charset = await client.post("/chat/send", data=b"{}", headers={
-            "Content-Type": "text/plain; charset=x-nothing"})
+        by_body = await client.post(
+            "/chat/poll", data=json.dumps({"type": "poll", "session": welcome["session"]})
+        )
+        garbled = await client.post(
+            "/chat/poll", data=b"\xff\xfe{", headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
+        unknown_charset = await client.post(
+            "/chat/send", data=b"{}", headers={"Content-Type": "text/plain; charset=x-nothing"}
+        )
     assert by_url.status == 405
     assert by_body.status == 200
     assert garbled.status == 404  # no session named

@@ -58,16 +58,26 @@ VALID: dict[str, str] = {
 
 
 def form_config(runtime: Runtime, upload_dir: Path, **overrides: Any) -> WebformConfig:
-    fields: dict[str, Any] = {"key_prefix": runtime.keys.prefix, "secret": SECRET,
-                              "upload_dir": upload_dir, "done_polls": 2,
-                              "status_label": i18n.status_label}
+    fields: dict[str, Any] = {
+        "key_prefix": runtime.keys.prefix,
+        "secret": SECRET,
+        "upload_dir": upload_dir,
+        "done_polls": 2,
+        "status_label": i18n.status_label,
+    }
     return WebformConfig(**{**fields, **overrides})
 
 
 def form_plug(runtime: Runtime, upload_dir: Path, **overrides: Any) -> Plug:
     """The form and status pages on the runtime's ingest, look-ups, Redis, policy and clock."""
-    return plug(form_config(runtime, upload_dir, **overrides), runtime.ingest, runtime.lookup,
-                runtime.redis, lambda: runtime.policy.current.accepted, now=runtime.clock.now)
+    return plug(
+        form_config(runtime, upload_dir, **overrides),
+        runtime.ingest,
+        runtime.lookup,
+        runtime.redis,
+        lambda: runtime.policy.current.accepted,
+        now=runtime.clock.now,
+    )
 
 
 @pytest.fixture
@@ -77,15 +87,15 @@ def uploads(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def client(runtime: Runtime, uploads: Path) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(make_app(runtime, plugs=[form_plug(runtime, uploads)]))
-                          ) as test_client:
+    async with TestClient(
+        TestServer(make_app(runtime, plugs=[form_plug(runtime, uploads)]))
+    ) as test_client:
         yield test_client
 
 
 def visitor_of(client: Client) -> str:
     """The visitor id the form gave this browser (its cookie)."""
-    return client.session.cookie_jar.filter_cookies(client.make_url("/"))[
-        VISITOR_COOKIE].value
+    return client.session.cookie_jar.filter_cookies(client.make_url("/"))[VISITOR_COOKIE].value
 
 
 async def token_of(client: Client, **headers: str) -> str:
@@ -102,13 +112,13 @@ def multipart(fields: dict[str, str], files: Sequence[tuple[str, bytes, str]] = 
     for name, value in fields.items():
         data.add_field(name, value)
     for filename, content, declared in files:
-        data.add_field("attachments", io.BytesIO(content), filename=filename,
-                       content_type=declared)
+        data.add_field("attachments", io.BytesIO(content), filename=filename, content_type=declared)
     return data
 
 
-async def send(client: Client, fields: dict[str, str],
-               files: Sequence[tuple[str, bytes, str]] = ()) -> tuple[int, str, str]:
+async def send(
+    client: Client, fields: dict[str, str], files: Sequence[tuple[str, bytes, str]] = ()
+) -> tuple[int, str, str]:
     """(status, Location, body) of one post, without following the redirect."""
     response = await client.post("/form", data=multipart(fields, files), allow_redirects=False)
     return response.status, response.headers.get("Location", ""), await response.text()
@@ -116,9 +126,12 @@ async def send(client: Client, fields: dict[str, str],
 
 async def chunked(token: str, file_bytes: int) -> AsyncIterator[bytes]:
     """A multipart body sent without a Content-Length: the token, then one big photo."""
-    yield (b'--B\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n' + token.encode()
-           + b'\r\n--B\r\nContent-Disposition: form-data; name="attachments"; '
-           b'filename="big.png"\r\nContent-Type: image/png\r\n\r\n' + PNG)
+    yield (
+        b'--B\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n'
+        + token.encode()
+        + b'\r\n--B\r\nContent-Disposition: form-data; name="attachments"; '
+        b'filename="big.png"\r\nContent-Type: image/png\r\n\r\n' + PNG
+    )
     for _ in range(file_bytes // 65536):
         yield b"\x00" * 65536
     yield b"\r\n--B--\r\n"
@@ -154,12 +167,15 @@ async def settle(runtime: Runtime) -> None:
 
 
 async def test_a_valid_form_becomes_a_ticket_and_the_confirmation_shows_its_reference(
-        client: Client, runtime: Runtime, uploads: Path) -> None:
+    client: Client, runtime: Runtime, uploads: Path
+) -> None:
     token = await token_of(client)
     photo = JPEG + b"\x00" * (1024 * 1024)  # bigger than the app's 256 KB body limit
-    status, location, _ = await send(client, {"csrf": token, **VALID},
-                                     [("Photo 1.png", PNG, "image/png"),
-                                      ("front.jpg", photo, "application/octet-stream")])
+    status, location, _ = await send(
+        client,
+        {"csrf": token, **VALID},
+        [("Photo 1.png", PNG, "image/png"), ("front.jpg", photo, "application/octet-stream")],
+    )
     assert status == 303
     assert re.fullmatch(r"/form/done/[A-Za-z0-9_-]+\?lang=en", location)
     [message] = await messages(runtime)
@@ -174,7 +190,9 @@ async def test_a_valid_form_becomes_a_ticket_and_the_confirmation_shows_its_refe
     assert message.language == "en"
     assert message.raw["form"]["order"] == "100234"
     assert [(a["filename"], a["content_type"]) for a in message.attachments] == [
-        ("Photo 1.png", "image/png"), ("front.jpg", "image/jpeg")]
+        ("Photo 1.png", "image/png"),
+        ("front.jpg", "image/jpeg"),
+    ]
     stored = files_in(uploads)
     assert sorted(p.read_bytes() for p in stored) == sorted([PNG, photo])
     assert {f"/form/files/{p.name}" for p in stored} == {a["url"] for a in message.attachments}
@@ -203,7 +221,8 @@ async def test_a_valid_form_becomes_a_ticket_and_the_confirmation_shows_its_refe
 
 
 async def test_the_same_form_sent_twice_is_one_message_and_one_confirmation(
-        client: Client, runtime: Runtime, uploads: Path) -> None:
+    client: Client, runtime: Runtime, uploads: Path
+) -> None:
     token = await token_of(client)
     first = await send(client, {"csrf": token, **VALID}, [("a.png", PNG, "image/png")])
     again = await send(client, {"csrf": token, **VALID}, [("a.png", PNG, "image/png")])
@@ -227,8 +246,7 @@ async def test_form_page_security_headers_and_language(client: Client) -> None:
     assert "X-Frame-Options" not in response.headers  # embeddable in an iframe
     assert '<html lang="ru">' in body
     assert page_texts.texts("ru")["form_title"] in body
-    chosen = await (await client.get("/form?lang=zh",
-                                     headers={"Accept-Language": "ru"})).text()
+    chosen = await (await client.get("/form?lang=zh", headers={"Accept-Language": "ru"})).text()
     assert page_texts.texts("zh")["form_title"] in chosen
     assert "<script" not in body  # the pages need no JavaScript
     css = await client.get("/pages-static/pages.css")
@@ -240,17 +258,29 @@ async def test_form_page_security_headers_and_language(client: Client) -> None:
 # --- refusals ---------------------------------------------------------------------
 
 
-async def test_errors_are_shown_per_field_with_the_values_kept(client: Client,
-                                                              runtime: Runtime) -> None:
+async def test_errors_are_shown_per_field_with_the_values_kept(
+    client: Client, runtime: Runtime
+) -> None:
     token = await token_of(client)
-    fields = {**VALID, "csrf": token, "contact": "not a contact", "order": "", "model": "",
-              "description": "short", "name": 'Anna "<b>x</b>"', "lang": "it"}
+    fields = {
+        **VALID,
+        "csrf": token,
+        "contact": "not a contact",
+        "order": "",
+        "model": "",
+        "description": "short",
+        "name": 'Anna "<b>x</b>"',
+        "lang": "it",
+    }
     status, _, body = await send(client, fields)
     texts = page_texts.texts("it")
     assert status == 422
     assert texts["errors_summary"] in body
-    for field, key in (("contact", "err_contact"), ("order", "err_required"),
-                       ("model", "err_required")):
+    for field, key in (
+        ("contact", "err_contact"),
+        ("order", "err_required"),
+        ("model", "err_required"),
+    ):
         assert re.search(rf'<p class="error" id="err-{field}">{re.escape(texts[key])}</p>', body)
     assert 'id="err-description"' in body
     assert 'id="err-name"' not in body
@@ -261,10 +291,17 @@ async def test_errors_are_shown_per_field_with_the_values_kept(client: Client,
 
 
 async def test_a_service_complaint_needs_no_model_and_a_phone_is_a_contact(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     token = await token_of(client)
-    fields = {**VALID, "csrf": token, "type": "service", "model": "", "serial": "",
-              "contact": "+39 333 123 4567"}
+    fields = {
+        **VALID,
+        "csrf": token,
+        "type": "service",
+        "model": "",
+        "serial": "",
+        "contact": "+39 333 123 4567",
+    }
     status, _, _ = await send(client, fields)
     assert status == 303
     [message] = await messages(runtime)
@@ -275,7 +312,8 @@ async def test_a_service_complaint_needs_no_model_and_a_phone_is_a_contact(
 
 
 async def test_a_missing_or_forged_token_is_refused_and_nothing_is_stored(
-        client: Client, runtime: Runtime, uploads: Path) -> None:
+    client: Client, runtime: Runtime, uploads: Path
+) -> None:
     token = await token_of(client)
     sid, issued, _ = token.split(".")
     forged = issue_token("another secret", sid, int(issued))
@@ -290,7 +328,8 @@ async def test_a_missing_or_forged_token_is_refused_and_nothing_is_stored(
 
 
 async def test_a_filled_honeypot_pretends_success_and_stores_nothing(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     token = await token_of(client)
     status, location, _ = await send(client, {"csrf": token, "website": "http://spam", **VALID})
     assert status == 303
@@ -300,14 +339,18 @@ async def test_a_filled_honeypot_pretends_success_and_stores_nothing(
 
 
 async def test_wrong_types_and_oversized_files_are_refused_with_the_form_kept(
-        runtime: Runtime, uploads: Path) -> None:
+    runtime: Runtime, uploads: Path
+) -> None:
     small = form_plug(runtime, uploads, max_file_bytes=1024, max_files=2)
     async with TestClient(TestServer(make_app(runtime, plugs=[small]))) as client:
         token = await token_of(client)
-        files = [("evil.jpg", b"<?php echo 1; ?>" * 4, "image/jpeg"),
-                 ("big.png", PNG + b"\x00" * 2048, "image/png"),
-                 ("a.png", PNG, "image/png"), ("b.png", PNG, "image/png"),
-                 ("c.png", PNG, "image/png")]
+        files = [
+            ("evil.jpg", b"<?php echo 1; ?>" * 4, "image/jpeg"),
+            ("big.png", PNG + b"\x00" * 2048, "image/png"),
+            ("a.png", PNG, "image/png"),
+            ("b.png", PNG, "image/png"),
+            ("c.png", PNG, "image/png"),
+        ]
         status, _, body = await send(client, {"csrf": token, **VALID}, files)
         assert status == 422
         assert "evil.jpg: this file type is not accepted" in body
@@ -315,33 +358,41 @@ async def test_wrong_types_and_oversized_files_are_refused_with_the_form_kept(
         assert "At most 2 files." in body
         assert page_texts.texts("en")["files_again"] in body
         assert 'value="Anna Rossi"' in body
-        whole = await client.post("/form", data=b"x" * (2 * 1024 + 256 * 1024 + 1),
-                                  headers={"Content-Type": "multipart/form-data; boundary=b"})
+        whole = await client.post(
+            "/form",
+            data=b"x" * (2 * 1024 + 256 * 1024 + 1),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        )
         assert whole.status == 413
         assert "nothing was saved" in await whole.text()
-        streamed = await client.post("/form", data=chunked(await token_of(client), 400 * 1024),
-                                     headers={"Content-Type": "multipart/form-data; boundary=B"})
+        streamed = await client.post(
+            "/form",
+            data=chunked(await token_of(client), 400 * 1024),
+            headers={"Content-Type": "multipart/form-data; boundary=B"},
+        )
         assert streamed.status == 413  # no Content-Length to refuse early: counted while read
     assert await messages(runtime) == []
     assert files_in(uploads) == []
 
 
 async def test_an_oversized_description_is_refused_with_a_clear_message(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     token = await token_of(client)
-    status, _, body = await send(client, {**VALID, "csrf": token,
-                                          "description": "word " * 5000})
+    status, _, body = await send(client, {**VALID, "csrf": token, "description": "word " * 5000})
     assert status == 422
     assert "Too long: at most 8000 characters." in body
     assert await messages(runtime) == []
 
 
 async def test_an_expired_form_keeps_the_values_and_issues_a_new_token(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     sid = "A" * 22
     await token_of(client)  # the visitor cookie
-    old = issue_token(SECRET, sid, int(runtime.clock.now().timestamp()) - 2 * 24 * 3600,
-                      visitor_of(client))
+    old = issue_token(
+        SECRET, sid, int(runtime.clock.now().timestamp()) - 2 * 24 * 3600, visitor_of(client)
+    )
     status, _, body = await send(client, {**VALID, "csrf": old})
     assert status == 422
     assert page_texts.texts("en")["expired"] in body
@@ -355,8 +406,9 @@ async def test_submissions_per_ip_are_limited(runtime: Runtime, uploads: Path) -
     async with TestClient(TestServer(make_app(runtime, plugs=[limited]))) as client:
         for index in range(2):
             token = await token_of(client)
-            status, _, _ = await send(client, {"csrf": token, **VALID,
-                                               "contact": f"c{index}@example.com"})
+            status, _, _ = await send(
+                client, {"csrf": token, **VALID, "contact": f"c{index}@example.com"}
+            )
             assert status == 303
         token = await token_of(client)
         status, _, body = await send(client, {"csrf": token, **VALID})
@@ -369,7 +421,8 @@ async def test_submissions_per_ip_are_limited(runtime: Runtime, uploads: Path) -
 
 
 async def test_a_closed_form_lists_the_open_channels_and_a_late_post_is_kept(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     token = await token_of(client)
     await runtime.policy.set_channel("webform", False, actor="admin")
     response = await client.get("/form", headers={"Accept-Language": "it"})
@@ -390,7 +443,8 @@ async def test_a_closed_form_lists_the_open_channels_and_a_late_post_is_kept(
 
 
 async def test_a_repeat_without_news_joins_the_open_ticket_and_the_page_says_so(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     first = await send(client, {"csrf": await token_of(client), **VALID})
     await settle(runtime)
     [ticket] = await tickets(runtime)
@@ -407,9 +461,13 @@ async def test_a_repeat_without_news_joins_the_open_ticket_and_the_page_says_so(
 
 
 async def test_an_insulting_form_is_held_for_a_moderator_and_the_page_says_review(
-        client: Client, runtime: Runtime) -> None:
-    fields = {**VALID, "csrf": await token_of(client),
-              "description": "Il vostro tecnico è un idiota, siete dei ladri e degli incompetenti."}
+    client: Client, runtime: Runtime
+) -> None:
+    fields = {
+        **VALID,
+        "csrf": await token_of(client),
+        "description": "Il vostro tecnico è un idiota, siete dei ladri e degli incompetenti.",
+    }
     _, location, _ = await send(client, fields)
     [outcome] = await runtime.worker.drain()
     assert outcome.decision is Decision.FLAGGED
@@ -420,15 +478,22 @@ async def test_an_insulting_form_is_held_for_a_moderator_and_the_page_says_revie
 
 
 async def test_a_later_update_is_not_delivered_through_the_form(
-        client: Client, runtime: Runtime, uploads: Path) -> None:
+    client: Client, runtime: Runtime, uploads: Path
+) -> None:
     _, location, _ = await send(client, {"csrf": await token_of(client), **VALID})
     sid = location.split("/")[-1].split("?")[0]
     sender = WebformSender(runtime.redis, FormKeys(runtime.keys.prefix), ttl_s=60)
 
     def reply(outbox_id: int, in_reply_to: str | None) -> OutboundReply:
-        return OutboundReply(outbox_id=outbox_id, channel=Channel.WEBFORM, to="a@example.com",
-                             text="Dear customer", language="en", ticket_ref="C-2026-000001",
-                             in_reply_to=in_reply_to)
+        return OutboundReply(
+            outbox_id=outbox_id,
+            channel=Channel.WEBFORM,
+            to="a@example.com",
+            text="Dear customer",
+            language="en",
+            ticket_ref="C-2026-000001",
+            in_reply_to=in_reply_to,
+        )
 
     assert (await sender.send(reply(7, f"form:{sid}"))).ok
     assert (await sender.send(reply(7, f"form:{sid}"))).ok  # the outbox retrying it
@@ -449,33 +514,58 @@ async def test_an_unknown_confirmation_is_not_found(client: Client) -> None:
 # --- rules without a backend -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("head", "kind"), [
-    (JPEG, "image/jpeg"), (PNG, "image/png"), (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
-    (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
-    (b"\x00\x00\x00\x18ftypmif1\x00\x00", "image/heic"), (b"%PDF-1.7\n", "application/pdf"),
-    (b"GIF89a\x01\x00", None), (b"<svg xmlns=", None), (b"MZ\x90\x00", None), (b"", None),
-    (b"\x00\x00\x00\x18ftypisom", None),  # an MP4 video
-])
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (JPEG, "image/jpeg"),
+        (PNG, "image/png"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00", "image/heic"),
+        (b"%PDF-1.7\n", "application/pdf"),
+        (b"GIF89a\x01\x00", None),
+        (b"<svg xmlns=", None),
+        (b"MZ\x90\x00", None),
+        (b"", None),
+        (b"\x00\x00\x00\x18ftypisom", None),  # an MP4 video
+    ],
+)
 def test_file_types_come_from_magic_bytes(head: bytes, kind: str | None) -> None:
     assert sniff(head) == kind
     assert kind is None or kind in FILE_TYPES
 
 
-@pytest.mark.parametrize(("given", "shown"), [
-    ("photo.jpg", "photo.jpg"), ("C:\\Users\\anna\\IMG 1.HEIC", "IMG 1.HEIC"),
-    ("../../etc/passwd", "passwd"), ("%22quoted%22.png", '"quoted".png'),
-    ("a\x00b\x1fc.pdf", "abc.pdf"), ("", "file"), ("x" * 300, "x" * 255),
-])
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("photo.jpg", "photo.jpg"),
+        ("C:\\Users\\anna\\IMG 1.HEIC", "IMG 1.HEIC"),
+        ("../../etc/passwd", "passwd"),
+        ("%22quoted%22.png", '"quoted".png'),
+        ("a\x00b\x1fc.pdf", "abc.pdf"),
+        ("", "file"),
+        ("x" * 300, "x" * 255),
+    ],
+)
 def test_filenames_are_shown_without_paths_or_control_characters(given: str, shown: str) -> None:
     assert display_filename(given) == shown
 
 
-@pytest.mark.parametrize(("given", "address"), [
-    ("Anna.Rossi@Example.COM", "anna.rossi@example.com"), (" a@b.it ", "a@b.it"),
-    ("+39 333 123 4567", "393331234567"), ("(020) 555-0100", "0205550100"),
-    ("a@b", None), ("anna", None), ("12345", None), ("<a@b.it>", None),
-    ("+1 234 567 890 123 456 789", None), ("a@b.it, c@d.it", None),
-])
+@pytest.mark.parametrize(
+    ("given", "address"),
+    [
+        ("Anna.Rossi@Example.COM", "anna.rossi@example.com"),
+        (" a@b.it ", "a@b.it"),
+        ("+39 333 123 4567", "393331234567"),
+        ("(020) 555-0100", "0205550100"),
+        ("a@b", None),
+        ("anna", None),
+        ("12345", None),
+        ("<a@b.it>", None),
+        ("+1 234 567 890 123 456 789", None),
+        ("a@b.it, c@d.it", None),
+    ],
+)
 def test_contacts_become_identity_addresses(given: str, address: str | None) -> None:
     assert contact_address(given) == address
 
@@ -499,13 +589,22 @@ def test_the_composed_text_gives_the_core_every_detail() -> None:
     assert found.emails == ("anna.rossi@example.com",)
 
 
-@pytest.mark.parametrize(("chosen", "header", "language"), [
-    (None, "it-IT,it;q=0.9,en;q=0.8", "it"), (None, "de-DE,nl;q=0.7,en;q=0.5", "nl"),
-    (None, "en;q=0.1,zh-CN;q=0.9", "zh"), (None, "ru;q=0", "en"), (None, "", "en"),
-    (None, "fr, ;q=abc,,", "en"), ("nl", "it", "nl"), ("xx", "ru", "ru"),
-])
+@pytest.mark.parametrize(
+    ("chosen", "header", "language"),
+    [
+        (None, "it-IT,it;q=0.9,en;q=0.8", "it"),
+        (None, "de-DE,nl;q=0.7,en;q=0.5", "nl"),
+        (None, "en;q=0.1,zh-CN;q=0.9", "zh"),
+        (None, "ru;q=0", "en"),
+        (None, "", "en"),
+        (None, "fr, ;q=abc,,", "en"),
+        ("nl", "it", "nl"),
+        ("xx", "ru", "ru"),
+    ],
+)
 def test_the_page_language_follows_the_choice_then_the_browser(
-        chosen: str | None, header: str, language: str) -> None:
+    chosen: str | None, header: str, language: str
+) -> None:
     assert page_texts.negotiate(chosen, header, "en") == language
 
 
@@ -522,14 +621,14 @@ def test_every_language_translates_every_page_text() -> None:
         assert everything - brands <= page_texts.own_keys(language), language
         for key, text in page_texts.texts(language).items():
             assert set(re.findall(r"\{(\w+)\}", text)) == set(
-                re.findall(r"\{(\w+)\}", page_texts.texts("en")[key])), (language, key)
-
+                re.findall(r"\{(\w+)\}", page_texts.texts("en")[key])
+            ), (language, key)
 
 
 def test_without_a_secret_the_form_is_not_configured(tmp_path: Path) -> None:
     config = WebformConfig(key_prefix="x", secret="", upload_dir=tmp_path / "never")
-    unplugged = plug(config, sink=None, lookup=None, redis=None,  # type: ignore[arg-type]
-                     accepted=frozenset)
+    nothing: Any = None  # never used: without a secret the plug builds nothing
+    unplugged = plug(config, sink=nothing, lookup=nothing, redis=nothing, accepted=frozenset)
     assert unplugged.status == "not configured: set INTAKE_FORM_SECRET"
     assert not unplugged.routes
     assert not unplugged.senders
@@ -538,34 +637,52 @@ def test_without_a_secret_the_form_is_not_configured(tmp_path: Path) -> None:
 
 async def test_each_field_reaches_the_ticket_as_given(client: Client, runtime: Runtime) -> None:
     """A model code the text reading would miss, and the customer's own choice of type."""
-    await send(client, {"csrf": await token_of(client), **VALID, "type": "service",
-                        "model": "SUN-5K-G03", "solution": "A call back"})
+    await send(
+        client,
+        {
+            "csrf": await token_of(client),
+            **VALID,
+            "type": "service",
+            "model": "SUN-5K-G03",
+            "solution": "A call back",
+        },
+    )
     await settle(runtime)
     [ticket] = await tickets(runtime)
     assert ticket.category == "service"
     assert (ticket.details["product_model"], ticket.details["desired_solution"]) == (
-        "SUN-5K-G03", "A call back")
+        "SUN-5K-G03",
+        "A call back",
+    )
     assert ticket.details["email"] == "anna.rossi@example.com"
 
 
 async def test_a_later_update_goes_by_mail_when_mail_is_configured(
-        client: Client, runtime: Runtime, uploads: Path) -> None:
+    client: Client, runtime: Runtime, uploads: Path
+) -> None:
     _, location, _ = await send(client, {"csrf": await token_of(client), **VALID})
     sid = location.split("/")[-1].split("?")[0]
     mail = FlakySender(Channel.EMAIL, failures=0)
     sender = WebformSender(runtime.redis, FormKeys(runtime.keys.prefix), ttl_s=60, later=mail)
 
     def reply(outbox_id: int, to: str) -> OutboundReply:
-        return OutboundReply(outbox_id=outbox_id, channel=Channel.WEBFORM, to=to,
-                             text="Dear customer", language="en", ticket_ref="C-2026-000001",
-                             in_reply_to=f"form:{sid}")
+        return OutboundReply(
+            outbox_id=outbox_id,
+            channel=Channel.WEBFORM,
+            to=to,
+            text="Dear customer",
+            language="en",
+            ticket_ref="C-2026-000001",
+            in_reply_to=f"form:{sid}",
+        )
 
     assert (await sender.send(reply(7, "a@example.com"))).ok  # shown on the page
     assert mail.attempts == []
     assert (await sender.send(reply(8, "a@example.com"))).ok  # a status change: by mail
     assert [(r.outbox_id, r.to) for r in mail.attempts] == [(8, "anna.rossi@example.com")]
-    _, phoned, _ = await send(client, {"csrf": await token_of(client), **VALID,
-                                       "contact": "+39 347 123 4567"})
+    _, phoned, _ = await send(
+        client, {"csrf": await token_of(client), **VALID, "contact": "+39 347 123 4567"}
+    )
     sid = phoned.split("/")[-1].split("?")[0]
     assert (await sender.send(reply(9, "b:visitor"))).ok  # its page shows the first
     by_phone = await sender.send(reply(10, "b:visitor"))  # no address to mail

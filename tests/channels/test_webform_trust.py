@@ -33,17 +33,24 @@ Client = TestClient[web.Request, web.Application]
 
 @pytest.fixture
 async def app(runtime: Runtime, tmp_path: Path) -> web.Application:
-    return make_app(runtime, plugs=[form_plug(runtime, tmp_path / "uploads",
-                                              frame_ancestors="https://shop.example")])
+    return make_app(
+        runtime,
+        plugs=[form_plug(runtime, tmp_path / "uploads", frame_ancestors="https://shop.example")],
+    )
 
 
 @pytest.fixture
 async def victim(runtime: Runtime) -> Ticket:
     """A customer who wrote by email; the form's attacker knows their address."""
-    await runtime.ingest.accept(InboundMessage(
-        channel=Channel.EMAIL, external_id="<v1@example.com>", sender="anna.rossi@example.com",
-        text="My inverter Fronius Primo 5.0-1 is broken, order 100234, I want a refund.",
-        received_at=runtime.clock.now()))
+    await runtime.ingest.accept(
+        InboundMessage(
+            channel=Channel.EMAIL,
+            external_id="<v1@example.com>",
+            sender="anna.rossi@example.com",
+            text="My inverter Fronius Primo 5.0-1 is broken, order 100234, I want a refund.",
+            received_at=runtime.clock.now(),
+        )
+    )
     await runtime.worker.drain()
     async with runtime.sessions() as session:
         ticket = await session.get_one(Ticket, 1)
@@ -52,11 +59,13 @@ async def victim(runtime: Runtime) -> Ticket:
 
 
 async def test_a_form_typing_a_customers_email_adds_nothing_and_says_nothing_of_them(
-        app: web.Application, runtime: Runtime, victim: Ticket) -> None:
+    app: web.Application, runtime: Runtime, victim: Ticket
+) -> None:
     """Issue 11, 2: the attacker's own confirmation said "we have added ... to C-..."."""
     async with TestClient(TestServer(app)) as attacker:
-        _, location, _ = await send(attacker, {"csrf": await token_of(attacker), **VALID,
-                                               "serial": "SN-ATTACKER"})
+        _, location, _ = await send(
+            attacker, {"csrf": await token_of(attacker), **VALID, "serial": "SN-ATTACKER"}
+        )
         [outcome] = await runtime.worker.drain()
         await runtime.sender.run_once()
         pages = [await done_page(attacker, location) for _ in range(10)]
@@ -70,7 +79,8 @@ async def test_a_form_typing_a_customers_email_adds_nothing_and_says_nothing_of_
 
 
 async def test_the_confirmation_shows_what_was_typed_only_to_the_browser_that_typed_it(
-        app: web.Application, runtime: Runtime) -> None:
+    app: web.Application, runtime: Runtime
+) -> None:
     async with TestClient(TestServer(app)) as visitor, ClientSession() as stranger:
         _, location, _ = await send(visitor, {"csrf": await token_of(visitor), **VALID})
         await settle(runtime)
@@ -84,14 +94,18 @@ async def test_the_confirmation_shows_what_was_typed_only_to_the_browser_that_ty
 
 
 async def test_parallel_posts_from_one_address_are_counted_before_any_is_stored(
-        runtime: Runtime, tmp_path: Path) -> None:
+    runtime: Runtime, tmp_path: Path
+) -> None:
     """Issue 11, 4: 30 parallel posts from one address all got through a limit of 20."""
     limited = form_plug(runtime, tmp_path / "uploads", per_ip_per_hour=20)
     async with TestClient(TestServer(make_app(runtime, plugs=[limited]))) as client:
         tokens = [await token_of(client) for _ in range(30)]
-        answers = await asyncio.gather(*[
-            send(client, {"csrf": token, **VALID, "contact": f"c{n}@example.com"})
-            for n, token in enumerate(tokens)])
+        answers = await asyncio.gather(
+            *[
+                send(client, {"csrf": token, **VALID, "contact": f"c{n}@example.com"})
+                for n, token in enumerate(tokens)
+            ]
+        )
     statuses = sorted(status for status, _, _ in answers)
     assert statuses.count(303) == 20
     assert statuses.count(429) == 10
@@ -99,24 +113,41 @@ async def test_parallel_posts_from_one_address_are_counted_before_any_is_stored(
 
 
 async def test_a_token_is_bound_to_its_browser_and_foreign_pages_cannot_post_it(
-        app: web.Application, runtime: Runtime) -> None:
-    async with TestClient(TestServer(app)) as browser, \
-            TestClient(TestServer(app), cookie_jar=DummyCookieJar()) as iframe:
+    app: web.Application, runtime: Runtime
+) -> None:
+    async with (
+        TestClient(TestServer(app)) as browser,
+        TestClient(TestServer(app), cookie_jar=DummyCookieJar()) as iframe,
+    ):
         await token_of(browser)  # the first visit sets the visitor cookie
         bound = await token_of(browser)
-        stolen = await iframe.post("/form", data={"csrf": bound, **VALID},
-                                   headers={"Origin": "https://shop.example"},
-                                   allow_redirects=False)
-        foreign = await browser.post("/form", data={"csrf": bound, **VALID},
-                                     headers={"Origin": "https://evil.example"},
-                                     allow_redirects=False)
+        stolen = await iframe.post(
+            "/form",
+            data={"csrf": bound, **VALID},
+            headers={"Origin": "https://shop.example"},
+            allow_redirects=False,
+        )
+        foreign = await browser.post(
+            "/form",
+            data={"csrf": bound, **VALID},
+            headers={"Origin": "https://evil.example"},
+            allow_redirects=False,
+        )
         unbound = await token_of(iframe)  # a cross-site frame that keeps no cookie
-        refused = [await iframe.post("/form", data={"csrf": unbound, **VALID},
-                                     headers={"Origin": "https://evil.example"},
-                                     allow_redirects=False)]
-        framed = await iframe.post("/form", data={"csrf": unbound, **VALID},
-                                   headers={"Origin": "https://shop.example"},
-                                   allow_redirects=False)
+        refused = [
+            await iframe.post(
+                "/form",
+                data={"csrf": unbound, **VALID},
+                headers={"Origin": "https://evil.example"},
+                allow_redirects=False,
+            )
+        ]
+        framed = await iframe.post(
+            "/form",
+            data={"csrf": unbound, **VALID},
+            headers={"Origin": "https://shop.example"},
+            allow_redirects=False,
+        )
     assert stolen.status == 403  # bound to the browser's cookie, which the frame lacks
     assert foreign.status == 403  # the right cookie, but posted from a foreign page
     assert [r.status for r in refused] == [403]
@@ -125,8 +156,8 @@ async def test_a_token_is_bound_to_its_browser_and_foreign_pages_cannot_post_it(
 
 
 async def test_a_browser_that_proves_the_email_it_typed_writes_as_that_customer(
-        app: web.Application, runtime: Runtime, victim: Ticket,
-        captured: dict[int, OutboundReply]) -> None:
+    app: web.Application, runtime: Runtime, victim: Ticket, captured: dict[int, OutboundReply]
+) -> None:
     """A claim becomes proof by a one-time link mailed to the typed address."""
     async with TestClient(TestServer(app)) as customer:
         _, location, _ = await send(customer, {"csrf": await token_of(customer), **VALID})
@@ -143,9 +174,15 @@ async def test_a_browser_that_proves_the_email_it_typed_writes_as_that_customer(
         assert proven.status == 200
         again = await customer.post("/verify", data={"token": token})
         assert again.status == 410
-        await send(customer, {"csrf": await token_of(customer), **VALID,
-                              "description": "The inverter still shows error F23 each morning.",
-                              "serial": "SN-PROVEN-1"})
+        await send(
+            customer,
+            {
+                "csrf": await token_of(customer),
+                **VALID,
+                "description": "The inverter still shows error F23 each morning.",
+                "serial": "SN-PROVEN-1",
+            },
+        )
         [outcome] = await runtime.worker.drain()
     assert outcome.ticket_id == victim.id
     assert "claims" not in outcome.reason
@@ -155,26 +192,47 @@ async def test_a_browser_that_proves_the_email_it_typed_writes_as_that_customer(
 
 
 async def test_the_daily_cap_counts_an_inbox_whatever_channel_reached_it(
-        app: web.Application, runtime: Runtime) -> None:
+    app: web.Application, runtime: Runtime
+) -> None:
     """Issue 11, 9: form + email gave one inbox 40 replies a day (20 per channel)."""
     mail = FlakySender(Channel.EMAIL, failures=0)
     sender = Sender(runtime.sessions, {Channel.EMAIL: mail}, runtime.clock, daily_cap=2)
-    await runtime.ingest.accept(InboundMessage(
-        channel=Channel.EMAIL, external_id="<a1@example.com>", sender="anna.rossi@example.com",
-        text="My inverter Fronius Primo 5.0-1 is broken.", received_at=runtime.clock.now()))
+    await runtime.ingest.accept(
+        InboundMessage(
+            channel=Channel.EMAIL,
+            external_id="<a1@example.com>",
+            sender="anna.rossi@example.com",
+            text="My inverter Fronius Primo 5.0-1 is broken.",
+            received_at=runtime.clock.now(),
+        )
+    )
     [by_mail] = await runtime.worker.drain()
     desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, runtime.clock)
-    await desk.change_status(by_mail.ticket_ref or "", TicketStatus.INVESTIGATING, note="",
-                             actor="agent")
+    await desk.change_status(
+        by_mail.ticket_ref or "", TicketStatus.INVESTIGATING, note="", actor="agent"
+    )
     assert await sender.run_once() == 2  # the acknowledgment and the status change
     async with TestClient(TestServer(app)) as browser:
-        _, location, _ = await send(browser, {"csrf": await token_of(browser), **VALID,
-                                              "contact": "a.stranger@example.com"})
+        _, location, _ = await send(
+            browser, {"csrf": await token_of(browser), **VALID, "contact": "a.stranger@example.com"}
+        )
     sid = location.split("/")[-1].split("?")[0]
-    form_sender = WebformSender(runtime.redis, FormKeys(runtime.keys.prefix), ttl_s=60,
-                                later=mail, under_cap=sender.under_cap)
-    reply = OutboundReply(outbox_id=99, channel=Channel.WEBFORM, to="b:visitor", text="Hi",
-                          language="en", ticket_ref="C-2026-000002", in_reply_to=f"form:{sid}")
+    form_sender = WebformSender(
+        runtime.redis,
+        FormKeys(runtime.keys.prefix),
+        ttl_s=60,
+        later=mail,
+        under_cap=sender.under_cap,
+    )
+    reply = OutboundReply(
+        outbox_id=99,
+        channel=Channel.WEBFORM,
+        to="b:visitor",
+        text="Hi",
+        language="en",
+        ticket_ref="C-2026-000002",
+        in_reply_to=f"form:{sid}",
+    )
     assert (await form_sender.send(reply)).ok  # on its confirmation page
     mailed = await form_sender.send(reply.model_copy(update={"outbox_id": 100}))
     assert mailed.ok

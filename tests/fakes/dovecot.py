@@ -83,8 +83,9 @@ def free_port() -> int:
         return port
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path,
-                   timeout_s: float = 15.0) -> None:
+def _wait_for_port(
+    port: int, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 15.0
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -127,10 +128,17 @@ class Dovecot:
         if os.geteuid() == 0:
             os.chown(self.root / "mail", self._internal.pw_uid, self._internal.pw_gid)
         (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-        self.config.write_text(_CONFIG.format(
-            root=self.root, port=self.port, internal=self._internal.pw_name,
-            group=grp.getgrgid(self._internal.pw_gid).gr_name,
-            login=self._login_user, uid=self._internal.pw_uid, gid=self._internal.pw_gid))
+        self.config.write_text(
+            _CONFIG.format(
+                root=self.root,
+                port=self.port,
+                internal=self._internal.pw_name,
+                group=grp.getgrgid(self._internal.pw_gid).gr_name,
+                login=self._login_user,
+                uid=self._internal.pw_uid,
+                gid=self._internal.pw_gid,
+            )
+        )
 
     def start(self) -> Dovecot:
         if not Path(DOVECOT).exists():
@@ -138,7 +146,8 @@ class Dovecot:
         self._write_config()
         with (self.root / "stderr.log").open("wb") as stderr:  # the child keeps its own copy
             self._process = subprocess.Popen(
-                [DOVECOT, "-F", "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=stderr)
+                [DOVECOT, "-F", "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
         _wait_for_port(self.port, self._process, self.root / "dovecot.log")
         return self
 

@@ -39,8 +39,12 @@ class Failure:
 
 
 def graph_error(code: int, message: str, subcode: int | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
-                             "fbtrace_id": "AbCdEfGhIjK"}
+    error: dict[str, Any] = {
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "AbCdEfGhIjK",
+    }
     if subcode is not None:
         error["error_subcode"] = subcode
     return {"error": error}
@@ -56,12 +60,18 @@ class FakeGraphApi:
         self.app = web.Application()
         self.app.router.add_post(f"/{VERSION}/{{node}}/messages", self._messages)
 
-    def fail_next(self, status: int, code: int, message: str, subcode: int | None = None,
-                  headers: dict[str, str] | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        subcode: int | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
         """The next `times` planned calls are answered with this Graph error instead."""
         for _ in range(times):
-            self._plan.append(Failure(status, graph_error(code, message, subcode),
-                                      headers or {}))
+            self._plan.append(Failure(status, graph_error(code, message, subcode), headers or {}))
 
     def pass_next(self, times: int = 1) -> None:
         """The next `times` planned calls are answered normally (before a planned failure)."""
@@ -80,32 +90,46 @@ class FakeGraphApi:
             body = None
         node = request.match_info["node"]
         refusal = self._refusal(node, token, body)
-        self.calls.append(GraphCall(node, token, body if isinstance(body, dict) else {},
-                                    accepted=refusal is None))
+        self.calls.append(
+            GraphCall(node, token, body if isinstance(body, dict) else {}, accepted=refusal is None)
+        )
         if refusal is not None:
             return refusal
         if node == self.phone_number_id:
             to = body["to"]
-            return web.json_response({
-                "messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
-                "messages": [{"id": f"wamid.HBgLFAKE{next(self._ids):06d}"}]})
-        return web.json_response({"recipient_id": body["recipient"]["id"],
-                                  "message_id": f"m_FAKE{next(self._ids):06d}"})
+            return web.json_response(
+                {
+                    "messaging_product": "whatsapp",
+                    "contacts": [{"input": to, "wa_id": to}],
+                    "messages": [{"id": f"wamid.HBgLFAKE{next(self._ids):06d}"}],
+                }
+            )
+        return web.json_response(
+            {"recipient_id": body["recipient"]["id"], "message_id": f"m_FAKE{next(self._ids):06d}"}
+        )
 
     def _refusal(self, node: str, token: str, body: Any) -> web.Response | None:
         if not token:
-            return _error(400, graph_error(2500, "An active access token must be used to "
-                                                 "query information about the current user."))
+            return _error(
+                400,
+                graph_error(
+                    2500,
+                    "An active access token must be used to "
+                    "query information about the current user.",
+                ),
+            )
         if token != self.token:
-            return _error(401, graph_error(190, "Invalid OAuth access token - Cannot parse "
-                                                "access token"))
+            return _error(
+                401, graph_error(190, "Invalid OAuth access token - Cannot parse access token")
+            )
         failure = self._plan.popleft() if self._plan else None
         if failure is not None:
             return _error(failure.status, failure.error, failure.headers)
         if not isinstance(body, dict):
             return _error(400, graph_error(100, "(#100) Invalid JSON body"))
-        problem = (_whatsapp_problem(body) if node == self.phone_number_id
-                   else _send_api_problem(body))
+        problem = (
+            _whatsapp_problem(body) if node == self.phone_number_id else _send_api_problem(body)
+        )
         if problem is not None:
             return _error(400, graph_error(100, f"(#100) {problem}"))
         return None
@@ -118,8 +142,9 @@ def _token_of(request: web.Request) -> str:
     return request.query.get("access_token", "")
 
 
-def _error(status: int, error: dict[str, Any], headers: dict[str, str] | None = None
-           ) -> web.Response:
+def _error(
+    status: int, error: dict[str, Any], headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_response(error, status=status, headers=headers)
 
 
@@ -151,7 +176,8 @@ def _whatsapp_problem(body: dict[str, Any]) -> str | None:
 
 @asynccontextmanager
 async def running_graph_api(
-        fake: FakeGraphApi | None = None) -> AsyncIterator[tuple[FakeGraphApi, str]]:
+    fake: FakeGraphApi | None = None,
+) -> AsyncIterator[tuple[FakeGraphApi, str]]:
     """The fake on a loopback port; yields it and its base URL (like graph_api_url)."""
     fake = fake or FakeGraphApi()
     server = TestServer(fake.app)

@@ -15,8 +15,9 @@ class NoTickets:
     async def redeem(self, token: str) -> TicketView | None:
         return None
 
-    async def request_proof(self, channel: Channel, address: str, email: str, ip: str,
-                            language: str) -> Allowance:
+    async def request_proof(
+        self, channel: Channel, address: str, email: str, ip: str, language: str
+    ) -> Allowance:
         return Allowance(True, 1, 3600)
 
     async def prove(self, token: str) -> bool:

@@ -35,30 +35,50 @@ class _Handler:
     def __init__(self, relay: SmtpRelay) -> None:
         self._relay = relay
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
         if self._relay.wants_login and not session.authenticated:
             return "530 5.7.0 Authentication required"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         refusal = self._relay.refuse.get(address.lower())
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session,
-                          envelope: Envelope) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self._relay.data_reply:
             return self._relay.data_reply
-        login = session.auth_data.login.decode() if isinstance(
-            session.auth_data, LoginPassword) else None
-        self._relay.received.append(Relayed(envelope.mail_from or "", tuple(envelope.rcpt_tos),
-                                            envelope.original_content or b"", login))
+        login = (
+            session.auth_data.login.decode()
+            if isinstance(session.auth_data, LoginPassword)
+            else None
+        )
+        self._relay.received.append(
+            Relayed(
+                envelope.mail_from or "",
+                tuple(envelope.rcpt_tos),
+                envelope.original_content or b"",
+                login,
+            )
+        )
         return "250 2.0.0 OK: queued"
 
 
@@ -75,10 +95,14 @@ class SmtpRelay:
     def wants_login(self) -> bool:
         return self._credentials is not None
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
-                      mechanism: str, auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword) and self._credentials is not None
-              and (auth_data.login.decode(), auth_data.password.decode()) == self._credentials)
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and self._credentials is not None
+            and (auth_data.login.decode(), auth_data.password.decode()) == self._credentials
+        )
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     def _protocol(self) -> SMTP:
@@ -86,12 +110,18 @@ class SmtpRelay:
         if self._credentials:
             # auth_required would warn about plain TCP: handle_MAIL asks for it instead
             extra = {"authenticator": self._authenticate, "auth_require_tls": False}
-        return SMTP(_Handler(self), hostname="relay.test", ident="fake-relay",
-                    loop=asyncio.get_running_loop(), **extra)
+        return SMTP(
+            _Handler(self),
+            hostname="relay.test",
+            ident="fake-relay",
+            loop=asyncio.get_running_loop(),
+            **extra,
+        )
 
     async def start(self) -> SmtpRelay:
         self._server = await asyncio.get_running_loop().create_server(
-            self._protocol, "127.0.0.1", 0)
+            self._protocol, "127.0.0.1", 0
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -29,8 +29,18 @@ def _utf16_len(text: str) -> int:
 
 
 # Parameters that are not strings: in a form or a query they arrive JSON-encoded.
-_TYPED = frozenset({"offset", "limit", "timeout", "allowed_updates", "drop_pending_updates",
-                    "max_connections", "reply_to_message_id", "disable_notification"})
+_TYPED = frozenset(
+    {
+        "offset",
+        "limit",
+        "timeout",
+        "allowed_updates",
+        "drop_pending_updates",
+        "max_connections",
+        "reply_to_message_id",
+        "disable_notification",
+    }
+)
 
 
 def _value(key: str, raw: str) -> Any:
@@ -59,9 +69,15 @@ class FakeBotApi:
         self._blocked: set[str] = set()
         self._message_ids = iter(range(1, 1 << 30))
         self._changed = asyncio.Condition()
-        self.me = {"id": int(token.split(":", 1)[0]), "is_bot": True, "first_name": "Intake",
-                   "username": "intake_test_bot", "can_join_groups": False,
-                   "can_read_all_group_messages": False, "supports_inline_queries": False}
+        self.me = {
+            "id": int(token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": "Intake",
+            "username": "intake_test_bot",
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     # -- what a test sets up and reads --
 
@@ -112,9 +128,13 @@ class FakeBotApi:
         return answer
 
     def _methods(self) -> dict[str, Callable[[Params], Any]]:
-        return {"getme": self._get_me, "sendmessage": self._send_message,
-                "getupdates": self._get_updates, "setwebhook": self._set_webhook,
-                "deletewebhook": self._delete_webhook}
+        return {
+            "getme": self._get_me,
+            "sendmessage": self._send_message,
+            "getupdates": self._get_updates,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+        }
 
     async def _get_me(self, params: Params) -> web.Response:
         return _ok(self.me)
@@ -134,14 +154,23 @@ class FakeBotApi:
         if chat_id in self._blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
         self._delivered.append(params)
-        return _ok({"message_id": next(self._message_ids), "from": self.me,
-                    "chat": {"id": int(chat_id), "type": "private"},
-                    "date": int(time.time()), "text": text})
+        return _ok(
+            {
+                "message_id": next(self._message_ids),
+                "from": self.me,
+                "chat": {"id": int(chat_id), "type": "private"},
+                "date": int(time.time()),
+                "text": text,
+            }
+        )
 
     async def _get_updates(self, params: Params) -> web.Response:
         if self.webhook is not None:
-            return _error(409, "Conflict: can't use getUpdates method while webhook is active;"
-                               " use deleteWebhook to delete the webhook first")
+            return _error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active;"
+                " use deleteWebhook to delete the webhook first",
+            )
         offset = params.get("offset")
         self.offsets.append(offset)
         limit = int(params.get("limit") or 100)
@@ -159,8 +188,9 @@ class FakeBotApi:
 
     async def _set_webhook(self, params: Params) -> web.Response:
         if not str(params.get("url", "")).startswith("https://"):
-            return _error(400, "Bad Request: bad webhook: An HTTPS URL must be provided for "
-                               "webhook")
+            return _error(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
         self.webhook = params
         return _ok(True, description="Webhook was set")
 
@@ -178,8 +208,9 @@ async def _params(request: web.Request) -> Params:
         params.update(body if isinstance(body, dict) else {})
     elif request.can_read_body:
         form = await request.post()
-        params.update({key: _value(key, value) for key, value in form.items()
-                       if isinstance(value, str)})
+        params.update(
+            {key: _value(key, value) for key, value in form.items() if isinstance(value, str)}
+        )
     if "chat_id" in params:
         params["chat_id"] = str(params["chat_id"])
     return params

@@ -16,8 +16,9 @@ REQUIRE_ML = os.environ.get("INTAKE_REQUIRE_ML") == "1"
 @pytest.fixture(scope="module")
 def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """HF offline for the whole module, torch's hub cache empty; skips without the ml extra."""
-    missing = [m for m in ("torch", "transformers", "detoxify")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m for m in ("torch", "transformers", "detoxify") if importlib.util.find_spec(m) is None
+    ]
     if missing:
         message = f"ml extra not installed (missing {', '.join(missing)})"
         if REQUIRE_ML:
@@ -38,5 +39,3 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def tiny(offline: None, tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return build(tmp_path_factory.mktemp("tiny"))
-
-

@@ -56,8 +56,13 @@ def hub_named(offline: None, tmp_path_factory: pytest.TempPathFactory) -> TinyMo
 
 @pytest.fixture
 def classifier(tiny: TinyModel, tmp_path: Path) -> Iterator[DetoxifyClassifier]:
-    clf = DetoxifyClassifier(checkpoint=tiny.checkpoint, config_path=tiny.config_dir,
-                             torch_threads=2, max_chars=2000, cache_dir=tmp_path / "cache")
+    clf = DetoxifyClassifier(
+        checkpoint=tiny.checkpoint,
+        config_path=tiny.config_dir,
+        torch_threads=2,
+        max_chars=2000,
+        cache_dir=tmp_path / "cache",
+    )
     yield clf
     clf.close()
 
@@ -73,8 +78,9 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-async def test_scores_a_multilingual_batch_in_one_call(classifier: DetoxifyClassifier,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_scores_a_multilingual_batch_in_one_call(
+    classifier: DetoxifyClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await classifier.load()
     calls: list[int] = []
     predict = classifier.model.predict
@@ -115,19 +121,23 @@ async def test_bad_input_is_scored_without_crashing(classifier: DetoxifyClassifi
 
 
 async def test_published_checkpoint_is_rewritten_not_modified(
-        hub_named: TinyModel, tiny: TinyModel, tmp_path: Path) -> None:
+    hub_named: TinyModel, tiny: TinyModel, tmp_path: Path
+) -> None:
     detoxify = importlib.import_module("detoxify")  # untyped: no stubs, no py.typed
 
     # The trap: given as is, Detoxify asks the hub for "bert-base-uncased" despite the folder.
     with pytest.raises(OSError, match=r"huggingface|offline|cached"):
-        detoxify.Detoxify(checkpoint=str(hub_named.checkpoint),
-                 huggingface_config_path=str(hub_named.config_dir))
+        detoxify.Detoxify(
+            checkpoint=str(hub_named.checkpoint), huggingface_config_path=str(hub_named.config_dir)
+        )
     before = (_digest(hub_named.checkpoint), hub_named.checkpoint.stat().st_mtime_ns)
     cache = tmp_path / "cache"
-    clf = DetoxifyClassifier(checkpoint=hub_named.checkpoint, config_path=hub_named.config_dir,
-                             cache_dir=cache)
-    reference = DetoxifyClassifier(checkpoint=tiny.checkpoint, config_path=tiny.config_dir,
-                                   cache_dir=cache)
+    clf = DetoxifyClassifier(
+        checkpoint=hub_named.checkpoint, config_path=hub_named.config_dir, cache_dir=cache
+    )
+    reference = DetoxifyClassifier(
+        checkpoint=tiny.checkpoint, config_path=tiny.config_dir, cache_dir=cache
+    )
     try:
         scores = await clf.score(TEXTS)
         _check(scores, len(TEXTS))
@@ -147,8 +157,9 @@ async def test_published_checkpoint_is_rewritten_not_modified(
     assert args["model_type"] == str(hub_named.config_dir.resolve())
     # A second start reuses the copy instead of writing it again.
     written = rewritten.stat().st_mtime_ns
-    again = DetoxifyClassifier(checkpoint=hub_named.checkpoint,
-                               config_path=hub_named.config_dir, cache_dir=cache)
+    again = DetoxifyClassifier(
+        checkpoint=hub_named.checkpoint, config_path=hub_named.config_dir, cache_dir=cache
+    )
     try:
         await again.load()
     finally:
@@ -161,10 +172,12 @@ async def test_published_checkpoint_is_rewritten_not_modified(
 async def test_labels_map_onto_ours(offline: None, tmp_path: Path) -> None:
     """An unbiased-style head: extra toxicity labels kept, identity mentions dropped,
     labels the model lacks score 0.0."""
-    model = build(tmp_path / "m", classes=("toxicity", "insult", "sexual_explicit", "muslim",
-                                           "female"))
-    clf = DetoxifyClassifier(checkpoint=model.checkpoint, config_path=model.config_dir,
-                             cache_dir=tmp_path / "cache")
+    model = build(
+        tmp_path / "m", classes=("toxicity", "insult", "sexual_explicit", "muslim", "female")
+    )
+    clf = DetoxifyClassifier(
+        checkpoint=model.checkpoint, config_path=model.config_dir, cache_dir=tmp_path / "cache"
+    )
     try:
         scores = await clf.score(["two of your technicians were Muslim women", "ok"])
     finally:
@@ -175,10 +188,12 @@ async def test_labels_map_onto_ours(offline: None, tmp_path: Path) -> None:
         assert s.values["toxicity"] > 0.0
 
 
-def test_available_reports_what_is_missing(tiny: TinyModel, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    ok, reason = DetoxifyClassifier.available(checkpoint=tiny.checkpoint,
-                                              config_path=tiny.config_dir)
+def test_available_reports_what_is_missing(
+    tiny: TinyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok, reason = DetoxifyClassifier.available(
+        checkpoint=tiny.checkpoint, config_path=tiny.config_dir
+    )
     assert ok, reason
     assert str(tiny.checkpoint) in reason
 
@@ -205,16 +220,21 @@ def test_available_reports_what_is_missing(tiny: TinyModel, tmp_path: Path,
     assert "unknown" in reason
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "detoxify" else real_find_spec(name, *a))
-    ok, reason = DetoxifyClassifier.available(checkpoint=tiny.checkpoint,
-                                              config_path=tiny.config_dir)
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "detoxify" else real_find_spec(name, *a),
+    )
+    ok, reason = DetoxifyClassifier.available(
+        checkpoint=tiny.checkpoint, config_path=tiny.config_dir
+    )
     assert not ok
     assert reason.startswith("detoxify not installed")
 
 
-async def test_default_weights_found_in_the_torch_hub_cache(tiny: TinyModel,
-                                                            tmp_path: Path) -> None:
+async def test_default_weights_found_in_the_torch_hub_cache(
+    tiny: TinyModel, tmp_path: Path
+) -> None:
     """Weights fetched earlier into the hub cache load offline with a hand-installed config."""
     cached = torch_hub_checkpoints() / "multilingual_debiased-0b549669.ckpt"
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -222,8 +242,9 @@ async def test_default_weights_found_in_the_torch_hub_cache(tiny: TinyModel,
     try:
         ok, reason = DetoxifyClassifier.available("multilingual", config_path=tiny.config_dir)
         assert ok, reason
-        clf = DetoxifyClassifier("multilingual", config_path=tiny.config_dir,
-                                 cache_dir=tmp_path / "cache")
+        clf = DetoxifyClassifier(
+            "multilingual", config_path=tiny.config_dir, cache_dir=tmp_path / "cache"
+        )
         try:
             _check(await clf.score(["ciao"]), 1)
         finally:
@@ -252,11 +273,14 @@ async def test_bad_checkpoints_are_named(tiny: TinyModel, tmp_path: Path) -> Non
     data["id2label"] = {"0": "LABEL_0", "1": "LABEL_1"}  # a hub config: 2 labels, not 6
     data["label2id"] = {"LABEL_0": 0, "LABEL_1": 1}
     (wrong_config / "config.json").write_text(json.dumps(data))
-    cases = [(not_detoxify, tiny.config_dir, "not a Detoxify checkpoint"),
-             (tiny.checkpoint, wrong_config, "6 outputs .* 2 labels")]
+    cases = [
+        (not_detoxify, tiny.config_dir, "not a Detoxify checkpoint"),
+        (tiny.checkpoint, wrong_config, "6 outputs .* 2 labels"),
+    ]
     for checkpoint, config, message in cases:
-        clf = DetoxifyClassifier(checkpoint=checkpoint, config_path=config,
-                                 cache_dir=tmp_path / "cache")
+        clf = DetoxifyClassifier(
+            checkpoint=checkpoint, config_path=config, cache_dir=tmp_path / "cache"
+        )
         try:
             with pytest.raises(DetoxifyLoadError, match=message):
                 await clf.load()
@@ -265,7 +289,8 @@ async def test_bad_checkpoints_are_named(tiny: TinyModel, tmp_path: Path) -> Non
 
 
 async def test_event_loop_stays_responsive_while_scoring(
-        classifier: DetoxifyClassifier, monkeypatch: pytest.MonkeyPatch) -> None:
+    classifier: DetoxifyClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The model holds its thread until a task on the loop has ticked: a blocked loop could
     never release it (the wait would time out and the test fail)."""
     await classifier.load()
@@ -306,7 +331,9 @@ async def test_event_loop_stays_responsive_while_scoring(
 
 def test_import_is_lazy() -> None:
     """Importing the backend must not import torch (seconds): that waits for load()."""
-    code = ("import sys, moderation.detoxify_backend\n"
-            "heavy = [m for m in ('torch', 'transformers', 'detoxify') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
+    code = (
+        "import sys, moderation.detoxify_backend\n"
+        "heavy = [m for m in ('torch', 'transformers', 'detoxify') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

@@ -16,8 +16,9 @@ def _textbook(text: str) -> int | None:
     trigrams = [f" {w} "[i : i + 3] for w in words(text) for i in range(len(w))]
     if len(trigrams) < 3:
         return None
-    digests = [int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "big")
-               for t in trigrams]
+    digests = [
+        int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "big") for t in trigrams
+    ]
     result = 0
     for bit in range(64):
         if 2 * sum(d >> bit & 1 for d in digests) > len(digests):
@@ -32,16 +33,19 @@ def _apart(a: str, b: str) -> int:
     return (x ^ y).bit_count()
 
 
-@pytest.mark.parametrize("text", [
-    "Where is my refund??",
-    "abc",
-    "Il pacco non è mai arrivato, voglio un rimborso entro venerdì",
-    "Заказ 4411 так и не пришёл, верните деньги",
-    "注文した商品が届きません。返金してください。",
-    "refund " * 400,
-    "x" * 20_000,  # one word longer than the 8 K characters read
-    "a b c d e f g h i j k l m n o p",  # one-letter words: one trigram each
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Where is my refund??",
+        "abc",
+        "Il pacco non è mai arrivato, voglio un rimborso entro venerdì",
+        "Заказ 4411 так и не пришёл, верните деньги",
+        "注文した商品が届きません。返金してください。",
+        "refund " * 400,
+        "x" * 20_000,  # one word longer than the 8 K characters read
+        "a b c d e f g h i j k l m n o p",  # one-letter words: one trigram each
+    ],
+)
 def test_lane_arithmetic_equals_the_bit_by_bit_majority(text: str) -> None:
     assert simhash(text) == _textbook(text)
 

@@ -124,14 +124,16 @@ HELD = [
 
 
 @pytest.mark.parametrize(("lang", "text", "label"), HELD)
-def test_abuse_is_held_with_its_label(classifier: LexiconClassifier, lang: str, text: str,
-                                      label: str) -> None:
+def test_abuse_is_held_with_its_label(
+    classifier: LexiconClassifier, lang: str, text: str, label: str
+) -> None:
     assert label in fired(classifier, text), (lang, classifier.explain(text))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_every_language_has_real_sentences_firing_every_label(classifier: LexiconClassifier,
-                                                              lang: str) -> None:
+def test_every_language_has_real_sentences_firing_every_label(
+    classifier: LexiconClassifier, lang: str
+) -> None:
     labels: set[str] = set()
     for example_lang, text, _ in HELD:
         if example_lang == lang:
@@ -229,22 +231,27 @@ def test_what_a_person_would_not_hold_passes(classifier: LexiconClassifier, text
 # --- the rules behind the verdicts ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "effect"), [
-    ("your technician called me an idiot", "reported"),
-    ("il vostro tecnico mi ha dato dell'idiota", "reported"),
-    ("I'm not calling you idiots", "reported"),
-    ("I never said you were idiots, I said it is broken", "negated"),
-    ("I feel like an idiot", "self"),
-    ("this inverter is garbage", "ambient"),
-    ("you are garbage", "direct"),
-])
-def test_each_hit_says_how_its_context_judged_it(classifier: LexiconClassifier, text: str,
-                                                 effect: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "effect"),
+    [
+        ("your technician called me an idiot", "reported"),
+        ("il vostro tecnico mi ha dato dell'idiota", "reported"),
+        ("I'm not calling you idiots", "reported"),
+        ("I never said you were idiots, I said it is broken", "negated"),
+        ("I feel like an idiot", "self"),
+        ("this inverter is garbage", "ambient"),
+        ("you are garbage", "direct"),
+    ],
+)
+def test_each_hit_says_how_its_context_judged_it(
+    classifier: LexiconClassifier, text: str, effect: str
+) -> None:
     assert effects(classifier, text) == [effect]
 
 
 def test_an_aimed_word_without_a_person_scores_under_every_threshold(
-        classifier: LexiconClassifier) -> None:
+    classifier: LexiconClassifier,
+) -> None:
     scores = classifier.score_sync(["this inverter is garbage"])[0]
     assert scores.values["insult"] == pytest.approx(0.8 * AMBIENT)
     assert THRESHOLDS.fired(scores) == ()
@@ -259,8 +266,9 @@ def test_a_threat_of_harm_made_conditional_is_blackmail(classifier: LexiconClass
 def test_a_group_term_scores_only_next_to_hostility(classifier: LexiconClassifier) -> None:
     kind = classifier.score_sync(["the muslims in your team were kind"])[0]
     hostile = classifier.score_sync(["muslims are terrorists"])[0]
-    far = classifier.score_sync(["muslims. " + "we waited all day for the visit. " * 3
-                                 + "terrorists"])[0]
+    far = classifier.score_sync(
+        ["muslims. " + "we waited all day for the visit. " * 3 + "terrorists"]
+    )[0]
     assert kind.values["identity_attack"] == 0.0
     assert hostile.values["identity_attack"] >= THRESHOLDS.identity_attack
     assert far.values["identity_attack"] == 0.0
@@ -334,7 +342,8 @@ def test_bad_input_scores_every_label_in_range(classifier: LexiconClassifier, te
 
 
 def test_a_megabyte_is_scored_on_a_bounded_window_and_says_so(
-        classifier: LexiconClassifier) -> None:
+    classifier: LexiconClassifier,
+) -> None:
     text = "Il mio inverter non funziona. " * 35_000 + "Siete dei coglioni."
     assert len(text) > 1_000_000
     [scores] = classifier.score_sync([text])
@@ -395,8 +404,18 @@ def test_every_language_has_its_data_file() -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_data_file_has_every_kind_of_rule(lang: str) -> None:
     kinds = {entry.kind for entry in read_data([lang])}
-    assert kinds >= {Kind.PERSON, Kind.AIMED, Kind.GROUP, Kind.HOSTILE, Kind.CONDITION,
-                     Kind.TARGET, Kind.NEGATION, Kind.REPORT, Kind.SELF, Kind.LINK}
+    assert kinds >= {
+        Kind.PERSON,
+        Kind.AIMED,
+        Kind.GROUP,
+        Kind.HOSTILE,
+        Kind.CONDITION,
+        Kind.TARGET,
+        Kind.NEGATION,
+        Kind.REPORT,
+        Kind.SELF,
+        Kind.LINK,
+    }
 
 
 def test_no_word_is_a_different_kind_of_rule_in_two_languages() -> None:
@@ -411,13 +430,20 @@ def test_no_word_is_a_different_kind_of_rule_in_two_languages() -> None:
 def test_macros_expand_into_every_combination() -> None:
     entries = parse("xx", "@a = i will | i'll\n@b = you | ya\n@a hit @b  person  threat=0.9\n")
     assert [entry.pattern for entry in entries] == [
-        "i will hit you", "i will hit ya", "i'll hit you", "i'll hit ya"]
+        "i will hit you",
+        "i will hit ya",
+        "i'll hit you",
+        "i'll hit ya",
+    ]
     assert {entry.rule for entry in entries} == {("xx", "@a hit @b")}
 
 
 def test_stems_and_gaps_match_endings_and_skipped_words() -> None:
-    lexicon = Lexicon(parse("xx", "идиот*  person  insult=0.9\nmaak .. kapot  aimed  threat=0.8\n"
-                                  "jullie  target\n"))
+    lexicon = Lexicon(
+        parse(
+            "xx", "идиот*  person  insult=0.9\nmaak .. kapot  aimed  threat=0.8\njullie  target\n"
+        )
+    )
     backend = LexiconClassifier(lexicon=lexicon)
     assert [h.effect for h in backend.explain("вы идиотами были")] == ["direct"]
     assert [h.effect for h in backend.explain("ik maak jullie allemaal kapot")] == ["direct"]
@@ -431,13 +457,16 @@ def test_a_pattern_letter_matches_once_or_twice_but_a_double_stays_double() -> N
     assert not backend.explain("as you wish")
 
 
-@pytest.mark.parametrize(("line", "problem"), [
-    ("idiot  insulting  insult=0.9", "not a valid Kind"),
-    ("idiot  person  insult=1.5", "bad weight"),
-    ("idiot  person  rudeness=0.5", "bad weight"),
-    ("idiot  person", "need them"),
-    ("you  target  insult=0.5", "take no weights"),
-])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("idiot  insulting  insult=0.9", "not a valid Kind"),
+        ("idiot  person  insult=1.5", "bad weight"),
+        ("idiot  person  rudeness=0.5", "bad weight"),
+        ("idiot  person", "need them"),
+        ("you  target  insult=0.5", "take no weights"),
+    ],
+)
 def test_a_bad_data_line_is_reported_with_its_number(line: str, problem: str) -> None:
     with pytest.raises(LexiconError, match=rf"xx\.tsv line 2: .*{problem}"):
         parse("xx", f"# comment\n{line}\n")

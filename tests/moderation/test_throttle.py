@@ -50,18 +50,32 @@ def _unrelated(n: int) -> str:
     return " ".join(hashlib.sha256(f"{n}:{i}".encode()).hexdigest()[:8] for i in range(4))
 
 
-async def _decide(throttle: Throttle, n: int, *, text: str | None = None, ticket: int = 7,
-                  version: int = 1, at: datetime = T0, customer: int = 1,
-                  limits: ThrottleLimits = LIMITS) -> Decision:
-    verdict = await throttle.decide(customer_id=customer, message_id=f"m{n}", ticket_id=ticket,
-                                    state_version=version,
-                                    text=text if text is not None else _unrelated(n),
-                                    now=at, limits=limits)
+async def _decide(
+    throttle: Throttle,
+    n: int,
+    *,
+    text: str | None = None,
+    ticket: int = 7,
+    version: int = 1,
+    at: datetime = T0,
+    customer: int = 1,
+    limits: ThrottleLimits = LIMITS,
+) -> Decision:
+    verdict = await throttle.decide(
+        customer_id=customer,
+        message_id=f"m{n}",
+        ticket_id=ticket,
+        state_version=version,
+        text=text if text is not None else _unrelated(n),
+        now=at,
+        limits=limits,
+    )
     return verdict.decision
 
 
 async def test_first_message_of_a_state_is_answered_and_the_second_collapses(
-        throttle: Throttle) -> None:
+    throttle: Throttle,
+) -> None:
     assert await _decide(throttle, 1, text="my inverter broke") is Decision.ANSWERED
     assert await _decide(throttle, 2, text="hello, any news on the repair?") is Decision.COLLAPSED
 
@@ -73,8 +87,9 @@ async def test_a_new_state_version_is_answered_again(throttle: Throttle) -> None
 
 
 async def test_eleventh_message_in_an_hour_is_throttled(throttle: Throttle) -> None:
-    decisions = [await _decide(throttle, n, version=n, at=T0 + timedelta(minutes=n))
-                 for n in range(1, 12)]
+    decisions = [
+        await _decide(throttle, n, version=n, at=T0 + timedelta(minutes=n)) for n in range(1, 12)
+    ]
     assert decisions[:10] == [Decision.ANSWERED] * 10
     assert decisions[10] is Decision.THROTTLED
 
@@ -95,9 +110,15 @@ async def test_limits_are_taken_from_each_call(throttle: Throttle) -> None:
 
 async def test_near_duplicate_text_is_a_repeat_even_with_a_new_state(throttle: Throttle) -> None:
     await _decide(throttle, 1, text="Where is my refund for the broken inverter???")
-    verdict = await throttle.decide(customer_id=1, message_id="m2", ticket_id=7, state_version=2,
-                                    text="where is my refund for the broken inverter!!! 😡",
-                                    now=T0 + timedelta(minutes=5), limits=LIMITS)
+    verdict = await throttle.decide(
+        customer_id=1,
+        message_id="m2",
+        ticket_id=7,
+        state_version=2,
+        text="where is my refund for the broken inverter!!! 😡",
+        now=T0 + timedelta(minutes=5),
+        limits=LIMITS,
+    )
     assert verdict.decision is Decision.COLLAPSED
     assert verdict.repeat_of == "m1"
 
@@ -116,8 +137,7 @@ async def test_a_retried_message_gets_its_first_decision(throttle: Throttle) -> 
 
 async def test_concurrent_calls_answer_one_state_once(throttle: Throttle) -> None:
     texts = [f"question number {n}: " + "abcdefghij"[n % 10] * (n + 5) for n in range(8)]
-    decisions = await asyncio.gather(*[
-        _decide(throttle, n, text=texts[n]) for n in range(8)])
+    decisions = await asyncio.gather(*[_decide(throttle, n, text=texts[n]) for n in range(8)])
     assert decisions.count(Decision.ANSWERED) == 1
     assert decisions.count(Decision.COLLAPSED) == 7
 
@@ -135,23 +155,30 @@ def test_all_keys_of_one_call_share_a_cluster_slot(keys: Keys) -> None:
     assert len(slots) == 1
 
 
-async def _claim(throttle: Throttle, n: int, *, text: str | None = None,
-                 at: datetime = T0) -> Decision:
+async def _claim(
+    throttle: Throttle, n: int, *, text: str | None = None, at: datetime = T0
+) -> Decision:
     """Message n of customer 2, who claims to be customer 1 (each a new state of its own
     ticket, so only the flood window or a repeat can hold it)."""
-    verdict = await throttle.decide(customer_id=2, message_id=f"c{n}", ticket_id=70,
-                                    state_version=n + 1,
-                                    text=text if text is not None else _unrelated(1000 + n),
-                                    now=at, limits=LIMITS, claims=1)
+    verdict = await throttle.decide(
+        customer_id=2,
+        message_id=f"c{n}",
+        ticket_id=70,
+        state_version=n + 1,
+        text=text if text is not None else _unrelated(1000 + n),
+        now=at,
+        limits=LIMITS,
+        claims=1,
+    )
     return verdict.decision
 
 
 async def test_a_claimant_is_throttled_with_the_customer_it_names_but_never_throttles_it(
-        throttle: Throttle) -> None:
+    throttle: Throttle,
+) -> None:
     for n in range(5):  # the named customer's own messages
         await _decide(throttle, n, at=T0 + timedelta(seconds=n), version=n + 1)
-    claims = [await _claim(throttle, n, at=T0 + timedelta(minutes=1, seconds=n))
-              for n in range(8)]
+    claims = [await _claim(throttle, n, at=T0 + timedelta(minutes=1, seconds=n)) for n in range(8)]
     assert claims[:5] == [Decision.ANSWERED] * 5
     assert claims[5:] == [Decision.THROTTLED] * 3  # 5 of theirs + 6 of its own > 10
     own = await _decide(throttle, 99, at=T0 + timedelta(minutes=2), version=99)
@@ -159,16 +186,20 @@ async def test_a_claimant_is_throttled_with_the_customer_it_names_but_never_thro
 
 
 async def test_a_claimant_repeating_the_customer_collapses_but_not_the_other_way(
-        throttle: Throttle) -> None:
+    throttle: Throttle,
+) -> None:
     text = "My inverter SUN-5K shows error F23 every single morning since Monday"
     assert await _decide(throttle, 1, text=text) is Decision.ANSWERED
-    assert await _claim(throttle, 1, text=text + "!",
-                        at=T0 + timedelta(minutes=1)) is Decision.COLLAPSED
+    assert (
+        await _claim(throttle, 1, text=text + "!", at=T0 + timedelta(minutes=1))
+        is Decision.COLLAPSED
+    )
     other = "Nobody answered my mail about the refund of order 778812 for two weeks now"
-    assert await _claim(throttle, 2, text=other,
-                        at=T0 + timedelta(minutes=2)) is Decision.ANSWERED
-    assert await _decide(throttle, 2, text=other + ".", version=2,
-                         at=T0 + timedelta(minutes=3)) is Decision.ANSWERED
+    assert await _claim(throttle, 2, text=other, at=T0 + timedelta(minutes=2)) is Decision.ANSWERED
+    assert (
+        await _decide(throttle, 2, text=other + ".", version=2, at=T0 + timedelta(minutes=3))
+        is Decision.ANSWERED
+    )
 
 
 def test_a_claimants_keys_share_the_named_customers_slot(keys: Keys) -> None:

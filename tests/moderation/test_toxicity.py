@@ -16,7 +16,8 @@ from tests.moderation.tiny_detoxify import TinyModel
 
 
 def test_auto_without_weights_falls_back_to_the_lexicon_and_says_why(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     classifier = choose(ToxicityConfig())
     assert classifier.name == "lexicon"
@@ -38,25 +39,40 @@ def test_none_scores_nothing() -> None:
 
 
 async def test_auto_takes_detoxify_when_its_weights_are_installed(tiny: TinyModel) -> None:
-    classifier = await open_classifier(ToxicityConfig(checkpoint=tiny.checkpoint,
-                                                      config_path=tiny.config_dir))
+    classifier = await open_classifier(
+        ToxicityConfig(checkpoint=tiny.checkpoint, config_path=tiny.config_dir)
+    )
     assert classifier.name == "detoxify"
     [scores] = await classifier.score(["you idiots"])
     assert set(scores.values) >= {"toxicity", "insult", "threat"}
 
 
-def _classify(stdin: str, *args: str, env: dict[str, str] | None = None,
-              data_dir: Path) -> subprocess.CompletedProcess[str]:
+def _classify(
+    stdin: str, *args: str, env: dict[str, str] | None = None, data_dir: Path
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.app.cli", "classify", *args], input=stdin, text=True,
-        capture_output=True, timeout=180, check=False,
-        env={"PATH": "/usr/bin:/bin", "INTAKE_DATA_DIR": str(data_dir),
-             "TORCH_HOME": str(data_dir / "torch"), **(env or {})})
+        [sys.executable, "-m", "bot.app.cli", "classify", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=180,
+        check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "INTAKE_DATA_DIR": str(data_dir),
+            "TORCH_HOME": str(data_dir / "torch"),
+            **(env or {}),
+        },
+    )
 
 
 def test_classify_works_on_a_fresh_install_with_no_weights(tmp_path: Path) -> None:
-    texts = ["sono molto arrabbiato, è la terza volta che l'inverter si guasta",
-             "siete degli idioti incompetenti", "", "😡😡😡"]
+    texts = [
+        "sono molto arrabbiato, è la terza volta che l'inverter si guasta",
+        "siete degli idioti incompetenti",
+        "",
+        "😡😡😡",
+    ]
     result = _classify("\n".join(texts) + "\n", data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -69,21 +85,31 @@ def test_classify_works_on_a_fresh_install_with_no_weights(tmp_path: Path) -> No
 
 
 def test_classify_thresholds_can_be_overridden_and_are_checked(tmp_path: Path) -> None:
-    lenient = _classify("siete degli idioti incompetenti\n", "--threshold", "insult=1.0",
-                        "--threshold", "toxicity=1.0", data_dir=tmp_path)
+    lenient = _classify(
+        "siete degli idioti incompetenti\n",
+        "--threshold",
+        "insult=1.0",
+        "--threshold",
+        "toxicity=1.0",
+        data_dir=tmp_path,
+    )
     assert json.loads(lenient.stdout)["flagged"] is False
     bad = _classify("x\n", "--threshold", "insult=lots", data_dir=tmp_path)
     assert bad.returncode == 2
     assert "not a number" in bad.stderr
 
 
-def test_classify_scores_with_an_offline_detoxify_checkpoint(tiny: TinyModel,
-                                                             tmp_path: Path) -> None:
-    env = {"INTAKE_TOXICITY_BACKEND": "detoxify",
-           "INTAKE_DETOXIFY_CHECKPOINT": str(tiny.checkpoint),
-           "INTAKE_DETOXIFY_CONFIG_PATH": str(tiny.config_dir),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HOME": str(tmp_path)}
+def test_classify_scores_with_an_offline_detoxify_checkpoint(
+    tiny: TinyModel, tmp_path: Path
+) -> None:
+    env = {
+        "INTAKE_TOXICITY_BACKEND": "detoxify",
+        "INTAKE_DETOXIFY_CHECKPOINT": str(tiny.checkpoint),
+        "INTAKE_DETOXIFY_CONFIG_PATH": str(tiny.config_dir),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HOME": str(tmp_path),
+    }
     result = _classify("you idiots\nthank you\n", env=env, data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]

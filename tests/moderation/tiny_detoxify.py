@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Jigsaw's original class names: Detoxify renames them (toxic -> toxicity, ...) on load.
-CLASSES: tuple[str, ...] = ("toxic", "severe_toxic", "obscene", "threat", "insult",
-                            "identity_hate")
+CLASSES: tuple[str, ...] = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_POSITIONS = 64
 SENTENCES: tuple[str, ...] = (
@@ -54,8 +53,13 @@ def vocabulary(sentences: tuple[str, ...] = SENTENCES) -> list[str]:
     return [*SPECIAL, *sorted(words)]
 
 
-def build(directory: Path, *, model_type: str | None = None, seed: int = 0,
-          classes: tuple[str, ...] = CLASSES) -> TinyModel:
+def build(
+    directory: Path,
+    *,
+    model_type: str | None = None,
+    seed: int = 0,
+    classes: tuple[str, ...] = CLASSES,
+) -> TinyModel:
     """Writes `directory/config/` and `directory/tiny.ckpt`.
 
     `model_type`: what the checkpoint's config.arch.args.model_type says; by default the
@@ -69,29 +73,41 @@ def build(directory: Path, *, model_type: str | None = None, seed: int = 0,
     config_dir.mkdir(parents=True, exist_ok=True)
     vocab = vocabulary()
     # transformers 5: a tokenizer built in code takes the vocabulary itself, `vocab=`.
-    tokenizer = transformers.BertTokenizer(vocab={w: i for i, w in enumerate(vocab)},
-                                           model_max_length=MAX_POSITIONS)
+    tokenizer = transformers.BertTokenizer(
+        vocab={w: i for i, w in enumerate(vocab)}, model_max_length=MAX_POSITIONS
+    )
     config = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=MAX_POSITIONS,
-        id2label=dict(enumerate(classes)), label2id={c: i for i, c in enumerate(classes)},
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=MAX_POSITIONS,
+        id2label=dict(enumerate(classes)),
+        label2id={c: i for i, c in enumerate(classes)},
         # Wide weights so that different texts get visibly different scores.
-        initializer_range=0.5)
+        initializer_range=0.5,
+    )
     torch.manual_seed(seed)
     model = transformers.BertForSequenceClassification(config)
     config.save_pretrained(config_dir)
     tokenizer.save_pretrained(config_dir)
     checkpoint = directory / "tiny.ckpt"
-    torch.save({
-        "config": {
-            "arch": {"args": {
-                "model_type": model_type or str(config_dir),
-                "model_name": "BertForSequenceClassification",
-                "tokenizer_name": "BertTokenizer",
-                "num_classes": len(classes),
-            }},
-            "dataset": {"args": {"classes": list(classes)}},
+    torch.save(
+        {
+            "config": {
+                "arch": {
+                    "args": {
+                        "model_type": model_type or str(config_dir),
+                        "model_name": "BertForSequenceClassification",
+                        "tokenizer_name": "BertTokenizer",
+                        "num_classes": len(classes),
+                    }
+                },
+                "dataset": {"args": {"classes": list(classes)}},
+            },
+            "state_dict": model.state_dict(),
         },
-        "state_dict": model.state_dict(),
-    }, checkpoint)
+        checkpoint,
+    )
     return TinyModel(checkpoint, config_dir, classes)

@@ -35,6 +35,7 @@ LIMIT = 256 * 1024  # the default max_body_bytes
 
 Client = TestClient[web.Request, web.Application]
 
+
 def complaint(**fields: Any) -> dict[str, Any]:
     """A well-formed message; keyword arguments replace or add fields."""
     body: dict[str, Any] = {
@@ -78,8 +79,9 @@ async def assert_nothing_written(runtime: Runtime) -> None:
     assert await runtime.worker.drain() == []
 
 
-async def post(client: Client, body: Any, *,
-               headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+async def post(
+    client: Client, body: Any, *, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     """POST a dict as JSON, or bytes / an async iterator of bytes (chunked) as they are."""
     headers = AUTH if headers is None else headers
     if isinstance(body, dict | list):
@@ -110,8 +112,13 @@ async def open_raw(client: Client) -> tuple[asyncio.StreamReader, asyncio.Stream
 
 
 def request_head(**headers: str | int) -> bytes:
-    lines = [f"POST {URL} HTTP/1.1", "Host: intake.test", f"Authorization: Bearer {TOKEN}",
-             "Content-Type: application/json", "Connection: close"]
+    lines = [
+        f"POST {URL} HTTP/1.1",
+        "Host: intake.test",
+        f"Authorization: Bearer {TOKEN}",
+        "Content-Type: application/json",
+        "Connection: close",
+    ]
     lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -120,8 +127,11 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]
     async with asyncio.timeout(10):
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         body = await reader.readexactly(length)
     payload = json.loads(body) if body.startswith(b"{") else {"error": body.decode()}
     assert isinstance(payload, dict)
@@ -141,7 +151,8 @@ async def answer_within(reader: asyncio.StreamReader, seconds: float) -> bytes |
 
 
 async def test_message_is_durable_and_undecided_when_answered_202_then_the_worker_decides_it(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     status, payload = await post(client, complaint())
 
     assert status == 202
@@ -150,7 +161,10 @@ async def test_message_is_durable_and_undecided_when_answered_202_then_the_worke
     [row] = await stored_messages(runtime)
     assert row.id == payload["id"]
     assert (row.channel, row.external_id, row.sender) == (
-        "webform", "form-1001", "anna.rossi@example.com")
+        "webform",
+        "form-1001",
+        "anna.rossi@example.com",
+    )
     assert row.text == complaint()["text"]
     assert row.received_at == datetime(2026, 11, 2, 8, 15, tzinfo=UTC)
     assert row.decision is None
@@ -168,7 +182,8 @@ async def test_message_is_durable_and_undecided_when_answered_202_then_the_worke
 
 
 async def test_duplicate_external_id_is_answered_idempotently(
-        client: Client, runtime: Runtime, captured: dict[int, OutboundReply]) -> None:
+    client: Client, runtime: Runtime, captured: dict[int, OutboundReply]
+) -> None:
     first_status, first = await post(client, complaint())
     # A provider's retry, possibly with a changed payload: the first delivery wins.
     second_status, second = await post(client, complaint(text="resent by the provider"))
@@ -189,7 +204,8 @@ async def test_duplicate_external_id_is_answered_idempotently(
 
 
 async def test_duplicate_after_the_decision_is_not_put_on_the_stream_again(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     _, first = await post(client, complaint())
     [outcome] = await runtime.worker.drain()
     entries = await stream_length(runtime)
@@ -205,7 +221,8 @@ async def test_duplicate_after_the_decision_is_not_put_on_the_stream_again(
 
 
 async def test_simultaneous_deliveries_of_one_message_store_it_once(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     answers = await asyncio.gather(*(post(client, complaint()) for _ in range(5)))
 
     [row] = await stored_messages(runtime)
@@ -216,7 +233,8 @@ async def test_simultaneous_deliveries_of_one_message_store_it_once(
 
 
 async def test_same_external_id_on_another_channel_is_a_different_message(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     _, web_form = await post(client, complaint())
     status, email = await post(client, complaint(channel="email"))
 
@@ -227,7 +245,8 @@ async def test_same_external_id_on_another_channel_is_a_different_message(
 
 
 async def test_missing_received_at_is_filled_with_the_server_clock(
-        client: Client, runtime: Runtime, clock: VirtualClock) -> None:
+    client: Client, runtime: Runtime, clock: VirtualClock
+) -> None:
     status, _ = await post(client, without("received_at"))
 
     assert status == 202
@@ -243,13 +262,12 @@ async def test_text_of_exactly_the_cap_is_accepted(client: Client, runtime: Runt
     assert len(row.text) == MAX_TEXT_CHARS
 
 
-async def test_chunked_upload_under_the_limit_is_accepted(
-        client: Client, runtime: Runtime) -> None:
+async def test_chunked_upload_under_the_limit_is_accepted(client: Client, runtime: Runtime) -> None:
     body = json.dumps(complaint(text="x" * 60_000)).encode()
 
     async def pieces() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 4096):
-            yield body[start:start + 4096]
+            yield body[start : start + 4096]
 
     status, _ = await post(client, pieces())
 
@@ -258,8 +276,7 @@ async def test_chunked_upload_under_the_limit_is_accepted(
     assert row.text == "x" * 60_000
 
 
-async def test_body_arriving_in_two_parts_is_read_whole(
-        client: Client, runtime: Runtime) -> None:
+async def test_body_arriving_in_two_parts_is_read_whole(client: Client, runtime: Runtime) -> None:
     body = json.dumps(complaint()).encode()
     reader, writer = await open_raw(client)
     try:
@@ -293,7 +310,8 @@ async def test_body_of_exactly_the_limit_is_accepted(client: Client, runtime: Ru
 
 @pytest.mark.parametrize("field", ["text", "subject", "display_name"])
 async def test_lone_surrogate_escape_in_free_text_is_replaced_and_stored(
-        client: Client, runtime: Runtime, field: str) -> None:
+    client: Client, runtime: Runtime, field: str
+) -> None:
     body = json.dumps(complaint(**{field: "broken \ud800 emoji"}))
     assert "\\ud800" in body  # JSON allows the escape; Python's json module produces it
 
@@ -308,7 +326,8 @@ async def test_lone_surrogate_escape_in_free_text_is_replaced_and_stored(
 
 @pytest.mark.parametrize("field", ["sender", "external_id"])
 async def test_lone_surrogate_escape_in_an_identifier_is_refused_naming_the_field(
-        client: Client, runtime: Runtime, field: str) -> None:
+    client: Client, runtime: Runtime, field: str
+) -> None:
     body = json.dumps(complaint(**{field: "anna\ud800"}))
 
     status, payload = await post(client, body.encode())
@@ -318,14 +337,17 @@ async def test_lone_surrogate_escape_in_an_identifier_is_refused_naming_the_fiel
     await assert_nothing_written(runtime)
 
 
-@pytest.mark.parametrize("fields", [
-    pytest.param({"thread_refs": ["<ref-\ud800@example.com>"]}, id="thread_refs"),
-    pytest.param({"raw": {"note": "\ud800"}}, id="raw"),
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"thread_refs": ["<ref-\ud800@example.com>"]}, id="thread_refs"),
+        pytest.param({"raw": {"note": "\ud800"}}, id="raw"),
+    ],
+)
 async def test_lone_surrogate_escape_in_structured_fields_never_reaches_the_store(
-        client: Client, runtime: Runtime, fields: dict[str, Any]) -> None:
-    response = await client.post(URL, data=json.dumps(complaint(**fields)).encode(),
-                                 headers=AUTH)
+    client: Client, runtime: Runtime, fields: dict[str, Any]
+) -> None:
+    response = await client.post(URL, data=json.dumps(complaint(**fields)).encode(), headers=AUTH)
 
     assert response.status in (202, 422), await response.text()
     for row in await stored_messages(runtime):
@@ -337,7 +359,8 @@ async def test_lone_surrogate_escape_in_structured_fields_never_reaches_the_stor
 
 
 async def test_request_without_the_right_bearer_token_is_401_and_writes_nothing(
-        client: Client, runtime: Runtime, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
     cases = {
         "missing": {},
         "wrong token": {"Authorization": "Bearer wrong-token"},
@@ -373,7 +396,8 @@ async def tokenless_runtime(settings: Settings, clock: VirtualClock) -> AsyncIte
 
 
 async def test_api_is_disabled_with_403_when_no_token_is_configured(
-        tokenless_runtime: Runtime) -> None:
+    tokenless_runtime: Runtime,
+) -> None:
     async with TestClient(TestServer(make_app(tokenless_runtime))) as tokenless:
         with_token = await post(tokenless, complaint(), headers=AUTH)
         without_token = await post(tokenless, complaint(), headers={})
@@ -397,12 +421,13 @@ async def test_body_over_the_limit_is_413(client: Client, runtime: Runtime) -> N
 
 
 async def test_chunked_upload_over_the_limit_without_content_length_is_413(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     body = oversized_body()
 
     async def pieces() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 16 * 1024):
-            yield body[start:start + 16 * 1024]
+            yield body[start : start + 16 * 1024]
 
     status, payload = await post(client, pieces())
 
@@ -412,7 +437,8 @@ async def test_chunked_upload_over_the_limit_without_content_length_is_413(
 
 
 async def test_announced_length_over_the_limit_is_413_before_any_body_is_sent(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     reader, writer = await open_raw(client)
     try:
         writer.write(request_head(Content_Length=10 * LIMIT))
@@ -427,7 +453,8 @@ async def test_announced_length_over_the_limit_is_413_before_any_body_is_sent(
 
 
 async def test_content_length_together_with_chunked_encoding_is_refused(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     body = json.dumps(complaint()).encode()
     chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
     reader, writer = await open_raw(client)
@@ -444,7 +471,8 @@ async def test_content_length_together_with_chunked_encoding_is_refused(
 
 
 async def test_unreadable_body_is_refused_with_the_reason_and_nothing_written(
-        client: Client, runtime: Runtime, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
     cases: dict[str, tuple[bytes, int, str]] = {
         "empty": (b"", 400, "invalid JSON"),
         "truncated JSON": (b'{"channel": "webform",', 400, "invalid JSON"),
@@ -465,7 +493,8 @@ async def test_unreadable_body_is_refused_with_the_reason_and_nothing_written(
 
 
 async def test_invalid_message_is_422_naming_the_field_and_nothing_written(
-        client: Client, runtime: Runtime, subtests: pytest.Subtests) -> None:
+    client: Client, runtime: Runtime, subtests: pytest.Subtests
+) -> None:
     cases: dict[str, tuple[dict[str, Any], str, str]] = {
         "text as a number": (complaint(text=42), "text", "valid string"),
         "sender as a list": (complaint(sender=["anna"]), "sender", "valid string"),
@@ -477,13 +506,18 @@ async def test_invalid_message_is_422_naming_the_field_and_nothing_written(
         "empty external_id": (complaint(external_id=""), "external_id", "at least 1"),
         "blank sender": (complaint(sender=""), "sender", "at least 1"),
         "unknown extra field": (complaint(priority="high"), "priority", "not permitted"),
-        "timestamp without zone": (complaint(received_at="2026-11-02T09:15:00"),
-                                   "received_at", "time zone"),
-        "unparseable timestamp": (complaint(received_at="yesterday"), "received_at",
-                                  "datetime"),
+        "timestamp without zone": (
+            complaint(received_at="2026-11-02T09:15:00"),
+            "received_at",
+            "time zone",
+        ),
+        "unparseable timestamp": (complaint(received_at="yesterday"), "received_at", "datetime"),
         "70 KB text": (complaint(text="x" * 70_000), "text", f"{MAX_TEXT_CHARS} characters"),
-        "negative attachment size": (complaint(attachments=[{"filename": "a.pdf", "size": -1}]),
-                                     "attachments.0.size", "greater than or equal to 0"),
+        "negative attachment size": (
+            complaint(attachments=[{"filename": "a.pdf", "size": -1}]),
+            "attachments.0.size",
+            "greater than or equal to 0",
+        ),
     }
     for case, (body, field, fragment) in cases.items():
         with subtests.test(case):
@@ -512,7 +546,8 @@ async def test_every_problem_of_a_message_is_named(client: Client, runtime: Runt
 
 
 async def test_healthz_reports_database_channels_and_stream_pending(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     expected_database = "sqlite" if runtime.settings.database_url is None else "postgresql"
 
     response = await client.get("/healthz")
@@ -527,7 +562,8 @@ async def test_healthz_reports_database_channels_and_stream_pending(
 
 
 async def test_healthz_stream_pending_counts_entries_a_worker_holds_until_they_are_decided(
-        client: Client, runtime: Runtime) -> None:
+    client: Client, runtime: Runtime
+) -> None:
     await post(client, complaint())
     await post(client, complaint(external_id="form-1002"))
     # A worker that read the entries and then stalled (or died) leaves them pending.
@@ -546,8 +582,7 @@ async def test_healthz_stream_pending_counts_entries_a_worker_holds_until_they_a
     assert all(row.decision is not None for row in await stored_messages(runtime))
 
 
-async def test_healthz_follows_an_admin_channel_change(
-        client: Client, runtime: Runtime) -> None:
+async def test_healthz_follows_an_admin_channel_change(client: Client, runtime: Runtime) -> None:
     await runtime.policy.set_channel("whatsapp", True, actor="test")
     await runtime.policy.set_channel("email", False, actor="test")
 

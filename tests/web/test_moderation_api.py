@@ -24,10 +24,15 @@ RUDE = "Il mio inverter è rotto di nuovo, idiots!"
 
 
 @pytest.fixture
-async def moderated(settings: Settings, clock: VirtualClock,
-                    captured: dict[int, OutboundReply]) -> AsyncIterator[Runtime]:
-    async with open_runtime(settings, clock=clock, classifier=KeywordClassifier("idiots"),
-                            senders=capture_senders(captured)) as runtime:
+async def moderated(
+    settings: Settings, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> AsyncIterator[Runtime]:
+    async with open_runtime(
+        settings,
+        clock=clock,
+        classifier=KeywordClassifier("idiots"),
+        senders=capture_senders(captured),
+    ) as runtime:
         yield runtime
 
 
@@ -45,7 +50,8 @@ async def flag(runtime: Runtime, clock: VirtualClock, sender: str = "a@example.i
 
 
 async def test_flagged_messages_are_listed_with_scores_and_labels(
-        client: TestClient[Any, Any], moderated: Runtime, clock: VirtualClock) -> None:
+    client: TestClient[Any, Any], moderated: Runtime, clock: VirtualClock
+) -> None:
     first = await flag(moderated, clock, "a@example.it")
     second = await flag(moderated, clock, "b@example.it")
     response = await client.get("/api/v1/moderation/items?limit=1", headers=AUTH)
@@ -55,14 +61,18 @@ async def test_flagged_messages_are_listed_with_scores_and_labels(
     item = page["items"][0]
     assert (item["labels"], item["text"], item["status"]) == (["insult"], RUDE, "pending")
     assert item["scores"]["insult"] > 0.9
-    nxt = await (await client.get(f"/api/v1/moderation/items?after={page['next_after']}",
-                                  headers=AUTH)).json()
+    nxt = await (
+        await client.get(f"/api/v1/moderation/items?after={page['next_after']}", headers=AUTH)
+    ).json()
     assert [i["message_id"] for i in nxt["items"]] == [second]
 
 
 async def test_release_answers_once_and_records_who(
-        client: TestClient[Any, Any], moderated: Runtime, clock: VirtualClock,
-        captured: dict[int, OutboundReply]) -> None:
+    client: TestClient[Any, Any],
+    moderated: Runtime,
+    clock: VirtualClock,
+    captured: dict[int, OutboundReply],
+) -> None:
     message_id = await flag(moderated, clock)
     response = await client.post(f"/api/v1/moderation/items/{message_id}/release", headers=AUTH)
     assert response.status == 200
@@ -72,8 +82,7 @@ async def test_release_answers_once_and_records_who(
     assert again.status == 409
     await moderated.sender.run_once()
     assert len(captured) == 1
-    item = await (await client.get(f"/api/v1/moderation/items/{message_id}",
-                                   headers=AUTH)).json()
+    item = await (await client.get(f"/api/v1/moderation/items/{message_id}", headers=AUTH)).json()
     assert (item["status"], item["decided_by"]) == ("released", "mod.anna")
     async with moderated.sessions() as session:
         audit = list(await session.execute(select(AuditEntry.actor, AuditEntry.action)))
@@ -81,10 +90,12 @@ async def test_release_answers_once_and_records_who(
 
 
 async def test_block_keeps_the_senders_next_messages_stored_but_unanswered(
-        client: TestClient[Any, Any], moderated: Runtime, clock: VirtualClock) -> None:
+    client: TestClient[Any, Any], moderated: Runtime, clock: VirtualClock
+) -> None:
     message_id = await flag(moderated, clock)
-    response = await client.post(f"/api/v1/moderation/items/{message_id}/block",
-                                 json={"days": 7}, headers=AUTH)
+    response = await client.post(
+        f"/api/v1/moderation/items/{message_id}/block", json={"days": 7}, headers=AUTH
+    )
     assert response.status == 200
     body = await response.json()
     assert body["status"] == "confirmed"
@@ -100,26 +111,34 @@ async def test_block_keeps_the_senders_next_messages_stored_but_unanswered(
     assert later.decision is Decision.ANSWERED
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), [
-    ("get", "/api/v1/moderation/items?status=bogus", None, 400),
-    ("get", "/api/v1/moderation/items?limit=-1", None, 400),
-    ("get", "/api/v1/moderation/items/999", None, 404),
-    ("get", "/api/v1/moderation/items/abc", None, 404),
-    ("post", "/api/v1/moderation/items/999/confirm", None, 404),
-    ("post", "/api/v1/moderation/items/{id}/block", {"days": "seven"}, 422),
-    ("post", "/api/v1/moderation/items/{id}/block", {"days": 0}, 400),
-    ("post", "/api/v1/moderation/items/{id}/block", {"days": True}, 422),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("get", "/api/v1/moderation/items?status=bogus", None, 400),
+        ("get", "/api/v1/moderation/items?limit=-1", None, 400),
+        ("get", "/api/v1/moderation/items/999", None, 404),
+        ("get", "/api/v1/moderation/items/abc", None, 404),
+        ("post", "/api/v1/moderation/items/999/confirm", None, 404),
+        ("post", "/api/v1/moderation/items/{id}/block", {"days": "seven"}, 422),
+        ("post", "/api/v1/moderation/items/{id}/block", {"days": 0}, 400),
+        ("post", "/api/v1/moderation/items/{id}/block", {"days": True}, 422),
+    ],
+)
 async def test_bad_moderation_requests_are_refused_clearly(
-        client: TestClient[Any, Any], moderated: Runtime, clock: VirtualClock, method: str,
-        path: str, body: dict[str, Any] | None, status: int) -> None:
+    client: TestClient[Any, Any],
+    moderated: Runtime,
+    clock: VirtualClock,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+) -> None:
     message_id = await flag(moderated, clock)
     call = getattr(client, method)
     response = await call(path.replace("{id}", str(message_id)), json=body, headers=AUTH)
     assert response.status == status
     assert (await response.json())["error"]
-    still = await (await client.get(f"/api/v1/moderation/items/{message_id}",
-                                    headers=AUTH)).json()
+    still = await (await client.get(f"/api/v1/moderation/items/{message_id}", headers=AUTH)).json()
     assert still["status"] == "pending"
 
 

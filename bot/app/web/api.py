@@ -37,7 +37,8 @@ def authorized(request: web.Request) -> web.Response | None:
     scheme, _, value = given.partition(" ")
     # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back, never raise.
     if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.encode("utf-8", "surrogateescape"), token.encode()):
+        value.encode("utf-8", "surrogateescape"), token.encode()
+    ):
         return problem(401, "missing or wrong Bearer token")
     return None
 
@@ -69,8 +70,10 @@ def json_object(body: bytes) -> dict[str, Any] | web.Response:
 
 
 def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)]
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 @routes.post("/api/v1/messages")
@@ -93,5 +96,6 @@ async def post_message(request: web.Request) -> web.Response:
         log.exception("ingest failed")
         return problem(503, "the message store is unavailable; retry later")
     status = 200 if accepted.duplicate else 202
-    return web.json_response({"id": accepted.message_id, "duplicate": accepted.duplicate},
-                             status=status)
+    return web.json_response(
+        {"id": accepted.message_id, "duplicate": accepted.duplicate}, status=status
+    )

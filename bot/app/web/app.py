@@ -36,13 +36,15 @@ async def healthz(request: web.Request) -> web.Response:
         report["stream_pending"] = await runtime.stream.pending_count()
         report["stream_backlog"] = await runtime.stream.backlog()
     except Exception as exc:
-        return web.json_response({"status": "unavailable", "problem": str(exc), **report},
-                                 status=503)
+        return web.json_response(
+            {"status": "unavailable", "problem": str(exc), **report}, status=503
+        )
     return web.json_response({"status": "ok", **report})
 
 
-def make_app(runtime: Runtime, *, background: bool = False, send: bool = False,
-             plugs: Sequence[Plug] = ()) -> web.Application:
+def make_app(
+    runtime: Runtime, *, background: bool = False, send: bool = False, plugs: Sequence[Plug] = ()
+) -> web.Application:
     """The web app; with background=True it also runs the worker and the sender.
 
     `plugs`: the channel families' routes, senders and inbound loops (SMTP, IMAP, polling).
@@ -67,10 +69,12 @@ def make_app(runtime: Runtime, *, background: bool = False, send: bool = False,
     return app
 
 
-def _on_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]
-                 ) -> Callable[[web.Application], Coroutine[Any, Any, None]]:
+def _on_shutdown(
+    hook: Callable[[], Coroutine[Any, Any, None]],
+) -> Callable[[web.Application], Coroutine[Any, Any, None]]:
     async def run(_app: web.Application) -> None:
         await hook()
+
     return run
 
 
@@ -109,4 +113,5 @@ def _background_loops(*, work: bool) -> Callable[[web.Application], AsyncIterato
         stop.set()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
     return loops

@@ -65,12 +65,15 @@ async def list_items(request: web.Request) -> web.Response:
     query = request.query
     try:
         items = await _queue(request).items(
-            status=query.get("status", "pending"), limit=_int(query.get("limit", "50"), "limit"),
-            after_id=_int(query.get("after", "0"), "after"))
+            status=query.get("status", "pending"),
+            limit=_int(query.get("limit", "50"), "limit"),
+            after_id=_int(query.get("after", "0"), "after"),
+        )
     except IntakeError as exc:
         return problem(400, str(exc))
-    return web.json_response({"items": items,
-                              "next_after": items[-1]["message_id"] if items else None})
+    return web.json_response(
+        {"items": items, "next_after": items[-1]["message_id"] if items else None}
+    )
 
 
 @routes.get("/api/v1/moderation/items/{message_id}")
