@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import count
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.app.runtime import Runtime
 from bot.contract.domain import Channel, InboundMessage, OutboundReply, SendResult, TicketView
@@ -92,3 +92,32 @@ async def view_by_link(
     if mailed is None:
         return None
     return await runtime.lookup.redeem(mailed.text.split("\n")[1].strip())
+
+
+async def poison_message(runtime: Runtime, at: datetime) -> int:
+    """A stored message no adapter could have produced (an unknown channel), on the stream:
+    the worker fails to decide it. Returns its id."""
+    async with runtime.sessions.begin() as session:
+        bad_id = (
+            await session.execute(
+                insert(Message)
+                .values(
+                    channel="fax",
+                    external_id="f1",
+                    sender="x",
+                    display_name="",
+                    subject="",
+                    text="?",
+                    thread_refs=[],
+                    attachments=[],
+                    raw={},
+                    received_at=at,
+                    created_at=at,
+                    reason="",
+                    scores={},
+                )
+                .returning(Message.id)
+            )
+        ).scalar_one()
+    await runtime.stream.add(bad_id)
+    return int(bad_id)

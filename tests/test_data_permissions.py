@@ -8,15 +8,12 @@ photo, under the permissive umask 022 a service account often has.
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import channel_setup
@@ -26,6 +23,7 @@ from bot.app.web.app import make_app
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import OutboundReply
 from channels.capture import capture_senders
+from tests.test_erasure_complete import fill_in_the_form
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -50,28 +48,6 @@ def loose(directory: Path) -> dict[str, str]:
     return found
 
 
-async def post_form_with_photo(client: TestClient) -> None:  # type: ignore[type-arg]
-    page = await client.get("/form")
-    token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-    assert token is not None
-    data = FormData(default_to_multipart=True)
-    for name, value in {
-        "csrf": token.group(1),
-        "type": "product",
-        "name": "Anna Rossi",
-        "contact": "anna.rossi@example.com",
-        "order": "100234",
-        "model": "Fronius Primo 5.0-1",
-        "serial": "SN88990011",
-        "description": "The inverter stopped working after the storm.",
-        "solution": "Please repair it.",
-    }.items():
-        data.add_field(name, value)
-    data.add_field("attachments", io.BytesIO(PNG), filename="photo.png", content_type="image/png")
-    response = await client.post("/form", data=data, allow_redirects=False)
-    assert response.status == 303, await response.text()
-
-
 @pytest.mark.usefixtures("permissive_umask")
 async def test_what_the_bot_writes_under_the_data_directory_is_private(
     settings: Settings, tmp_path: Path, clock: VirtualClock, captured: dict[int, OutboundReply]
@@ -85,7 +61,7 @@ async def test_what_the_bot_writes_under_the_data_directory_is_private(
         async with TestClient(
             TestServer(make_app(runtime, plugs=channel_setup.plugs(runtime)))
         ) as client:
-            await post_form_with_photo(client)
+            await fill_in_the_form(client, "perms")
             await runtime.worker.drain()
             await runtime.sender.run_once()
         written = {str(p.relative_to(data_dir)) for p in data_dir.rglob("*")}

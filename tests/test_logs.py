@@ -15,15 +15,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
 
 from bot.app.logs import LogFormat, formatter, prepared
 from bot.app.runtime import Runtime
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, Decision, OutboundReply, SendResult
 from bot.contract.log_context import BoundFields, bind, bound, detached
-from bot.store.models import Message
-from tests.helpers import complaint
+from tests.helpers import complaint, poison_message
 
 log = logging.getLogger("tests.logs")
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -313,29 +311,7 @@ async def test_a_decided_message_and_its_reply_are_logged_with_their_ids(
 async def test_a_poison_message_is_logged_with_its_id(
     runtime: Runtime, clock: VirtualClock, records: pytest.LogCaptureFixture
 ) -> None:
-    async with runtime.sessions.begin() as session:  # a row no adapter could have produced
-        bad_id = (
-            await session.execute(
-                insert(Message)
-                .values(
-                    channel="fax",
-                    external_id="f1",
-                    sender="x",
-                    display_name="",
-                    subject="",
-                    text="?",
-                    thread_refs=[],
-                    attachments=[],
-                    raw={},
-                    received_at=clock.now(),
-                    created_at=clock.now(),
-                    reason="",
-                    scores={},
-                )
-                .returning(Message.id)
-            )
-        ).scalar_one()
-    await runtime.stream.add(bad_id)
+    bad_id = await poison_message(runtime, clock.now())
 
     [outcome] = await runtime.worker.drain()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from bot.app.runtime import Runtime
 from bot.contract.clock import VirtualClock
@@ -13,7 +13,7 @@ from bot.contract.domain import Decision, OutboundReply
 from bot.stages.pipeline import Outcome, Pipeline
 from bot.stages.worker import Worker
 from bot.store.models import Message, OutboxReply, Ticket
-from tests.helpers import KeywordClassifier, complaint
+from tests.helpers import KeywordClassifier, complaint, poison_message
 
 BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
 
@@ -127,29 +127,7 @@ async def test_a_poison_message_is_stored_as_error_and_its_batch_goes_on(
     runtime: Runtime, clock: VirtualClock
 ) -> None:
     good = await runtime.ingest.accept(complaint("a@example.it", BROKEN, clock.now()))
-    async with runtime.sessions.begin() as session:  # a row no adapter could have produced
-        bad_id = (
-            await session.execute(
-                insert(Message)
-                .values(
-                    channel="fax",
-                    external_id="f1",
-                    sender="x",
-                    display_name="",
-                    subject="",
-                    text="?",
-                    thread_refs=[],
-                    attachments=[],
-                    raw={},
-                    received_at=clock.now(),
-                    created_at=clock.now(),
-                    reason="",
-                    scores={},
-                )
-                .returning(Message.id)
-            )
-        ).scalar_one()
-    await runtime.stream.add(bad_id)
+    bad_id = await poison_message(runtime, clock.now())
     outcomes = {o.message_id: o for o in await runtime.worker.drain()}
     assert outcomes[good.message_id].decision is Decision.ANSWERED
     assert outcomes[bad_id].decision is Decision.ERROR
