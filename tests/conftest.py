@@ -47,6 +47,24 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Skipped service variants said loudly: a green run without PostgreSQL or Redis has not
+    tested the distributed setup (CI sets INTAKE_REQUIRE_SERVICES=1 to fail instead)."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and "not reachable" in str(report.longrepr[2])
+    ]
+    if skipped:
+        reasons = sorted({str(r.longrepr[2]).removeprefix("Skipped: ") for r in skipped})
+        terminalreporter.write_line(
+            f"WARNING: {len(skipped)} tests on real services were skipped ({'; '.join(reasons)}):"
+            " the distributed setup is untested in this run",
+            yellow=True,
+            bold=True,
+        )
+
+
 def need(url: str, port: int, what: str) -> None:
     if _reachable(url, port):
         return
