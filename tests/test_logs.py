@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import logs
 from bot.app.logs import LogFormat, formatter, prepared
 from bot.app.runtime import Runtime
 from bot.contract.clock import VirtualClock
@@ -319,3 +320,19 @@ async def test_a_poison_message_is_logged_with_its_id(
     failed = [r for r in about(records, message_id=bad_id) if r.levelno == logging.ERROR]
     assert [r.getMessage() for r in failed] == ["message could not be decided"]
     assert failed[0].exc_info is not None
+
+
+def test_an_access_line_is_not_repeated_by_its_fields_in_text() -> None:
+    record = logging.LogRecord(
+        "aiohttp.access",
+        logging.INFO,
+        __file__,
+        1,
+        '127.0.0.1 "GET /healthz HTTP/1.1" 200',
+        None,
+        None,
+    )
+    record.response_status = 200
+    text = logs.TextFormatter().format(record)
+    assert "response_status" not in text
+    assert json.loads(logs.JsonFormatter().format(record))["response_status"] == 200

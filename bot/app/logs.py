@@ -71,6 +71,9 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+ACCESS_LOGGER = "aiohttp.access"  # its fields repeat its own line (JSON keeps them)
+
+
 class TextFormatter(logging.Formatter):
     """`LOG_FORMAT`, then the record's fields as ` key=value` (quoted when they need it)."""
 
@@ -78,6 +81,8 @@ class TextFormatter(logging.Formatter):
         super().__init__(LOG_FORMAT)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
+        if record.name == ACCESS_LOGGER:  # its line already says all its fields say
+            return super().formatMessage(record)
         pairs = "".join(f" {key}={_text_value(value)}" for key, value in fields_of(record).items())
         return super().formatMessage(record) + pairs
 
