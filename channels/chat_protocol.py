@@ -113,6 +113,10 @@ class ChatLimits:
         self.per_session = Limiter(
             redis, keys, "chat-messages-session", config.messages_per_session_per_minute, 60
         )
+        # Every frame over HTTP (hello, message, ping) from one address: a socket's rate.
+        self.http_frames = Limiter(
+            redis, keys, "chat-http-ip", max(1, int(config.rate_per_s * 60)), 60
+        )
 
     async def message(self, ip: str, session: str, now: datetime) -> bool:
         by_ip = await self.per_ip.hit(ip, now)

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,6 @@ class Transports:
 
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
-        self._http_buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         # Frames handled at once: each holds a few Redis connections, and the pool is finite.
         self._busy = asyncio.Semaphore(chat.config.max_concurrent)
         self._assets = {
@@ -204,7 +202,7 @@ class Transports:
     async def send(self, request: web.Request) -> web.StreamResponse:
         """One frame over HTTP (text/plain JSON, so the browser sends no preflight)."""
         ip = self._client_ip(request)
-        if not self._http_bucket(ip).take():
+        if not (await self.chat.limits.http_frames.hit(ip, self.chat.config.now())).allowed:
             return _cors(
                 web.json_response(
                     {"frames": [error_frame("rate_limited", chat_texts.say("rate_limited", "en"))]},
@@ -253,13 +251,6 @@ class Transports:
         frames = await self._handle(conv, frame)
         direct = [conv.out.get_nowait() for _ in range(conv.out.qsize())]
         return _cors(web.json_response({"frames": direct + frames}))
-
-    def _http_bucket(self, ip: str) -> TokenBucket:
-        bucket = self._http_buckets.pop(ip, None) or self._bucket()
-        self._http_buckets[ip] = bucket
-        while len(self._http_buckets) > 10_000:
-            self._http_buckets.popitem(last=False)
-        return bucket
 
     async def poll(self, request: web.Request) -> web.StreamResponse:
         """Entries after `after`; waits up to `wait` seconds for one if there are none.

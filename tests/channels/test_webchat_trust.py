@@ -76,3 +76,15 @@ async def test_a_poll_names_its_session_in_the_body_never_in_the_url(runtime: Ru
     assert by_body.status == 200
     assert garbled.status == 404  # no session named
     assert unknown_charset.status == 400
+
+
+async def test_frames_over_http_from_one_address_share_one_limit(runtime: Runtime) -> None:
+    """The polling transport's per-address rate lives in Redis with the other limits, so it
+    holds across web processes (it was a dict in each process's memory)."""
+    chat = make_chat(runtime, rate_per_s=0.1)  # six frames a minute
+    async with await serve(runtime, chat) as client:
+        hello = await client.post("/chat/send", data=json.dumps({"type": "hello"}))
+        [welcome] = (await hello.json())["frames"]
+        ping = json.dumps({"type": "ping", "session": welcome["session"]})
+        statuses = [(await client.post("/chat/send", data=ping)).status for _ in range(7)]
+    assert statuses == [200] * 5 + [429] * 2  # the hello was the first of six
