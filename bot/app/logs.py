@@ -33,8 +33,15 @@ _SECRETS = (
 _PLAIN = re.compile(r"[^\s=\"]+")  # a text value written as it is; others are quoted
 
 
+# Every secret above holds one of these: a text without any (most lines) is returned after
+# one scan, instead of four substitutions (it ran on every access line of every request).
+_MAYBE_SECRET = re.compile(r"bot\d+:|\d{5,}:|access_token")
+
+
 def redact(text: str) -> str:
     """`text` with Telegram bot tokens and Meta access tokens masked."""
+    if not _MAYBE_SECRET.search(text):
+        return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
