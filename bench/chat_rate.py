@@ -74,7 +74,9 @@ async def serve(data_dir: Path, port: int) -> None:
     async with open_runtime(settings) as runtime:
         config = WebchatConfig(
             key_prefix=settings.key_prefix,
-            sessions_per_ip_per_hour=10**9,
+            sessions_per_ip_per_hour=10**9,  # every bench client comes from 127.0.0.1
+            messages_per_ip_per_minute=10**9,
+            messages_per_session_per_minute=10**9,
             status_label=i18n.status_label,
         )
         chat = build(

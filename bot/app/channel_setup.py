@@ -61,6 +61,8 @@ def plugs(runtime: Runtime) -> list[Plug]:
                 max_chars=settings.chat_max_chars,
                 default_language=settings.default_language,
                 sessions_per_ip_per_hour=settings.chat_sessions_per_ip_per_hour,
+                messages_per_ip_per_minute=settings.chat_messages_per_ip_per_minute,
+                messages_per_session_per_minute=settings.chat_messages_per_session_per_minute,
                 trusted_proxies=settings.trusted_proxies,
                 now=runtime.clock.now,
                 timezone=lambda: runtime.policy.current.sla.timezone,

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     public_url: str = ""  # how customers reach the bot (links in pages); default from request
     chat_max_chars: int = Field(default=4000, ge=100, le=64_000)
     chat_sessions_per_ip_per_hour: int = Field(default=30, ge=1)
+    chat_messages_per_ip_per_minute: int = Field(default=30, ge=1)
+    chat_messages_per_session_per_minute: int = Field(default=20, ge=1)
     trusted_proxies: int = Field(default=0, ge=0, le=10)  # X-Forwarded-For hops believed
     form_max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     form_max_files: int = Field(default=5, ge=0, le=20)
