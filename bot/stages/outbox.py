@@ -40,7 +40,7 @@ from bot.contract.clock import Clock
 from bot.contract.domain import Channel, OutboundReply, SendResult
 from bot.contract.log_context import bind
 from bot.contract.ports import ReplySender
-from bot.store.db import for_update_skip_locked, insert_ignoring_conflicts
+from bot.store.db import DIALECTS, for_update_skip_locked, insert_ignoring_conflicts
 from bot.store.models import Identity, Message, OutboxReply, Ticket, TicketEvent, table_of
 from bot.tickets.identity import normalize_address
 from bot.tickets.lifecycle import SYSTEM
@@ -69,7 +69,7 @@ def _outbox_insert(dialect: str) -> Insert:
 
 
 # Built once per dialect rather than per reply: the worker owes one for most new states.
-_OWE = {dialect: _outbox_insert(dialect) for dialect in ("postgresql", "sqlite")}
+_OWE = {dialect: _outbox_insert(dialect) for dialect in DIALECTS}
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,9 @@ def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+DIALECTS = ("postgresql", "sqlite")  # the stores the bot runs on
+
+
 def insert_ignoring_conflicts(model: type[Base], unique: Sequence[str], dialect: str) -> Insert:
     """INSERT ... ON CONFLICT (`unique`) DO NOTHING in `dialect` ("postgresql" or "sqlite"):
     with a RETURNING, a row missing from it was there already."""
