@@ -42,9 +42,10 @@ def test_no_country_means_only_weekends_are_off() -> None:
 
 def test_default_policy_skips_weekends_and_christmas_holidays() -> None:
     due = deadlines(FRIDAY_BEFORE_CHRISTMAS, ITALY)
-    # 7: Dec 21-24, 28-30.  14 after Dec 30: Dec 31, Jan 4-5, 7-8, 11-15, 18-21.
+    # 7: Dec 21-24, 28-30.  14, counted from receipt (the bot acknowledges at once):
+    # Dec 21-24, 28-31, Jan 4-5, 7-8, 11-12.
     assert local_day(due.ack_due) == date(2026, 12, 30)
-    assert local_day(due.progress_due) == date(2027, 1, 21)
+    assert local_day(due.progress_due) == date(2027, 1, 12)
     # 30: Dec 21-24, 28-31, Jan 4-5, 7-8, 11-15, 18-22, 25-29, Feb 1-3.
     assert local_day(due.resolve_due) == date(2027, 2, 3)
 
@@ -54,7 +55,7 @@ def test_three_five_ten_policy() -> None:
         FRIDAY_BEFORE_CHRISTMAS, SlaPolicy(ack_days=3, progress_days=5, resolve_days=10)
     )
     assert local_day(due.ack_due) == date(2026, 12, 23)
-    assert local_day(due.progress_due) == date(2026, 12, 31)
+    assert local_day(due.progress_due) == date(2026, 12, 28)  # Dec 21-24, 28
     assert local_day(due.resolve_due) == date(2027, 1, 5)
 
 

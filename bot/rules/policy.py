@@ -51,11 +51,20 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class PrivacyPolicy:
+    """How long personal data outlives a complaint: erased this many days after the
+    customer's last ticket closed (0: kept until erasure is asked for)."""
+
+    retention_days: int = 0
+
+
+@dataclass(frozen=True)
 class Policy:
     accepted: frozenset[Channel] = DEFAULT_ACCEPTED
     throttle: ThrottleLimits = field(default_factory=ThrottleLimits)
     sla: SlaPolicy = field(default_factory=SlaPolicy)
     toxicity: Thresholds = field(default_factory=Thresholds)
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
 
     def accepts(self, channel: Channel) -> bool:
         return channel in self.accepted
@@ -66,6 +75,7 @@ _TUNABLE: dict[str, tuple[str, str]] = {
     **{f"throttle.{f.name}": ("throttle", f.name) for f in fields(ThrottleLimits)},
     **{f"sla.{f.name}": ("sla", f.name) for f in fields(SlaPolicy)},
     **{f"toxicity.{f.name}": ("toxicity", f.name) for f in fields(Thresholds)},
+    **{f"privacy.{f.name}": ("privacy", f.name) for f in fields(PrivacyPolicy)},
 }
 
 
@@ -93,7 +103,10 @@ def _with_setting(policy: Policy, name: str, value: Any) -> Policy:
         raise IntakeError(f"{name} must be a {type(current).__name__}: {exc}") from exc
     if isinstance(typed, int | float) and not isinstance(typed, bool) and typed < 0:
         raise IntakeError(f"{name} must not be negative")
-    return replace(policy, **{section_name: replace(section, **{attr: typed})})
+    try:  # a section checks its own values (a calendar that exists, a new date ahead)
+        return replace(policy, **{section_name: replace(section, **{attr: typed})})
+    except ValueError as exc:
+        raise IntakeError(f"{name}: {exc}") from exc
 
 
 async def load(session: AsyncSession, base: Policy | None = None) -> Policy:

@@ -27,14 +27,31 @@ class SlaPolicy:
     resolve_days: int = 30
     country: str = "IT"
     timezone: str = "Europe/Rome"
+    subdivision: str = ""  # a region's own holidays (holidays' subdiv: "BY", "32", ...)
+    # Staff see a ticket at risk this many business days before its resolve date.
+    at_risk_days: int = 2
+    # A missed resolve date moves this many business days on, and the customer is told.
+    extension_days: int = 10
+    # Calendar days after resolved/rejected during which an appeal reopens the same ticket.
+    appeal_days: int = 30
 
     def __post_init__(self) -> None:
         # Fail when the configuration is loaded, not on the first complaint.
-        if min(self.ack_days, self.progress_days, self.resolve_days) < 0:
+        days = (
+            self.ack_days,
+            self.progress_days,
+            self.resolve_days,
+            self.at_risk_days,
+            self.extension_days,
+            self.appeal_days,
+        )
+        if min(days) < 0:
             raise ValueError("SLA days must not be negative")
+        if self.extension_days < 1:
+            raise ValueError("sla.extension_days must be at least 1: a new date lies ahead")
         _check_timezone(self.timezone)
         if self.country:
-            _holidays(self.country, date.today().year)
+            _holidays(self.country, self.subdivision, date.today().year)
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,7 @@ class Deadlines:
 def is_business_day(day: date, policy: SlaPolicy) -> bool:
     if day.weekday() >= _SATURDAY:
         return False
-    return not policy.country or day not in _holidays(policy.country, day.year)
+    return not policy.country or day not in _holidays(policy.country, policy.subdivision, day.year)
 
 
 def add_business_days(start: datetime, days: int, policy: SlaPolicy) -> datetime:
@@ -66,12 +83,18 @@ def add_business_days(start: datetime, days: int, policy: SlaPolicy) -> datetime
 
 
 def deadlines(received_at: datetime, policy: SlaPolicy) -> Deadlines:
-    ack_due = add_business_days(received_at, policy.ack_days, policy)
+    """The progress update is owed `progress_days` after the acknowledgment actually sent,
+    and the bot acknowledges at once: so from receipt, like the resolve date."""
     return Deadlines(
-        ack_due=ack_due,
-        progress_due=add_business_days(ack_due, policy.progress_days, policy),
+        ack_due=add_business_days(received_at, policy.ack_days, policy),
+        progress_due=add_business_days(received_at, policy.progress_days, policy),
         resolve_due=add_business_days(received_at, policy.resolve_days, policy),
     )
+
+
+def end_of_day(day: date, policy: SlaPolicy) -> datetime:
+    """A date staff name (a new resolve date) as the end of that day where the company is."""
+    return datetime.combine(day, _END_OF_DAY, tzinfo=ZoneInfo(policy.timezone)).astimezone(UTC)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -89,13 +112,14 @@ def _nth_business_day(start: date, days: int, policy: SlaPolicy) -> date:
 
 
 @functools.lru_cache(maxsize=256)
-def _holidays(country: str, year: int) -> frozenset[date]:
-    # A frozenset per (country, year) is far cheaper to probe than a
+def _holidays(country: str, subdivision: str, year: int) -> frozenset[date]:
+    # A frozenset per (country, subdivision, year) is far cheaper to probe than a
     # HolidayBase, which expands years lazily on lookup.
     try:
-        calendar = holidays.country_holidays(country, years=year)
+        calendar = holidays.country_holidays(country, subdiv=subdivision or None, years=year)
     except NotImplementedError as exc:
-        raise ValueError(f"no holiday calendar for country {country!r}") from exc
+        where = f"{country!r}" + (f" subdivision {subdivision!r}" if subdivision else "")
+        raise ValueError(f"no holiday calendar for country {where}") from exc
     return frozenset(calendar)
 
 

@@ -18,7 +18,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -81,6 +83,8 @@ class Customer(Base):
     # The customer this one's first message named (reference, email, phone): a claim, never
     # proof. Staff see it; the throttle counts this customer's messages with that one's.
     claims_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # When their personal data was erased (on request, or by the retention policy).
+    erased_at: Mapped[datetime | None] = mapped_column(When)
 
 
 class Identity(Base):
@@ -99,14 +103,19 @@ class Identity(Base):
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        # One open ticket per customer: two workers racing to open one collide here.
+        # A customer's open tickets are one per problem (`topic`): two workers racing to open
+        # the same one collide here.
         Index(
-            "uq_tickets_open_customer",
+            "uq_tickets_open_topic",
             "customer_id",
+            "topic",
             unique=True,
             sqlite_where=text(_OPEN),
             postgresql_where=text(_OPEN),
         ),
+        # The sweeper's look-ups: open tickets whose clocks ran out.
+        Index("ix_tickets_status_progress_due", "status", "progress_due"),
+        Index("ix_tickets_status_resolve_due", "status", "resolve_due"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ref: Mapped[str | None] = mapped_column(String(32), unique=True)
@@ -123,6 +132,14 @@ class Ticket(Base):
     progress_due: Mapped[datetime] = mapped_column(When)
     resolve_due: Mapped[datetime] = mapped_column(When)
     closed_at: Mapped[datetime | None] = mapped_column(When)
+    # What tells this problem from the customer's other open ones ('' for the first; else
+    # the detail that differed, 'order_number:123'; 'ref:C-...' for a reopened one).
+    topic: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # For staff: when the resolve date came near (sla.at_risk_days), and when it first passed.
+    at_risk_at: Mapped[datetime | None] = mapped_column(When)
+    overdue_at: Mapped[datetime | None] = mapped_column(When)
+    # The closed ticket this one appeals, when the appeal came after sla.appeal_days.
+    appeal_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
     # Optimistic locking: an UPDATE that finds another worker changed the state first fails
     # with StaleDataError, and the pipeline retries the message on fresh state.
@@ -140,6 +157,8 @@ class TicketEvent(Base):
     state_version: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(200))
+    # Whether the customer was told (a change of state), or the note is for staff only.
+    told: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Set, never loaded: an event of a ticket not yet written gets its id when both are.
     ticket: Mapped[Ticket] = relationship(lazy="raise")
 
@@ -180,17 +199,21 @@ class Message(Base):
 
 
 class OutboxReply(Base):
-    """A reply owed; (ticket, state_version) is unique, so one change yields one reply."""
+    """A reply owed; (ticket, state_version, topic) is unique, so one change yields one reply
+    (and one answer to a status question per state: topic 'status')."""
 
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("ticket_id", "state_version", name="uq_outbox_ticket_version"),
+        UniqueConstraint(
+            "ticket_id", "state_version", "topic", name="uq_outbox_ticket_version_topic"
+        ),
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_delivered_sent", "delivered_to", "sent_at"),  # the daily cap
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
     state_version: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str] = mapped_column(String(16), default="", server_default="")
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(32))
@@ -198,13 +221,15 @@ class OutboxReply(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(32), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(When)
     lease_until: Mapped[datetime | None] = mapped_column(When)
     last_error: Mapped[str] = mapped_column(Text, default="")
     provider_id: Mapped[str | None] = mapped_column(String(255))
     delivered_to: Mapped[str | None] = mapped_column(String(320))  # the inbox it reached
+    # Outside Meta's 24-hour window with no other channel: sent with the HUMAN_AGENT tag.
+    human_agent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(When)
     sent_at: Mapped[datetime | None] = mapped_column(When)
 
