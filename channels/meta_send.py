@@ -2,7 +2,12 @@
 
 Meta lets a business answer freely only within 24 hours of the customer's last
 message; after that the API refuses, so the sender does not call it and says
-so (permanent: the outbox notes it on the ticket for staff). Graph errors are
+so (permanent and `window_closed`: the outbox may route the reply to another of the
+customer's channels, or note it on the ticket for staff). A reply the outbox marks
+`human_agent` goes out with Meta's HUMAN_AGENT tag on Messenger and Instagram up to 7
+days after the customer's last message (Send API: ``"messaging_type": "MESSAGE_TAG",
+"tag": "HUMAN_AGENT"``); WhatsApp has no such tag, only approved templates, which we do
+not send, so its window stays 24 hours. Graph errors are
 mapped from their JSON (``error.code``, ``error.error_subcode``): rate limits come
 back with a delay, server trouble is retried, the rest is permanent. A request
 that may have reached Meta but got no answer is not retried either: the outbox
@@ -20,13 +25,22 @@ from typing import Any
 import aiohttp
 
 from bot.contract.clock import Now
-from bot.contract.domain import Channel, OutboundReply, SendResult
+from bot.contract.domain import (
+    HUMAN_AGENT_CHANNELS,
+    HUMAN_AGENT_WINDOW,
+    Channel,
+    OutboundReply,
+    SendResult,
+)
 from bot.contract.text_parts import Size, utf8_bytes
 from bot.contract.text_parts import split_text as split_text  # noqa: PLC0414 -- re-exported
 
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=24)
+# The Send API fields of a reply inside the 24-hour window, and of one with the HUMAN_AGENT tag.
+_RESPONSE = {"messaging_type": "RESPONSE"}
+_HUMAN_AGENT_TAG = {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
 # (code, subcode) Meta uses for "outside the allowed window"; None: any subcode.
 _WINDOW_ERRORS = {(10, 2018278), (10, 2534022), (131047, None)}
 _RATE_LIMITS = {4, 17, 32, 613, 80006, 80007, 130429, 131048, 131056}
@@ -75,16 +89,47 @@ def _json(raw: bytes) -> Any:
 
 def window_refusal(last_inbound_at: datetime | None, now: datetime) -> SendResult | None:
     """The refusal to send when the customer's 24-hour window is closed, else None."""
-    if last_inbound_at is None:
-        why = "no message from this customer on record"
-    elif now - last_inbound_at > WINDOW:
-        hours = (now - last_inbound_at).total_seconds() / 3600
-        why = f"the customer last wrote {hours:.0f} hours ago"
-    else:
+    if last_inbound_at is not None and now - last_inbound_at <= WINDOW:
         return None
     return SendResult(
-        ok=False, permanent=True, error=f"outside the 24-hour messaging window ({why}); not sent"
+        ok=False,
+        permanent=True,
+        window_closed=True,
+        error=f"outside the 24-hour messaging window ({_since(last_inbound_at, now)}); not sent",
     )
+
+
+def human_agent_allowed(channel: Channel, last_inbound_at: datetime | None, now: datetime) -> bool:
+    """Whether Meta takes a HUMAN_AGENT-tagged reply on this channel now (7 days, not WhatsApp)."""
+    return (
+        channel in HUMAN_AGENT_CHANNELS
+        and last_inbound_at is not None
+        and now - last_inbound_at <= HUMAN_AGENT_WINDOW
+    )
+
+
+def human_agent_refusal(
+    channel: Channel, last_inbound_at: datetime | None, now: datetime
+) -> SendResult | None:
+    """The refusal of a HUMAN_AGENT reply past its 7 days (or on WhatsApp), else None."""
+    if human_agent_allowed(channel, last_inbound_at, now):
+        return None
+    return SendResult(
+        ok=False,
+        permanent=True,
+        window_closed=True,
+        error=(
+            "outside the 24-hour messaging window, and the 7-day human-agent window is closed "
+            f"too ({_since(last_inbound_at, now)}); not sent"
+        ),
+    )
+
+
+def _since(last_inbound_at: datetime | None, now: datetime) -> str:
+    if last_inbound_at is None:
+        return "no message from this customer on record"
+    hours = (now - last_inbound_at).total_seconds() / 3600
+    return f"the customer last wrote {hours:.0f} hours ago"
 
 
 def graph_result(
@@ -101,6 +146,7 @@ def graph_result(
         return SendResult(
             ok=False,
             permanent=True,
+            window_closed=True,
             error=f"outside the 24-hour messaging window ({said}); not sent",
         )
     if status == 429 or code in _RATE_LIMITS:
@@ -145,7 +191,7 @@ class _GraphSender:
         self._client = client
         self._now = now
 
-    def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
+    def _bodies(self, reply: OutboundReply, *, tagged: bool) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     @staticmethod
@@ -153,10 +199,15 @@ class _GraphSender:
         raise NotImplementedError
 
     async def send(self, reply: OutboundReply) -> SendResult:
-        refusal = window_refusal(reply.last_inbound_at, self._now())
+        now = self._now()
+        refusal = window_refusal(reply.last_inbound_at, now)
+        # Inside 24 hours every reply is a plain RESPONSE; the tag is for after, where allowed.
+        tagged = refusal is not None and reply.human_agent and self.channel in HUMAN_AGENT_CHANNELS
+        if tagged:
+            refusal = human_agent_refusal(self.channel, reply.last_inbound_at, now)
         if refusal is not None:
             return refusal
-        bodies = self._bodies(reply)
+        bodies = self._bodies(reply, tagged=tagged)
         if not bodies:
             return SendResult(ok=False, permanent=True, error="empty reply: nothing to send")
         ids: list[str] = []
@@ -209,9 +260,10 @@ class MessengerSender(_GraphSender):
             (1000, utf8_bytes) if channel is Channel.INSTAGRAM else (2000, len)
         )
 
-    def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
+    def _bodies(self, reply: OutboundReply, *, tagged: bool) -> list[dict[str, Any]]:
+        kind = _HUMAN_AGENT_TAG if tagged else _RESPONSE
         return [
-            {"recipient": {"id": reply.to}, "messaging_type": "RESPONSE", "message": {"text": part}}
+            {"recipient": {"id": reply.to}, **kind, "message": {"text": part}}
             for part in split_text(reply.text, *self._split)
         ]
 
@@ -230,7 +282,8 @@ class WhatsAppSender(_GraphSender):
         super().__init__(client, now)
         self._path = f"{phone_number_id}/messages"
 
-    def _bodies(self, reply: OutboundReply) -> list[dict[str, Any]]:
+    def _bodies(self, reply: OutboundReply, *, tagged: bool) -> list[dict[str, Any]]:
+        # Never tagged: WhatsApp is not a HUMAN_AGENT channel (it has templates instead).
         return [
             {
                 "messaging_product": "whatsapp",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +25,11 @@ class Channel(enum.StrEnum):
 
 
 DEFAULT_ACCEPTED = frozenset(set(Channel) - {Channel.WHATSAPP})
+
+# Meta's HUMAN_AGENT message tag: on these channels a reply may go out up to this long after
+# the customer's last message (the free window is 24 hours). WhatsApp has no such tag.
+HUMAN_AGENT_CHANNELS = frozenset({Channel.FACEBOOK, Channel.INSTAGRAM})
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 
 class Decision(enum.StrEnum):
@@ -182,6 +187,10 @@ class OutboundReply(BaseModel):
     references: list[str] = Field(default_factory=list)
     # When the customer last wrote from this address: Meta's 24-hour messaging window.
     last_inbound_at: datetime | None = None
+    # Send with Meta's HUMAN_AGENT tag (HUMAN_AGENT_CHANNELS, within HUMAN_AGENT_WINDOW of the
+    # customer's last message), when the outbox found no other way to reach the customer.
+    # Meta's policy allows the tag only for a reply a person at the business handles.
+    human_agent: bool = False
 
 
 class SendResult(BaseModel):
@@ -195,6 +204,9 @@ class SendResult(BaseModel):
     # Where it went when that is not the reply's own `to` (the form mails the address typed
     # into it): the daily cap counts replies per inbox, whatever the channel.
     delivered_to: str | None = None
+    # The channel refused because the customer's messaging window is closed (set with
+    # `permanent`): the outbox may route the reply to another of the customer's channels.
+    window_closed: bool = False
 
 
 @dataclass(frozen=True)

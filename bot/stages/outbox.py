@@ -37,7 +37,13 @@ from sqlalchemy import Insert, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contract.clock import Clock
-from bot.contract.domain import Channel, OutboundReply, SendResult
+from bot.contract.domain import (
+    HUMAN_AGENT_CHANNELS,
+    HUMAN_AGENT_WINDOW,
+    Channel,
+    OutboundReply,
+    SendResult,
+)
 from bot.contract.log_context import bind
 from bot.contract.ports import ReplySender
 from bot.store.db import DIALECTS, for_update_skip_locked, insert_ignoring_conflicts
@@ -50,6 +56,9 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 SETTLE_EVERY_S = 1.0  # the most sending a crash can leave marked "interrupted"
 _OUTBOX = table_of(OutboxReply)
+# A reply owed outside Meta's window that no other channel could carry: staff reach them.
+NEEDS_OTHER_CHANNEL = "needs_other_channel"
+_NO_WINDOW = (Channel.EMAIL, Channel.TELEGRAM)  # channels that may write to a customer any time
 
 Address = tuple[str, str]  # (channel, address as the outbox holds it)
 Inbox = str  # where a reply lands: an email address, a phone, a chat session, ...
@@ -64,8 +73,8 @@ def _backoff(attempts: int) -> timedelta:
 
 def _outbox_insert(dialect: str) -> Insert:
     return insert_ignoring_conflicts(
-        OutboxReply, ["ticket_id", "state_version"], dialect
-    ).returning(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.state_version)
+        OutboxReply, ["ticket_id", "state_version", "topic"], dialect
+    ).returning(OutboxReply.id, OutboxReply.ticket_id, OutboxReply.state_version, OutboxReply.topic)
 
 
 # Built once per dialect rather than per reply: the worker owes one for most new states.
@@ -81,12 +90,18 @@ class Owed:
     to: Identity
     content: Content
     message_id: int | None
+    topic: str = ""  # '' for a change of state; 'status' for an answer to a status question
+
+    @property
+    def key(self) -> tuple[int, int, str]:
+        return self.ticket.id, self.state_version, self.topic
 
     def row(self, now: datetime) -> dict[str, object]:
         kind, subject, text = self.content
         return {
             "ticket_id": self.ticket.id,
             "state_version": self.state_version,
+            "topic": self.topic,
             "message_id": self.message_id,
             "kind": kind,
             "channel": self.to.channel,
@@ -110,9 +125,9 @@ async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime) -
         return []
     connection = await session.connection()
     result = await connection.execute(_OWE[connection.dialect.name], [o.row(now) for o in owed])
-    written = {(r.ticket_id, r.state_version): r.id for r in result}
+    written = {(r.ticket_id, r.state_version, r.topic): r.id for r in result}
     # The same state twice in one batch is written once: the first asker gets it.
-    return [written.pop((o.ticket.id, o.state_version), None) for o in owed]
+    return [written.pop(o.key, None) for o in owed]
 
 
 async def owe(
@@ -123,10 +138,11 @@ async def owe(
     content: Content,
     message_id: int | None,
     now: datetime,
+    topic: str = "",
 ) -> int | None:
     """The outbox row for the ticket's current state; None if one is already owed."""
     [outbox_id] = await owe_many(
-        session, [Owed(ticket, ticket.state_version, to, content, message_id)], now
+        session, [Owed(ticket, ticket.state_version, to, content, message_id, topic)], now
     )
     return outbox_id
 
@@ -138,6 +154,7 @@ async def owe(
 class _Claimed:
     ticket_id: int
     attempts: int  # before this one
+    customer_id: int
     reply: OutboundReply
 
     @property
@@ -209,7 +226,9 @@ class Sender:
                     OutboxReply.subject,
                     OutboxReply.text,
                     OutboxReply.language,
+                    OutboxReply.human_agent,
                     Ticket.ref,
+                    Ticket.customer_id,
                 )
                 .join(Ticket, Ticket.id == OutboxReply.ticket_id)
                 .where(
@@ -238,6 +257,7 @@ class Sender:
             _Claimed(
                 r.ticket_id,
                 r.attempts,
+                r.customer_id,
                 OutboundReply(
                     outbox_id=r.id,
                     channel=Channel(r.channel),
@@ -246,6 +266,7 @@ class Sender:
                     language=r.language,
                     ticket_ref=r.ref or "",
                     subject=r.subject,
+                    human_agent=r.human_agent,
                     **latest.get((r.channel, r.address), {}),
                 ),
             )
@@ -282,8 +303,12 @@ class Sender:
         ]
         retried: list[dict[str, Any]] = []
         exhausted: list[tuple[_Claimed, str]] = []
+        window_closed: list[tuple[_Claimed, SendResult]] = []
         for item, result in done:
             if result.ok:
+                continue
+            if result.window_closed:
+                window_closed.append((item, result))
                 continue
             attempts = item.attempts + 1
             error = (result.error or "")[:2000]
@@ -334,6 +359,67 @@ class Sender:
                 )
             if exhausted:
                 await _note_on_tickets(session, exhausted, now)
+            for item, result in window_closed:
+                await self._elsewhere(session, item, result, now)
+
+    async def _elsewhere(
+        self, session: AsyncSession, item: _Claimed, result: SendResult, now: datetime
+    ) -> None:
+        """Outside Meta's 24-hour window: the same reply to a verified email or Telegram chat
+        of the customer; else, where Meta allows it, with the HUMAN_AGENT tag (7 days); else
+        marked `needs_other_channel`, for staff. Never dropped without a trace."""
+        reply, error = item.reply, (result.error or "")[:2000]
+        other = await session.scalar(
+            select(Identity)
+            .where(
+                Identity.customer_id == item.customer_id,
+                Identity.verified.is_(True),
+                Identity.channel.in_(
+                    [c.value for c in _NO_WINDOW if c in self._senders and c != reply.channel]
+                ),
+            )
+            .order_by(Identity.channel == Channel.TELEGRAM.value, Identity.id.desc())
+            .limit(1)
+        )
+        if other is not None:
+            values: dict[str, Any] = {"channel": other.channel, "address": other.address}
+            note = f"outside the 24-hour window on {reply.channel.value}; sent by {other.channel}"
+        elif (
+            reply.channel in HUMAN_AGENT_CHANNELS
+            and not reply.human_agent
+            and reply.last_inbound_at is not None
+            and now - reply.last_inbound_at <= HUMAN_AGENT_WINDOW
+        ):
+            values, note = {"human_agent": True}, ""
+        else:
+            await session.execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == reply.outbox_id)
+                .values(status=NEEDS_OTHER_CHANNEL, last_error=error, lease_until=None)
+            )
+            await _note_on_tickets(
+                session, [(item, f"{error}; needs another channel: staff, please reach them")], now
+            )
+            return
+        await session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id == reply.outbox_id)
+            .values(
+                status="pending", next_attempt_at=now, last_error=error, lease_until=None, **values
+            )
+        )
+        if note:
+            session.add(_event(item.ticket_id, await _state(session, item.ticket_id), note, now))
+
+    async def counts(self) -> dict[str, int]:
+        """Replies staff must look at, by status (`/healthz`)."""
+        async with self._sessions() as session:
+            found = await session.execute(
+                select(OutboxReply.status, func.count())
+                .where(OutboxReply.status.in_([NEEDS_OTHER_CHANNEL, "failed"]))
+                .group_by(OutboxReply.status)
+            )
+            return {NEEDS_OTHER_CHANNEL: 0, "failed": 0, **{row[0]: row[1] for row in found}}
 
     async def under_cap(self, inbox: Inbox) -> bool:
         """Whether `inbox` may get one more reply today (a channel that delivers somewhere
@@ -380,16 +466,37 @@ async def _note_on_tickets(
     }
     session.add_all(
         [
-            TicketEvent(
-                ticket_id=item.ticket_id,
-                at=now,
-                status=states[item.ticket_id][0],
-                state_version=states[item.ticket_id][1],
-                actor=SYSTEM,
-                note=f"reply on {item.reply.channel.value} not sent: {error}"[:2000],
+            _event(
+                item.ticket_id,
+                states[item.ticket_id],
+                f"reply on {item.reply.channel.value} not sent: {error}",
+                now,
             )
             for item, error in exhausted
         ]
+    )
+
+
+async def _state(session: AsyncSession, ticket_id: int) -> tuple[str, int]:
+    row = (
+        await session.execute(
+            select(Ticket.status, Ticket.state_version).where(Ticket.id == ticket_id)
+        )
+    ).one()
+    return row.status, row.state_version
+
+
+def _event(ticket_id: int, state: tuple[str, int], note: str, now: datetime) -> TicketEvent:
+    """A note for staff on the ticket's history (the customer is not told)."""
+    status, version = state
+    return TicketEvent(
+        ticket_id=ticket_id,
+        at=now,
+        status=status,
+        state_version=version,
+        actor=SYSTEM,
+        note=note[:2000],
+        told=False,
     )
 
 

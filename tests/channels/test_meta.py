@@ -24,10 +24,23 @@ from sqlalchemy import select, text
 from bot.app.runtime import Runtime
 from bot.app.web.app import make_app
 from bot.contract.clock import VirtualClock
-from bot.contract.domain import Accepted, Channel, Decision, InboundMessage, OutboundReply
+from bot.contract.domain import (
+    HUMAN_AGENT_CHANNELS,
+    Accepted,
+    Channel,
+    Decision,
+    InboundMessage,
+    OutboundReply,
+)
 from bot.store.models import TicketEvent
 from channels.meta import PATH, MetaConfig, parse, plug, safe_name, signature_of
-from channels.meta_send import GraphClient, MessengerSender, WhatsAppSender, split_text
+from channels.meta_send import (
+    GraphClient,
+    MessengerSender,
+    WhatsAppSender,
+    human_agent_allowed,
+    split_text,
+)
 from tests.conftest import START
 from tests.fakes.graph_api import PHONE_NUMBER_ID, TOKEN, FakeGraphApi, running_graph_api
 from tests.helpers import outbox_rows, stored_messages
@@ -304,26 +317,47 @@ async def test_whatsapp_opened_by_policy_is_answered_through_the_whatsapp_api(
     assert (reply.status, reply.provider_id) == ("sent", "wamid.HBgLFAKE000001")
 
 
-async def test_reply_after_the_24_hour_window_is_not_sent_and_noted_on_the_ticket(
+async def test_reply_after_the_24_hour_window_goes_again_with_the_human_agent_tag(
     client: Client, runtime: Runtime, fake: FakeGraphApi, clock: VirtualClock
 ) -> None:
     await post(client, page(entry(dm("m_window_1"))))
-    [outcome] = await runtime.worker.drain()
+    await runtime.worker.drain()
     clock.set(SENT_AT + timedelta(hours=24, minutes=1))
 
+    assert await runtime.sender.run_once() == 1  # refused by the window, without a call
+    assert fake.calls == []
+    [routed] = await outbox_rows(runtime)
+    assert (routed.status, routed.human_agent) == ("pending", True)
     assert await runtime.sender.run_once() == 1
+
+    [call] = fake.sent
+    assert (call.body["messaging_type"], call.body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    [reply] = await outbox_rows(runtime)
+    assert (reply.status, reply.channel) == ("sent", "facebook")
+
+
+async def test_reply_past_the_human_agent_week_needs_another_channel_and_is_noted(
+    client: Client, runtime: Runtime, fake: FakeGraphApi, clock: VirtualClock
+) -> None:
+    await post(client, page(entry(dm("m_window_2"))))
+    [outcome] = await runtime.worker.drain()
+    clock.set(SENT_AT + timedelta(days=7, minutes=1))
+
+    await runtime.sender.run_once()
+    await runtime.sender.run_once()
 
     assert fake.calls == []
     [reply] = await outbox_rows(runtime)
-    assert reply.status == "failed"
-    assert "outside the 24-hour messaging window" in reply.last_error
+    assert reply.status == "needs_other_channel"
+    assert "outside the 24-hour messaging window" in (reply.last_error or "")
+    assert await runtime.sender.counts() == {"needs_other_channel": 1, "failed": 0}
     async with runtime.sessions() as session:
         notes = list(
             await session.scalars(
                 select(TicketEvent.note).where(TicketEvent.ticket_id == outcome.ticket_id)
             )
         )
-    assert any("24-hour messaging window" in note for note in notes)
+    assert any("needs another channel" in note for note in notes)
 
 
 async def test_batch_stores_every_customer_message_and_ignores_echoes_and_receipts(
@@ -753,6 +787,8 @@ def reply(
     text: str = "We received your complaint C-1.",
     to: str = PSID,
     last: datetime | None = START,
+    *,
+    human_agent: bool = False,
 ) -> OutboundReply:
     return OutboundReply(
         outbox_id=1,
@@ -762,14 +798,30 @@ def reply(
         language="en",
         ticket_ref="C-1",
         last_inbound_at=last,
+        human_agent=human_agent,
     )
 
 
 @pytest.fixture
-async def messenger(graph: tuple[FakeGraphApi, str]) -> AsyncIterator[MessengerSender]:
+async def graph_client(graph: tuple[FakeGraphApi, str]) -> AsyncIterator[GraphClient]:
     client = GraphClient(graph[1], TOKEN, 5.0)
-    yield MessengerSender(Channel.FACEBOOK, client, lambda: START)
+    yield client
     await client.close()
+
+
+@pytest.fixture
+def messenger(graph_client: GraphClient) -> MessengerSender:
+    return MessengerSender(Channel.FACEBOOK, graph_client, lambda: START)
+
+
+@pytest.fixture
+def instagram(graph_client: GraphClient) -> MessengerSender:
+    return MessengerSender(Channel.INSTAGRAM, graph_client, lambda: START)
+
+
+@pytest.fixture
+def whatsapp_sender(graph_client: GraphClient) -> WhatsAppSender:
+    return WhatsAppSender(graph_client, PHONE_NUMBER_ID, lambda: START)
 
 
 async def test_graph_errors_map_to_retry_delay_permanent_or_retryable(
@@ -910,3 +962,154 @@ def test_split_text_cuts_at_lines_then_words_then_characters() -> None:
     assert all(
         len(p.encode()) <= 8 for p in split_text("\u00e8" * 20, 8, lambda s: len(s.encode()))
     )
+
+
+# --- closed windows and Meta's HUMAN_AGENT tag ---------------------------------------------------
+
+
+async def test_every_closed_window_refusal_says_window_closed_and_others_do_not(
+    fake: FakeGraphApi,
+    messenger: MessengerSender,
+    whatsapp_sender: WhatsAppSender,
+    subtests: pytest.Subtests,
+) -> None:
+    outside = "(#10) This message is sent outside of allowed window."
+    wa_outside = (
+        "Message failed to send because more than 24 hours have passed since the customer "
+        "last replied to this number."
+    )
+    graph_window_errors = {
+        "messenger 10/2018278": (messenger, (400, 10, outside, 2018278)),
+        "messenger 10/2534022": (messenger, (400, 10, outside, 2534022)),
+        "whatsapp 131047": (whatsapp_sender, (400, 131047, wa_outside, None)),
+    }
+    with subtests.test("local refusal, before any call"):
+        never = await messenger.send(reply(last=None))
+        stale = await messenger.send(reply(last=START - timedelta(hours=25)))
+
+        assert [(r.ok, r.permanent, r.window_closed) for r in (never, stale)] == [
+            (False, True, True)
+        ] * 2
+        assert fake.calls == []
+    for case, (sender, (status, code, message, subcode)) in graph_window_errors.items():
+        with subtests.test(case):
+            fake.fail_next(status, code, message, subcode)
+            to = WA_FROM if sender is whatsapp_sender else PSID
+
+            result = await sender.send(reply(sender.channel, to=to))
+
+            assert (result.ok, result.permanent, result.window_closed) == (False, True, True)
+            assert "outside the 24-hour messaging window" in str(result.error)
+            assert f"error {code}/{subcode}" in str(result.error)
+    with subtests.test("other permanent errors are not a closed window"):
+        fake.fail_next(400, 10, "(#10) Requires pages_messaging permission to manage the object")
+        fake.fail_next(400, 551, "This person isn't available right now.")
+
+        results = [await messenger.send(reply()) for _ in range(2)]
+
+        assert [(r.ok, r.permanent, r.window_closed) for r in results] == [(False, True, False)] * 2
+
+
+def test_human_agent_is_allowed_on_messenger_and_instagram_for_7_days_only() -> None:
+    edge = START - timedelta(days=7)
+
+    assert {c for c in Channel if human_agent_allowed(c, START, START)} == HUMAN_AGENT_CHANNELS
+    assert human_agent_allowed(Channel.FACEBOOK, edge, START)
+    assert human_agent_allowed(Channel.INSTAGRAM, START - timedelta(days=3), START)
+    assert not human_agent_allowed(Channel.FACEBOOK, edge - timedelta(seconds=1), START)
+    assert not human_agent_allowed(Channel.FACEBOOK, None, START)
+    assert not human_agent_allowed(Channel.WHATSAPP, START - timedelta(hours=1), START)
+    assert not human_agent_allowed(Channel.TELEGRAM, START - timedelta(hours=1), START)
+
+
+async def test_human_agent_reply_inside_24_hours_is_a_plain_response(
+    fake: FakeGraphApi, messenger: MessengerSender
+) -> None:
+    result = await messenger.send(reply(last=START - timedelta(hours=2), human_agent=True))
+
+    assert result.ok
+    [call] = fake.sent
+    assert call.body["messaging_type"] == "RESPONSE"
+    assert "tag" not in call.body
+
+
+async def test_human_agent_reply_after_24_hours_goes_with_the_human_agent_tag(
+    fake: FakeGraphApi, messenger: MessengerSender, instagram: MessengerSender
+) -> None:
+    three_days = START - timedelta(days=3)
+
+    sent_fb = await messenger.send(reply(last=three_days, human_agent=True))
+    sent_ig = await instagram.send(
+        reply(Channel.INSTAGRAM, to=IGSID, last=three_days, human_agent=True)
+    )
+    untagged = await messenger.send(reply(last=three_days))
+
+    assert (sent_fb.ok, sent_fb.provider_id) == (True, "m_FAKE000001")
+    assert (sent_ig.ok, sent_ig.provider_id) == (True, "m_FAKE000002")
+    assert [(c.body["recipient"], c.body["messaging_type"], c.body["tag"]) for c in fake.sent] == [
+        ({"id": PSID}, "MESSAGE_TAG", "HUMAN_AGENT"),
+        ({"id": IGSID}, "MESSAGE_TAG", "HUMAN_AGENT"),
+    ]
+    assert (untagged.ok, untagged.window_closed) == (False, True)  # the tag is asked, not assumed
+
+
+async def test_human_agent_reply_after_7_days_is_refused_without_a_call(
+    fake: FakeGraphApi, messenger: MessengerSender
+) -> None:
+    late = await messenger.send(reply(last=START - timedelta(days=7, minutes=1), human_agent=True))
+    never = await messenger.send(reply(last=None, human_agent=True))
+
+    for result in (late, never):
+        assert (result.ok, result.permanent, result.window_closed) == (False, True, True)
+        assert "7-day human-agent window is closed too" in str(result.error)
+    assert "no message from this customer on record" in str(never.error)
+    assert fake.calls == []
+
+
+async def test_tagged_reply_refused_by_graph_still_says_window_closed(
+    fake: FakeGraphApi, messenger: MessengerSender
+) -> None:
+    fake.fail_next(400, 10, "(#10) This message is sent outside of allowed window.", 2018278)
+
+    result = await messenger.send(reply(last=START - timedelta(days=2), human_agent=True))
+
+    assert (result.ok, result.permanent, result.window_closed) == (False, True, True)
+    [call] = fake.calls
+    assert (call.body["messaging_type"], call.body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+
+
+async def test_whatsapp_ignores_human_agent_and_keeps_its_24_hour_window(
+    fake: FakeGraphApi, whatsapp_sender: WhatsAppSender
+) -> None:
+    late = await whatsapp_sender.send(
+        reply(Channel.WHATSAPP, to=WA_FROM, last=START - timedelta(hours=30), human_agent=True)
+    )
+    fresh = await whatsapp_sender.send(
+        reply(Channel.WHATSAPP, to=WA_FROM, last=START - timedelta(hours=1), human_agent=True)
+    )
+
+    assert (late.ok, late.permanent, late.window_closed) == (False, True, True)
+    assert "outside the 24-hour messaging window (the customer last wrote 30" in str(late.error)
+    assert fresh.ok
+    [call] = fake.calls
+    assert "tag" not in call.body
+    assert "messaging_type" not in call.body
+
+
+async def test_every_part_of_a_long_human_agent_reply_carries_the_tag(
+    fake: FakeGraphApi, instagram: MessengerSender
+) -> None:
+    paragraph = "Il nostro tecnico la contatterà entro due giorni lavorativi. " * 20
+    text = "\n".join([paragraph] * 3)
+
+    result = await instagram.send(
+        reply(Channel.INSTAGRAM, text, to=IGSID, last=START - timedelta(days=5), human_agent=True)
+    )
+
+    assert result.ok
+    assert len(fake.sent) > 3
+    assert all(
+        (c.body["messaging_type"], c.body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+        for c in fake.sent
+    )
+    assert " ".join(c.body["message"]["text"] for c in fake.sent).split() == text.split()
