@@ -1,7 +1,9 @@
 """Telegram: Bot API updates in (webhook or long polling), replies out through sendMessage.
 
 Both ways in feed one path: an Update becomes an InboundMessage and goes to the sink;
-`/start` and `/status` are answered at once and never stored (they are not complaints).
+`/start`, and `/status` from a chat without an open ticket, are answered at once and never
+stored (they are not complaints); `/status` about an open ticket is a status question the
+pipeline answers, once per state of the ticket.
 python-telegram-bot does the Bot API work (its Update/Message types, its Bot and HTTPX
 client); its `Application` is not used, because the webhook must answer Telegram only
 after the message is durable, and with the same answer for a re-delivered update.
@@ -352,13 +354,13 @@ class Commands:
         recall: Recall | None = None,
     ) -> None:
         self._bot = bot
-        self._lookup = lookup
-        self._accepted = accepted
+        self.lookup = lookup
+        self.accepted = accepted
         self._label = status_label
         self._recall = recall or Recall()
 
     async def answer(self, command: str, message: Message) -> Handled:
-        if Channel.TELEGRAM not in self._accepted():
+        if Channel.TELEGRAM not in self.accepted():
             return Handled("ignored", f"{command} unanswered: the telegram channel is closed")
         text = await self._text(command, message)  # may fail (store down): then not remembered
         if not await self._recall.first_time(f"{message.chat.id}:{message.message_id}"):
@@ -374,7 +376,7 @@ class Commands:
         language = _text_language(message.from_user.language_code if message.from_user else None)
         if command != "/status":
             return telegram_texts.GREETING[language]
-        view = await self._lookup.open_ticket_of(Channel.TELEGRAM, str(message.chat.id))
+        view = await self.lookup.open_ticket_of(Channel.TELEGRAM, str(message.chat.id))
         if view is None:
             return telegram_texts.NO_TICKET[language]
         language = view.language if view.language in telegram_texts.STATUS else language
@@ -438,7 +440,7 @@ class TelegramChannel:
             command = command_of(message)
             if command is not None and update.message is None:
                 return Handled("ignored", f"an edited {command}: commands are not complaints")
-            if command is not None:
+            if command is not None and not await self._asks_about_a_ticket(command, message):
                 return await self.commands.answer(command, message)
         try:
             parsed = inbound_of(update, raw)
@@ -452,6 +454,17 @@ class TelegramChannel:
         accepted = await self._sink.accept(parsed)
         return Handled(
             "duplicate" if accepted.duplicate else "stored", parsed.external_id, accepted.message_id
+        )
+
+    async def _asks_about_a_ticket(self, command: str, message: Message) -> bool:
+        """/status from a chat with an open ticket is a status question like any other: stored,
+        and answered by the pipeline with the status and next date, once per state. Without
+        one, and for the other commands, the bot answers at once (nothing is stored)."""
+        if command != "/status" or Channel.TELEGRAM not in self.commands.accepted():
+            return False
+        return (
+            await self.commands.lookup.open_ticket_of(Channel.TELEGRAM, str(message.chat.id))
+            is not None
         )
 
     # -- webhook --

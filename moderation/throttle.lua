@@ -3,7 +3,7 @@
 --       5 the claimed customer's flood zset, 6 its fingerprint zset (1 and 2 again when the
 --       sender claims nobody). All share one hash tag, so this runs on Redis Cluster.
 -- ARGV: 1 message id, 2 now (ms), 3 window (ms), 4 flood limit,
---       5 ticket id ('' when none), 6 ticket state_version,
+--       5 what is answered: the ticket id, or 'id:topic' ('' when none), 6 ticket state_version,
 --       7 fingerprint high 32 bits, 8 low 32 bits ('' when the text is too short),
 --       9 max Hamming distance for a near-duplicate, 10 answered ttl (ms), 11 max fingerprints
 --       kept, 12 '1' when the sender claims another customer (KEYS 5 and 6 are that one's)

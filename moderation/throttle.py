@@ -50,6 +50,16 @@ class Ask:
     text: str
     now: datetime
     claims: int | None = None  # the customer the sender claims to be (counted, not touched)
+    # What about the state is answered: '' its change; 'status' a question about it (answered
+    # once per state besides the change itself).
+    topic: str = ""
+
+    @property
+    def answers(self) -> str:
+        """The throttle's key for "this was answered": the ticket, with the topic if any."""
+        if self.ticket_id is None:
+            return ""
+        return f"{self.ticket_id}:{self.topic}" if self.topic else str(self.ticket_id)
 
 
 def _script(name: str) -> str:
@@ -68,7 +78,7 @@ def _args(ask: Ask, limits: ThrottleLimits) -> list[Any]:
         _ms(ask.now),
         int(limits.window_s * 1000),
         limits.flood_limit,
-        "" if ask.ticket_id is None else str(ask.ticket_id),
+        ask.answers,
         ask.state_version,
         hi,
         lo,

@@ -237,3 +237,63 @@ def assert_clean(*texts: str) -> None:
     for text in texts:
         assert not PLACEHOLDER.search(text), text
         assert ".." not in text, text
+
+
+# --- the lifecycle's own replies: every language, every placeholder filled --------------------
+
+
+@pytest.mark.parametrize("language", SUPPORTED)
+def test_a_decision_tells_how_to_appeal_and_a_new_date_is_said(language: str) -> None:
+    subject, text = status_changed(
+        REF,
+        language,
+        status="rejected",
+        note="Out of warranty.",
+        next_due=None,
+        appeal_until=RESOLVE_DUE,
+    )
+    assert "Out of warranty." in text
+    assert format_due(RESOLVE_DUE, language) in text
+    assert_clean(subject, text)
+    _, moved = status_changed(
+        REF,
+        language,
+        status="investigating",
+        note="Late part.",
+        next_due=PROGRESS_DUE,
+        new_resolve_due=RESOLVE_DUE,
+    )
+    assert format_due(RESOLVE_DUE, language) in moved
+    assert format_due(PROGRESS_DUE, language) in moved
+
+
+@pytest.mark.parametrize("language", SUPPORTED)
+def test_the_clocks_replies_name_status_and_dates(language: str) -> None:
+    label = status_label("investigating", language)
+    for subject, text in (
+        i18n.progress_update(REF, language, status="investigating", next_due=PROGRESS_DUE),
+        i18n.status_answer(REF, language, status="investigating", next_due=PROGRESS_DUE),
+        i18n.answer_received(REF, language, status="investigating", next_due=PROGRESS_DUE),
+    ):
+        assert REF in subject
+        assert REF in text
+        assert label in text
+        assert format_due(PROGRESS_DUE, language) in text
+        assert_clean(subject, text)
+    subject, text = i18n.appeal_reopened(REF, language, next_due=None)
+    assert REF in subject
+    assert REF in text
+    assert_clean(subject, text)
+
+
+@pytest.mark.parametrize("language", SUPPORTED)
+@pytest.mark.parametrize("note", ["The supplier is late.", ""])
+def test_a_missed_date_apologises_explains_and_gives_the_new_one(language: str, note: str) -> None:
+    subject, text = i18n.target_missed(
+        REF, language, missed_due=ACK_DUE, note=note, new_due=RESOLVE_DUE
+    )
+    assert format_due(ACK_DUE, language) in text
+    assert format_due(RESOLVE_DUE, language) in text
+    neutral = catalog(language)["missed.neutral"]
+    assert (note in text and neutral not in text) if note else neutral in text
+    assert_clean(subject, text)

@@ -33,12 +33,13 @@ from sqlalchemy.orm import defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.contract.clock import Clock
-from bot.contract.domain import Channel, Decision
+from bot.contract.domain import Channel, Decision, TicketStatus
 from bot.contract.log_context import bind
 from bot.contract.ports import Classifier, Scores
+from bot.rules import intents
 from bot.rules.details import Found, extract, with_given, with_thread_refs
 from bot.rules.policy import Policy, PolicyStore
-from bot.rules.sla import deadlines
+from bot.rules.sla import add_business_days, deadlines
 from bot.stages import outbox
 from bot.store.models import Message, ModerationItem, Ticket, table_of
 from bot.text import language
@@ -148,6 +149,7 @@ class _Turn:
     reason: str = ""
     outbox_id: int | None = None
     claim: bool = False  # shown on another customer's ticket, never answered about it
+    topic: str = ""  # what the reply answers: '' a change of state, 'status' a question
 
     def hold(self, decision: Decision, reason: str) -> _Turn:
         """Stored and visible to staff, but no ticket is opened and nothing is answered."""
@@ -164,6 +166,7 @@ class _Turn:
             text=self.row.text,
             now=self.now,
             claims=self.who.claims,
+            topic=self.topic,
         )
 
     def decided(self) -> dict[str, object]:
@@ -349,7 +352,9 @@ class Pipeline:
         if lang and who.customer.language is None:
             who.customer.language = lang  # for later messages too short to tell
         fired = policy.toxicity.fired(scores)
-        turn = _Turn(row, now, who, lang, scores, await _open_ticket(session, who, found, known))
+        open_ = await _open_tickets(session, who.customer.id, known)
+        choice = tickets.choose(open_, found, (row.details or {}).get("category"))
+        turn = _Turn(row, now, who, lang, scores, choice.ticket)
         if not policy.accepts(channel):
             return turn.hold(Decision.CHANNEL_CLOSED, "channel not accepted")
         if row.automated:  # an auto-reply answered would start a mail loop
@@ -373,9 +378,10 @@ class Pipeline:
             # A claim is seen by staff on the ticket it names and counted with that customer,
             # but changes nothing of it and is never answered about it.
             turn.ticket, turn.claim = claimed, True
-            turn.state_version, turn.reply = claimed.state_version, replies.current_state(claimed)
+            turn.state_version = claimed.state_version
+            turn.reply = replies.current_state(claimed, now)
             return turn
-        await self._open_or_change(session, turn, found, policy, known, opened)
+        await self._open_or_change(session, turn, found, policy, known, opened, choice, open_)
         return turn
 
     async def _open_or_change(
@@ -386,35 +392,106 @@ class Pipeline:
         policy: Policy,
         known: _Known | None,
         opened: list[tickets.Opened],
+        choice: tickets.Choice,
+        open_: list[Ticket],
     ) -> None:
-        """Open the customer's ticket, or give it the details it waited for.
+        """Open a ticket, change the one the message is about, or answer a question on it.
 
-        The reply is drafted now, as of this state, though only the throttle says whether
-        it is owed (and a new ticket has its reference only once the batch's are written).
+        An appeal of a decided ticket reopens it (or, after the appeal window, opens a new one
+        linked to it); a status question is answered once per state; an answer to our
+        question moves the ticket back to investigating; new details are stored. The reply
+        is drafted now, as of this state, though only the throttle says whether it is owed
+        (and a new ticket has its reference only once the batch's are written).
         """
-        who, row, ticket = turn.who, turn.row, turn.ticket
-        if ticket is None:
-            lang = pick_language(turn.language or who.customer.language, self._default_language)
-            ticket = turn.ticket = tickets.open_ticket(
-                session,
-                customer=who.customer,
-                identity=who.identity,
-                text=row.text,
-                found=found,
-                category=(row.details or {}).get("category"),
-                language=lang,
-                deadlines=deadlines(row.received_at, policy.sla),
-                now=turn.now,
-            )
-            opened.append(tickets.Opened(ticket, ticket.status))
-            if known is not None:
-                known.open_tickets[who.customer.id] = ticket
-            turn.reply = replies.acknowledgment(ticket)
-        elif received := tickets.accept_details(session, ticket, found, turn.now):
+        row, ticket, now, sla = turn.row, turn.ticket, turn.now, policy.sla
+        progress_due = add_business_days(now, sla.progress_days, sla)
+        decided = (
+            await tickets.appealable(session, turn.who.customer.id, found)
+            if intents.is_appeal(row.text)
+            else None
+        )
+        if decided is not None and _appeals(decided, found, open_):
+            await self._appeal(session, turn, found, policy, known, opened, decided, open_)
+        elif ticket is not None and _asks_status(row.text, found, ticket):
+            turn.reply, turn.topic = replies.status_answer(ticket, now), replies.STATUS_TOPIC
+        elif (
+            ticket is None
+            and intents.is_status_question(row.text)
+            and (latest := await tickets.appealable(session, turn.who.customer.id, found))
+        ):
+            # A question about a complaint already decided: its status, not a new ticket.
+            turn.ticket = latest
+            turn.reply, turn.topic = replies.status_answer(latest, now), replies.STATUS_TOPIC
+        elif ticket is None:
+            self._open(session, turn, found, policy, known, opened, choice.topic)
+        elif ticket.status == TicketStatus.WAITING_CUSTOMER.value:
+            tickets.customer_answered(session, ticket, found, now, progress_due)
+            turn.reply = replies.answer_received(ticket, now)
+        elif received := tickets.accept_details(session, ticket, found, now):
             turn.reply = replies.detail_received(ticket, received)
         else:  # no change: owed only if this state was never answered (its message throttled)
-            turn.reply = replies.current_state(ticket)
-        turn.state_version = ticket.state_version
+            turn.reply = replies.current_state(ticket, now)
+        assert turn.ticket is not None
+        turn.state_version = turn.ticket.state_version
+
+    def _open(
+        self,
+        session: AsyncSession,
+        turn: _Turn,
+        found: Found,
+        policy: Policy,
+        known: _Known | None,
+        opened: list[tickets.Opened],
+        topic: str,
+        appeal_of: Ticket | None = None,
+    ) -> None:
+        who, row = turn.who, turn.row
+        lang = pick_language(turn.language or who.customer.language, self._default_language)
+        if appeal_of is not None:
+            lang = appeal_of.language
+        ticket = turn.ticket = tickets.open_ticket(
+            session,
+            customer=who.customer,
+            identity=who.identity,
+            text=row.text,
+            found=found,
+            category=(row.details or {}).get("category"),
+            language=lang,
+            deadlines=deadlines(row.received_at, policy.sla),
+            now=turn.now,
+            topic=topic,
+            appeal_of=appeal_of,
+        )
+        opened.append(tickets.Opened(ticket, ticket.status))
+        if known is not None:
+            known.open_tickets.setdefault(who.customer.id, []).append(ticket)
+        turn.reply = replies.acknowledgment(ticket)
+
+    async def _appeal(
+        self,
+        session: AsyncSession,
+        turn: _Turn,
+        found: Found,
+        policy: Policy,
+        known: _Known | None,
+        opened: list[tickets.Opened],
+        decided: Ticket,
+        open_: list[Ticket],
+    ) -> None:
+        """Within `sla.appeal_days` of its decision the same ticket, escalated; after, a new
+        ticket linked to it (one: a second appeal goes to that one)."""
+        now, sla = turn.now, policy.sla
+        if tickets.may_reopen(decided, now, sla.appeal_days):
+            tickets.reopen(session, decided, now, add_business_days(now, sla.progress_days, sla))
+            if known is not None:
+                known.open_tickets.setdefault(turn.who.customer.id, []).append(decided)
+            turn.ticket, turn.reply = decided, replies.appeal_reopened(decided, now)
+            return
+        linked = next((t for t in open_ if t.appeal_of_id == decided.id), None)
+        if linked is not None:
+            turn.ticket, turn.reply = linked, replies.current_state(linked, now)
+            return
+        self._open(session, turn, found, policy, known, opened, f"appeal:{decided.ref}", decided)
 
     async def _settle(
         self, session: AsyncSession, turns: Sequence[_Turn], verdicts: Sequence[Verdict]
@@ -445,6 +522,7 @@ class Pipeline:
                             turn.who.identity,
                             turn.reply(),
                             turn.row.id,
+                            turn.topic,
                         ),
                     )
                 )
@@ -533,16 +611,15 @@ async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[
     )
 
 
-async def _open_ticket(
-    session: AsyncSession, who: identity.Who, found: Found, known: _Known | None
-) -> Ticket | None:
-    """The customer's open ticket, from the batch's look-up when there is one."""
-    customer_id = who.customer.id
+async def _open_tickets(
+    session: AsyncSession, customer_id: int, known: _Known | None
+) -> list[Ticket]:
+    """The customer's open tickets, from the batch's look-up when there is one."""
     if known is None:
-        return await tickets.find_open(session, customer_id, found)
+        return await tickets.find_open(session, customer_id)
     # Not looked up with the batch: a customer created just now, without tickets (a claim
     # of another customer's included: it never reaches that one's tickets).
-    return known.open_tickets.setdefault(customer_id, None)
+    return known.open_tickets.setdefault(customer_id, [])
 
 
 async def _claimed_ticket(
@@ -550,11 +627,29 @@ async def _claimed_ticket(
 ) -> Ticket | None:
     """The open ticket of the customer a claimant names, where staff see the claim."""
     if known is not None and claims in known.open_tickets:
-        return known.open_tickets[claims]
-    ticket = await tickets.find_open(session, claims, found)
-    if known is not None:
-        known.open_tickets[claims] = ticket
-    return ticket
+        listed = known.open_tickets[claims]
+    else:
+        listed = await tickets.find_open(session, claims)
+        if known is not None:
+            known.open_tickets[claims] = listed
+    return tickets.choose(listed, found).ticket or (listed[-1] if listed else None)
+
+
+def _appeals(decided: Ticket, found: Found, open_: list[Ticket]) -> bool:
+    """An appeal phrase is about the decided ticket when it names it, when nothing is open,
+    or when the decision came after every open ticket was opened."""
+    if decided.ref in found.ticket_refs or not open_:
+        return True
+    named_open = any(t.ref in found.ticket_refs for t in open_)
+    decided_at = decided.closed_at or decided.updated_at
+    return not named_open and all(decided_at >= t.opened_at for t in open_)
+
+
+def _asks_status(text: str, found: Found, ticket: Ticket) -> bool:
+    """A status question (or the reference alone) that brings no detail the ticket lacks."""
+    if not (intents.is_status_question(text) or intents.is_reference_only(text)):
+        return False
+    return not any(name in found.values for name in tickets.missing_details(ticket))
 
 
 async def _released(session: AsyncSession, message_id: int, known: _Known | None) -> bool:

@@ -130,18 +130,95 @@ def status_changed(
     status: str,
     note: str,
     next_due: datetime | None,
+    new_resolve_due: datetime | None = None,
+    appeal_until: datetime | None = None,
     tz: str = DEFAULT_TZ,
 ) -> tuple[str, str]:
+    """`new_resolve_due`: staff moved the resolve date; `appeal_until`: a decision the
+    customer may appeal until then."""
     lang = pick_language(language)
     label = status_label(status, lang)
     paragraphs = [_fill(_text(lang, "status_changed.status"), ref=ref, status=label)]
-    if note.strip():
-        paragraphs.append(_fill(_text(lang, "status_changed.note"), note=note.strip()))
-    if next_due is not None:
-        due = format_due(next_due, lang, tz)
-        paragraphs.append(_fill(_text(lang, "status_changed.next_due"), due=due))
+    paragraphs += _note(lang, note)
+    if new_resolve_due is not None:
+        due = format_due(new_resolve_due, lang, tz)
+        paragraphs.append(_fill(_text(lang, "new_resolve_date.line"), due=due))
+    paragraphs += _next_due(lang, next_due, tz)
+    if appeal_until is not None:
+        due = format_due(appeal_until, lang, tz)
+        paragraphs.append(_fill(_text(lang, "appeal.hint"), due=due))
     subject = _fill(_text(lang, "status_changed.subject"), ref=ref, status=label)
     return subject, _PARAGRAPH.join(paragraphs)
+
+
+def progress_update(
+    ref: str, language: str, *, status: str, next_due: datetime | None, tz: str = DEFAULT_TZ
+) -> tuple[str, str]:
+    """The word owed when the progress clock runs out without any other."""
+    lang = pick_language(language)
+    label = status_label(status, lang)
+    paragraphs = [_fill(_text(lang, "progress.body"), ref=ref, status=label)]
+    paragraphs += _next_due(lang, next_due, tz)
+    return _fill(_text(lang, "progress.subject"), ref=ref), _PARAGRAPH.join(paragraphs)
+
+
+def target_missed(
+    ref: str,
+    language: str,
+    *,
+    missed_due: datetime,
+    note: str,
+    new_due: datetime,
+    tz: str = DEFAULT_TZ,
+) -> tuple[str, str]:
+    """The resolve date passed: an apology, why (staff's words, else a neutral text) and
+    the new date."""
+    lang = pick_language(language)
+    paragraphs = [_fill(_text(lang, "missed.body"), ref=ref, due=format_due(missed_due, lang, tz))]
+    paragraphs += _note(lang, note) or [_text(lang, "missed.neutral")]
+    paragraphs.append(_fill(_text(lang, "missed.new_date"), due=format_due(new_due, lang, tz)))
+    return _fill(_text(lang, "missed.subject"), ref=ref), _PARAGRAPH.join(paragraphs)
+
+
+def status_answer(
+    ref: str, language: str, *, status: str, next_due: datetime | None, tz: str = DEFAULT_TZ
+) -> tuple[str, str]:
+    """The answer to "what is the status of my complaint?"."""
+    lang = pick_language(language)
+    label = status_label(status, lang)
+    paragraphs = [_fill(_text(lang, "status_answer.body"), ref=ref, status=label)]
+    paragraphs += _next_due(lang, next_due, tz)
+    subject = _fill(_text(lang, "status_answer.subject"), ref=ref, status=label)
+    return subject, _PARAGRAPH.join(paragraphs)
+
+
+def answer_received(
+    ref: str, language: str, *, status: str, next_due: datetime | None, tz: str = DEFAULT_TZ
+) -> tuple[str, str]:
+    """The receipt for an answer to our question (the ticket waited on the customer)."""
+    lang = pick_language(language)
+    label = status_label(status, lang)
+    paragraphs = [_fill(_text(lang, "answer_received.body"), ref=ref, status=label)]
+    paragraphs += _next_due(lang, next_due, tz)
+    return _fill(_text(lang, "answer_received.subject"), ref=ref), _PARAGRAPH.join(paragraphs)
+
+
+def appeal_reopened(
+    ref: str, language: str, *, next_due: datetime | None, tz: str = DEFAULT_TZ
+) -> tuple[str, str]:
+    lang = pick_language(language)
+    paragraphs = [_fill(_text(lang, "appeal.body"), ref=ref), *_next_due(lang, next_due, tz)]
+    return _fill(_text(lang, "appeal.subject"), ref=ref), _PARAGRAPH.join(paragraphs)
+
+
+def _note(lang: str, note: str) -> list[str]:
+    return [_fill(_text(lang, "status_changed.note"), note=note.strip())] if note.strip() else []
+
+
+def _next_due(lang: str, next_due: datetime | None, tz: str) -> list[str]:
+    if next_due is None:
+        return []
+    return [_fill(_text(lang, "status_changed.next_due"), due=format_due(next_due, lang, tz))]
 
 
 def view_link(ref: str, language: str, link: str) -> tuple[str, str]:

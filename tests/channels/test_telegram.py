@@ -408,23 +408,32 @@ async def test_start_is_greeted_in_the_users_language_and_not_stored(
     assert await stored_messages(runtime) == []
 
 
-async def test_status_tells_the_open_ticket_or_that_there_is_none(
+async def test_status_without_a_ticket_is_answered_at_once_and_with_one_by_the_pipeline(
     client: Client, runtime: Runtime, api: FakeBotApi
 ) -> None:
     await deliver(client, update(message_id=1, text="/status"))
     await deliver(client, update(message_id=2))
-    [outcome] = await runtime.worker.drain()
-    await deliver(client, update(message_id=3, text="/status"))
+    [opened] = await runtime.worker.drain()
+    while await runtime.sender.run_once():
+        pass
+    asked = await deliver(client, update(message_id=3, text="/status"))
+    again = await deliver(client, update(message_id=4, text="/status@intake_test_bot"))
+    answered, collapsed = await runtime.worker.drain()
+    while await runtime.sender.run_once():
+        pass
 
-    before, after = api.sent  # the acknowledgment waits in the outbox (not run here)
-    assert before["text"].startswith("Non hai pratiche aperte")
+    none, acknowledgment, status = api.sent
+    assert none["text"].startswith("Non hai pratiche aperte")
+    assert opened.ticket_ref is not None
+    assert opened.ticket_ref in acknowledgment["text"]
+    # Stored and answered like any status question: the status and the next date, once.
+    assert [asked[1]["outcome"], again[1]["outcome"]] == ["stored", "stored"]
+    assert (answered.decision, collapsed.decision) == (Decision.ANSWERED, Decision.COLLAPSED)
     view = await runtime.lookup.open_ticket_of(Channel.TELEGRAM, str(CHAT))
     assert view is not None
-    assert view.ref == outcome.ticket_ref
-    assert after["text"] == (
-        f"La tua pratica {view.ref}: {i18n.status_label(view.status.value, 'it')}."
-    )
-    assert len(await stored_messages(runtime)) == 1
+    assert opened.ticket_ref in status["text"]
+    assert i18n.status_label(view.status.value, "it") in status["text"]
+    assert len(await stored_messages(runtime)) == 3
 
 
 async def test_replayed_command_is_answered_once(
