@@ -167,7 +167,9 @@ def captured() -> dict[int, OutboundReply]:
 async def runtime(
     settings: Settings, clock: VirtualClock, captured: dict[int, OutboundReply]
 ) -> AsyncIterator[Runtime]:
-    async with open_runtime(settings, clock=clock, senders=capture_senders(captured)) as rt:
+    async with open_runtime(
+        settings, clock=clock, senders=capture_senders(captured, now=clock.now)
+    ) as rt:
         yield rt
         async for key in rt.redis.scan_iter(match=rt.keys.pattern, count=500):
             await rt.redis.delete(key)

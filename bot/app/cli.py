@@ -12,6 +12,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -90,7 +91,9 @@ async def replay(settings: Settings, source: TextIO, out: TextIO) -> None:
                 "claim_idle_ms": 100,
             }
         )
-        async with open_runtime(fresh, clock=clock, senders=capture_senders(captured)) as rt:
+        async with open_runtime(
+            fresh, clock=clock, senders=capture_senders(captured, now=clock.now)
+        ) as rt:
             try:
                 async for line in Replayer(rt, clock, captured).run(lines):
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -125,10 +128,18 @@ async def policy(settings: Settings, name: str | None, value: str | None) -> Non
             print(f"{key:32} {getattr(getattr(current, section), attr)}")
 
 
-async def status(settings: Settings, ref: str, new_status: str, note: str) -> None:
+async def status(
+    settings: Settings, ref: str, new_status: str, note: str, new_resolve_date: date | None
+) -> None:
     async with open_runtime(settings) as runtime:
         desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, runtime.clock)
-        change = await desk.change_status(ref, parse_status(new_status), note=note, actor="cli")
+        change = await desk.change_status(
+            ref,
+            parse_status(new_status),
+            note=note,
+            actor="cli",
+            new_resolve_date=new_resolve_date,
+        )
         print(
             json.dumps(
                 {
@@ -178,6 +189,13 @@ async def migrate_only(settings: Settings) -> None:
         print(f"schema up to date on {settings.effective_database_url.split('://')[0]}")
 
 
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
 def _is_json(value: str) -> bool:
     try:
         json.loads(value)
@@ -216,7 +234,18 @@ def _parser() -> argparse.ArgumentParser:
     status_p = sub.add_parser("status", help="change a ticket's status (one reply)")
     status_p.add_argument("ticket")
     status_p.add_argument("status")
-    status_p.add_argument("--note", default="")
+    status_p.add_argument(
+        "--note",
+        default="",
+        help="told to the customer (or, on the same status, a note for staff only)",
+    )
+    status_p.add_argument(
+        "--new-resolve-date",
+        type=_day,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="a new target date for the resolution (needs --note: the explanation)",
+    )
     classify_p = sub.add_parser("classify", help="score texts, one per line, for tuning")
     classify_p.add_argument("file", nargs="?", default="-", help="text file, or - for stdin")
     classify_p.add_argument(
@@ -259,7 +288,9 @@ def _command(args: argparse.Namespace, settings: Settings) -> Command:  # noqa: 
         case "policy":
             return lambda: policy(settings, args.name, args.value)
         case "status":
-            return lambda: status(settings, args.ticket, args.status, args.note)
+            return lambda: status(
+                settings, args.ticket, args.status, args.note, args.new_resolve_date
+            )
         case "privacy":
             return lambda: privacy(settings, args.action, args.who, args.actor)
         case _:

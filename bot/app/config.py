@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     block_ms: int = Field(default=1000, ge=1)
     claim_idle_ms: int = Field(default=30_000, ge=100)
     requeue_after_s: float = Field(default=60.0, ge=1)
+    # How often the worker's clocks look for progress updates, missed dates and retention.
+    sweep_interval_s: float = Field(default=60.0, gt=0)
 
     sender_interval_s: float = Field(default=1.0, gt=0)
     send_max_attempts: int = Field(default=5, ge=1)

@@ -11,10 +11,11 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 
 from bot.app.runtime import Runtime
 from bot.contract.clock import VirtualClock
@@ -23,6 +24,7 @@ from bot.contract.errors import IntakeError
 from bot.rules.policy import parse_channel
 from bot.staff.desk import TicketDesk, parse_status
 from bot.staff.moderation_queue import ModerationQueue
+from bot.store.models import OutboxReply, Ticket
 
 
 class _Event(BaseModel):
@@ -45,12 +47,28 @@ class StatusEvent(_Event):
     ticket: str
     status: str
     note: str = ""
+    new_resolve_date: date | None = None
+
+
+class TickEvent(_Event):
+    """Time passes: the clocks act as of `at` (progress updates, missed dates, retention)."""
+
+    type: Literal["tick"]
+    at: AwareDatetime
 
 
 class ChannelEvent(_Event):
     type: Literal["channel"]
     channel: str
     accepted: bool
+
+
+class PolicyEvent(_Event):
+    """A policy setting changed (`intake-bot policy NAME VALUE`), e.g. privacy.retention_days."""
+
+    type: Literal["policy"]
+    name: str
+    value: Any
 
 
 class ModerateEvent(_Event):
@@ -64,6 +82,8 @@ EVENTS: dict[str, type[_Event]] = {
     "status": StatusEvent,
     "channel": ChannelEvent,
     "moderate": ModerateEvent,
+    "tick": TickEvent,
+    "policy": PolicyEvent,
 }
 
 
@@ -91,6 +111,11 @@ class Replayer:
             return await self._message(event)
         if isinstance(event, StatusEvent):
             return await self._status(event)
+        if isinstance(event, TickEvent):
+            return await self._tick()
+        if isinstance(event, PolicyEvent):
+            await self.runtime.policy.set_value(event.name, event.value, actor="replay")
+            return self._line("policy", None, None, None)
         if isinstance(event, ChannelEvent):
             await self.runtime.policy.set_channel(event.channel, event.accepted, actor="replay")
             return self._line("channel", None, None, None)
@@ -131,9 +156,44 @@ class Replayer:
             self.runtime.sessions, self.runtime.throttle, self.runtime.policy, self.clock
         )
         change = await desk.change_status(
-            ref, parse_status(event.status), note=event.note, actor="replay"
+            ref,
+            parse_status(event.status),
+            note=event.note,
+            actor="replay",
+            new_resolve_date=event.new_resolve_date,
         )
         return self._line("status", None, change.ref, await self._reply(change.outbox_id))
+
+    async def _tick(self) -> dict[str, Any]:
+        swept = await self.runtime.sweeper.sweep()
+        while await self.runtime.sender.run_once():
+            pass
+        replies = []
+        async with self.runtime.sessions() as session:
+            found = await session.execute(
+                select(OutboxReply.id, Ticket.ref)
+                .join(Ticket, Ticket.id == OutboxReply.ticket_id)
+                .where(OutboxReply.id.in_(swept.owed))
+            )
+            refs: dict[int, str | None] = {row[0]: row[1] for row in found}
+        not_sent = []
+        for outbox_id in swept.owed:
+            ref = refs.get(outbox_id)
+            if ref is not None:
+                self.ticket_index.setdefault(ref, len(self.ticket_index) + 1)
+            reply = self.captured.get(outbox_id)
+            if reply is not None:
+                replies.append({"ticket": ref, **_reply_fields(reply)})
+            else:
+                not_sent.append({"ticket": ref, **await self._unsent(outbox_id)})
+        return {
+            "type": "tick",
+            "replies": replies,
+            "not_sent": not_sent,
+            "at_risk": swept.at_risk,
+            "overdue": swept.overdue,
+            "erased": len(swept.erased),
+        }
 
     async def _moderate(self, event: ModerateEvent) -> dict[str, Any]:
         message_id = self.message_ids.get(event.message)
@@ -155,22 +215,22 @@ class Replayer:
                 return ref
         raise IntakeError(f"no ticket {name} yet in this replay")
 
-    async def _reply(self, outbox_id: int | None) -> dict[str, str] | None:
+    async def _reply(self, outbox_id: int | None) -> dict[str, Any] | None:
+        """The reply the sender sent for the outbox row, or why it did not go."""
         if outbox_id is None:
             return None
-        await self.runtime.sender.run_once()
+        while await self.runtime.sender.run_once():  # a reply may be tried again at once
+            pass
         reply = self.captured.get(outbox_id)
-        if reply is None:
-            return None
-        return {
-            "channel": reply.channel.value,
-            "to": reply.to,
-            "text": reply.text,
-            "language": reply.language,
-        }
+        return _reply_fields(reply) if reply is not None else await self._unsent(outbox_id)
+
+    async def _unsent(self, outbox_id: int) -> dict[str, Any]:
+        async with self.runtime.sessions() as session:
+            row = await session.get_one(OutboxReply, outbox_id)
+            return {"not_sent": row.status, "channel": row.channel, "error": row.last_error}
 
     def _line(
-        self, kind: str, decision: str | None, ref: str | None, reply: dict[str, str] | None
+        self, kind: str, decision: str | None, ref: str | None, reply: dict[str, Any] | None
     ) -> dict[str, Any]:
         index = (
             None if ref is None else self.ticket_index.setdefault(ref, len(self.ticket_index) + 1)
@@ -182,6 +242,18 @@ class Replayer:
             "ticket_index": index,
             "reply": reply,
         }
+
+
+def _reply_fields(reply: OutboundReply) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "channel": reply.channel.value,
+        "to": reply.to,
+        "text": reply.text,
+        "language": reply.language,
+    }
+    if reply.human_agent:  # sent with Meta's HUMAN_AGENT tag, after the 24-hour window
+        fields["tag"] = "HUMAN_AGENT"
+    return fields
 
 
 def _parse(line: str) -> _Event:

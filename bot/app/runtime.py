@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from bot.contract.keys import Keys
 from bot.contract.limits import Limiter
 from bot.contract.ports import Classifier, ReplySender
 from bot.rules.policy import PolicyStore
+from bot.staff.sweeper import Sweeper
 from bot.stages.ingest import Ingest
 from bot.stages.outbox import Sender
 from bot.stages.pipeline import Pipeline
@@ -30,6 +32,7 @@ from bot.stages.stream import Stream
 from bot.stages.worker import Worker, default_consumer_name
 from bot.store.db import make_engine, make_sessions, migrate
 from bot.store.embedded_valkey import EmbeddedValkey
+from bot.store.leases import Leases
 from bot.text import language
 from bot.tickets.claims import ClaimProofs
 from bot.tickets.links import OneTimeLinks
@@ -57,6 +60,7 @@ class Runtime:
     sender: Sender
     classifier: Classifier
     lookup: TicketViews
+    sweeper: Sweeper
     embedded: bool = field(default=False)
 
 
@@ -113,6 +117,7 @@ async def open_runtime(
         await migrate(engine)
         classifier = classifier or await open_classifier(toxicity_config(settings))
         runtime = _assemble(settings, engine, redis, clock, classifier, senders or {})
+        runtime.sweeper.erase = functools.partial(_erase_for_retention, runtime)
         await runtime.policy.reload()
         await runtime.stream.ensure_group()
         yield runtime
@@ -124,7 +129,24 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     # Load the language models before the first batch, not inside its transaction
     # (about a second, during which SQLite's write lock would be held).
     await asyncio.to_thread(language.preload)
-    await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)
+    leases = Leases(runtime.redis, runtime.settings.key_prefix)
+    sweep = functools.partial(runtime.sweeper.run, interval_s=runtime.settings.sweep_interval_s)
+    sweeping = asyncio.create_task(leases.run_exclusively("sweeper", stop, sweep))
+    try:
+        await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)
+    finally:  # the sweep ends with `stop` (releasing its lease), or with the worker's failure
+        if not stop.is_set():
+            sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
+
+
+async def _erase_for_retention(runtime: Runtime, customer_id: int) -> None:
+    """The retention policy erases as `intake-bot privacy erase` does (imported here: the
+    channels' wiring imports this module)."""
+    from bot.app.channel_setup import erase_customer  # noqa: PLC0415
+
+    await erase_customer(runtime, customer_id, actor="retention")
 
 
 def _lookup(
@@ -200,5 +222,6 @@ def _assemble(
         sender=sender,
         classifier=classifier,
         lookup=_lookup(settings, sessions, redis, keys, clock, sender),
+        sweeper=Sweeper(sessions, throttle, policy, clock),
         embedded=settings.database_url is None or settings.redis_url is None,
     )

@@ -1,18 +1,21 @@
-"""Staff actions on tickets. A status change is a change of state: exactly one reply."""
+"""Staff actions on tickets. A status change is a change of state: exactly one reply; a
+note on the status the ticket has is for staff, and owes none."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contract.clock import Clock
 from bot.contract.domain import TicketStatus
 from bot.contract.errors import IntakeError
+from bot.rules import sla
 from bot.rules.policy import PolicyStore
 from bot.stages import outbox
 from bot.store import audit
-from bot.store.models import Customer, Identity
+from bot.store.models import Customer, Identity, Ticket
 from bot.tickets import lifecycle as tickets
 from bot.tickets import replies
 from moderation.throttle import Throttle
@@ -48,23 +51,55 @@ class TicketDesk:
         self._clock = clock
 
     async def change_status(
-        self, ref: str, status: TicketStatus, *, note: str, actor: str
+        self,
+        ref: str,
+        status: TicketStatus,
+        *,
+        note: str,
+        actor: str,
+        new_resolve_date: date | None = None,
     ) -> StatusChange:
+        """Move a ticket to `status` (the table of lifecycle.TRANSITIONS), telling the
+        customer once; the same status again, with a note only, is a note for staff and owes
+        nothing. `new_resolve_date`: a new target, which needs an explanation."""
         now = self._clock.now()
+        policy = self._policy.current
+        note = note.strip()
         async with self._sessions.begin() as session:
             ticket = await tickets.by_ref(session, ref)
             if ticket is None:
                 raise IntakeError(f"no ticket {ref!r}")
-            if ticket.status == status.value and not note:
-                raise IntakeError(f"{ref} is already {status.value}")
-            tickets.change_status(session, ticket, status, note=note, actor=actor, now=now)
+            resolve_due = (
+                None if new_resolve_date is None else sla.end_of_day(new_resolve_date, policy.sla)
+            )
+            tickets.check_change(ticket, status, note=note, new_resolve_date=resolve_due)
+            if resolve_due is not None and resolve_due <= now:
+                raise IntakeError(f"the new resolve date {new_resolve_date} is not in the future")
+            if ticket.status == status.value and resolve_due is None:
+                return await self._note_only(session, ticket, note=note, actor=actor, now=now)
+            tickets.change_status(
+                session,
+                ticket,
+                status,
+                note=note,
+                actor=actor,
+                now=now,
+                progress_due=sla.add_business_days(now, policy.sla.progress_days, policy.sla),
+                resolve_due=resolve_due,
+            )
             await session.flush()
             to = await session.get_one(Identity, ticket.origin_identity_id)
             outbox_id = await outbox.owe(
                 session,
                 ticket=ticket,
                 to=to,
-                content=replies.status_changed(ticket, note),
+                content=replies.status_changed(
+                    ticket,
+                    note,
+                    now,
+                    new_resolve_due=resolve_due,
+                    appeal_days=policy.sla.appeal_days,
+                ),
                 message_id=None,
                 now=now,
             )
@@ -76,6 +111,7 @@ class TicketDesk:
                 target=ticket.ref or "",
                 status=status.value,
                 note=note,
+                **({} if resolve_due is None else {"resolve_due": resolve_due.isoformat()}),
             )
             change = StatusChange(ticket.id, ticket.ref or "", ticket.state_version, outbox_id)
             customer = await session.get_one(Customer, ticket.customer_id)
@@ -84,7 +120,16 @@ class TicketDesk:
             customer_id=customer_id,
             ticket_id=change.ticket_id,
             state_version=change.state_version,
-            limits=self._policy.current.throttle,
+            limits=policy.throttle,
             claims=claims,
         )
         return change
+
+    async def _note_only(
+        self, session: AsyncSession, ticket: Ticket, *, note: str, actor: str, now: datetime
+    ) -> StatusChange:
+        tickets.add_note(session, ticket, note=note, actor=actor, now=now)
+        audit.record(
+            session, at=now, actor=actor, action="ticket.note", target=ticket.ref or "", note=note
+        )
+        return StatusChange(ticket.id, ticket.ref or "", ticket.state_version, None)

@@ -218,7 +218,7 @@ async def erase(
         traces = await _traces(session, customer_id)
         rows = {
             "customers": await _blank(
-                session, Customer, Customer.id == customer_id, display_name=""
+                session, Customer, Customer.id == customer_id, display_name="", erased_at=now
             ),
             "identities": await _blank(
                 session,

@@ -35,6 +35,8 @@ async def healthz(request: web.Request) -> web.Response:
         await runtime.redis.ping()
         report["stream_pending"] = await runtime.stream.pending_count()
         report["stream_backlog"] = await runtime.stream.backlog()
+        # Replies owed that did not go: staff must reach these customers another way.
+        report["replies_not_sent"] = await runtime.sender.counts()
     except Exception as exc:
         return web.json_response(
             {"status": "unavailable", "problem": str(exc), **report}, status=503
