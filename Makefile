@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.mail_rate
 	$(BIN)/python -m bench.chat_rate
 	$(BIN)/python -m bench.chat_rate --distributed
+	$(BIN)/python -m bench.sweep_rate
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

@@ -10,6 +10,9 @@ scanner that fetches links spends nothing.
 
 The look-up is a POST (the contact never lands in a URL, a log or a Referer); GET
 /status?ref=... only fills the reference in.
+
+A decision's appeal link (GET /appeal?token=...) works the same way: a button, and the
+POST it sends files the appeal once (TicketLookup.appeal).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class StatusPage:
             web.post("/status/view", self.view),
             web.get("/verify", self.confirm_proof),
             web.post("/verify", self.prove),
+            web.get("/appeal", self.confirm_appeal),
+            web.post("/appeal", self.appeal),
         ]
 
     async def show(self, request: web.Request) -> web.Response:
@@ -121,6 +126,10 @@ class StatusPage:
         """The link mailed to an address typed into the chat or the form (bot.tickets.claims)."""
         return self._link_page(request, "/verify", "verify_title", "verify_open")
 
+    async def confirm_appeal(self, request: web.Request) -> web.Response:
+        """The link sent with a decision (resolved, rejected): the appeal is one click away."""
+        return self._link_page(request, "/appeal", "appeal_title", "appeal_open")
+
     def _link_page(
         self, request: web.Request, action: str, title: str, button: str
     ) -> web.Response:
@@ -138,16 +147,26 @@ class StatusPage:
 
     async def prove(self, request: web.Request) -> web.Response:
         form = await request.post()
+        proven = await self.lookup.prove(_field(form, "token", MAX_TOKEN))
+        return self._link_done(request, form, proven, "verify")
+
+    async def appeal(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        filed = await self.lookup.appeal(_field(form, "token", MAX_TOKEN))
+        return self._link_done(request, form, filed, "appeal")
+
+    def _link_done(
+        self, request: web.Request, form: Mapping[str, Any], done: bool, kind: str
+    ) -> web.Response:
         lang = page_language(request, self.default_language, _field(form, "lang", 16))
         texts = page_texts.texts(lang)
-        proven = await self.lookup.prove(_field(form, "token", MAX_TOKEN))
         return self.pages.render(
             request,
             "link_open.html",
             lang,
-            status=200 if proven else 410,
-            title=texts["verify_title"],
-            message=texts["verify_done" if proven else "verify_used"],
+            status=200 if done else 410,
+            title=texts[f"{kind}_title"],
+            message=texts[f"{kind}_done" if done else f"{kind}_used"],
         )
 
     async def view(self, request: web.Request) -> web.Response:

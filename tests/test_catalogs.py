@@ -99,6 +99,16 @@ def _core_built(lang: str) -> dict[str, str]:
         "status_changed_bare": i18n.status_changed(
             REF, lang, status="resolved", note="", next_due=None
         ),
+        "status_changed_appealable": i18n.status_changed(
+            REF,
+            lang,
+            status="rejected",
+            note="Out of warranty.",
+            next_due=None,
+            appeal_until=RESOLVE_DUE,
+            appeal_link=LINK,
+        ),
+        "status_unverified": i18n.status_unverified(lang),
         "view_link": i18n.view_link(REF, lang, LINK),
         "claim_link.webchat": i18n.claim_link("webchat", lang, LINK),
         "claim_link.webform": i18n.claim_link("webform", lang, LINK),

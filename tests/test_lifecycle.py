@@ -162,7 +162,7 @@ async def test_two_sweepers_at_once_owe_each_update_once(
     first, second = await asyncio.gather(runtime.sweeper.sweep(), other.sweep())
     assert len(first.owed) + len(second.owed) == len(opened)
     rows = [r for r in await outbox_rows(runtime) if r.kind == "progress_update"]
-    assert sorted(r.ticket_id for r in rows) == sorted(t.id for t in opened)
+    assert sorted(r.ticket_id or 0 for r in rows) == sorted(t.id for t in opened)
     assert (await runtime.sweeper.sweep()).owed == []  # nothing twice
 
 
@@ -217,6 +217,52 @@ async def test_the_reference_alone_asks_for_the_status(
     async with runtime.sessions() as session:
         row = await session.get_one(OutboxReply, outcome.outbox_id)
     assert (row.kind, row.topic) == ("status_answer", "status")
+
+
+async def test_a_status_question_from_a_stranger_gets_one_answer_whatever_it_names(
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
+    owner = await open_one(runtime, clock)
+    asks = [
+        ("chat-claims-the-ref", f"Qual è lo stato del reclamo {owner.ref}?"),
+        ("chat-names-no-ticket", "Qual è lo stato del reclamo C-2026-999999?"),
+        ("chat-claims-the-email", "Sono a@example.it: qual è lo stato del mio reclamo?"),
+        ("chat-ref-alone", f"{owner.ref}"),
+        ("chat-other-ref-alone", "C-2026-999999"),
+    ]
+    for sender, text in asks:
+        await runtime.ingest.accept(complaint(sender, text, clock.now(), channel=Channel.WEBCHAT))
+    outcomes = await runtime.worker.drain()
+    while await runtime.sender.run_once():
+        pass
+
+    assert [o.decision for o in outcomes] == [Decision.ANSWERED] * len(asks)
+    sent = [captured[o.outbox_id or 0] for o in outcomes]
+    italian, bare = sent[:3], sent[3:]  # a bare reference says nothing of its language
+    assert len({(r.subject, r.text, r.ticket_ref, r.language) for r in italian}) == 1
+    assert len({(r.subject, r.text, r.ticket_ref, r.language) for r in bare}) == 1
+    assert sent[0].ticket_ref == ""
+    assert (owner.ref or "?") not in sent[0].text
+    assert status_label(owner.status, "it") not in sent[0].text
+    rows = [r for r in await outbox_rows(runtime) if r.id in {o.outbox_id for o in outcomes}]
+    assert {(r.ticket_id, r.kind) for r in rows} == {(None, "status_unverified")}
+    after = await ticket(runtime, owner.id)
+    assert after.state_version == owner.state_version  # nothing of the owner's changed
+    async with runtime.sessions() as session:
+        opened = await session.scalar(select(func.count()).select_from(Ticket))
+    assert opened == 1  # a question is not a new complaint
+
+
+async def test_a_strangers_repeated_status_question_is_answered_once(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    answered = []
+    for minutes, text in [(0, "Ci sono novità sul mio reclamo?"), (30, "Stato del reclamo?")]:
+        clock.set(clock.now() + timedelta(minutes=minutes))
+        await runtime.ingest.accept(complaint("chi@example.org", text, clock.now()))
+        [outcome] = await runtime.worker.drain()
+        answered.append(outcome.decision)
+    assert answered == [Decision.ANSWERED, Decision.COLLAPSED]
 
 
 async def test_an_appeal_after_the_window_opens_a_linked_ticket_with_the_old_details(

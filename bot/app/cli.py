@@ -29,7 +29,7 @@ from bot.contract.domain import Channel, OutboundReply
 from bot.contract.errors import IntakeError
 from bot.rules.policy import tunable_names
 from bot.staff import privacy as privacy_data
-from bot.staff.desk import TicketDesk, parse_status
+from bot.staff.desk import parse_status
 from channels.capture import capture_senders
 from moderation.toxicity import open_classifier
 
@@ -132,8 +132,7 @@ async def status(
     settings: Settings, ref: str, new_status: str, note: str, new_resolve_date: date | None
 ) -> None:
     async with open_runtime(settings) as runtime:
-        desk = TicketDesk(runtime.sessions, runtime.throttle, runtime.policy, runtime.clock)
-        change = await desk.change_status(
+        change = await runtime.desk.change_status(
             ref,
             parse_status(new_status),
             note=note,

@@ -22,8 +22,9 @@ from bot.contract.clock import Clock, SystemClock
 from bot.contract.domain import Channel
 from bot.contract.keys import Keys
 from bot.contract.limits import Limiter
-from bot.contract.ports import Classifier, ReplySender
+from bot.contract.ports import Classifier, MessageSink, ReplySender
 from bot.rules.policy import PolicyStore
+from bot.staff.desk import TicketDesk
 from bot.staff.sweeper import Sweeper
 from bot.stages.ingest import Ingest
 from bot.stages.outbox import Sender
@@ -61,6 +62,7 @@ class Runtime:
     classifier: Classifier
     lookup: TicketViews
     sweeper: Sweeper
+    desk: TicketDesk
     embedded: bool = field(default=False)
 
 
@@ -156,6 +158,7 @@ def _lookup(
     keys: Keys,
     clock: Clock,
     sender: Sender,
+    sink: MessageSink,
 ) -> TicketViews:
     """What customer pages may ask: links mailed to a ticket's address or a claimed one,
     each ask counted per client address and per target before it is looked at."""
@@ -174,6 +177,7 @@ def _lookup(
         clock,
         per_ip=Limiter(redis, keys, "lookup-ip", settings.status_attempts_per_ip_per_hour, 3600),
         per_reference=Limiter(redis, keys, "lookup-ref", 5, 3600),
+        sink=sink,
     )
 
 
@@ -206,6 +210,7 @@ def _assemble(
         settings.send_max_attempts,
         settings.max_replies_per_address_per_day,
     )
+    ingest = Ingest(sessions, stream, clock)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -216,12 +221,13 @@ def _assemble(
         policy=policy,
         throttle=throttle,
         keys=keys,
-        ingest=Ingest(sessions, stream, clock),
+        ingest=ingest,
         pipeline=pipeline,
         worker=worker,
         sender=sender,
         classifier=classifier,
-        lookup=_lookup(settings, sessions, redis, keys, clock, sender),
+        lookup=_lookup(settings, sessions, redis, keys, clock, sender, ingest),
         sweeper=Sweeper(sessions, throttle, policy, clock),
+        desk=TicketDesk(sessions, throttle, policy, clock, public_url=settings.public_url),
         embedded=settings.database_url is None or settings.redis_url is None,
     )

@@ -113,6 +113,10 @@ class TicketLookup(Protocol):
         """Follow such a link: the chat or browser becomes that customer's, verified."""
         ...
 
+    async def appeal(self, token: str) -> bool:
+        """Follow the appeal link sent with a decision (once); False for an unknown token."""
+        ...
+
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         """The open ticket of the customer behind a *verified* (channel, address)."""
         ...

@@ -44,7 +44,12 @@ class TicketDesk:
         throttle: Throttle,
         policy: PolicyStore,
         clock: Clock,
+        *,
+        public_url: str = "",
     ) -> None:
+        """`public_url`: where customers reach the bot; without it a decision carries no
+        appeal link (replying with the appeal word still works)."""
+        self._public_url = public_url.rstrip("/")
         self._sessions = sessions
         self._throttle = throttle
         self._policy = policy
@@ -87,6 +92,10 @@ class TicketDesk:
                 progress_due=sla.add_business_days(now, policy.sla.progress_days, policy.sla),
                 resolve_due=resolve_due,
             )
+            link = ""
+            if self._public_url and status in (TicketStatus.RESOLVED, TicketStatus.REJECTED):
+                token = tickets.new_appeal_token(ticket)
+                link = f"{self._public_url}/appeal?token={token}"
             await session.flush()
             to = await session.get_one(Identity, ticket.origin_identity_id)
             outbox_id = await outbox.owe(
@@ -99,6 +108,7 @@ class TicketDesk:
                     now,
                     new_resolve_due=resolve_due,
                     appeal_days=policy.sla.appeal_days,
+                    appeal_link=link,
                 ),
                 message_id=None,
                 now=now,

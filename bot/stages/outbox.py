@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, func, select, tuple_, update
+from sqlalchemy import Insert, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contract.clock import Clock
@@ -50,7 +50,7 @@ from bot.store.db import DIALECTS, for_update_skip_locked, insert_ignoring_confl
 from bot.store.models import Identity, Message, OutboxReply, Ticket, TicketEvent, table_of
 from bot.tickets.identity import normalize_address
 from bot.tickets.lifecycle import SYSTEM
-from bot.tickets.replies import Content
+from bot.tickets.replies import NEUTRAL_TOPIC, Content
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
@@ -130,6 +130,44 @@ async def owe_many(session: AsyncSession, owed: Sequence[Owed], now: datetime) -
     return [written.pop(o.key, None) for o in owed]
 
 
+async def owe_neutral(
+    session: AsyncSession,
+    *,
+    to: Identity,
+    content: Content,
+    language: str,
+    message_id: int,
+    now: datetime,
+) -> int:
+    """A reply about no ticket: the trust model's one answer to a sender who asks about a
+    complaint no verified identity of theirs made. It runs on the session's connection."""
+    kind, subject, text = content
+    connection = await session.connection()
+    return int(
+        await connection.scalar(
+            insert(_OUTBOX)
+            .values(
+                ticket_id=None,
+                state_version=0,
+                topic=NEUTRAL_TOPIC,  # no ticket: never unique, one per message
+                message_id=message_id,
+                kind=kind,
+                channel=to.channel,
+                address=to.address,
+                subject=subject,
+                text=text,
+                language=language,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                last_error="",
+                created_at=now,
+            )
+            .returning(_OUTBOX.c.id)
+        )
+    )
+
+
 async def owe(
     session: AsyncSession,
     *,
@@ -152,9 +190,9 @@ async def owe(
 
 @dataclass(frozen=True)
 class _Claimed:
-    ticket_id: int
+    ticket_id: int | None  # None: the neutral answer, about no ticket
     attempts: int  # before this one
-    customer_id: int
+    customer_id: int | None
     reply: OutboundReply
 
     @property
@@ -230,7 +268,7 @@ class Sender:
                     Ticket.ref,
                     Ticket.customer_id,
                 )
-                .join(Ticket, Ticket.id == OutboxReply.ticket_id)
+                .outerjoin(Ticket, Ticket.id == OutboxReply.ticket_id)
                 .where(
                     OutboxReply.status == "pending",
                     OutboxReply.next_attempt_at <= now,
@@ -307,7 +345,7 @@ class Sender:
         for item, result in done:
             if result.ok:
                 continue
-            if result.window_closed:
+            if result.window_closed and item.ticket_id is not None:
                 window_closed.append((item, result))
                 continue
             attempts = item.attempts + 1
@@ -368,6 +406,7 @@ class Sender:
         """Outside Meta's 24-hour window: the same reply to a verified email or Telegram chat
         of the customer; else, where Meta allows it, with the HUMAN_AGENT tag (7 days); else
         marked `needs_other_channel`, for staff. Never dropped without a trace."""
+        assert item.ticket_id is not None  # a neutral answer goes where its question came from
         reply, error = item.reply, (result.error or "")[:2000]
         other = await session.scalar(
             select(Identity)
@@ -454,8 +493,10 @@ async def _expire_leases(session: AsyncSession, now: datetime) -> None:
 async def _note_on_tickets(
     session: AsyncSession, exhausted: Sequence[tuple[_Claimed, str]], now: datetime
 ) -> None:
-    """Staff see on the ticket that the customer was not told (and why)."""
-    ids = {item.ticket_id for item, _ in exhausted}
+    """Staff see on the ticket that the customer was not told (and why); a neutral answer
+    has no ticket, and its failure only its outbox row."""
+    about = [(item.ticket_id, item, error) for item, error in exhausted if item.ticket_id]
+    ids = {ticket_id for ticket_id, _, _ in about}
     states = {
         t.id: (t.status, t.state_version)
         for t in (
@@ -467,12 +508,12 @@ async def _note_on_tickets(
     session.add_all(
         [
             _event(
-                item.ticket_id,
-                states[item.ticket_id],
+                ticket_id,
+                states[ticket_id],
                 f"reply on {item.reply.channel.value} not sent: {error}",
                 now,
             )
-            for item, error in exhausted
+            for ticket_id, item, error in about
         ]
     )
 

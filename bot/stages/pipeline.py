@@ -150,6 +150,8 @@ class _Turn:
     outbox_id: int | None = None
     claim: bool = False  # shown on another customer's ticket, never answered about it
     topic: str = ""  # what the reply answers: '' a change of state, 'status' a question
+    # A status question no verified identity of the sender can ask: the one neutral answer.
+    neutral: bool = False
 
     def hold(self, decision: Decision, reason: str) -> _Turn:
         """Stored and visible to staff, but no ticket is opened and nothing is answered."""
@@ -157,6 +159,19 @@ class _Turn:
         return self
 
     def ask(self) -> Ask:
+        # A claimant is answered once per state of the ticket it names (with the claimed
+        # customer's flood counted); a sender with nothing to name, once per answered-ttl.
+        if self.neutral and self.ticket is None:
+            return Ask(
+                customer_id=self.who.customer.id,
+                message_id=str(self.row.id),
+                ticket_id=0,
+                state_version=1,
+                text=self.row.text,
+                now=self.now,
+                claims=self.who.claims,
+                topic=replies.NEUTRAL_TOPIC,
+            )
         assert self.ticket is not None
         return Ask(
             customer_id=self.who.customer.id,
@@ -380,6 +395,8 @@ class Pipeline:
             turn.ticket, turn.claim = claimed, True
             turn.state_version = claimed.state_version
             turn.reply = replies.current_state(claimed, now)
+            if _asks_any_status(row.text):
+                turn.neutral, turn.reply = True, replies.status_unverified(self._language(turn))
             return turn
         await self._open_or_change(session, turn, found, policy, known, opened, choice, open_)
         return turn
@@ -416,12 +433,16 @@ class Pipeline:
             turn.reply, turn.topic = replies.status_answer(ticket, now), replies.STATUS_TOPIC
         elif (
             ticket is None
-            and intents.is_status_question(row.text)
+            and _asks_any_status(row.text)
             and (latest := await tickets.appealable(session, turn.who.customer.id, found))
         ):
             # A question about a complaint already decided: its status, not a new ticket.
             turn.ticket = latest
             turn.reply, turn.topic = replies.status_answer(latest, now), replies.STATUS_TOPIC
+        elif ticket is None and _asks_any_status(row.text):
+            # Nothing of theirs to tell about: the answer a claimant gets, not a new ticket.
+            turn.neutral, turn.reply = True, replies.status_unverified(self._language(turn))
+            return
         elif ticket is None:
             self._open(session, turn, found, policy, known, opened, choice.topic)
         elif ticket.status == TicketStatus.WAITING_CUSTOMER.value:
@@ -446,7 +467,7 @@ class Pipeline:
         appeal_of: Ticket | None = None,
     ) -> None:
         who, row = turn.who, turn.row
-        lang = pick_language(turn.language or who.customer.language, self._default_language)
+        lang = self._language(turn)
         if appeal_of is not None:
             lang = appeal_of.language
         ticket = turn.ticket = tickets.open_ticket(
@@ -466,6 +487,9 @@ class Pipeline:
         if known is not None:
             known.open_tickets.setdefault(who.customer.id, []).append(ticket)
         turn.reply = replies.acknowledgment(ticket)
+
+    def _language(self, turn: _Turn) -> str:
+        return pick_language(turn.language or turn.who.customer.language, self._default_language)
 
     async def _appeal(
         self,
@@ -501,11 +525,18 @@ class Pipeline:
         The batch's owed replies are written together, each as of its own state.
         """
         owed: list[tuple[_Turn, outbox.Owed]] = []
+        neutral: list[_Turn] = []
         for turn, verdict in zip(turns, verdicts, strict=True):
-            assert turn.ticket is not None  # every message the throttle saw has both
-            assert turn.reply is not None
+            assert turn.reply is not None  # every message the throttle saw has one
             turn.decision = verdict.decision
             turn.reason = f"repeats message {verdict.repeat_of}" if verdict.repeat_of else ""
+            if turn.neutral:
+                if verdict.decision is Decision.ANSWERED:
+                    neutral.append(turn)
+                    if turn.claim:
+                        turn.reason = "claims another customer: told only where to ask"
+                continue
+            assert turn.ticket is not None
             if turn.claim and verdict.decision is Decision.ANSWERED:
                 turn.decision = Decision.COLLAPSED
                 turn.reason = (
@@ -526,11 +557,22 @@ class Pipeline:
                         ),
                     )
                 )
-        ids = await outbox.owe_many(session, [o for _, o in owed], self._clock.now())
+        now = self._clock.now()
+        ids = await outbox.owe_many(session, [o for _, o in owed], now)
         for (turn, _), outbox_id in zip(owed, ids, strict=True):
             turn.outbox_id = outbox_id
             if outbox_id is None:  # this state was answered already (Redis lost its memory)
                 turn.decision = Decision.COLLAPSED
+        for turn in neutral:
+            assert turn.reply is not None
+            turn.outbox_id = await outbox.owe_neutral(
+                session,
+                to=turn.who.identity,
+                content=turn.reply(),
+                language=self._language(turn),
+                message_id=turn.row.id,
+                now=now,
+            )
 
 
 _MESSAGES = table_of(Message)
@@ -645,9 +687,13 @@ def _appeals(decided: Ticket, found: Found, open_: list[Ticket]) -> bool:
     return not named_open and all(decided_at >= t.opened_at for t in open_)
 
 
+def _asks_any_status(text: str) -> bool:
+    return intents.is_status_question(text) or intents.is_reference_only(text)
+
+
 def _asks_status(text: str, found: Found, ticket: Ticket) -> bool:
     """A status question (or the reference alone) that brings no detail the ticket lacks."""
-    if not (intents.is_status_question(text) or intents.is_reference_only(text)):
+    if not _asks_any_status(text):
         return False
     return not any(name in found.values for name in tickets.missing_details(ticket))
 

@@ -116,6 +116,7 @@ class Ticket(Base):
         # The sweeper's look-ups: open tickets whose clocks ran out.
         Index("ix_tickets_status_progress_due", "status", "progress_due"),
         Index("ix_tickets_status_resolve_due", "status", "resolve_due"),
+        Index("uq_tickets_appeal_token", "appeal_token", unique=True),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ref: Mapped[str | None] = mapped_column(String(32), unique=True)
@@ -140,6 +141,9 @@ class Ticket(Base):
     overdue_at: Mapped[datetime | None] = mapped_column(When)
     # The closed ticket this one appeals, when the appeal came after sla.appeal_days.
     appeal_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The hash of the appeal link sent with the latest decision (resolved, rejected); the
+    # link works once. Only the hash: a copy of the database holds no usable link.
+    appeal_token: Mapped[str | None] = mapped_column(String(64))
 
     # Optimistic locking: an UPDATE that finds another worker changed the state first fails
     # with StaleDataError, and the pipeline retries the message on fresh state.
@@ -200,7 +204,9 @@ class Message(Base):
 
 class OutboxReply(Base):
     """A reply owed; (ticket, state_version, topic) is unique, so one change yields one reply
-    (and one answer to a status question per state: topic 'status')."""
+    (and one answer to a status question per state: topic 'status'). Without a ticket: the
+    neutral answer to an unverified sender's status question (topic 'neutral'), which
+    names no ticket."""
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -211,7 +217,7 @@ class OutboxReply(Base):
         Index("ix_outbox_delivered_sent", "delivered_to", "sent_at"),  # the daily cap
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     state_version: Mapped[int] = mapped_column(Integer)
     topic: Mapped[str] = mapped_column(String(16), default="", server_default="")
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))

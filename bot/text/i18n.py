@@ -132,10 +132,11 @@ def status_changed(
     next_due: datetime | None,
     new_resolve_due: datetime | None = None,
     appeal_until: datetime | None = None,
+    appeal_link: str = "",
     tz: str = DEFAULT_TZ,
 ) -> tuple[str, str]:
     """`new_resolve_due`: staff moved the resolve date; `appeal_until`: a decision the
-    customer may appeal until then."""
+    customer may appeal until then, by replying or by `appeal_link`."""
     lang = pick_language(language)
     label = status_label(status, lang)
     paragraphs = [_fill(_text(lang, "status_changed.status"), ref=ref, status=label)]
@@ -147,6 +148,8 @@ def status_changed(
     if appeal_until is not None:
         due = format_due(appeal_until, lang, tz)
         paragraphs.append(_fill(_text(lang, "appeal.hint"), due=due))
+        if appeal_link:
+            paragraphs.append(_fill(_text(lang, "appeal.link"), link=appeal_link))
     subject = _fill(_text(lang, "status_changed.subject"), ref=ref, status=label)
     return subject, _PARAGRAPH.join(paragraphs)
 
@@ -190,6 +193,13 @@ def status_answer(
     paragraphs += _next_due(lang, next_due, tz)
     subject = _fill(_text(lang, "status_answer.subject"), ref=ref, status=label)
     return subject, _PARAGRAPH.join(paragraphs)
+
+
+def status_unverified(language: str) -> tuple[str, str]:
+    """The one answer to a status question from a sender no complaint is known by: the same
+    whether or not the complaint they mean exists, and naming none."""
+    lang = pick_language(language)
+    return _text(lang, "unverified.subject"), _text(lang, "unverified.body")
 
 
 def answer_received(

@@ -6,6 +6,7 @@ unique on (ticket, state_version), which is what makes "one reply per change" ho
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from bot.rules import details as detail_rules
 from bot.rules.details import Found
 from bot.rules.sla import Deadlines
 from bot.store.models import Customer, Identity, Ticket, TicketEvent, table_of
+from bot.tickets.links import digest
 
 SYSTEM = "system"
 _OPEN_VALUES = [s.value for s in OPEN_STATUSES]
@@ -402,6 +404,7 @@ def reopen(session: AsyncSession, ticket: Ticket, now: datetime, progress_due: d
 
     Its topic becomes its reference, so it stands beside any ticket opened meanwhile."""
     ticket.topic = f"ref:{ticket.ref}"
+    ticket.appeal_token = None
     change_status(
         session,
         ticket,
@@ -411,6 +414,20 @@ def reopen(session: AsyncSession, ticket: Ticket, now: datetime, progress_due: d
         now=now,
         progress_due=progress_due,
     )
+
+
+def new_appeal_token(ticket: Ticket) -> str:
+    """The token of the appeal link sent with a decision; the ticket keeps only its hash,
+    and a newer decision's link replaces the older one."""
+    token = secrets.token_urlsafe(24)
+    ticket.appeal_token = digest(token)
+    return token
+
+
+async def by_appeal_token(session: AsyncSession, token: str) -> Ticket | None:
+    if not 16 <= len(token) <= 64:
+        return None
+    return await session.scalar(select(Ticket).where(Ticket.appeal_token == digest(token)))
 
 
 async def explanation(session: AsyncSession, ticket: Ticket) -> str:

@@ -65,7 +65,7 @@ class OneTimeLinks:
     ) -> None:
         token = secrets.token_urlsafe(24)
         await self._redis.set(
-            self._keys.one_time_link(kind, _digest(token)), json.dumps(payload), ex=LINK_TTL_S
+            self._keys.one_time_link(kind, digest(token)), json.dumps(payload), ex=LINK_TTL_S
         )
         # Without a public URL a link cannot be built: the token is the code to enter.
         link = f"{self._public_url}/{kind}?token={token}" if self._public_url else token
@@ -91,13 +91,13 @@ class OneTimeLinks:
         """What the link was for, once; None for an unknown, used or expired token."""
         if not 16 <= len(token) <= MAX_TOKEN:
             return None
-        raw = await self._redis.getdel(self._keys.one_time_link(kind, _digest(token)))
+        raw = await self._redis.getdel(self._keys.one_time_link(kind, digest(token)))
         if raw is None:
             return None
         payload = json.loads(raw)
         return payload if isinstance(payload, dict) else None
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     """Only a token's hash is stored: a copy of Redis shows no usable link."""
     return hashlib.sha256(token.encode()).hexdigest()

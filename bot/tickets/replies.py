@@ -20,6 +20,7 @@ Content = tuple[str, str, str]  # kind, subject, text
 # worker's current batch gets its reference only once the batch's new tickets are written.
 Draft = Callable[[], Content]
 STATUS_TOPIC = "status"  # the outbox's topic of an answer to a status question
+NEUTRAL_TOPIC = "neutral"  # the throttle's topic of the answer that names no ticket
 
 
 def next_due(ticket: Ticket, now: datetime) -> datetime | None:
@@ -70,9 +71,15 @@ def status_changed(
     *,
     new_resolve_due: datetime | None = None,
     appeal_days: int = 0,
+    appeal_link: str = "",
 ) -> Content:
     return _status_changed(
-        ticket, note, now, new_resolve_due=new_resolve_due, appeal_days=appeal_days
+        ticket,
+        note,
+        now,
+        new_resolve_due=new_resolve_due,
+        appeal_days=appeal_days,
+        appeal_link=appeal_link,
     )()
 
 
@@ -83,6 +90,7 @@ def _status_changed(
     *,
     new_resolve_due: datetime | None = None,
     appeal_days: int = 0,
+    appeal_link: str = "",
 ) -> Draft:
     status = TicketStatus(ticket.status)
     due, language = next_due(ticket, now), ticket.language
@@ -100,6 +108,7 @@ def _status_changed(
             next_due=due,
             new_resolve_due=new_resolve_due,
             appeal_until=appeal_until,
+            appeal_link=appeal_link if appealable else "",
         )
         return "status_changed", subject, text
 
@@ -130,6 +139,14 @@ def status_answer(ticket: Ticket, now: datetime) -> Draft:
     def render() -> Content:
         subject, text = i18n.status_answer(ticket.ref or "", language, status=status, next_due=due)
         return "status_answer", subject, text
+
+    return render
+
+
+def status_unverified(language: str) -> Draft:
+    def render() -> Content:
+        subject, text = i18n.status_unverified(language)
+        return "status_unverified", subject, text
 
     return render
 

@@ -8,22 +8,34 @@ a link that shows the ticket once within 24 hours. Every look-up answers the sam
 in the same time, whether the ticket exists or not: the mail goes out in the
 background. Otherwise a ticket is shown only to a verified identity of its customer
 (a chat session, a Telegram chat). Internal notes never leave: only status changes do.
+
+A decision's appeal link (bot.staff.desk) was sent to the customer alone: following it
+is the customer's own word, taken as a message from the ticket's first address.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contract.clock import Clock
-from bot.contract.domain import OPEN_STATUSES, Channel, TicketChange, TicketStatus, TicketView
+from bot.contract.domain import (
+    OPEN_STATUSES,
+    Channel,
+    InboundMessage,
+    TicketChange,
+    TicketStatus,
+    TicketView,
+)
 from bot.contract.limits import Allowance, Limiter
+from bot.contract.ports import MessageSink
 from bot.rules import details
-from bot.store.models import Identity, Ticket, TicketEvent
+from bot.store.models import Customer, Identity, Ticket, TicketEvent
 from bot.text import i18n
+from bot.tickets import lifecycle
 from bot.tickets.claims import ClaimProofs
 from bot.tickets.identity import normalize_address
-from bot.tickets.links import OneTimeLinks
+from bot.tickets.links import OneTimeLinks, digest
 
 _OPEN_VALUES = [s.value for s in OPEN_STATUSES]
 VIEW = "status/view"  # the link's path and kind
@@ -39,8 +51,9 @@ class TicketViews:
         *,
         per_ip: Limiter,
         per_reference: Limiter,
+        sink: MessageSink,
     ) -> None:
-        self._sessions, self._links, self._clock = sessions, links, clock
+        self._sessions, self._links, self._clock, self._sink = sessions, links, clock, sink
         self.claims = claims
         self.per_ip, self.per_reference = per_ip, per_reference
 
@@ -114,6 +127,37 @@ class TicketViews:
             )
             return None if ticket is None else await _view(session, ticket)
 
+    async def appeal(self, token: str) -> bool:
+        """Follow a decision's appeal link, once: as if the customer had replied with the
+        appeal word, so the worker decides it like any appeal (the same ticket reopened
+        within sla.appeal_days, else a new one linked to it) and answers once."""
+        async with self._sessions() as session:
+            ticket = await lifecycle.by_appeal_token(session, token)
+            if ticket is None:
+                return False
+            origin = await session.get_one(Identity, ticket.origin_identity_id)
+            customer = await session.get_one(Customer, ticket.customer_id)
+            if customer.erased_at is not None:
+                return False
+            message = InboundMessage(
+                channel=Channel(origin.channel),
+                # One message per link, however often it is posted.
+                external_id=f"appeal-link:{digest(token)[:48]}",
+                sender=origin.address,
+                text=f"I appeal the decision on {ticket.ref}",
+                received_at=self._clock.now(),
+                language=ticket.language,
+            )
+        await self._sink.accept(message)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Ticket)
+                .where(Ticket.appeal_token == digest(token))
+                .values(appeal_token=None)
+                .execution_options(synchronize_session=False)
+            )
+        return True
+
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         async with self._sessions() as session:
             customer_id = await session.scalar(
@@ -126,9 +170,10 @@ class TicketViews:
             if customer_id is None:
                 return None
             ticket = await session.scalar(
-                select(Ticket).where(
-                    Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES)
-                )
+                select(Ticket)
+                .where(Ticket.customer_id == customer_id, Ticket.status.in_(_OPEN_VALUES))
+                .order_by(Ticket.id.desc())
+                .limit(1)
             )
             return None if ticket is None else await _view(session, ticket)
 

@@ -24,7 +24,7 @@ from bot.store.models import Ticket
 from bot.text import i18n
 from channels import page_texts
 from tests.channels.test_webform import form_plug
-from tests.helpers import complaint
+from tests.helpers import complaint, outbox_rows
 
 Client = TestClient[web.Request, web.Application]
 EMAIL = "marco.bianchi@example.com"
@@ -207,3 +207,93 @@ async def test_behind_a_trusted_proxy_each_visitor_has_their_own_attempts(
             statuses.append(response.status)
     # Trusted: the third visitor is someone else. Not trusted: all three are the proxy.
     assert statuses == ([200, 200, 200] if trusted_proxies else [200, 200, 429])
+
+
+async def decided_with_link(
+    runtime: Runtime, clock: VirtualClock, status: TicketStatus = TicketStatus.RESOLVED
+) -> tuple[str, str]:
+    """A ticket decided by staff; returns its reference and the appeal link's token."""
+    ref = await open_ticket(runtime, clock)
+    desk = TicketDesk(
+        runtime.sessions, runtime.throttle, runtime.policy, clock, public_url="https://bot.test/"
+    )
+    change = await desk.change_status(ref, status, note="Replaced under warranty.", actor="staff")
+    [decision] = [r for r in await outbox_rows(runtime) if r.id == change.outbox_id]
+    found = re.search(r"https://bot\.test/appeal\?token=([\w-]+)", decision.text)
+    assert found is not None, decision.text
+    return ref, found.group(1)
+
+
+async def ticket_by_ref(runtime: Runtime, ref: str) -> Ticket:
+    async with runtime.sessions() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
+    assert ticket is not None
+    return ticket
+
+
+async def test_the_decisions_appeal_link_reopens_the_same_ticket_once(
+    client: Client, runtime: Runtime, clock: VirtualClock
+) -> None:
+    ref, token = await decided_with_link(runtime, clock, TicketStatus.REJECTED)
+    decided = await ticket_by_ref(runtime, ref)
+
+    opened = await client.get(f"/appeal?token={token}&lang=it")
+    assert opened.status == 200
+    assert f'value="{token}"' in await opened.text()
+    await runtime.worker.drain()
+    assert (await ticket_by_ref(runtime, ref)).status == "rejected"  # a GET spends nothing
+
+    filed = await client.post("/appeal", data={"token": token, "lang": "it"})
+    assert filed.status == 200
+    assert page_texts.texts("it")["appeal_done"] in await filed.text()
+    [outcome] = await runtime.worker.drain()
+    again = await client.post("/appeal", data={"token": token})
+    assert again.status == 410
+    assert await runtime.worker.drain() == []
+
+    appealed = await ticket_by_ref(runtime, ref)
+    assert (outcome.ticket_id, appealed.status) == (decided.id, "escalated")
+    assert appealed.state_version == decided.state_version + 1
+    replies = [r for r in await outbox_rows(runtime) if r.state_version == appealed.state_version]
+    assert [(r.ticket_id, r.channel, r.address) for r in replies] == [(decided.id, "email", EMAIL)]
+
+
+async def test_an_appeal_link_after_the_window_opens_a_linked_ticket(
+    client: Client, runtime: Runtime, clock: VirtualClock
+) -> None:
+    ref, token = await decided_with_link(runtime, clock)
+    clock.set(clock.now() + timedelta(days=runtime.policy.current.sla.appeal_days + 1))
+
+    filed = await client.post("/appeal", data={"token": token})
+    [outcome] = await runtime.worker.drain()
+
+    assert filed.status == 200
+    old = await ticket_by_ref(runtime, ref)
+    async with runtime.sessions() as session:
+        new = await session.get_one(Ticket, outcome.ticket_id)
+    assert (old.status, new.status, new.appeal_of_id) == ("resolved", "escalated", old.id)
+    assert new.details["order_number"] == old.details["order_number"]
+
+
+async def test_unknown_or_malformed_appeal_tokens_file_nothing(
+    client: Client, runtime: Runtime, clock: VirtualClock
+) -> None:
+    ref, token = await decided_with_link(runtime, clock)
+    for forged in ["", "x", token[:-1] + ("A" if token[-1] != "A" else "B"), "a" * 5000]:
+        answer = await client.post("/appeal", data={"token": forged})
+        assert answer.status == 410
+    assert await runtime.worker.drain() == []
+    assert (await ticket_by_ref(runtime, ref)).status == "resolved"
+
+
+async def test_without_a_public_url_a_decision_says_how_to_appeal_by_reply_only(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    ref = await open_ticket(runtime, clock)
+    change = await runtime.desk.change_status(
+        ref, TicketStatus.RESOLVED, note="Done.", actor="staff"
+    )
+    [decision] = [r for r in await outbox_rows(runtime) if r.id == change.outbox_id]
+    assert "/appeal?token=" not in decision.text
+    assert "ricorso" in decision.text  # the Italian customer's word to reply with
+    assert (await ticket_by_ref(runtime, ref)).appeal_token is None

@@ -23,5 +23,8 @@ class NoTickets:
     async def prove(self, token: str) -> bool:
         return False
 
+    async def appeal(self, token: str) -> bool:
+        return False
+
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         return None

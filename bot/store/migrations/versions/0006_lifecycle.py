@@ -1,5 +1,6 @@
 """tickets: several open per customer (one per problem), the clocks' marks, appeals;
-outbox: one status answer per state beside the reply to a change, the HUMAN_AGENT tag;
+outbox: one status answer per state beside the reply to a change, the HUMAN_AGENT tag,
+the neutral answer that names no ticket;
 ticket_events: notes for staff only; customers: when their data was erased
 
 Revision ID: 0006
@@ -33,6 +34,8 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             "fk_tickets_appeal_of_id_tickets", "tickets", ["appeal_of_id"], ["id"]
         )
+        batch_op.add_column(sa.Column("appeal_token", sa.String(64), nullable=True))
+        batch_op.create_index("uq_tickets_appeal_token", ["appeal_token"], unique=True)
         batch_op.drop_index("uq_tickets_open_customer")
         batch_op.create_index(
             "uq_tickets_open_topic",
@@ -55,6 +58,7 @@ def upgrade() -> None:
         batch_op.alter_column(
             "status", existing_type=sa.String(16), type_=sa.String(32), existing_nullable=False
         )
+        batch_op.alter_column("ticket_id", existing_type=_ID, nullable=True)
         batch_op.drop_constraint("uq_outbox_ticket_version", type_="unique")
         batch_op.create_unique_constraint(
             "uq_outbox_ticket_version_topic", ["ticket_id", "state_version", "topic"]
@@ -64,7 +68,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_constraint("uq_outbox_ticket_version_topic", type_="unique")
-        batch_op.execute("DELETE FROM outbox WHERE topic <> ''")
+        batch_op.execute("DELETE FROM outbox WHERE topic <> '' OR ticket_id IS NULL")
+        batch_op.alter_column("ticket_id", existing_type=_ID, nullable=False)
         batch_op.create_unique_constraint(
             "uq_outbox_ticket_version", ["ticket_id", "state_version"]
         )
@@ -86,6 +91,8 @@ def downgrade() -> None:
             sqlite_where=sa.text(_OPEN),
             postgresql_where=sa.text(_OPEN),
         )
+        batch_op.drop_index("uq_tickets_appeal_token")
+        batch_op.drop_column("appeal_token")
         batch_op.drop_constraint("fk_tickets_appeal_of_id_tickets", type_="foreignkey")
         batch_op.drop_column("appeal_of_id")
         batch_op.drop_column("overdue_at")
