@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from bot.app.runtime import Runtime
 from bot.contract.domain import Channel, InboundMessage, OutboundReply, SendResult, TicketView
 from bot.contract.ports import Scores
+from bot.staff.accounts import Accounts, Role
 from bot.store.models import Message, OutboxReply
 
 _ids = count(1)
@@ -121,3 +122,23 @@ async def poison_message(runtime: Runtime, at: datetime) -> int:
         ).scalar_one()
     await runtime.stream.add(bad_id)
     return int(bad_id)
+
+
+async def staff_account(
+    runtime: Runtime, role: Role, name: str | None = None, password: str | None = None
+) -> tuple[str, str]:
+    """A console account made as `intake-bot users add` makes one: (name, password)."""
+    name = name or f"{role.label}-{next(_ids)}"
+    made = await Accounts(runtime.sessions, runtime.clock).add(
+        name, role, password=password, actor="test"
+    )
+    return name, made
+
+
+async def staff_token(runtime: Runtime, role: Role, name: str | None = None) -> dict[str, str]:
+    """The headers of a personal staff token (`intake-bot users token NAME`) of `role`."""
+    name, _ = await staff_account(runtime, role, name)
+    token = await Accounts(runtime.sessions, runtime.clock).issue_token(
+        name, label="test", actor="test"
+    )
+    return {"Authorization": f"Bearer {token}"}

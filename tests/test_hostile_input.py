@@ -23,9 +23,10 @@ from bot.app.web.app import make_app
 from bot.contract import safe_json
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, Decision, InboundMessage
+from bot.staff.accounts import Role
 from bot.store.models import Ticket
 from tests.conftest import START
-from tests.helpers import stored_messages
+from tests.helpers import staff_token, stored_messages
 
 URL = "/api/v1/messages"
 AUTH = {"Authorization": "Bearer test-token"}  # the api_token the `settings` fixture sets
@@ -254,15 +255,17 @@ TOO_BIG = str(2**63)
     ],
 )
 async def test_ids_out_of_range_are_refused_not_a_crash(
-    client: Client, method: str, path: str, status: int
+    client: Client, runtime: Runtime, method: str, path: str, status: int
 ) -> None:
-    response = await getattr(client, method)(path, json={"days": 1}, headers=AUTH)
+    moderator = await staff_token(runtime, Role.MODERATOR)
+    response = await getattr(client, method)(path, json={"days": 1}, headers=moderator)
 
     assert response.status == status, await response.text()
     assert (await response.json())["error"]
 
 
-async def test_the_largest_after_lists_nothing(client: Client) -> None:
-    response = await client.get(f"/api/v1/moderation/items?after={2**63 - 1}", headers=AUTH)
+async def test_the_largest_after_lists_nothing(client: Client, runtime: Runtime) -> None:
+    moderator = await staff_token(runtime, Role.MODERATOR)
+    response = await client.get(f"/api/v1/moderation/items?after={2**63 - 1}", headers=moderator)
     assert response.status == 200
     assert (await response.json())["items"] == []

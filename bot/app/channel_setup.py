@@ -6,12 +6,10 @@ settings it misses (shown in /healthz); it never stops the bot from starting.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.app.config import Settings
+from bot.app.config import Settings, kept_secret
 from bot.app.runtime import Runtime
 from bot.contract.domain import Channel
 from bot.contract.ports import Plug
@@ -127,14 +125,7 @@ def plugs(runtime: Runtime) -> list[Plug]:
 
 def form_secret(settings: Settings) -> str:
     """INTAKE_FORM_SECRET, or one made on the first start and kept (0600) in the data dir."""
-    if settings.form_secret:
-        return settings.form_secret
-    path = settings.data_dir / "form_secret"
-    if not path.exists():
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    return kept_secret(settings, settings.form_secret, "form_secret")
 
 
 def upload_dir(settings: Settings) -> Path:

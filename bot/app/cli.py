@@ -1,4 +1,5 @@
-"""`intake-bot`: serve, worker, replay, classify, channels, policy, status, privacy, migrate."""
+"""`intake-bot`: serve, worker, replay, classify, channels, policy, status, privacy, users,
+migrate."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from bot.contract.domain import Channel, OutboundReply
 from bot.contract.errors import IntakeError
 from bot.rules.policy import tunable_names
 from bot.staff import privacy as privacy_data
+from bot.staff.accounts import Accounts, Role
 from bot.staff.desk import parse_status
 from channels.capture import capture_senders
 from moderation.toxicity import open_classifier
@@ -203,6 +205,66 @@ def _is_json(value: str) -> bool:
     return True
 
 
+async def users(settings: Settings, args: argparse.Namespace, password: str | None) -> None:
+    """Staff accounts; a password is read from stdin (--password-stdin) or generated and
+    printed once; a token is printed once and kept only as its hash."""
+    async with open_runtime(settings) as runtime:
+        accounts = Accounts(runtime.sessions, runtime.clock)
+        match args.action:
+            case "add" | "password":
+                made = await (
+                    accounts.add(args.name, Role.parse(args.role), password=password, actor="cli")
+                    if args.action == "add"
+                    else accounts.set_password(args.name, password, actor="cli")
+                )
+                if password is None:
+                    print(f"password for {args.name}: {made}")
+            case "disable" | "enable":
+                await accounts.set_active(args.name, args.action == "enable", actor="cli")
+            case "role":
+                await accounts.set_role(args.name, Role.parse(args.role), actor="cli")
+            case "email":
+                await accounts.set_email(args.name, args.email, actor="cli")
+            case "token":
+                print(await accounts.issue_token(args.name, label=args.label, actor="cli"))
+            case "tokens":
+                for t in await accounts.tokens(args.name):
+                    state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+                    print(f"{t.id:6} {t.label or '-':20} {t.created_at:%Y-%m-%d} {state}")
+            case "revoke":
+                await accounts.revoke_token(args.token_id, actor="cli")
+            case _:
+                for staff, active in await accounts.listing():
+                    flag = "" if active else "  (disabled)"
+                    print(f"{staff.name:30} {staff.role.label:10} {staff.email}{flag}")
+
+
+def _users_parser(sub: Any) -> None:
+    users_p = sub.add_parser("users", help="staff accounts of the console and the staff API")
+    actions = users_p.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every account, its role and whether it is active")
+    add_p = actions.add_parser("add", help="a new account (password generated unless given)")
+    add_p.add_argument("name")
+    add_p.add_argument("--role", required=True, choices=[r.label for r in Role])
+    add_p.add_argument("--password-stdin", action="store_true", help="read the password")
+    for action, text in (("disable", "sign out and refuse"), ("enable", "allow again")):
+        actions.add_parser(action, help=text).add_argument("name")
+    role_p = actions.add_parser("role", help="change an account's role")
+    role_p.add_argument("name")
+    role_p.add_argument("role", choices=[r.label for r in Role])
+    email_p = actions.add_parser("email", help="where the account's digests go")
+    email_p.add_argument("name")
+    email_p.add_argument("email")
+    password_p = actions.add_parser("password", help="set a new password")
+    password_p.add_argument("name")
+    password_p.add_argument("--password-stdin", action="store_true", help="read the password")
+    token_p = actions.add_parser("token", help="print a new personal API token, once")
+    token_p.add_argument("name")
+    token_p.add_argument("--label", default="", help="what the token is for")
+    actions.add_parser("tokens", help="an account's tokens (never the tokens)").add_argument("name")
+    actions.add_parser("revoke", help="revoke a token by its id").add_argument("token_id", type=int)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -258,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
     privacy_p.add_argument("action", choices=["export", "erase"])
     privacy_p.add_argument("who", help="a ticket reference, channel:address, or an email address")
     privacy_p.add_argument("--actor", default="cli", help="who asked (for the audit log)")
+    _users_parser(sub)
     sub.add_parser("migrate", help="bring the database schema up to date")
     return parser
 
@@ -292,6 +355,11 @@ def _command(args: argparse.Namespace, settings: Settings) -> Command:  # noqa: 
             )
         case "privacy":
             return lambda: privacy(settings, args.action, args.who, args.actor)
+        case "users":
+            password = None
+            if getattr(args, "password_stdin", False):
+                password = sys.stdin.readline().rstrip("\r\n")
+            return lambda: users(settings, args, password)
         case _:
             return lambda: migrate_only(settings)
 

@@ -6,6 +6,8 @@ lives in the database instead; see bot/rules/policy.py.
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -89,6 +91,19 @@ class Settings(BaseSettings):
     # authserv-ids, e.g. mx.google.com): a mail they do not prove is held for a moderator.
     mail_trusted_authserv_ids: str = ""
 
+    # The staff console (bot/app/web/staff_auth.py). The key signs its session cookies;
+    # empty: one made on the first start and kept (0600) in the data dir.
+    secret_key: str = ""
+    staff_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    staff_sign_in_failures_per_account: int = Field(default=5, ge=1)  # per 15 minutes
+    staff_sign_in_failures_per_ip: int = Field(default=20, ge=1)  # per 15 minutes
+    # Single sign-on (OpenID Connect): the provider's issuer URL, this client's id and
+    # secret; the ID token claim that names the role (agent, moderator, admin), if any.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_role_claim: str = ""
+
     # The SLA's holiday calendar is runtime policy (`intake-bot policy sla.country NL`).
     default_language: str = "en"
     log_level: str = "INFO"
@@ -101,3 +116,19 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or self.embedded_database_url
+
+
+def kept_secret(settings: Settings, given: str, filename: str) -> str:
+    """`given`, or a secret made on the first start and kept (0600) in the data dir, so
+    that every process of one deployment, and the next start, signs with the same."""
+    if given:
+        return given
+    path = settings.data_dir / filename
+    if not path.exists():
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(secrets.token_hex(32))
+        except FileExistsError:  # another process made it first
+            pass
+    return path.read_text().strip()

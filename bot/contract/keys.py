@@ -137,6 +137,14 @@ class Keys:
         """A mailed one-time link (bot.tickets.links): what it is for, under its token's hash."""
         return f"{self.prefix}:link:{kind}:{token_digest}"
 
+    def staff_session(self, session_digest: str) -> str:
+        """A console sign-in (bot.app.web.staff_auth), under its id's hash, until it expires."""
+        return f"{self.prefix}:staff-session:{session_digest}"
+
+    def moderation_open(self, message_id: int) -> str:
+        """Which moderator has a held message open in the console (expires unless renewed)."""
+        return f"{self.prefix}:moderation-open:{message_id}"
+
     def lease(self, name: str) -> str:
         """Who runs a loop that must run in one process at a time (bot.store.leases)."""
         return f"{self.prefix}:lease:{name}"

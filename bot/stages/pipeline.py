@@ -381,7 +381,12 @@ class Pipeline:
         if held and not await _released(session, row.id, known):
             session.add(
                 ModerationItem(
-                    message_id=row.id, scores=dict(scores.values), labels=held, created_at=now
+                    message_id=row.id,
+                    scores=dict(scores.values),
+                    labels=held,
+                    created_at=now,
+                    worst=max((scores.values.get(label, 0.0) for label in held), default=0.0),
+                    label_keys=f",{','.join(held)},"[:200],
                 )
             )
             unproven = [f"sender not proven: {row.sender_unproven}"] if row.sender_unproven else []

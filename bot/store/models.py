@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -242,11 +243,20 @@ class OutboxReply(Base):
 
 class ModerationItem(Base):
     __tablename__ = "moderation_items"
+    # The console's queue: oldest first, or worst first, paged by keyset.
+    __table_args__ = (
+        Index("ix_moderation_items_status_message", "status", "message_id"),
+        Index("ix_moderation_items_status_worst", "status", "worst", "message_id"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     scores: Mapped[dict[str, float]] = mapped_column(Json, default=dict)
     labels: Mapped[list[str]] = mapped_column(Json, default=list)
+    # The highest score among the labels that held it, and the labels as ",a,b," (a filter
+    # by label that SQLite and PostgreSQL read alike).
+    worst: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    label_keys: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(When)
     decided_at: Mapped[datetime | None] = mapped_column(When)
     decided_by: Mapped[str | None] = mapped_column(String(200))
@@ -271,17 +281,41 @@ class PolicySetting(Base):
 
 
 class StaffUser(Base):
+    """A console account (bot.staff.accounts): agent, moderator or admin."""
+
     __tablename__ = "staff_users"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id; '' for single sign-on
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(When)
+    email: Mapped[str] = mapped_column(String(320), default="", server_default="")  # digests
+    # The single sign-on provider's `sub` for this account, once it signed in that way.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class StaffToken(Base):
+    """A personal API token: only its hash is kept; revoked, it stops at once."""
+
+    __tablename__ = "staff_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(When)
+    last_used_at: Mapped[datetime | None] = mapped_column(When)
+    revoked_at: Mapped[datetime | None] = mapped_column(When)
 
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    # The console's search: by actor or action, newest first.
+    __table_args__ = (
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     at: Mapped[datetime] = mapped_column(When, index=True)
     actor: Mapped[str] = mapped_column(String(200))

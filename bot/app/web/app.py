@@ -12,8 +12,10 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.app.runtime import Runtime, run_worker
-from bot.app.web import api, moderation
-from bot.app.web.keys import PLUGS, RUNTIME
+from bot.app.web import api, console, console_moderation, moderation
+from bot.app.web.console_pages import ConsolePages, static_routes
+from bot.app.web.keys import CONSOLE, PLUGS, RUNTIME, STAFF
+from bot.app.web.staff_auth import StaffAuth
 from bot.contract.ports import Plug
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,19 @@ def make_app(
     The sender runs where the channels' clients live: in the web process (`send=True`
     without the worker, as `intake-bot serve` runs beside separate workers).
     """
-    app = web.Application(client_max_size=runtime.settings.max_body_bytes)
+    app = web.Application(
+        client_max_size=runtime.settings.max_body_bytes, middlewares=[console.forbidden_pages]
+    )
     app[RUNTIME] = runtime
     app[PLUGS] = list(plugs)
+    app[STAFF] = StaffAuth(runtime)
+    app[CONSOLE] = ConsolePages(runtime.policy.current.sla.timezone)
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(api.routes)
     app.router.add_routes(moderation.routes)
+    app.router.add_routes(console.routes)
+    app.router.add_routes(console_moderation.routes)
+    app.router.add_routes(static_routes())
     for plug in plugs:
         app.router.add_routes(plug.routes)
         runtime.sender.register(plug.senders)

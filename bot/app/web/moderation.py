@@ -1,7 +1,8 @@
-"""The moderators' queue as JSON under /api/v1/moderation/ (the console builds on it).
+"""The moderators' queue as JSON under /api/v1/moderation/.
 
-Same Bearer token as the ingest API. Who acted is taken from the X-Intake-Actor
-header until staff logins arrive, and written to the audit log with every action.
+A moderator's (or admin's) personal token (`intake-bot users token NAME`) as the Bearer;
+the shared ingest token gets 403. Who acted is the token's account, written to the audit
+log with every action (an X-Intake-Actor header changes nothing).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app.web.api import authorized, problem, read_json_object
-from bot.app.web.keys import RUNTIME
+from bot.app.web.api import problem, read_json_object
+from bot.app.web.keys import RUNTIME, STAFF
 from bot.contract.errors import IntakeError
+from bot.staff.accounts import Role
 from bot.staff.moderation_queue import ModerationQueue, Resolution
 
 routes = web.RouteTableDef()
-_MAX_ACTOR = 200
 _MAX_ID = 2**63 - 1  # BIGINT: a larger number reaching the database is an error there
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²" and "٣"
 
@@ -26,11 +27,6 @@ _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²
 def _queue(request: web.Request) -> ModerationQueue:
     runtime = request.app[RUNTIME]
     return ModerationQueue(runtime.sessions, runtime.stream, runtime.clock)
-
-
-def _actor(request: web.Request) -> str:
-    actor = request.headers.get("X-Intake-Actor", "").strip()
-    return actor[:_MAX_ACTOR] or "api"
 
 
 def _in_range(value: str) -> bool:
@@ -60,8 +56,8 @@ def _resolution(result: Resolution) -> web.Response:
 
 @routes.get("/api/v1/moderation/items")
 async def list_items(request: web.Request) -> web.Response:
-    if (refusal := authorized(request)) is not None:
-        return refusal
+    if isinstance(staff := await request.app[STAFF].api(request, Role.MODERATOR), web.Response):
+        return staff
     query = request.query
     try:
         items = await _queue(request).items(
@@ -78,8 +74,8 @@ async def list_items(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/moderation/items/{message_id}")
 async def get_item(request: web.Request) -> web.Response:
-    if (refusal := authorized(request)) is not None:
-        return refusal
+    if isinstance(staff := await request.app[STAFF].api(request, Role.MODERATOR), web.Response):
+        return staff
     try:
         message_id = _message_id(request)
         return web.json_response(await _queue(request).item(message_id))
@@ -93,11 +89,11 @@ def _error_status(exc: IntakeError) -> int:
 
 
 async def _act(request: web.Request, action: str) -> web.Response:
-    if (refusal := authorized(request)) is not None:
-        return refusal
+    if isinstance(staff := await request.app[STAFF].api(request, Role.MODERATOR), web.Response):
+        return staff
     try:
         message_id = _message_id(request)
-        queue, actor = _queue(request), _actor(request)
+        queue, actor = _queue(request), staff.name
         if action == "release":
             return _resolution(await queue.release(message_id, actor))
         if action == "confirm":
