@@ -12,7 +12,16 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.app.runtime import Runtime, run_worker
-from bot.app.web import api, console, console_moderation, moderation
+from bot.app.web import (
+    api,
+    console,
+    console_audit,
+    console_channels,
+    console_moderation,
+    console_policy,
+    console_users,
+    moderation,
+)
 from bot.app.web.console_pages import ConsolePages, static_routes
 from bot.app.web.keys import CONSOLE, PLUGS, RUNTIME, STAFF
 from bot.app.web.staff_auth import StaffAuth
@@ -67,6 +76,10 @@ def make_app(
     app.router.add_routes(moderation.routes)
     app.router.add_routes(console.routes)
     app.router.add_routes(console_moderation.routes)
+    app.router.add_routes(console_channels.routes)
+    app.router.add_routes(console_policy.routes)
+    app.router.add_routes(console_users.routes)
+    app.router.add_routes(console_audit.routes)
     app.router.add_routes(static_routes())
     for plug in plugs:
         app.router.add_routes(plug.routes)
