@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.chat_rate
 	$(BIN)/python -m bench.chat_rate --distributed
 	$(BIN)/python -m bench.sweep_rate
+	$(BIN)/python -m bench.console_rate
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

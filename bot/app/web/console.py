@@ -108,6 +108,21 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/login")
 
 
+# The addresses a new member of staff tries first lead to the console, not to a 404.
+_GUESSES = {
+    "/admin": "/console/channels",
+    "/moderation": "/console/moderation",
+    "/dashboard": "/console",
+}
+
+
+@routes.get("/admin")
+@routes.get("/moderation")
+@routes.get("/dashboard")
+async def guessed(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther(_GUESSES[request.path])
+
+
 @web.middleware
 async def forbidden_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A signed-in account whose role may not: the 403 page, with its navigation."""

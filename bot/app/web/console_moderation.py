@@ -24,7 +24,7 @@ from bot.contract.ports import LABELS as SCORED
 from bot.staff.accounts import Role
 from bot.staff.moderation_queue import ORDERS, Filters, ModerationQueue
 from bot.stages.pipeline import UNPROVEN_SENDER
-from moderation.lexicon import LexiconClassifier
+from moderation.lexicon import LexiconClassifier, default_lexicon
 from moderation.normalize import normalize
 
 routes = web.RouteTableDef()
@@ -51,6 +51,11 @@ def _filters(query: dict[str, str]) -> Filters:
         waited_hours=int(waited) if waited in {w for w, _ in WAITED if w} else 0,
         order=query.get("order", "oldest") if query.get("order") in ORDERS else "oldest",
     )
+
+
+async def warm_up(app: web.Application) -> None:
+    """Compile the lexicon at startup (about a second), not in a moderator's first request."""
+    await asyncio.to_thread(default_lexicon)
 
 
 def _explained(text: str) -> tuple[str, list[str]]:
