@@ -234,6 +234,7 @@ async def test_filters_and_worst_first(
         (Role.MODERATOR, "/console/policy", 403),
         (Role.MODERATOR, "/console/users", 403),
         (Role.MODERATOR, "/console/audit", 403),
+        (Role.MODERATOR, "/console/privacy", 403),
         (Role.ADMIN, "/console/channels", 200),
         (Role.ADMIN, "/console/audit", 200),
     ],
@@ -383,3 +384,46 @@ async def test_the_audit_log_is_searchable(
     assert "channel.set" in by_family
     assert "moderation.confirm" not in by_family
     assert 'id="empty"' in by_day
+
+
+async def test_an_admin_exports_and_erases_a_customer_and_the_log_names_them(
+    client: Client, moderated: Runtime, clock: VirtualClock
+) -> None:
+    await moderated.ingest.accept(
+        complaint("erase.me@example.it", "Inverter rotto, ordine 6611, Via Roma 1.", clock.now())
+    )
+    [outcome] = await moderated.worker.drain()
+    await signed_in_as(client, moderated, Role.ADMIN, "dpo")
+    csrf = await admin_csrf(client)
+
+    exported = await client.post(
+        "/console/privacy", data={"csrf": csrf, "action": "export", "who": outcome.ticket_ref}
+    )
+    unconfirmed = await client.post(
+        "/console/privacy",
+        data={"csrf": csrf, "action": "erase", "who": "erase.me@example.it", "confirm": "yes"},
+    )
+    erased = await client.post(
+        "/console/privacy",
+        data={"csrf": csrf, "action": "erase", "who": "erase.me@example.it", "confirm": "ERASE"},
+    )
+    nobody = await client.post(
+        "/console/privacy", data={"csrf": csrf, "action": "export", "who": "no.one@example.it"}
+    )
+
+    assert exported.status == 200
+    assert "attachment" in exported.headers["Content-Disposition"]
+    assert "Via Roma 1" in await exported.text()
+    assert unconfirmed.status == 422
+    assert erased.status == 200
+    assert 'id="done"' in await erased.text()
+    assert nobody.status == 422
+    after = await client.post(
+        "/console/privacy", data={"csrf": csrf, "action": "export", "who": outcome.ticket_ref}
+    )
+    assert "Via Roma 1" not in await after.text()
+    assert [a[:2] for a in await audit_of(moderated, "privacy.")] == [
+        ("dpo", "privacy.export"),
+        ("dpo", "privacy.erase"),
+        ("dpo", "privacy.export"),
+    ]

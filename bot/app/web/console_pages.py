@@ -43,6 +43,7 @@ NAVIGATION = (
     ("/console/channels", "Channels", Role.ADMIN),
     ("/console/policy", "Policy", Role.ADMIN),
     ("/console/users", "Users", Role.ADMIN),
+    ("/console/privacy", "Privacy", Role.ADMIN),
     ("/console/audit", "Audit log", Role.ADMIN),
 )
 
