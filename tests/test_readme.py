@@ -74,5 +74,5 @@ def test_the_table_is_read_as_a_table() -> None:
     """The parser above pairs several variables in a row with their defaults in order."""
     documented = settings_table()
     assert documented["INTAKE_HTTP_PORT"] == "`8080`"
-    assert documented["INTAKE_CLAIM_IDLE_MS"] == "30000"
+    assert documented["INTAKE_CLAIM_IDLE_MS"] == "7000"
     assert documented["INTAKE_DETOXIFY_CHECKPOINT"] == "-"

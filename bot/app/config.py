@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     # about a dozen round trips whatever its size; past ~300 they are spread thin (bench).
     batch_size: int = Field(default=300, ge=1, le=10_000)
     block_ms: int = Field(default=1000, ge=1)
-    claim_idle_ms: int = Field(default=30_000, ge=100)
+    claim_idle_ms: int = Field(default=7_000, ge=100)  # a dead worker's batch is taken over
     requeue_after_s: float = Field(default=60.0, ge=1)
     # How often the worker's clocks look for progress updates, missed dates and retention.
     sweep_interval_s: float = Field(default=60.0, gt=0)
@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     oidc_client_id: str = ""
     oidc_client_secret: str = ""
     oidc_role_claim: str = ""
+    # Staff digests (bot/staff/digests.py): a Slack/Teams-compatible incoming webhook that
+    # gets them as {"text": ...} besides the staff's email. Its URL is its secret: kept out
+    # of repr and never logged. How often the worker looks whether a digest is due.
+    notify_webhook_url: str = Field(default="", repr=False)
+    digest_interval_s: float = Field(default=60.0, gt=0)
 
     # The SLA's holiday calendar is runtime policy (`intake-bot policy sla.country NL`).
     default_language: str = "en"

@@ -13,6 +13,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,6 +26,7 @@ from bot.contract.limits import Limiter
 from bot.contract.ports import Classifier, MessageSink, ReplySender
 from bot.rules.policy import PolicyStore
 from bot.staff.desk import TicketDesk
+from bot.staff.digests import Digests
 from bot.staff.sweeper import Sweeper
 from bot.stages.ingest import Ingest
 from bot.stages.outbox import Sender
@@ -63,6 +65,7 @@ class Runtime:
     lookup: TicketViews
     sweeper: Sweeper
     desk: TicketDesk
+    digests: Digests
     embedded: bool = field(default=False)
 
 
@@ -121,7 +124,10 @@ async def open_runtime(
         runtime = _assemble(settings, engine, redis, clock, classifier, senders or {})
         runtime.sweeper.erase = functools.partial(_erase_for_retention, runtime)
         await runtime.policy.reload()
-        await runtime.stream.ensure_group()
+        if await runtime.stream.ensure_group():
+            # A new group: the first start, or a Redis that lost its data while the bot was
+            # down. Whatever the database holds undecided goes on the stream again.
+            await runtime.ingest.requeue_stranded(timedelta(0), limit=None)
         yield runtime
 
 
@@ -133,14 +139,19 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     await asyncio.to_thread(language.preload)
     leases = Leases(runtime.redis, runtime.settings.key_prefix)
     sweep = functools.partial(runtime.sweeper.run, interval_s=runtime.settings.sweep_interval_s)
-    sweeping = asyncio.create_task(leases.run_exclusively("sweeper", stop, sweep))
+    digest = functools.partial(runtime.digests.run, interval_s=runtime.settings.digest_interval_s)
+    loops = [
+        asyncio.create_task(leases.run_exclusively("sweeper", stop, sweep)),
+        asyncio.create_task(leases.run_exclusively("digests", stop, digest)),
+    ]
     try:
         await runtime.worker.run(stop, runtime.ingest, runtime.settings.requeue_after_s)
-    finally:  # the sweep ends with `stop` (releasing its lease), or with the worker's failure
-        if not stop.is_set():
-            sweeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeping
+    finally:  # the loops end with `stop` (releasing their leases), or with the worker's failure
+        for loop in loops:
+            if not stop.is_set():
+                loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
 
 
 async def _erase_for_retention(runtime: Runtime, customer_id: int) -> None:
@@ -229,5 +240,15 @@ def _assemble(
         lookup=_lookup(settings, sessions, redis, keys, clock, sender, ingest),
         sweeper=Sweeper(sessions, throttle, policy, clock),
         desk=TicketDesk(sessions, throttle, policy, clock, public_url=settings.public_url),
+        digests=Digests(
+            sessions,
+            redis,
+            keys,
+            policy,
+            clock,
+            sender,
+            webhook_url=settings.notify_webhook_url,
+            public_url=settings.public_url,
+        ),
         embedded=settings.database_url is None or settings.redis_url is None,
     )

@@ -145,6 +145,10 @@ class Keys:
         """Which moderator has a held message open in the console (expires unless renewed)."""
         return f"{self.prefix}:moderation-open:{message_id}"
 
+    def digest(self, kind: str) -> str:
+        """When a staff digest last went (bot.staff.digests): `moderation`, or `sla:<day>`."""
+        return f"{self.prefix}:digest:{kind}"
+
     def lease(self, name: str) -> str:
         """Who runs a loop that must run in one process at a time (bot.store.leases)."""
         return f"{self.prefix}:lease:{name}"

@@ -59,12 +59,34 @@ class PrivacyPolicy:
 
 
 @dataclass(frozen=True)
+class NotifyPolicy:
+    """When staff are told that work waits (bot.staff.digests): moderators once held
+    messages have waited `moderation_after_minutes`, at most once per
+    `moderation_every_minutes` (a reminder, not an alarm per message); agents once a day at
+    `sla_digest_hour`, local time in `sla.timezone` (the start of their working day)."""
+
+    moderation_after_minutes: int = 30
+    moderation_every_minutes: int = 60
+    sla_digest_hour: int = 8
+
+    def __post_init__(self) -> None:
+        # Fail when the setting is made (the policy store names it), not in the worker later.
+        if self.moderation_after_minutes < 1:
+            raise ValueError("must be at least 1 minute")
+        if self.moderation_every_minutes < 5:
+            raise ValueError("must be at least 5 minutes: a digest reminds, it is no alarm")
+        if not 0 <= self.sla_digest_hour <= 23:
+            raise ValueError("must be an hour of the day, 0 to 23")
+
+
+@dataclass(frozen=True)
 class Policy:
     accepted: frozenset[Channel] = DEFAULT_ACCEPTED
     throttle: ThrottleLimits = field(default_factory=ThrottleLimits)
     sla: SlaPolicy = field(default_factory=SlaPolicy)
     toxicity: Thresholds = field(default_factory=Thresholds)
     privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
+    notify: NotifyPolicy = field(default_factory=NotifyPolicy)
 
     def accepts(self, channel: Channel) -> bool:
         return channel in self.accepted
@@ -76,6 +98,7 @@ _TUNABLE: dict[str, tuple[str, str]] = {
     **{f"sla.{f.name}": ("sla", f.name) for f in fields(SlaPolicy)},
     **{f"toxicity.{f.name}": ("toxicity", f.name) for f in fields(Thresholds)},
     **{f"privacy.{f.name}": ("privacy", f.name) for f in fields(PrivacyPolicy)},
+    **{f"notify.{f.name}": ("notify", f.name) for f in fields(NotifyPolicy)},
 }
 
 

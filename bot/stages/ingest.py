@@ -80,6 +80,7 @@ def _insert_new(dialect: str) -> Insert:
 
 
 MAX_BATCH = 500
+_REQUEUE_PAGE = 1000
 _Waiting = tuple[InboundMessage, "asyncio.Future[Accepted]"]
 
 
@@ -166,21 +167,29 @@ class Ingest:
             answered.add(key)
         return accepted
 
-    async def requeue_stranded(self, older_than: timedelta, limit: int = 1000) -> int:
-        """Re-add messages committed but never decided (a crash between INSERT and XADD)."""
-        cutoff = self._clock.now() - older_than
-        async with self._sessions() as session:
-            ids = list(
-                await session.scalars(
-                    select(Message.id)
-                    .where(Message.decision.is_(None), Message.created_at < cutoff)
-                    .order_by(Message.id)
-                    .limit(limit)
+    async def requeue_stranded(self, older_than: timedelta, limit: int | None = 1000) -> int:
+        """Re-add messages committed but never decided: a crash between INSERT and XADD,
+        an outage, a Redis that lost its stream. `limit` None: all of them, in pages."""
+        cutoff, after, count = self._clock.now() - older_than, 0, 0
+        while limit is None or count < limit:
+            page = _REQUEUE_PAGE if limit is None else min(_REQUEUE_PAGE, limit - count)
+            async with self._sessions() as session:
+                ids = list(
+                    await session.scalars(
+                        select(Message.id)
+                        .where(
+                            Message.decision.is_(None),
+                            Message.created_at <= cutoff,
+                            Message.id > after,
+                        )
+                        .order_by(Message.id)
+                        .limit(page)
+                    )
                 )
-            )
-        for message_id in ids:
-            with bind(message_id=message_id):
-                await self._stream.add(message_id)
-        if ids:
-            log.warning("requeued stranded messages", extra={"count": len(ids)})
-        return len(ids)
+            if not ids:
+                break
+            await self._stream.add_many(ids)
+            after, count = ids[-1], count + len(ids)
+        if count:
+            log.warning("requeued stranded messages", extra={"count": count})
+        return count

@@ -42,6 +42,7 @@ from bot.rules.policy import Policy, PolicyStore
 from bot.rules.sla import add_business_days, deadlines
 from bot.stages import outbox
 from bot.store.models import Message, ModerationItem, Ticket, table_of
+from bot.store.outages import transient
 from bot.text import language
 from bot.text.i18n import pick_language
 from bot.tickets import identity, replies
@@ -256,6 +257,8 @@ class Pipeline:
                 await session.commit()
                 return _logged(outcomes)
             except Exception as exc:  # a race or a poison message: the slow path sorts it out
+                if transient(exc):
+                    raise  # an outage: the batch stays pending, to be read again
                 log.info(
                     "batch of %d failed as a whole (%s: %s); deciding it one message at a time",
                     len(batch.rows),
@@ -284,7 +287,11 @@ class Pipeline:
     async def _decide_safely(
         self, session: AsyncSession, row: Message, scores: Scores, policy: Policy
     ) -> Outcome:
+        """An outage (bot.store.outages) is raised: the message stays pending and is tried
+        again later. Only a failure of the message itself, the same on every retry, is
+        recorded as its `error` decision."""
         with bind(message_id=row.id):
+            failure = "kept conflicting with other workers"
             for _attempt in range(_RETRIES):
                 try:
                     async with session.begin_nested():
@@ -293,9 +300,11 @@ class Pipeline:
                 except (IntegrityError, StaleDataError):  # another worker got there first
                     await session.refresh(row)
                 except Exception as exc:
+                    if transient(exc):
+                        raise
                     log.exception("message could not be decided")
-                    return await self._record_error(session, row, f"{type(exc).__name__}: {exc}")
-            return await self._record_error(session, row, "kept conflicting with other workers")
+                    failure = f"{type(exc).__name__}: {exc}"
+            return await self._record_error(session, row, failure)
 
     async def _record_error(self, session: AsyncSession, row: Message, reason: str) -> Outcome:
         """A poison message is stored with its reason and acked: it must not stop the stream."""

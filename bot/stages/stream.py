@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 FIELD = b"m"
 
 
+def lost_group(exc: BaseException) -> bool:
+    """Redis answered that the stream or its group does not exist: it restarted without
+    its data (or someone deleted the key)."""
+    return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
+
+
 @dataclass(frozen=True)
 class Entry:
     entry_id: bytes
@@ -42,12 +48,15 @@ class Stream:
         self.name = name
         self.group = group
 
-    async def ensure_group(self) -> None:
+    async def ensure_group(self) -> bool:
+        """Make the consumer group (and the stream) unless it exists; True if it was made."""
         try:
             await self.redis.xgroup_create(self.name, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+            return False
+        return True
 
     async def add(self, message_id: int) -> bytes:
         entry = await self.redis.xadd(self.name, {FIELD: str(message_id)})
@@ -89,6 +98,18 @@ class Stream:
                 lag = group.get("lag")
                 return None if lag is None else int(lag)
         return None
+
+    async def forget_dead(self, me: str, idle_ms: int) -> list[str]:
+        """Remove consumers idle that long with nothing pending: a worker that died and
+        whose entries were taken over (XAUTOCLAIM moved them), so the group lists the living."""
+        gone = []
+        for consumer in await self.redis.xinfo_consumers(self.name, self.group):
+            name = consumer.get("name")
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if name != me and consumer.get("pending") == 0 and consumer.get("idle", 0) >= idle_ms:
+                await self.redis.xgroup_delconsumer(self.name, self.group, name)
+                gone.append(name)
+        return gone
 
     async def pending_count(self) -> int:
         info = await self.redis.xpending(self.name, self.group)

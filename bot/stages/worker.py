@@ -3,6 +3,13 @@
 Acknowledging only after the commit means a worker that dies at any point leaves
 its entries pending; another worker takes them over with XAUTOCLAIM, and the
 pipeline skips what was already decided, so nothing is lost or answered twice.
+
+Outages are waited out, never turned into decisions: a failed batch stays pending and is
+read again after a backoff with jitter. A Redis that comes back without its data (no
+stream, no consumer group) gets both made again, and every undecided message is put back
+on the stream from the database; after any outage the messages stored meanwhile are put
+back too. Beside the read loop, on its own timer, the worker hands on messages stranded
+between their INSERT and their XADD, and forgets consumers long dead.
 """
 
 from __future__ import annotations
@@ -11,17 +18,30 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.stages.ingest import Ingest
 from bot.stages.pipeline import Batch, Outcome, Pipeline
-from bot.stages.stream import Entry, Stream
+from bot.stages.stream import Entry, Stream, lost_group
 
 log = logging.getLogger(__name__)
-_CLAIM_EVERY = 20  # batches between two looks for entries a dead worker left
+CLAIM_EVERY_S = 2.0  # how often to look for entries a dead worker left (until none are left)
+MAINTAIN_EVERY_S = 3.0  # the stranded-message requeue's timer
+FORGET_EVERY_S = 60.0
+DEAD_AFTER_MS = 3_600_000  # a consumer idle this long, with nothing pending, is gone
+MAX_BACKOFF_S = 10.0
+
+
+def backoff(failures: int) -> float:
+    """Seconds before trying again after `failures` failures in a row: doubling, capped,
+    with jitter so that many workers do not hammer a recovering server together."""
+    ceiling: float = min(MAX_BACKOFF_S, 0.25 * 2.0 ** min(failures, 8))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not a secret
 
 
 def default_consumer_name() -> str:
@@ -32,6 +52,7 @@ def default_consumer_name() -> str:
 class _Read:
     entries: list[Entry]
     batch: Batch | None  # None when no entry names a message
+    claimed: int = 0  # how many of the entries were taken over from another consumer
 
 
 class Worker:
@@ -62,12 +83,13 @@ class Worker:
             entries = await self.stream.claim_stale(
                 self.consumer, self.claim_idle_ms, self.batch_size
             )
+        claimed = len(entries)
         if not entries:
             entries = await self.stream.read(
                 self.consumer, self.batch_size, self.block_ms if block else None
             )
         ids = [e.message_id for e in entries if e.message_id is not None]
-        return _Read(entries, await self.pipeline.read(ids) if ids else None)
+        return _Read(entries, await self.pipeline.read(ids) if ids else None, claimed)
 
     async def _finish(self, read: _Read) -> list[Outcome]:
         """Decide, then XACK: an entry is acknowledged only once its decision is committed."""
@@ -95,30 +117,101 @@ class Worker:
         text) is a third of the worker's work, and deciding waits on the database and Redis
         a dozen times a batch: side by side, the reading fills those waits.
         """
-        await self.stream.ensure_group()
-        batches = 0
+        maintenance = asyncio.create_task(self._maintain(stop, ingest, requeue_after_s))
+        failures, last_claim, claim_more = 0, 0.0, False
         ahead: asyncio.Task[_Read] | None = None
         try:
+            if await self._ensure_group(stop) and ingest is not None:
+                # A new group: a first start, or a Redis that lost its data while no worker
+                # ran. What the database holds undecided must be on the stream again.
+                await ingest.requeue_stranded(timedelta(0), limit=None)
             while not stop.is_set():
                 try:
-                    claim = batches % _CLAIM_EVERY == 0
+                    claim = claim_more or time.monotonic() - last_claim >= CLAIM_EVERY_S
+                    if claim:
+                        last_claim = time.monotonic()
                     task, ahead = ahead, None
                     read = await (task if task is not None else self._read(block=True, claim=claim))
-                    if read.entries and not stop.is_set():
-                        ahead = asyncio.create_task(
-                            self._read(block=True, claim=(batches + 1) % _CLAIM_EVERY == 0)
-                        )
+                    claim_more = read.claimed >= self.batch_size  # a dead worker left more
+                    if read.entries and not stop.is_set() and not claim_more:
+                        ahead = asyncio.create_task(self._read(block=True, claim=False))
                     await self._finish(read)
-                    if ingest is not None and batches % (_CLAIM_EVERY * 5) == 0:
-                        await ingest.requeue_stranded(timedelta(seconds=requeue_after_s))
+                    if failures:
+                        failures = 0
+                        log.warning("worker recovered; handing on what was stored meanwhile")
+                        if ingest is not None:
+                            await ingest.requeue_stranded(timedelta(0), limit=None)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("worker batch failed; its entries stay pending")
-                    await asyncio.sleep(1.0)
-                batches += 1
+                except Exception as exc:
+                    failures += 1
+                    await _dropped(ahead)
+                    ahead = None
+                    log.warning(
+                        "worker batch failed (%s: %s); its entries stay pending, retrying",
+                        type(exc).__name__,
+                        exc,
+                    )
+                    if lost_group(exc):
+                        await self._rebuild(ingest)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=backoff(failures))
         finally:
-            if ahead is not None:  # its entries stay pending, for XAUTOCLAIM
-                ahead.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await ahead
+            await _dropped(ahead)  # its entries stay pending, for XAUTOCLAIM
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await maintenance
+
+    async def _ensure_group(self, stop: asyncio.Event) -> bool:
+        """The consumer group, once Redis answers (a worker may start during an outage);
+        True if it had to be made."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                return await self.stream.ensure_group()
+            except Exception as exc:
+                failures += 1
+                log.warning("stream not reachable yet (%s); retrying", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff(failures))
+        return False
+
+    async def _rebuild(self, ingest: Ingest | None) -> None:
+        """Redis came back without the stream: make it again and refill it from the
+        database, where every undecided message still is."""
+        try:
+            await self.stream.ensure_group()
+            if ingest is not None:
+                count = await ingest.requeue_stranded(timedelta(0), limit=None)
+                log.warning("stream and group made again; %d undecided messages requeued", count)
+        except Exception as exc:
+            log.warning("stream not rebuilt yet (%s: %s)", type(exc).__name__, exc)
+
+    async def _maintain(
+        self, stop: asyncio.Event, ingest: Ingest | None, requeue_after_s: float
+    ) -> None:
+        """On its own timer, whatever the read loop is doing: messages committed but never
+        put on the stream (a crash between the two) are handed on; dead consumers go."""
+        last_forget, failures = 0.0, 0
+        while not stop.is_set():
+            try:
+                if ingest is not None:
+                    await ingest.requeue_stranded(timedelta(seconds=requeue_after_s))
+                if time.monotonic() - last_forget >= FORGET_EVERY_S:
+                    last_forget = time.monotonic()
+                    await self.stream.forget_dead(self.consumer, DEAD_AFTER_MS)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                log.warning("stream upkeep failed (%s); retrying", type(exc).__name__)
+            wait = MAINTAIN_EVERY_S if not failures else backoff(failures)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+
+async def _dropped(task: asyncio.Task[_Read] | None) -> None:
+    """A read ahead that will not be decided: its entries stay pending for XAUTOCLAIM."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

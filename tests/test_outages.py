@@ -1,0 +1,228 @@
+"""Outages, against a Redis server this test starts, kills and restarts on a private port:
+no acknowledged message becomes an `error`, and the worker recovers by itself.
+
+The recovery time is printed (pytest -s), never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from bot.app.config import Settings
+from bot.app.runtime import Runtime, open_runtime
+from bot.contract.clock import VirtualClock
+from bot.contract.domain import Decision, OutboundReply
+from bot.store.models import Message
+from bot.store.outages import transient
+from channels.capture import capture_senders
+from tests.helpers import complaint
+
+DEADLINE_S = 60.0  # a bound on the waits below, far above the few seconds they take
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, without persistence: a restart loses
+    every key, as a Redis without AOF does after a crash."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [  # noqa: S607 -- redis-server from PATH, as .ci/run uses it
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + DEADLINE_S
+        while True:  # until it accepts connections
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """SQLite in the data dir, or the test's own PostgreSQL database."""
+    return None if request.param == "embedded" else request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def outage_runtime(
+    database_url: str | None,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    clock: VirtualClock,
+    captured: dict[int, OutboundReply],
+) -> AsyncIterator[Runtime]:
+    """The bot on the private Redis, with SQLite or the test's PostgreSQL database."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        redis_url=redis_server.url,
+        key_prefix="outage",
+        consumer_name="w1",
+        claim_idle_ms=500,
+        batch_size=20,
+        block_ms=100,
+        requeue_after_s=1,
+    )
+    async with open_runtime(
+        settings, clock=clock, senders=capture_senders(captured, now=clock.now)
+    ) as runtime:
+        yield runtime
+
+
+async def decisions(runtime: Runtime) -> dict[str | None, int]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(Message.decision, func.count()).group_by(Message.decision)
+        )
+        return {row[0]: row[1] for row in rows}
+
+
+async def all_decided(runtime: Runtime, total: int) -> float:
+    """Seconds until every one of `total` stored messages has a decision (bounded)."""
+    begun = time.monotonic()
+    while True:
+        counts = await decisions(runtime)
+        if counts.get(None, 0) == 0 and sum(counts.values()) == total:
+            return time.monotonic() - begun
+        assert time.monotonic() - begun < DEADLINE_S, counts
+        await asyncio.sleep(0.05)  # polling the database for the condition, not a stand-in
+
+
+async def accept_stored(runtime: Runtime, sender: str, text: str, now: datetime) -> bool:
+    """Ingest during an outage: the row may be stored even though the answer is an error."""
+    failed: BaseException | None = None
+    try:
+        await runtime.ingest.accept(complaint(sender, text, now))
+    except Exception as exc:
+        failed = exc
+    if failed is not None and not transient(failed):
+        raise failed
+    return failed is None
+
+
+async def test_redis_restarting_without_its_data_loses_no_message_and_the_worker_recovers(
+    outage_runtime: Runtime, redis_server: RedisServer, clock: VirtualClock
+) -> None:
+    runtime = outage_runtime
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runtime.worker.run(stop, runtime.ingest, 1))
+    try:
+        for n in range(10):
+            await runtime.ingest.accept(
+                complaint(f"before{n}@example.it", f"Inverter rotto, ordine {n}.", clock.now())
+            )
+        await all_decided(runtime, 10)
+
+        redis_server.kill()
+        answered_during = [
+            await accept_stored(
+                runtime, f"during{n}@example.it", f"Caldaia rotta {n}.", clock.now()
+            )
+            for n in range(5)
+        ]
+        redis_server.start()  # empty: no stream, no consumer group
+        restarted = time.monotonic()
+        for n in range(10):
+            await runtime.ingest.accept(
+                complaint(f"after{n}@example.it", f"Pompa guasta, ordine {n}.", clock.now())
+            )
+
+        waited = await all_decided(runtime, 25)
+        print(f"\nall 25 decided {time.monotonic() - restarted:.1f} s after Redis returned")
+    finally:
+        stop.set()
+        await worker
+
+    assert answered_during == [False] * 5  # the callers were told it failed (503 on the web)
+    counts = await decisions(runtime)
+    assert Decision.ERROR.value not in counts
+    assert counts == {Decision.ANSWERED.value: 25}
+    assert waited < DEADLINE_S
+
+
+async def test_an_outage_while_deciding_leaves_the_batch_pending_not_in_error(
+    outage_runtime: Runtime, redis_server: RedisServer, clock: VirtualClock
+) -> None:
+    runtime = outage_runtime
+    for n in range(5):
+        await runtime.ingest.accept(
+            complaint(f"mid{n}@example.it", f"Inverter rotto, ordine {n}.", clock.now())
+        )
+    read = await runtime.worker._read(block=False, claim=False)
+    redis_server.kill()
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 -- whatever the client raises
+        await runtime.worker._finish(read)
+
+    assert transient(raised.value)
+    assert await decisions(runtime) == {None: 5}  # still undecided, nothing recorded as error
+    redis_server.start()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runtime.worker.run(stop, runtime.ingest, 1))
+    try:
+        await all_decided(runtime, 5)
+    finally:
+        stop.set()
+        await worker
+    assert await decisions(runtime) == {Decision.ANSWERED.value: 5}
+
+
+async def test_a_redis_client_of_a_dead_server_raises_what_counts_as_an_outage(
+    redis_server: RedisServer,
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    try:
+        await client.ping()
+        redis_server.kill()
+        with pytest.raises(Exception) as raised:  # noqa: PT011
+            await client.ping()
+        assert transient(raised.value)
+    finally:
+        await client.aclose()
