@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.chat_rate --distributed
 	$(BIN)/python -m bench.sweep_rate
 	$(BIN)/python -m bench.console_rate
+	$(BIN)/python -m bench.dashboard_rate
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.app import logs
-from bot.app.logs import LogFormat, formatter, prepared
+from bot.app.logs import LogFormat, formatter, prepared, redact
 from bot.app.runtime import Runtime
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, Decision, OutboundReply, SendResult
@@ -336,3 +336,21 @@ def test_an_access_line_is_not_repeated_by_its_fields_in_text() -> None:
     text = logs.TextFormatter().format(record)
     assert "response_status" not in text
     assert json.loads(logs.JsonFormatter().format(record))["response_status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        (
+            "GET /console/sso/callback?code=c0de&state=st4te HTTP/1.1",
+            "/console/sso/callback?code=***&state=***",
+        ),
+        ("GET /status/view?token=t0ken&lang=it HTTP/1.1", "/status/view?token=***&lang=it"),
+        ("GET /appeal?token=t0ken HTTP/1.1", "/appeal?token=***"),
+        ("GET /form?lang=it HTTP/1.1", "/form?lang=it"),
+    ],
+)
+def test_one_time_values_in_a_requested_url_are_masked(line: str, kept: str) -> None:
+    assert kept in redact(line)
+    assert "c0de" not in redact(line)
+    assert "t0ken" not in redact(line)

@@ -16,13 +16,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from bot.app.config import Settings
 from bot.app.runtime import Runtime, open_runtime
+from bot.app.web.app import make_app
 from bot.contract.clock import VirtualClock
-from bot.contract.domain import Decision, OutboundReply
+from bot.contract.domain import Channel, Decision, OutboundReply
+from bot.rules.policy import PolicyStore
 from bot.store.models import Message
 from bot.store.outages import transient
 from channels.capture import capture_senders
@@ -109,6 +112,7 @@ async def outage_runtime(
         batch_size=20,
         block_ms=100,
         requeue_after_s=1,
+        api_token="test-token",
     )
     async with open_runtime(
         settings, clock=clock, senders=capture_senders(captured, now=clock.now)
@@ -226,3 +230,59 @@ async def test_a_redis_client_of_a_dead_server_raises_what_counts_as_an_outage(
         assert transient(raised.value)
     finally:
         await client.aclose()
+
+
+async def test_the_ingest_api_answers_503_with_retry_after_and_what_it_stored_is_decided(
+    outage_runtime: Runtime, redis_server: RedisServer, clock: VirtualClock
+) -> None:
+    runtime = outage_runtime
+    body = complaint("api@example.it", "Inverter rotto, ordine 4410.", clock.now())
+    payload = body.model_dump(mode="json")
+    headers = {"Authorization": "Bearer test-token"}
+    async with TestClient(TestServer(make_app(runtime))) as client:
+        redis_server.kill()
+        down = await client.post("/api/v1/messages", json=payload, headers=headers)
+        assert down.status == 503
+        assert down.headers["Retry-After"] == "5"
+        assert "error" in await down.json()
+        assert await decisions(runtime) == {None: 1}  # stored before the stream failed
+
+        redis_server.start()
+        retried = await client.post("/api/v1/messages", json=payload, headers=headers)
+        assert retried.status == 200  # the provider's retry: a duplicate, handed on again
+        stop = asyncio.Event()
+        worker = asyncio.create_task(runtime.worker.run(stop, runtime.ingest, 1))
+        try:
+            await all_decided(runtime, 1)
+        finally:
+            stop.set()
+            await worker
+    assert await decisions(runtime) == {Decision.ANSWERED.value: 1}
+
+
+async def test_the_policy_follower_outlives_redis_and_sees_the_next_switch(
+    outage_runtime: Runtime, redis_server: RedisServer, clock: VirtualClock
+) -> None:
+    runtime = outage_runtime
+    other_process = PolicyStore(runtime.sessions, runtime.redis, runtime.keys, clock)
+    follower = asyncio.create_task(runtime.policy.follow())
+    try:
+        await asyncio.wait_for(runtime.policy.subscribed.wait(), DEADLINE_S)
+        redis_server.kill()
+        begun = time.monotonic()
+        while runtime.policy.subscribed.is_set():  # it notices the subscription is gone
+            assert time.monotonic() - begun < DEADLINE_S
+            await asyncio.sleep(0.05)
+        redis_server.start()
+        await asyncio.wait_for(runtime.policy.subscribed.wait(), DEADLINE_S)
+        runtime.policy.reloaded.clear()
+
+        await other_process.set_channel("whatsapp", True, actor="admin")
+        while Channel.WHATSAPP not in runtime.policy.current.accepted:
+            await asyncio.wait_for(runtime.policy.reloaded.wait(), DEADLINE_S)
+            runtime.policy.reloaded.clear()
+        print(f"\nthe switch was followed {time.monotonic() - begun:.1f} s after the kill")
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower

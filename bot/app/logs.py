@@ -29,13 +29,16 @@ _SECRETS = (
     (re.compile(r"(access_token=)[^&\s\"'#\\]+"), r"\1***"),  # Graph API query strings
     # ... and JSON bodies, or dicts, as they are or quoted once more (a field's value)
     (re.compile(r"""(\\?["']access_token\\?["']\s*:\s*\\?["'])[^"'\\]*"""), r"\1***"),
+    # One-time values in a URL's query (an access log line): the single sign-on callback's
+    # code and state, a mailed link's token.
+    (re.compile(r"([?&](?:code|state|token)=)[^&\s\"'#]+"), r"\1***"),
 )
 _PLAIN = re.compile(r"[^\s=\"]+")  # a text value written as it is; others are quoted
 
 
 # Every secret above holds one of these: a text without any (most lines) is returned after
 # one scan, instead of four substitutions (it ran on every access line of every request).
-_MAYBE_SECRET = re.compile(r"bot\d+:|\d{5,}:|access_token")
+_MAYBE_SECRET = re.compile(r"bot\d+:|\d{5,}:|access_token|[?&](?:code|state|token)=")
 
 
 def redact(text: str) -> str:

@@ -9,7 +9,9 @@ within a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -218,18 +220,42 @@ class PolicyStore:
         return policy
 
     async def follow(self) -> None:
-        """Reload on every announcement from any process; runs until cancelled."""
+        """Reload on every announcement from any process; runs until cancelled.
+
+        Redis going away ends the subscription, not the follower: it subscribes again
+        with backoff and jitter, and reloads at once (an announcement sent meanwhile was
+        missed); between announcements it reloads every `refresh_s` anyway."""
+        failures = 0
+        while True:
+            try:
+                await self._follow_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                self.subscribed.clear()
+                log.warning("policy announcements lost (%s); subscribing again", type(exc).__name__)
+                await asyncio.sleep(
+                    min(10.0, 0.25 * 2.0 ** min(failures, 6)) * random.uniform(0.5, 1.0)  # noqa: S311
+                )
+
+    async def _follow_once(self) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self._channel)
-        self.subscribed.set()
         try:
+            await pubsub.subscribe(self._channel)
+            self.subscribed.set()
+            await self._reload_quietly()  # whatever changed while nobody listened
             while True:
                 message = await pubsub.get_message(timeout=self._refresh_s)
-                try:
-                    await self.reload()
-                except Exception:
-                    log.exception("policy reload failed; keeping the last one")
+                await self._reload_quietly()
                 if message is not None:
                     log.info("policy reloaded after announcement")
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except Exception:
+            log.exception("policy reload failed; keeping the last one")

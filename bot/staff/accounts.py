@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contract.clock import Clock
@@ -260,6 +260,70 @@ class Accounts:
                     update(StaffToken).where(StaffToken.id == token_id).values(last_used_at=now)
                 )
                 await session.commit()
+            return _staff(user)
+
+    async def single_sign_on(
+        self, subject: str, *, email: str, email_verified: bool, role: Role | None
+    ) -> Staff:
+        """The account a provider-verified identity opens; IntakeError says why none may.
+
+        Found by the provider's `sub`. Else an account named by, or kept with, the email is
+        linked to it, but only when the provider verified that email: an unverified one is
+        a claim, and could name anyone's account. Else, when the provider names a `role`,
+        an account is made with no password (it signs in by single sign-on only). A given
+        `role` is written to the account on every sign-in (the provider decides); None
+        leaves roles to this table, and lets in only accounts that are in it.
+        """
+        now = self._clock.now()
+        email = email.strip().lower()[:320] if email_verified else ""
+        async with self._sessions.begin() as session:
+
+            def note(action: str, user: StaffUser, **details: str) -> None:
+                audit.record(
+                    session,
+                    at=now,
+                    actor="sso",
+                    action=action,
+                    target=user.username,
+                    subject=subject,
+                    **details,
+                )
+
+            user = await session.scalar(select(StaffUser).where(StaffUser.oidc_subject == subject))
+            if user is None and email:
+                named = func.lower(StaffUser.username) == email
+                mailed = func.lower(StaffUser.email) == email
+                found = list(
+                    await session.scalars(select(StaffUser).where(named | mailed).limit(2))
+                )
+                if len(found) > 1 or (found and found[0].oidc_subject is not None):
+                    raise IntakeError("this email belongs to another account; ask an admin")
+                if found:
+                    user = found[0]
+                    user.oidc_subject = subject
+                    note("user.sso_link", user)
+            if user is None:
+                if role is None:
+                    raise IntakeError("no staff account is yours; an admin can add one")
+                name = email if _NAME.fullmatch(email) else "sso-" + token_digest(subject)[:12]
+                user = StaffUser(
+                    username=name,
+                    password_hash="",
+                    role=role.label,
+                    active=True,
+                    created_at=now,
+                    email=email,
+                    oidc_subject=subject,
+                )
+                session.add(user)
+                note("user.sso_create", user, role=role.label)
+            if not user.active:
+                raise IntakeError("this account is disabled")
+            if role is not None and user.role != role.label:
+                user.role = role.label
+                note("user.role", user, role=role.label)
+            user.last_sign_in_at = now
+            await session.flush()
             return _staff(user)
 
 

@@ -1,9 +1,11 @@
 """Staff actions on tickets. A status change is a change of state: exactly one reply; a
-note on the status the ticket has is for staff, and owes none."""
+note on the status the ticket has is for staff, and owes none. Before a change, staff may
+see the reply it would send (`preview`): the same code words both."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,7 +14,7 @@ from bot.contract.clock import Clock
 from bot.contract.domain import TicketStatus
 from bot.contract.errors import IntakeError
 from bot.rules import sla
-from bot.rules.policy import PolicyStore
+from bot.rules.policy import Policy, PolicyStore
 from bot.stages import outbox
 from bot.store import audit
 from bot.store.models import Customer, Identity, Ticket
@@ -27,6 +29,31 @@ class StatusChange:
     ref: str
     state_version: int
     outbox_id: int | None
+
+
+# A preview shows a decision's appeal link with this in place of its one-time token, which
+# is made (and its hash kept) only when the change is confirmed.
+PREVIEW_TOKEN = "ONE-TIME-TOKEN"  # noqa: S105 -- a placeholder, not a secret
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a change would send, as of the ticket's `state_version`: the reply to the
+    ticket's first address, or nothing (`note_only`: a note for staff)."""
+
+    ref: str
+    status: TicketStatus
+    state_version: int
+    note_only: bool
+    channel: str = ""
+    address: str = ""
+    language: str = ""
+    subject: str = ""
+    text: str = ""
+
+
+class TicketChanged(IntakeError):
+    """The ticket's state moved on since it was previewed."""
 
 
 def parse_status(name: str) -> TicketStatus:
@@ -63,55 +90,31 @@ class TicketDesk:
         note: str,
         actor: str,
         new_resolve_date: date | None = None,
+        seen_version: int | None = None,
     ) -> StatusChange:
         """Move a ticket to `status` (the table of lifecycle.TRANSITIONS), telling the
         customer once; the same status again, with a note only, is a note for staff and owes
-        nothing. `new_resolve_date`: a new target, which needs an explanation."""
+        nothing. `new_resolve_date`: a new target, which needs an explanation.
+        `seen_version`: the state the caller previewed; another one raises TicketChanged, so
+        a colleague's change in between is never answered with words written for the old."""
         now = self._clock.now()
         policy = self._policy.current
         note = note.strip()
         async with self._sessions.begin() as session:
-            ticket = await tickets.by_ref(session, ref)
-            if ticket is None:
-                raise IntakeError(f"no ticket {ref!r}")
-            resolve_due = (
-                None if new_resolve_date is None else sla.end_of_day(new_resolve_date, policy.sla)
-            )
-            tickets.check_change(ticket, status, note=note, new_resolve_date=resolve_due)
-            if resolve_due is not None and resolve_due <= now:
-                raise IntakeError(f"the new resolve date {new_resolve_date} is not in the future")
+            ticket = await _ticket(session, ref)
+            if seen_version is not None and ticket.state_version != seen_version:
+                raise TicketChanged(
+                    f"{ticket.ref} changed since it was previewed; look at the reply again"
+                )
+            resolve_due = _checked(ticket, status, note, new_resolve_date, policy, now)
             if ticket.status == status.value and resolve_due is None:
                 return await self._note_only(session, ticket, note=note, actor=actor, now=now)
-            tickets.change_status(
-                session,
-                ticket,
-                status,
-                note=note,
-                actor=actor,
-                now=now,
-                progress_due=sla.add_business_days(now, policy.sla.progress_days, policy.sla),
-                resolve_due=resolve_due,
-            )
-            link = ""
-            if self._public_url and status in (TicketStatus.RESOLVED, TicketStatus.REJECTED):
-                token = tickets.new_appeal_token(ticket)
-                link = f"{self._public_url}/appeal?token={token}"
+            link = self._appeal_link(status, lambda: tickets.new_appeal_token(ticket))
+            content = _apply(session, ticket, status, note, actor, now, resolve_due, policy, link)
             await session.flush()
             to = await session.get_one(Identity, ticket.origin_identity_id)
             outbox_id = await outbox.owe(
-                session,
-                ticket=ticket,
-                to=to,
-                content=replies.status_changed(
-                    ticket,
-                    note,
-                    now,
-                    new_resolve_due=resolve_due,
-                    appeal_days=policy.sla.appeal_days,
-                    appeal_link=link,
-                ),
-                message_id=None,
-                now=now,
+                session, ticket=ticket, to=to, content=content, message_id=None, now=now
             )
             audit.record(
                 session,
@@ -135,6 +138,56 @@ class TicketDesk:
         )
         return change
 
+    async def preview(
+        self, ref: str, status: TicketStatus, *, note: str, new_resolve_date: date | None = None
+    ) -> Preview:
+        """What change_status would do now, refused the same way, with nothing saved: the
+        change is made on the loaded ticket only to word the reply, then rolled back."""
+        now = self._clock.now()
+        policy = self._policy.current
+        note = note.strip()
+        async with self._sessions() as session:
+            ticket = await _ticket(session, ref)
+            resolve_due = _checked(ticket, status, note, new_resolve_date, policy, now)
+            seen = Preview(ticket.ref or "", status, ticket.state_version, note_only=True)
+            if ticket.status == status.value and resolve_due is None:
+                return seen
+            to = await session.get_one(Identity, ticket.origin_identity_id)
+            channel, address, language = to.channel, to.address, ticket.language
+            link = self._appeal_link(status, lambda: PREVIEW_TOKEN)
+            with session.no_autoflush:  # nothing reaches the database
+                _kind, subject, text = _apply(
+                    session, ticket, status, note, "preview", now, resolve_due, policy, link
+                )
+            await session.rollback()
+        return replace(
+            seen,
+            note_only=False,
+            channel=channel,
+            address=address,
+            language=language,
+            subject=subject,
+            text=text,
+        )
+
+    async def add_note(self, ref: str, note: str, actor: str) -> StatusChange:
+        """A note for staff on the ticket's history, whatever its status: never told to the
+        customer, so it owes no reply and leaves the state as it is."""
+        note = note.strip()
+        if not note:
+            raise IntakeError("a note needs some text")
+        async with self._sessions.begin() as session:
+            ticket = await _ticket(session, ref)
+            return await self._note_only(
+                session, ticket, note=note, actor=actor, now=self._clock.now()
+            )
+
+    def _appeal_link(self, status: TicketStatus, token: Callable[[], str]) -> str:
+        """A decision's appeal link, when customers can reach the bot (`public_url`)."""
+        if not self._public_url or status not in (TicketStatus.RESOLVED, TicketStatus.REJECTED):
+            return ""
+        return f"{self._public_url}/appeal?token={token()}"
+
     async def _note_only(
         self, session: AsyncSession, ticket: Ticket, *, note: str, actor: str, now: datetime
     ) -> StatusChange:
@@ -143,3 +196,59 @@ class TicketDesk:
             session, at=now, actor=actor, action="ticket.note", target=ticket.ref or "", note=note
         )
         return StatusChange(ticket.id, ticket.ref or "", ticket.state_version, None)
+
+
+async def _ticket(session: AsyncSession, ref: str) -> Ticket:
+    ticket = await tickets.by_ref(session, ref)
+    if ticket is None:
+        raise IntakeError(f"no ticket {ref[:40]!r}")
+    return ticket
+
+
+def _checked(
+    ticket: Ticket,
+    status: TicketStatus,
+    note: str,
+    new_resolve_date: date | None,
+    policy: Policy,
+    now: datetime,
+) -> datetime | None:
+    """Refuse what the lifecycle refuses; the new resolve date as a moment, if one is set."""
+    resolve_due = None if new_resolve_date is None else sla.end_of_day(new_resolve_date, policy.sla)
+    tickets.check_change(ticket, status, note=note, new_resolve_date=resolve_due)
+    if resolve_due is not None and resolve_due <= now:
+        raise IntakeError(f"the new resolve date {new_resolve_date} is not in the future")
+    return resolve_due
+
+
+def _apply(
+    session: AsyncSession,
+    ticket: Ticket,
+    status: TicketStatus,
+    note: str,
+    actor: str,
+    now: datetime,
+    resolve_due: datetime | None,
+    policy: Policy,
+    appeal_link: str,
+) -> replies.Content:
+    """Change the ticket's state and word the reply that change owes: one path for the
+    change and its preview, so the preview is the reply."""
+    tickets.change_status(
+        session,
+        ticket,
+        status,
+        note=note,
+        actor=actor,
+        now=now,
+        progress_due=sla.add_business_days(now, policy.sla.progress_days, policy.sla),
+        resolve_due=resolve_due,
+    )
+    return replies.status_changed(
+        ticket,
+        note,
+        now,
+        new_resolve_due=resolve_due,
+        appeal_days=policy.sla.appeal_days,
+        appeal_link=appeal_link,
+    )

@@ -291,7 +291,7 @@ class Pipeline:
         again later. Only a failure of the message itself, the same on every retry, is
         recorded as its `error` decision."""
         with bind(message_id=row.id):
-            failure = "kept conflicting with other workers"
+            failure: Exception | None = None
             for _attempt in range(_RETRIES):
                 try:
                     async with session.begin_nested():
@@ -302,9 +302,11 @@ class Pipeline:
                 except Exception as exc:
                     if transient(exc):
                         raise
-                    log.exception("message could not be decided")
-                    failure = f"{type(exc).__name__}: {exc}"
-            return await self._record_error(session, row, failure)
+                    failure = exc
+            if failure is None:
+                return await self._record_error(session, row, "kept conflicting with other workers")
+            log.error("message could not be decided", exc_info=failure)
+            return await self._record_error(session, row, f"{type(failure).__name__}: {failure}")
 
     async def _record_error(self, session: AsyncSession, row: Message, reason: str) -> Outcome:
         """A poison message is stored with its reason and acked: it must not stop the stream."""

@@ -63,6 +63,10 @@ NAMING = {
 }
 
 _OPEN = "status IN (" + ", ".join(f"'{s}'" for s in sorted(OPEN_STATUSES)) + ")"
+# The agents' list filters: open tickets the sweeper marked (bot.staff.ticket_list writes
+# the same condition, literally, so both databases match it to these partial indexes).
+AT_RISK = f"at_risk_at IS NOT NULL AND {_OPEN}"
+OVERDUE = f"overdue_at IS NOT NULL AND {_OPEN}"
 
 
 class Base(DeclarativeBase):
@@ -118,11 +122,31 @@ class Ticket(Base):
         Index("ix_tickets_status_progress_due", "status", "progress_due"),
         Index("ix_tickets_status_resolve_due", "status", "resolve_due"),
         Index("uq_tickets_appeal_token", "appeal_token", unique=True),
+        # The agents' list (bot.staff.ticket_list): newest change first, paged by keyset;
+        # each filter walks one of these in order and stops after a page.
+        Index("ix_tickets_activity", "updated_at", "id"),
+        Index("ix_tickets_status_activity", "status", "updated_at", "id"),
+        Index("ix_tickets_language_activity", "language", "updated_at", "id"),
+        Index(
+            "ix_tickets_at_risk_activity",
+            "updated_at",
+            "id",
+            sqlite_where=text(AT_RISK),
+            postgresql_where=text(AT_RISK),
+        ),
+        Index(
+            "ix_tickets_overdue_activity",
+            "updated_at",
+            "id",
+            sqlite_where=text(OVERDUE),
+            postgresql_where=text(OVERDUE),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ref: Mapped[str | None] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    origin_identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
+    # Indexed for the list's channel filter: the few identities of a channel, then theirs.
+    origin_identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
     category: Mapped[str] = mapped_column(String(16), default="unknown")
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     status: Mapped[str] = mapped_column(String(32))
@@ -176,6 +200,9 @@ class Message(Base):
         UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
         Index("ix_messages_pending", "decision", "created_at"),
         Index("ix_messages_identity_received", "identity_id", "received_at"),
+        # The dashboard (bot.staff.dashboard_stats): a window of received_at, counted by
+        # channel, decision and sender from the index alone, without reading the rows.
+        Index("ix_messages_dashboard", "received_at", "channel", "decision", "identity_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))

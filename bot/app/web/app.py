@@ -17,10 +17,15 @@ from bot.app.web import (
     console,
     console_audit,
     console_channels,
+    console_dashboard,
     console_moderation,
     console_policy,
+    console_privacy,
+    console_tickets,
     console_users,
     moderation,
+    sso,
+    unavailable,
 )
 from bot.app.web.console_pages import ConsolePages, static_routes
 from bot.app.web.keys import CONSOLE, PLUGS, RUNTIME, STAFF
@@ -65,7 +70,8 @@ def make_app(
     without the worker, as `intake-bot serve` runs beside separate workers).
     """
     app = web.Application(
-        client_max_size=runtime.settings.max_body_bytes, middlewares=[console.forbidden_pages]
+        client_max_size=runtime.settings.max_body_bytes,
+        middlewares=[unavailable.outages, console.forbidden_pages],
     )
     app[RUNTIME] = runtime
     app[PLUGS] = list(plugs)
@@ -76,8 +82,13 @@ def make_app(
     app.router.add_routes(moderation.routes)
     app.router.add_routes(console.routes)
     app.router.add_routes(console_moderation.routes)
+    app.router.add_routes(console_tickets.routes)
+    app.router.add_routes(sso.routes)
+    app.on_startup.append(console_moderation.warm_up)
+    app.router.add_routes(console_dashboard.routes)
     app.router.add_routes(console_channels.routes)
     app.router.add_routes(console_policy.routes)
+    app.router.add_routes(console_privacy.routes)
     app.router.add_routes(console_users.routes)
     app.router.add_routes(console_audit.routes)
     app.router.add_routes(static_routes())

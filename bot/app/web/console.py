@@ -22,7 +22,7 @@ routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _next(value: str) -> str:
+def safe_next(value: str) -> str:
     """Where to go after signing in: a console path of this site, never elsewhere."""
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console") or "\\" in value:
@@ -30,7 +30,7 @@ def _next(value: str) -> str:
     return value[:500]
 
 
-def _login_page(
+def login_page(
     request: web.Request, *, next_path: str, name: str = "", problem: str = "", status: int = 200
 ) -> web.Response:
     auth, pages = request.app[STAFF], request.app[CONSOLE]
@@ -53,7 +53,7 @@ def _login_page(
 
 @routes.get("/console/login")
 async def login_form(request: web.Request) -> web.Response:
-    return _login_page(request, next_path=_next(request.query.get("next", "/console")))
+    return login_page(request, next_path=safe_next(request.query.get("next", "/console")))
 
 
 @routes.post("/console/login")
@@ -61,9 +61,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     auth = request.app[STAFF]
     posted = await request.post()
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
-    next_path, name = _next(form.get("next", "/console")), form.get("name", "")[:100]
+    next_path, name = safe_next(form.get("next", "/console")), form.get("name", "")[:100]
     if not auth.form_token_ok(request, form.get("csrf", "")):
-        return _login_page(
+        return login_page(
             request,
             next_path=next_path,
             name=name,
@@ -73,7 +73,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     attempt = await auth.attempt(name, form.get("password", ""), auth.client_ip(request))
     if attempt.locked is not None:
         minutes = math.ceil(attempt.locked.retry_after_s / 60)
-        response = _login_page(
+        response = login_page(
             request,
             next_path=next_path,
             name=name,
@@ -83,7 +83,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         response.headers["Retry-After"] = str(attempt.locked.retry_after_s)
         return response
     if attempt.staff is None:
-        return _login_page(
+        return login_page(
             request,
             next_path=next_path,
             name=name,

@@ -86,7 +86,7 @@ class ConsolePages:
     ) -> web.Response:
         role = staff.role if staff is not None else None
         nav = [
-            (path, label, request.path == path)
+            (path, label, request.path == path or request.path.startswith(path + "/"))
             for path, label, needed in NAVIGATION
             if role is not None and role >= needed
         ]
