@@ -1,4 +1,5 @@
-"""The console dashboard's queries over a million messages on PostgreSQL.
+"""The console dashboard's queries, and the agents' ticket list, over a million messages on
+PostgreSQL.
 
 A fresh database (created here, dropped afterwards) is migrated, then filled by a few
 INSERT ... SELECT over generate_series: 1,000,000 messages spread over the last 14 days
@@ -27,6 +28,7 @@ from bench.procs import temp_database
 from bot.contract.clock import VirtualClock
 from bot.staff import dashboard_stats
 from bot.staff.dashboard_stats import DashboardStats, day_edges, hour_edges
+from bot.staff.ticket_list import Filters, TicketList
 from bot.store.db import make_engine, migrate
 
 MESSAGES, CUSTOMERS, TICKETS = 1_000_000, 20_000, 100_000
@@ -119,11 +121,36 @@ def parts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Callable[[], 
     }
 
 
-async def measure(engine: AsyncEngine, label: str) -> None:
+def ticket_list(
+    sessions: async_sessionmaker[AsyncSession],
+) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """The agents' list (/console/tickets) as the page reads it, filter by filter."""
+    tickets = TicketList(sessions)
+
+    async def deep() -> Any:
+        page = await tickets.page(Filters())
+        for _ in range(20):
+            page = await tickets.page(Filters(), page.next_cursor)
+        return page
+
+    return {
+        "tickets, page 1": lambda: tickets.page(Filters()),
+        "tickets, page 21": deep,
+        "tickets, status": lambda: tickets.page(Filters(status="escalated")),
+        "tickets, channel": lambda: tickets.page(Filters(channel="whatsapp")),
+        "tickets, overdue": lambda: tickets.page(Filters(clock="overdue")),
+        "tickets, language": lambda: tickets.page(Filters(language="it")),
+    }
+
+
+async def measure(engine: AsyncEngine, label: str, *, agents: bool = False) -> None:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     stats = DashboardStats(sessions, VirtualClock(NOW), ZONE)
     print(f"\n{label}")
-    for name, run in {**parts(sessions), "the whole page's read": stats.read}.items():
+    runs = {**parts(sessions), "the whole page's read": stats.read}
+    if agents:
+        runs |= ticket_list(sessions)
+    for name, run in runs.items():
         median, worst = await timed(run)
         print(f"  {name:24} {median:8.1f} ms median  {worst:8.1f} ms worst of {RUNS}")
 
@@ -138,7 +165,7 @@ async def main() -> None:
             print(f"{TICKETS:,} tickets, filled in {seconds:.1f} s")
             daily = await DashboardStats(async_sessionmaker(engine), VirtualClock(NOW), ZONE).read()
             print(f"  (the 14 daily buckets hold {daily.daily.total():,} messages)")
-            await measure(engine, "as migrated")
+            await measure(engine, "as migrated", agents=True)
             async with engine.begin() as connection:
                 found = await connection.scalar(text("SELECT to_regclass(:name)"), {"name": INDEX})
                 if found is not None:

@@ -25,6 +25,7 @@ from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, Decision, InboundMessage
 from bot.staff.accounts import Role
 from bot.store.models import Ticket
+from bot.tickets import lifecycle
 from tests.conftest import START
 from tests.helpers import staff_token, stored_messages
 
@@ -269,3 +270,15 @@ async def test_the_largest_after_lists_nothing(client: Client, runtime: Runtime)
     response = await client.get(f"/api/v1/moderation/items?after={2**63 - 1}", headers=moderator)
     assert response.status == 200
     assert (await response.json())["items"] == []
+
+
+@pytest.mark.parametrize(
+    "ref", ["C-2026-000001\x00", "\x00", "C-2026-00000\udcff", "c-2026-0000011' OR 1=1"]
+)
+async def test_a_reference_with_nul_or_bad_bytes_is_no_ticket_not_a_crash(
+    runtime: Runtime, ref: str
+) -> None:
+    async with runtime.sessions() as session:
+        assert await lifecycle.by_ref(session, ref) is None
+    allowance = await runtime.lookup.request_link(ref, "a@example.it", "127.0.0.1")
+    assert allowance.allowed

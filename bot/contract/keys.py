@@ -156,7 +156,9 @@ class Keys:
     def limit(self, name: str, subject: str, window: int) -> str:
         """A limiter's counter for one subject and window (bot.contract.limits). The subject is
         hashed: an address or a looked-up email never appears in a key name."""
-        digest = hashlib.blake2b(subject.encode(), digest_size=12).hexdigest()
+        digest = hashlib.blake2b(
+            subject.encode("utf-8", "surrogatepass"), digest_size=12
+        ).hexdigest()
         return f"{self.prefix}:limit:{name}:{digest}:{window}"
 
     @property

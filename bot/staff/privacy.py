@@ -16,7 +16,6 @@ stores' files (SQLite's write-ahead log, Valkey's append-only file) so no old co
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,18 +39,19 @@ from bot.store.models import (
     TicketEvent,
     table_of,
 )
+from bot.tickets import lifecycle
 from bot.tickets.identity import normalize_address
 from moderation.throttle import Throttle
 
-_REF = re.compile(r"^C-\d{4}-\d{6,}$", re.IGNORECASE)
 ERASED = "erased"
 
 
 async def find_customer(session: AsyncSession, who: str) -> int:
     """`who`: a ticket reference, `channel:address`, or an email address."""
     who = who.strip()
-    if _REF.fullmatch(who):
-        found = await session.scalar(select(Ticket.customer_id).where(Ticket.ref == who.upper()))
+    if lifecycle.REF.fullmatch(who.upper()):
+        ticket = await lifecycle.by_ref(session, who)
+        found = ticket.customer_id if ticket is not None else None
     else:
         channel_name, _, address = who.partition(":") if ":" in who else ("email", "", who)
         try:

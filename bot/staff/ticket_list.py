@@ -14,7 +14,6 @@ reply owed, sent, failed or waiting for another channel.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contract.domain import OPEN_STATUSES, Channel, TicketStatus
 from bot.store.models import Customer, Identity, Message, OutboxReply, Ticket, TicketEvent
+from bot.tickets import lifecycle
 from bot.tickets.lifecycle import TRANSITIONS
 
 STATUSES = tuple(s.value for s in TicketStatus)
@@ -33,7 +33,7 @@ CATEGORIES = ("product", "service", "unknown")
 CLOCKS = ("at_risk", "overdue")
 PAGE_SIZE = 25
 THREAD_LIMIT = 500  # a flood can give a ticket thousands: the first and the latest show
-REF = re.compile(r"C-[0-9]{4}-[0-9]{6,19}")
+REF = lifecycle.REF
 _ListQuery = Select[Ticket, str, str]
 # Written out as literals, in models' order, so that the partial indexes' conditions
 # (models.AT_RISK, models.OVERDUE) are seen to hold by either database's planner.

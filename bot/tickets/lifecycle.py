@@ -6,6 +6,7 @@ unique on (ticket, state_version), which is what makes "one reply per change" ho
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -176,8 +177,16 @@ def _topic(found: Found, category: str | None) -> str:
     return f"category:{category}"
 
 
+# What a reference looks like (bot.tickets.lifecycle.number writes them): anything else is
+# no ticket, and never reaches a query (a NUL byte is an error in PostgreSQL).
+REF = re.compile(r"C-[0-9]{4}-[0-9]{6,19}")
+
+
 async def by_ref(session: AsyncSession, ref: str) -> Ticket | None:
-    return await session.scalar(select(Ticket).where(Ticket.ref == ref.strip().upper()))
+    ref = ref.strip().upper()
+    if not REF.fullmatch(ref):
+        return None
+    return await session.scalar(select(Ticket).where(Ticket.ref == ref))
 
 
 async def appealable(session: AsyncSession, customer_id: int, found: Found) -> Ticket | None:

@@ -91,7 +91,7 @@ class TicketViews:
         if "@" not in email or not ref:
             return None
         async with self._sessions() as session:
-            ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
+            ticket = await lifecycle.by_ref(session, ref)
             if ticket is None:
                 return None
             owned = await session.scalar(

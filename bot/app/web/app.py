@@ -25,6 +25,7 @@ from bot.app.web import (
     console_users,
     moderation,
     sso,
+    tickets_api,
     unavailable,
 )
 from bot.app.web.console_pages import ConsolePages, static_routes
@@ -80,6 +81,7 @@ def make_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(api.routes)
     app.router.add_routes(moderation.routes)
+    app.router.add_routes(tickets_api.routes)
     app.router.add_routes(console.routes)
     app.router.add_routes(console_moderation.routes)
     app.router.add_routes(console_tickets.routes)
