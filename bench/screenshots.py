@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from playwright.async_api import async_playwright
 
+from bot.app import channel_setup
 from bot.app.config import Settings
 from bot.app.runtime import Runtime, open_runtime
 from bot.app.web.app import make_app
@@ -95,7 +96,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clock = VirtualClock(START)
         captured: dict[int, OutboundReply] = {}
-        settings = Settings(data_dir=Path(tmp), database_url=None, redis_url=None)
+        settings = Settings(data_dir=Path(tmp), database_url=None, redis_url=None, smtp_listen="")
         senders = capture_senders(captured)
         async with open_runtime(settings, clock=clock, senders=senders) as runtime:
             ref = await _seed(runtime, clock)
@@ -103,7 +104,7 @@ async def main() -> None:
             await Accounts(runtime.sessions, runtime.clock).add(
                 "anna", Role.ADMIN, password=password, actor="docs"
             )
-            runner = web.AppRunner(make_app(runtime))
+            runner = web.AppRunner(make_app(runtime, plugs=channel_setup.plugs(runtime)))
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()

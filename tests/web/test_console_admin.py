@@ -427,3 +427,15 @@ async def test_an_admin_exports_and_erases_a_customer_and_the_log_names_them(
         ("dpo", "privacy.erase"),
         ("dpo", "privacy.export"),
     ]
+
+
+async def test_the_navigation_marks_the_page_and_its_parent_only(
+    client: Client, moderated: Runtime
+) -> None:
+    await signed_in_as(client, moderated, Role.ADMIN)
+    queue = await (await client.get("/console/moderation")).text()
+    deeper = await (await client.get("/console/tickets/C-2026-999999")).text()
+
+    current = re.compile(r'<a href="([^"]+)" aria-current="page">')
+    assert current.findall(queue) == ["/console/moderation"]
+    assert current.findall(deeper) == ["/console/tickets"]

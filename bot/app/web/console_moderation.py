@@ -174,11 +174,14 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     queue, last = _queue(request), -1
-    while True:
-        pending = await queue.pending_count()
-        if pending != last:
-            await response.write(f"data: {json.dumps({'pending': pending})}\n\n".encode())
-            last = pending
-        else:
-            await response.write(b": still here\n\n")
-        await asyncio.sleep(EVENTS_EVERY_S)
+    try:
+        while True:
+            pending = await queue.pending_count()
+            if pending != last:
+                await response.write(f"data: {json.dumps({'pending': pending})}\n\n".encode())
+                last = pending
+            else:
+                await response.write(b": still here\n\n")
+            await asyncio.sleep(EVENTS_EVERY_S)
+    except ConnectionResetError:  # the page was closed: not an outage
+        return response

@@ -86,7 +86,7 @@ class ConsolePages:
     ) -> web.Response:
         role = staff.role if staff is not None else None
         nav = [
-            (path, label, request.path == path or request.path.startswith(path + "/"))
+            (path, label, _current(path, request.path))
             for path, label, needed in NAVIGATION
             if role is not None and role >= needed
         ]
@@ -96,6 +96,12 @@ class ConsolePages:
         return web.Response(
             text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS
         )
+
+
+def _current(item: str, path: str) -> bool:
+    """The navigation item of this page: its own, or its parent's (a ticket is under
+    Tickets); the dashboard is /console only, not the parent of every page."""
+    return path == item or (item != "/console" and path.startswith(item + "/"))
 
 
 def static_routes() -> list[web.RouteDef]:
