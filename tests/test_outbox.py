@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from bot.app.runtime import Runtime
 from bot.contract.clock import VirtualClock
-from bot.contract.domain import Channel
+from bot.contract.domain import Channel, OutboundReply, SendResult
 from bot.stages.outbox import LEASE, Sender
-from bot.store.models import OutboxReply
-from tests.helpers import FlakySender, complaint
+from bot.store.models import OutboxReply, TicketEvent
+from tests.helpers import FlakySender, complaint, outbox_rows
 
 BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
 
@@ -67,11 +69,11 @@ async def test_attempts_run_out_into_failed(runtime: Runtime, clock: VirtualCloc
     assert (await outbox_row(runtime)).status == "failed"
 
 
-async def test_a_send_interrupted_mid_flight_is_not_repeated(
+async def test_a_send_interrupted_mid_flight_is_not_repeated_but_shown_as_uncertain(
     runtime: Runtime, clock: VirtualClock
 ) -> None:
     await owe_one(runtime, clock)
-    async with runtime.sessions.begin() as session:  # a sender leased it, then died
+    async with runtime.sessions.begin() as session:  # handed to its channel, then the end
         await session.execute(
             update(OutboxReply).values(status="sending", lease_until=clock.now() + LEASE)
         )
@@ -81,9 +83,51 @@ async def test_a_send_interrupted_mid_flight_is_not_repeated(
     clock.set(clock.now() + LEASE + timedelta(seconds=1))
     assert await sender.run_once() == 0
     row = await outbox_row(runtime)
-    assert row.status == "failed"
-    assert "not retried" in row.last_error
+    assert row.status == "uncertain"
+    assert "may have been delivered" in row.last_error
     assert flaky.attempts == []
+    assert (await sender.counts())["uncertain"] == 1
+    async with runtime.sessions() as session:
+        notes = list(await session.scalars(select(TicketEvent.note)))
+    assert any("uncertain" in note for note in notes)
+
+
+async def test_a_sender_that_dies_leaves_what_it_never_attempted_to_the_next(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    """Issue 15, 6: a crash left every claimed row `failed`, attempted or not."""
+    for n in range(4):
+        await runtime.ingest.accept(
+            complaint(f"c{n}@example.it", f"Inverter {n} rotto.", clock.now())
+        )
+    await runtime.worker.drain()
+    handed = asyncio.Event()
+
+    class DiesHandingOver:
+        channel = Channel.EMAIL
+
+        async def send(self, reply: OutboundReply) -> SendResult:
+            handed.set()
+            await asyncio.Event().wait()  # the process dies here, the reply in the channel
+            return SendResult(ok=True)
+
+    dying = asyncio.create_task(
+        Sender(runtime.sessions, {Channel.EMAIL: DiesHandingOver()}, clock).run_once()
+    )
+    await handed.wait()
+    dying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+
+    clock.set(clock.now() + LEASE + timedelta(seconds=1))
+    healthy = FlakySender(Channel.EMAIL, failures=0)
+    assert await Sender(runtime.sessions, {Channel.EMAIL: healthy}, clock).run_once() == 3
+
+    rows = {r.id: r.status for r in await outbox_rows(runtime)}
+    resent = {a.outbox_id for a in healthy.attempts}
+    assert len(resent) == 3  # the three never attempted went, once each
+    assert {rows[i] for i in resent} == {"sent"}
+    assert [s for i, s in rows.items() if i not in resent] == ["uncertain"]
 
 
 async def test_channels_without_an_adapter_keep_their_replies_pending(

@@ -8,11 +8,12 @@ ticket: every identity is one its channel proved, and a sender that only claims 
 another customer has tickets of its own (bot.tickets.identity), so no reply carries one
 customer's ticket to someone else.
 
-A sending pass claims a batch of due rows (leased), sends them one by one, and marks
-them sent or failed together, at least every second of sending. A row whose
-lease ran out (the sender died mid-send) is not retried but marked for staff:
-the reply may have left, and the policy prefers a missing reply a human can see
-to a double.
+A sending pass claims a batch of due rows (leased: `claimed`), marks each one `sending`
+just before handing it to its channel, and marks them sent or failed together, at least
+every second of sending. When a lease runs out (the sender died), a row still `claimed`
+was never attempted and is due again; a row `sending` may have left, so it is not
+retried but marked `uncertain`, noted on its ticket and counted for staff: the policy
+prefers a missing reply a human can see to a double.
 
 Whatever else happens, one inbox gets at most `daily_cap` replies in 24 hours,
 whatever the channels that reached it (the last guard against a mail loop; two
@@ -58,6 +59,7 @@ SETTLE_EVERY_S = 1.0  # the most sending a crash can leave marked "interrupted"
 _OUTBOX = table_of(OutboxReply)
 # A reply owed outside Meta's window that no other channel could carry: staff reach them.
 NEEDS_OTHER_CHANNEL = "needs_other_channel"
+UNCERTAIN = "uncertain"  # handed to its channel by a sender that died: may or may not have left
 _NO_WINDOW = (Channel.EMAIL, Channel.TELEGRAM)  # channels that may write to a customer any time
 
 Address = tuple[str, str]  # (channel, address as the outbox holds it)
@@ -239,6 +241,7 @@ class Sender:
         settled = time.monotonic()
         for item in claimed:
             with bind(outbox_id=item.reply.outbox_id, ticket_ref=item.reply.ticket_ref or None):
+                await self._attempting(item.reply.outbox_id)
                 result = await self._send(item.reply, sent_today[item.reply.to])
             if result.ok:
                 sent_today[result.delivered_to or item.reply.to] += 1
@@ -284,7 +287,7 @@ class Sender:
             await session.execute(
                 update(_OUTBOX)
                 .where(_OUTBOX.c.id.in_([r.id for r in rows]))
-                .values(status="sending", lease_until=now + LEASE)
+                .values(status="claimed", lease_until=now + LEASE)
             )
             addresses = sorted({(r.channel, r.address) for r in rows})
             latest = await _latest_messages(session, addresses)
@@ -311,6 +314,14 @@ class Sender:
             for r in rows
         ]
         return claimed, sent_today
+
+    async def _attempting(self, outbox_id: int) -> None:
+        """Written before the hand-over: after a crash, what was never attempted goes out,
+        and only what was in the channel's hands is uncertain."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(_OUTBOX).where(_OUTBOX.c.id == outbox_id).values(status="sending")
+            )
 
     async def _send(self, reply: OutboundReply, sent_today: int) -> SendResult:
         if sent_today >= self._daily_cap:
@@ -455,10 +466,11 @@ class Sender:
         async with self._sessions() as session:
             found = await session.execute(
                 select(OutboxReply.status, func.count())
-                .where(OutboxReply.status.in_([NEEDS_OTHER_CHANNEL, "failed"]))
+                .where(OutboxReply.status.in_([NEEDS_OTHER_CHANNEL, "failed", UNCERTAIN]))
                 .group_by(OutboxReply.status)
             )
-            return {NEEDS_OTHER_CHANNEL: 0, "failed": 0, **{row[0]: row[1] for row in found}}
+            counted = {NEEDS_OTHER_CHANNEL: 0, "failed": 0, UNCERTAIN: 0}
+            return {**counted, **{row[0]: row[1] for row in found}}
 
     async def under_cap(self, inbox: Inbox) -> bool:
         """Whether `inbox` may get one more reply today (a channel that delivers somewhere
@@ -479,15 +491,37 @@ class Sender:
 
 
 async def _expire_leases(session: AsyncSession, now: datetime) -> None:
+    """A dead sender's rows: never attempted, due again; attempted, uncertain (noted on
+    their tickets for staff)."""
     await session.execute(
         update(_OUTBOX)
-        .where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now)
-        .values(
-            status="failed",
-            lease_until=None,
-            last_error="interrupted while sending; not retried to avoid a double reply",
-        )
+        .where(_OUTBOX.c.status == "claimed", _OUTBOX.c.lease_until < now)
+        .values(status="pending", lease_until=None)
     )
+    lost = (
+        await session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now)
+            .values(
+                status=UNCERTAIN,
+                lease_until=None,
+                last_error="the sender stopped while handing it over: it may have been "
+                "delivered; not retried, to avoid a double reply",
+            )
+            .returning(_OUTBOX.c.ticket_id, _OUTBOX.c.channel)
+        )
+    ).all()
+    for ticket_id, channel in lost:
+        if ticket_id is not None:
+            session.add(
+                _event(
+                    ticket_id,
+                    await _state(session, ticket_id),
+                    f"reply on {channel} uncertain: the sender stopped while handing it over; "
+                    "check with the customer",
+                    now,
+                )
+            )
 
 
 async def _note_on_tickets(

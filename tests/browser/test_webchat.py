@@ -154,7 +154,7 @@ async def sent_replies(runtime: Runtime) -> list[tuple[int, str]]:
     async with asyncio.timeout(20):
         while True:
             listed = await rows()
-            if all(status not in {"pending", "sending"} for _, status in listed):
+            if all(status not in {"pending", "claimed", "sending"} for _, status in listed):
                 return listed
             await asyncio.sleep(0.05)  # a database has no event to await
 

@@ -350,7 +350,7 @@ async def test_reply_past_the_human_agent_week_needs_another_channel_and_is_note
     [reply] = await outbox_rows(runtime)
     assert reply.status == "needs_other_channel"
     assert "outside the 24-hour messaging window" in (reply.last_error or "")
-    assert await runtime.sender.counts() == {"needs_other_channel": 1, "failed": 0}
+    assert await runtime.sender.counts() == {"needs_other_channel": 1, "failed": 0, "uncertain": 0}
     async with runtime.sessions() as session:
         notes = list(
             await session.scalars(
