@@ -246,6 +246,9 @@ async def test_the_ingest_api_answers_503_with_retry_after_and_what_it_stored_is
         assert down.headers["Retry-After"] == "5"
         assert "error" in await down.json()
         assert await decisions(runtime) == {None: 1}  # stored before the stream failed
+        unready = await client.get("/readyz")
+        assert unready.status == 503
+        assert (await unready.json())["redis"].startswith("unavailable")
 
         redis_server.start()
         retried = await client.post("/api/v1/messages", json=payload, headers=headers)

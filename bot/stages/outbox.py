@@ -216,6 +216,7 @@ class Sender:
         self._clock = clock
         self._max_attempts = max_attempts
         self._daily_cap = daily_cap
+        self.state = "not running in this process"  # how its loop goes (/readyz)
 
     def register(self, senders: Mapping[Channel, ReplySender]) -> None:
         """Add channels' adapters once they are built (after the runtime they feed)."""
@@ -480,14 +481,24 @@ class Sender:
         return sent[inbox] < self._daily_cap
 
     async def run(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
+        """Pass after pass until `stop`; an outage is waited out, longer each time (capped),
+        and `state` says how it goes (/readyz)."""
+        failures = 0
+        self.state = "running"
         while not stop.is_set():
             try:
-                if await self.run_once():
+                sent = await self.run_once()
+                failures, self.state = 0, "running"
+                if sent:
                     continue
-            except Exception:
-                log.exception("sender pass failed")
+            except Exception as exc:
+                failures += 1
+                self.state = f"failing ({type(exc).__name__}), retrying"
+                log.warning("sender pass failed (%s: %s)", type(exc).__name__, exc)
+            wait = interval_s if not failures else min(30.0, interval_s * 2.0**failures)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+        self.state = "stopped"
 
 
 async def _expire_leases(session: AsyncSession, now: datetime) -> None:

@@ -73,6 +73,7 @@ class Worker:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.on_outcomes: Callable[[list[Outcome]], Awaitable[None]] | None = None
+        self.state = "not running in this process"  # how its loop goes (/readyz)
 
     async def run_once(self, *, block: bool = True, claim: bool = False) -> list[Outcome]:
         return await self._finish(await self._read(block=block, claim=claim))
@@ -121,6 +122,7 @@ class Worker:
         failures, last_claim, claim_more = 0, 0.0, False
         ahead: asyncio.Task[_Read] | None = None
         try:
+            self.state = "starting"
             if await self._ensure_group(stop) and ingest is not None:
                 # A new group: a first start, or a Redis that lost its data while no worker
                 # ran. What the database holds undecided must be on the stream again.
@@ -136,6 +138,7 @@ class Worker:
                     if read.entries and not stop.is_set() and not claim_more:
                         ahead = asyncio.create_task(self._read(block=True, claim=False))
                     await self._finish(read)
+                    self.state = "running"
                     if failures:
                         failures = 0
                         log.warning("worker recovered; handing on what was stored meanwhile")
@@ -145,6 +148,7 @@ class Worker:
                     raise
                 except Exception as exc:
                     failures += 1
+                    self.state = f"failing ({type(exc).__name__}), retrying"
                     await _dropped(ahead)
                     ahead = None
                     log.warning(
@@ -157,6 +161,7 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=backoff(failures))
         finally:
+            self.state = "stopped"
             await _dropped(ahead)  # its entries stay pending, for XAUTOCLAIM
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

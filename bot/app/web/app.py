@@ -24,6 +24,7 @@ from bot.app.web import (
     console_tickets,
     console_users,
     moderation,
+    observability,
     sso,
     tickets_api,
     unavailable,
@@ -72,13 +73,14 @@ def make_app(
     """
     app = web.Application(
         client_max_size=runtime.settings.max_body_bytes,
-        middlewares=[unavailable.outages, console.forbidden_pages],
+        middlewares=[observability.measured, unavailable.outages, console.forbidden_pages],
     )
     app[RUNTIME] = runtime
     app[PLUGS] = list(plugs)
     app[STAFF] = StaffAuth(runtime)
     app[CONSOLE] = ConsolePages(runtime.policy.current.sla.timezone)
     app.router.add_get("/healthz", healthz)
+    observability.install(app, runtime)
     app.router.add_routes(api.routes)
     app.router.add_routes(moderation.routes)
     app.router.add_routes(tickets_api.routes)
