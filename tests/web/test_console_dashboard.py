@@ -17,17 +17,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
 
-from bot.app.config import Settings
-from bot.app.runtime import Runtime, open_runtime
+from bot.app.runtime import Runtime
 from bot.app.web.app import make_app
 from bot.contract.clock import VirtualClock
-from bot.contract.domain import Channel, Decision, OutboundReply
+from bot.contract.domain import Channel, Decision
 from bot.staff.accounts import Role
 from bot.staff.dashboard_stats import day_edges, hour_edges
 from bot.store.models import Ticket
-from channels.capture import capture_senders
 from tests.conftest import START
-from tests.helpers import KeywordClassifier, complaint, staff_account
+from tests.helpers import complaint, staff_account
 from tests.web.test_console_auth import PASSWORD, sign_in
 
 Client = TestClient[Any, Any]
@@ -36,22 +34,6 @@ RUDE = "you idiots, my inverter is broken again"
 EVIL = "<script>x</script>@evil.test"
 DAY2 = START + timedelta(days=2)  # 2026-11-04 08:00 UTC, 09:00 in Rome
 NOW = DAY2 + timedelta(hours=3)  # 12:00 in Rome: the page is read then
-
-
-@pytest.fixture
-async def moderated(
-    settings: Settings, clock: VirtualClock, captured: dict[int, OutboundReply]
-) -> AsyncIterator[Runtime]:
-    """A runtime whose classifier holds what says 'idiots': a flagged rate to show."""
-    async with open_runtime(
-        settings,
-        clock=clock,
-        classifier=KeywordClassifier("idiots"),
-        senders=capture_senders(captured, now=clock.now),
-    ) as runtime:
-        yield runtime
-        async for key in runtime.redis.scan_iter(match=runtime.keys.pattern, count=500):
-            await runtime.redis.delete(key)
 
 
 @pytest.fixture

@@ -10,31 +10,16 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.app.config import Settings
-from bot.app.runtime import Runtime, open_runtime
+from bot.app.runtime import Runtime
 from bot.app.web.app import make_app
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import Decision, OutboundReply
 from bot.staff.accounts import Accounts, Role
 from bot.store.models import AuditEntry
-from channels.capture import capture_senders
-from tests.helpers import KeywordClassifier, complaint, staff_token
+from tests.helpers import complaint, staff_token
 
 INGEST = {"Authorization": "Bearer test-token"}  # the api_token the `settings` fixture sets
 RUDE = "Il mio inverter è rotto di nuovo, idiots!"
-
-
-@pytest.fixture
-async def moderated(
-    settings: Settings, clock: VirtualClock, captured: dict[int, OutboundReply]
-) -> AsyncIterator[Runtime]:
-    async with open_runtime(
-        settings,
-        clock=clock,
-        classifier=KeywordClassifier("idiots"),
-        senders=capture_senders(captured),
-    ) as runtime:
-        yield runtime
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.app.web.api import problem, read_json_object
 from bot.app.web.keys import RUNTIME, STAFF
 from bot.contract.errors import IntakeError
-from bot.staff.accounts import Role
+from bot.staff.accounts import Role, Staff
 from bot.staff.desk import TicketChanged, parse_status
 from bot.staff.ticket_list import REF, Filters, TicketList
 from bot.tickets import lifecycle
@@ -71,10 +71,9 @@ async def get_ticket(request: web.Request) -> web.Response:
     return web.json_response(_json(record))
 
 
-@routes.post("/api/v1/tickets/{ref}/status")
-async def change_status(request: web.Request) -> web.Response:
-    """Body: {"status": ..., "note": ..., "new_resolve_date": "YYYY-MM-DD" (optional),
-    "state_version": N (optional: refused with 409 if the ticket moved on since)}."""
+async def _change_asked(request: web.Request) -> tuple[Staff, dict[str, Any], str] | web.Response:
+    """Who asks (an agent's token or higher), the JSON body, and a ticket that exists;
+    or the answer that says which of them is missing."""
     if isinstance(staff := await request.app[STAFF].api(request, Role.AGENT), web.Response):
         return staff
     body = await read_json_object(request)
@@ -83,6 +82,17 @@ async def change_status(request: web.Request) -> web.Response:
     ref = request.match_info["ref"][:40]
     if not await _exists(request, ref):
         return problem(404, _NOT_FOUND)
+    return staff, body, ref
+
+
+@routes.post("/api/v1/tickets/{ref}/status")
+async def change_status(request: web.Request) -> web.Response:
+    """Body: {"status": ..., "note": ..., "new_resolve_date": "YYYY-MM-DD" (optional),
+    "state_version": N (optional: refused with 409 if the ticket moved on since)}."""
+    asked = await _change_asked(request)
+    if isinstance(asked, web.Response):
+        return asked
+    staff, body, ref = asked
     try:
         status, note = parse_status(str(body.get("status", ""))), body.get("note", "")
         if not isinstance(note, str):
@@ -115,14 +125,10 @@ async def change_status(request: web.Request) -> web.Response:
 @routes.post("/api/v1/tickets/{ref}/notes")
 async def add_note(request: web.Request) -> web.Response:
     """Body: {"note": ...}: for staff only, never told to the customer."""
-    if isinstance(staff := await request.app[STAFF].api(request, Role.AGENT), web.Response):
-        return staff
-    body = await read_json_object(request)
-    if isinstance(body, web.Response):
-        return body
-    ref = request.match_info["ref"][:40]
-    if not await _exists(request, ref):
-        return problem(404, _NOT_FOUND)
+    asked = await _change_asked(request)
+    if isinstance(asked, web.Response):
+        return asked
+    staff, body, ref = asked
     note = body.get("note", "")
     try:
         if not isinstance(note, str):
