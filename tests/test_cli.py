@@ -27,6 +27,34 @@ def cli(
     )
 
 
+def test_staff_accounts_and_tokens_from_the_command_line(tmp_path: Path) -> None:
+    added = cli(
+        tmp_path,
+        "users",
+        "add",
+        "luca",
+        "--role",
+        "moderator",
+        "--password-stdin",
+        stdin="a long enough passphrase\n",
+    )
+    generated = cli(tmp_path, "users", "add", "anna", "--role", "admin")
+    short = cli(tmp_path, "users", "add", "eve", "--role", "agent", "--password-stdin", stdin="x\n")
+    token = cli(tmp_path, "users", "token", "luca", "--label", "ci")
+    cli(tmp_path, "users", "disable", "anna")
+    listed = cli(tmp_path, "users", "list").stdout
+    tokens = cli(tmp_path, "users", "tokens", "luca").stdout
+
+    assert (added.returncode, added.stdout) == (0, "")  # a given password is not printed
+    assert generated.stdout.startswith("password for anna: ")
+    assert (short.returncode, "12 to 1024 characters" in short.stderr) == (2, True)
+    assert token.stdout.startswith("itk_")
+    assert "anna" in listed
+    assert "(disabled)" in listed.split("anna")[1].splitlines()[0]
+    assert "ci" in tokens
+    assert token.stdout.strip() not in tokens
+
+
 def test_channels_can_be_listed_enabled_and_disabled(tmp_path: Path) -> None:
     listed = cli(tmp_path, "channels", "list")
     assert listed.returncode == 0, listed.stderr
@@ -49,6 +77,9 @@ def test_channels_can_be_listed_enabled_and_disabled(tmp_path: Path) -> None:
         (("status", "C-2026-999999", "resolved"), "no ticket"),
         (("status", "C-2026-999999", "teleported"), "unknown status"),
         (("replay", "/nonexistent/scenario.jsonl"), "No such file"),
+        (("users", "add", "<b>", "--role", "admin"), "a user name is"),
+        (("users", "role", "nobody", "admin"), "no user 'nobody'"),
+        (("users", "revoke", "99"), "no token 99"),
     ],
 )
 def test_bad_admin_input_is_a_clear_error(

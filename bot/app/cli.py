@@ -28,6 +28,7 @@ from bot.app.runtime import open_runtime, run_worker, toxicity_config
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, OutboundReply
 from bot.contract.errors import IntakeError
+from bot.contract.ports import NoClassifier
 from bot.rules.policy import tunable_names
 from bot.staff import privacy as privacy_data
 from bot.staff.accounts import Accounts, Role
@@ -208,7 +209,7 @@ def _is_json(value: str) -> bool:
 async def users(settings: Settings, args: argparse.Namespace, password: str | None) -> None:
     """Staff accounts; a password is read from stdin (--password-stdin) or generated and
     printed once; a token is printed once and kept only as its hash."""
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, classifier=NoClassifier()) as runtime:  # no scoring here
         accounts = Accounts(runtime.sessions, runtime.clock)
         match args.action:
             case "add" | "password":
