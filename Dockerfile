@@ -1,5 +1,9 @@
-# The distributed deployment: one image, run as `serve` (web) or `worker`.
+# The distributed deployment: one image, run as `serve` (web) or `worker` (compose.yaml).
+# --build-arg WITH_ML=1 adds Detoxify with the CPU build of torch (its weights are not in
+# the image: mount them and set INTAKE_DETOXIFY_CHECKPOINT, or let `auto` use the lexicon).
 FROM python:3.11-slim
+ARG WITH_ML=0
+ARG TORCH=2.13.0
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     INTAKE_HTTP_HOST=0.0.0.0 INTAKE_HTTP_PORT=8080 INTAKE_DATA_DIR=/data
@@ -11,7 +15,11 @@ COPY moderation ./moderation
 RUN pip install --no-cache-dir "babel>=2.16" \
     && pybabel -q compile -d bot/text/locales -D core \
     && pybabel -q compile -d channels/locales -D channels \
-    && pip install --no-cache-dir . && useradd --system --home /data intake \
+    && if [ "$WITH_ML" = "1" ]; then \
+         pip install --no-cache-dir "torch==$TORCH" --index-url https://download.pytorch.org/whl/cpu \
+         && pip install --no-cache-dir ".[ml]" "torch==$TORCH"; \
+       else pip install --no-cache-dir .; fi \
+    && useradd --system --home /data intake \
     && mkdir -p /data && chown intake /data
 USER intake
 VOLUME /data
