@@ -146,6 +146,7 @@ class Digests:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
+        self.state = "not running in this process"  # how its loop goes (/readyz)
 
     async def run_once(self) -> Sent:
         """Send what is due as of the clock's now."""
@@ -158,10 +159,13 @@ class Digests:
         while not stop.is_set():
             try:
                 await self.run_once()
-            except Exception:
+                self.state = "running"
+            except Exception as exc:
+                self.state = f"failing ({type(exc).__name__}), retrying"
                 log.exception("digests failed; trying again at the next interval")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        self.state = "stopped"
 
     # --- moderators --------------------------------------------------------------------------
 

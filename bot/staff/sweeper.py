@@ -75,6 +75,7 @@ class Sweeper:
         self._clock = clock
         self.erase = erase  # set by the wiring, which alone knows every channel's traces
         self._batch = batch
+        self.state = "not running in this process"  # how its loop goes (/readyz)
 
     async def sweep(self) -> Swept:
         """One pass as of now, until nothing is left to do."""
@@ -97,7 +98,9 @@ class Sweeper:
                         len(swept.overdue),
                         len(swept.erased),
                     )
-            except Exception:
+                self.state = "running"
+            except Exception as exc:
+                self.state = f"failing ({type(exc).__name__}), retrying"
                 log.exception("sweep failed; trying again at the next interval")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)

@@ -32,7 +32,7 @@ async def test_ready_with_every_part_and_each_loop_said(client: Client) -> None:
         "ok",
         "ok",
     )
-    assert set(body["loops"]) == {"policy_follower", "sender", "worker"}
+    assert set(body["loops"]) == {"policy_follower", "sender", "worker", "sweeper", "digests"}
 
 
 async def test_a_lost_consumer_group_makes_the_process_unready(

@@ -209,6 +209,8 @@ async def readyz(request: web.Request) -> web.Response:
         "policy_follower": "subscribed" if runtime.policy.subscribed.is_set() else "reconnecting",
         "sender": runtime.sender.state,
         "worker": runtime.worker.state,
+        "sweeper": runtime.sweeper.state,  # these two run in one process (a lease)
+        "digests": runtime.digests.state,
     }
     body = {
         "status": "ready" if ready else "unready",
