@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,6 +196,7 @@ class _Claimed:
     attempts: int  # before this one
     customer_id: int | None
     reply: OutboundReply
+    owed_at: datetime  # when the reply was owed: its latency ends when it is sent
 
     @property
     def address(self) -> Address:
@@ -217,6 +218,8 @@ class Sender:
         self._max_attempts = max_attempts
         self._daily_cap = daily_cap
         self.state = "not running in this process"  # how its loop goes (/readyz)
+        # Told, for each reply sent, how long it took from owed to sent (/metrics).
+        self.on_sent: Callable[[float], None] | None = None
 
     def register(self, senders: Mapping[Channel, ReplySender]) -> None:
         """Add channels' adapters once they are built (after the runtime they feed)."""
@@ -269,6 +272,7 @@ class Sender:
                     OutboxReply.text,
                     OutboxReply.language,
                     OutboxReply.human_agent,
+                    OutboxReply.created_at,
                     Ticket.ref,
                     Ticket.customer_id,
                 )
@@ -311,6 +315,7 @@ class Sender:
                     human_agent=r.human_agent,
                     **latest.get((r.channel, r.address), {}),
                 ),
+                r.created_at,
             )
             for r in rows
         ]
@@ -342,6 +347,10 @@ class Sender:
         if not done:
             return
         now = self._clock.now()
+        if self.on_sent is not None:
+            for item, result in done:
+                if result.ok:
+                    self.on_sent((now - item.owed_at).total_seconds())
         sent = [
             {
                 "b_id": item.reply.outbox_id,

@@ -22,7 +22,8 @@ The throttle remembers its verdict per message, so deciding again changes none.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -229,6 +230,8 @@ class Pipeline:
         self._policy = policy
         self._clock = clock
         self._default_language = default_language
+        # Told each batch's size and how long the classifier took over it (/metrics).
+        self.on_scored: Callable[[int, float], None] | None = None
 
     async def process(self, message_ids: Sequence[int]) -> list[Outcome]:
         """Decide every undecided message of the batch and commit once."""
@@ -237,7 +240,10 @@ class Pipeline:
     async def read(self, message_ids: Sequence[int]) -> Batch:
         async with self._session() as session:
             rows = await _undecided(session, message_ids)
+        begun = time.perf_counter()
         scores = await self._classifier.score([r.text for r in rows]) if rows else []
+        if rows and self.on_scored is not None:
+            self.on_scored(len(rows), time.perf_counter() - begun)
         detected = iter(language.detect_many([r.text for r in rows if not r.language]))
         return Batch(
             rows,

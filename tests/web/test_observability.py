@@ -51,6 +51,7 @@ async def test_metrics_count_answers_decisions_and_what_the_stores_hold(
     await client.get("/console/tickets/C-2026-000001")  # a pattern, not the raw path
     await runtime.ingest.accept(complaint("m@example.it", "Inverter rotto, ordine 1.", clock.now()))
     await runtime.worker.drain()
+    await runtime.sender.run_once()
 
     answer = await client.get("/metrics")
     text = await answer.text()
@@ -61,7 +62,9 @@ async def test_metrics_count_answers_decisions_and_what_the_stores_hold(
     assert 'route="/console/tickets/{ref}"' in text
     assert "C-2026-000001" not in text
     assert 'intake_messages_decided_total{decision="answered"} 1.0' in text
-    assert 'intake_outbox{status="pending"} 1.0' in text
+    assert 'intake_outbox{status="sent"} 1.0' in text
+    assert "intake_reply_latency_seconds_count 1.0" in text
+    assert "intake_classifier_seconds_count 1.0" in text
     assert "intake_stream_pending 0.0" in text
     assert "intake_moderation_pending 0.0" in text
     assert 'intake_tickets_late{mark="overdue"} 0.0' in text

@@ -6,7 +6,8 @@ each background loop of this process (the policy follower, the sender, the worke
 it runs here). A load balancer takes a process out while it answers 503.
 
 /metrics speaks Prometheus (prometheus-client): HTTP answers by route and status class
-with their latency, decisions taken in this process, and, read at each scrape from the
+with their latency, decisions taken in this process, the reply latency (owed to sent) of
+its sender and the classifier's time per batch, and, read at each scrape from the
 stores, the stream's pending entries and backlog, the outbox by state, the moderation
 queue, and open tickets at risk or overdue.
 """
@@ -49,6 +50,17 @@ class Metrics:
             "intake_http_request_seconds",
             "Time to answer, by route",
             ["route"],
+            registry=self.registry,
+        )
+        self.reply_latency = Histogram(
+            "intake_reply_latency_seconds",
+            "From a reply owed to it sent, by the sender in this process",
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+            registry=self.registry,
+        )
+        self.classifier = Histogram(
+            "intake_classifier_seconds",
+            "The toxicity classifier's time per batch, in this process's worker",
             registry=self.registry,
         )
         self.decided = Counter(
@@ -149,6 +161,8 @@ def install(app: web.Application, runtime: Runtime) -> None:
             await previous(outcomes)
 
     runtime.worker.on_outcomes = counted
+    runtime.sender.on_sent = metrics.reply_latency.observe
+    runtime.pipeline.on_scored = lambda _size, seconds: metrics.classifier.observe(seconds)
     app.router.add_routes(routes)
 
 
