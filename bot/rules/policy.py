@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -24,6 +23,7 @@ from bot.contract.domain import DEFAULT_ACCEPTED, Channel
 from bot.contract.errors import IntakeError, UnknownChannel
 from bot.contract.keys import Keys
 from bot.contract.ports import Scores
+from bot.contract.retry import backoff
 from bot.rules.sla import SlaPolicy
 from bot.store import audit
 from bot.store.models import ChannelSetting, PolicySetting
@@ -235,9 +235,7 @@ class PolicyStore:
                 failures += 1
                 self.subscribed.clear()
                 log.warning("policy announcements lost (%s); subscribing again", type(exc).__name__)
-                await asyncio.sleep(
-                    min(10.0, 0.25 * 2.0 ** min(failures, 6)) * random.uniform(0.5, 1.0)  # noqa: S311
-                )
+                await asyncio.sleep(backoff(failures))
 
     async def _follow_once(self) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)

@@ -36,7 +36,7 @@ from bot.rules.policy import Policy, PolicyStore
 from bot.rules.sla import add_business_days
 from bot.stages import outbox
 from bot.store.db import for_update_skip_locked
-from bot.store.models import Customer, Identity, Ticket, TicketEvent, table_of
+from bot.store.models import Customer, Identity, Ticket, table_of
 from bot.tickets import lifecycle, replies
 from bot.tickets.replies import Content
 from moderation.throttle import Throttle
@@ -218,14 +218,11 @@ class Sweeper:
             marked = _TICKETS.c.id.in_([t.id for t in found])
             await session.execute(update(_TICKETS).where(marked).values(at_risk_at=now))
             session.add_all(
-                TicketEvent(
-                    ticket_id=t.id,
-                    at=now,
-                    status=t.status,
-                    state_version=t.state_version,
-                    note=f"at risk: the resolve date {t.resolve_due:%Y-%m-%d} is near",
-                    actor=lifecycle.SYSTEM,
-                    told=False,
+                lifecycle.staff_note(
+                    t.id,
+                    (t.status, t.state_version),
+                    f"at risk: the resolve date {t.resolve_due:%Y-%m-%d} is near",
+                    now,
                 )
                 for t in found
             )

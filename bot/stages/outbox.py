@@ -47,10 +47,11 @@ from bot.contract.domain import (
 )
 from bot.contract.log_context import bind
 from bot.contract.ports import ReplySender
+from bot.contract.retry import backoff
 from bot.store.db import DIALECTS, for_update_skip_locked, insert_ignoring_conflicts
-from bot.store.models import Identity, Message, OutboxReply, Ticket, TicketEvent, table_of
+from bot.store.models import Identity, Message, OutboxReply, Ticket, table_of
 from bot.tickets.identity import normalize_address
-from bot.tickets.lifecycle import SYSTEM
+from bot.tickets.lifecycle import staff_note
 from bot.tickets.replies import NEUTRAL_TOPIC, Content
 
 log = logging.getLogger(__name__)
@@ -469,7 +470,9 @@ class Sender:
             )
         )
         if note:
-            session.add(_event(item.ticket_id, await _state(session, item.ticket_id), note, now))
+            session.add(
+                staff_note(item.ticket_id, await _state(session, item.ticket_id), note, now)
+            )
 
     async def counts(self) -> dict[str, int]:
         """Replies staff must look at, by status (`/healthz`)."""
@@ -504,7 +507,7 @@ class Sender:
                 failures += 1
                 self.state = f"failing ({type(exc).__name__}), retrying"
                 log.warning("sender pass failed (%s: %s)", type(exc).__name__, exc)
-            wait = interval_s if not failures else min(30.0, interval_s * 2.0**failures)
+            wait = interval_s if not failures else backoff(failures, cap_s=30.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
         self.state = "stopped"
@@ -534,7 +537,7 @@ async def _expire_leases(session: AsyncSession, now: datetime) -> None:
     for ticket_id, channel in lost:
         if ticket_id is not None:
             session.add(
-                _event(
+                staff_note(
                     ticket_id,
                     await _state(session, ticket_id),
                     f"reply on {channel} uncertain: the sender stopped while handing it over; "
@@ -561,7 +564,7 @@ async def _note_on_tickets(
     }
     session.add_all(
         [
-            _event(
+            staff_note(
                 ticket_id,
                 states[ticket_id],
                 f"reply on {item.reply.channel.value} not sent: {error}",
@@ -579,20 +582,6 @@ async def _state(session: AsyncSession, ticket_id: int) -> tuple[str, int]:
         )
     ).one()
     return row.status, row.state_version
-
-
-def _event(ticket_id: int, state: tuple[str, int], note: str, now: datetime) -> TicketEvent:
-    """A note for staff on the ticket's history (the customer is not told)."""
-    status, version = state
-    return TicketEvent(
-        ticket_id=ticket_id,
-        at=now,
-        status=status,
-        state_version=version,
-        actor=SYSTEM,
-        note=note[:2000],
-        told=False,
-    )
 
 
 async def _latest_messages(

@@ -453,18 +453,15 @@ class Pipeline:
             await self._appeal(session, turn, found, policy, known, opened, decided, open_)
         elif ticket is not None and _asks_status(row.text, found, ticket):
             turn.reply, turn.topic = replies.status_answer(ticket, now), replies.STATUS_TOPIC
-        elif (
-            ticket is None
-            and _asks_any_status(row.text)
-            and (latest := await tickets.appealable(session, turn.who.customer.id, found))
-        ):
+        elif ticket is None and _asks_any_status(row.text):
+            latest = await tickets.appealable(session, turn.who.customer.id, found)
+            if latest is None:
+                # Nothing of theirs to tell about: the answer a claimant gets, not a ticket.
+                turn.neutral, turn.reply = True, replies.status_unverified(self._language(turn))
+                return
             # A question about a complaint already decided: its status, not a new ticket.
             turn.ticket = latest
             turn.reply, turn.topic = replies.status_answer(latest, now), replies.STATUS_TOPIC
-        elif ticket is None and _asks_any_status(row.text):
-            # Nothing of theirs to tell about: the answer a claimant gets, not a new ticket.
-            turn.neutral, turn.reply = True, replies.status_unverified(self._language(turn))
-            return
         elif ticket is None:
             self._open(session, turn, found, policy, known, opened, choice.topic)
         elif ticket.status == TicketStatus.WAITING_CUSTOMER.value:

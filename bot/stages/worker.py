@@ -18,13 +18,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.contract.retry import backoff
 from bot.stages.ingest import Ingest
 from bot.stages.pipeline import Batch, Outcome, Pipeline
 from bot.stages.stream import Entry, Stream, lost_group
@@ -34,14 +34,6 @@ CLAIM_EVERY_S = 2.0  # how often to look for entries a dead worker left (until n
 MAINTAIN_EVERY_S = 3.0  # the stranded-message requeue's timer
 FORGET_EVERY_S = 60.0
 DEAD_AFTER_MS = 3_600_000  # a consumer idle this long, with nothing pending, is gone
-MAX_BACKOFF_S = 10.0
-
-
-def backoff(failures: int) -> float:
-    """Seconds before trying again after `failures` failures in a row: doubling, capped,
-    with jitter so that many workers do not hammer a recovering server together."""
-    ceiling: float = min(MAX_BACKOFF_S, 0.25 * 2.0 ** min(failures, 8))
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not a secret
 
 
 def default_consumer_name() -> str:

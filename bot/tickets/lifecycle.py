@@ -371,20 +371,29 @@ def change_status(
     )
 
 
+def staff_note(
+    ticket_id: int, state: tuple[str, int], note: str, now: datetime, actor: str = SYSTEM
+) -> TicketEvent:
+    """A note on the ticket's history for staff only, at its (status, state_version): no
+    change of state, so nothing is owed to the customer."""
+    status, version = state
+    return TicketEvent(
+        ticket_id=ticket_id,
+        at=now,
+        status=status,
+        state_version=version,
+        note=note[:2000],
+        actor=actor,
+        told=False,
+    )
+
+
 def add_note(
     session: AsyncSession, ticket: Ticket, *, note: str, actor: str, now: datetime
 ) -> None:
-    """A note for staff: no change of state, so nothing is owed to the customer."""
+    """A staff member's note on the ticket as it stands."""
     session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            at=now,
-            status=ticket.status,
-            state_version=ticket.state_version,
-            note=note,
-            actor=actor,
-            told=False,
-        )
+        staff_note(ticket.id, (ticket.status, ticket.state_version), note, now, actor=actor)
     )
 
 
