@@ -62,6 +62,22 @@ class Ask:
         return f"{self.ticket_id}:{self.topic}" if self.topic else str(self.ticket_id)
 
 
+@dataclass(frozen=True)
+class Fresh:
+    """A customer, or a ticket of one, that the batch asking the throttle has just created.
+
+    PostgreSQL never hands an id out twice, but SQLite reuses the ids of rows written in
+    a transaction that rolled back, while what the throttle wrote for them in Redis
+    stayed: a new customer would inherit a stranger's window and "already answered".
+    So their state is forgotten before the batch is decided.
+    """
+
+    customer_id: int
+    claims: int | None
+    ticket_id: int | None = None  # None: the customer is new, every key of theirs goes
+    message_ids: tuple[str, ...] = ()  # the batch's messages about the new ticket
+
+
 def _script(name: str) -> str:
     return resources.files("moderation").joinpath(name).read_text(encoding="utf-8")
 
@@ -100,6 +116,7 @@ class Throttle:
         self._keys = keys
         self._decide = redis.register_script(_script("throttle.lua"))
         self._answered = redis.register_script(_script("answered.lua"))
+        self._forget_ticket = redis.register_script(_script("forget_ticket.lua"))
 
     async def decide(
         self,
@@ -120,22 +137,42 @@ class Throttle:
             )
         )
 
-    async def decide_many(self, asks: Sequence[Ask], limits: ThrottleLimits) -> list[Verdict]:
+    async def decide_many(
+        self, asks: Sequence[Ask], limits: ThrottleLimits, fresh: Sequence[Fresh] = ()
+    ) -> list[Verdict]:
         """Each message as `decide` would, all in one round trip: the worker's whole batch.
 
         Every call stays one atomic script run, and Redis runs them in the order given, so
         a customer's messages are decided in their stream order, each seeing the last.
+        What `fresh` names is forgotten first, in the same round trip.
         """
         if not asks:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
+            for new in fresh:
+                await self._forget(new, pipe)
             for ask in asks:
                 await self._decide(
                     keys=self._keys.throttle(ask.customer_id, ask.claims),
                     args=_args(ask, limits),
                     client=pipe,
                 )
-            return [_verdict(reply) for reply in await pipe.execute()]
+            replies = await pipe.execute()
+            return [_verdict(reply) for reply in replies[len(fresh) :]]
+
+    async def _forget(self, new: Fresh, pipe: Any) -> None:
+        if new.ticket_id is None:
+            keys = self._keys.throttle(new.customer_id, new.claims)[:4]  # its own, not the claimed
+            await pipe.delete(*keys)
+            return
+        await self._forget_ticket(
+            keys=[
+                self._keys.answered(new.customer_id, new.claims),
+                self._keys.decided(new.customer_id, new.claims),
+            ],
+            args=[str(new.ticket_id), *new.message_ids],
+            client=pipe,
+        )
 
     async def forget_texts(self, customer_id: int, claims: int | None = None) -> None:
         """Drop the customer's fingerprints, the only trace of their texts here (erasure)."""

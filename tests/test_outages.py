@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.app.config import Settings
 from bot.app.runtime import Runtime, open_runtime
@@ -27,7 +27,7 @@ from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, Decision, OutboundReply
 from bot.rules.policy import PolicyStore
 from bot.stages.pipeline import Outcome
-from bot.store.models import Message
+from bot.store.models import Customer, Message
 from bot.store.outages import transient
 from channels.capture import capture_senders
 from tests.helpers import complaint
@@ -297,3 +297,49 @@ async def test_the_policy_follower_outlives_redis_and_sees_the_next_switch(
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
+
+
+# A real fault in the database: the decision of a message saying this cannot be written, so
+# its transaction rolls back after the throttle has heard of it (as a crash before the
+# commit would leave it).
+_UNWRITABLE = "scheda bruciata, ordine perso"
+_REFUSE_DECISION = f"""
+CREATE TRIGGER refuse_decision BEFORE UPDATE OF decision ON messages
+WHEN NEW.decision IS NOT NULL AND NEW.decision != 'error' AND NEW.text LIKE '%{_UNWRITABLE}%'
+BEGIN SELECT RAISE(ABORT, 'injected: this decision cannot be written'); END
+"""
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)
+async def test_ids_of_a_rolled_back_transaction_reused_by_sqlite_cannot_deny_a_reply(
+    runtime: Runtime, clock: VirtualClock, captured: dict[int, OutboundReply]
+) -> None:
+    async with runtime.sessions.begin() as session:
+        await session.execute(text(_REFUSE_DECISION))
+    poison = await runtime.ingest.accept(
+        complaint("first@example.it", f"Aiuto: {_UNWRITABLE}.", clock.now())
+    )
+    await runtime.worker.drain()  # tried, rolled back each time, recorded as its own error
+    async with runtime.sessions() as session:
+        assert (await session.get_one(Message, poison.message_id)).decision == "error"
+        next_id = (await session.scalar(select(func.max(Customer.id))) or 0) + 1
+    # What the rolled-back attempts told the throttle about the customer they created.
+    assert await runtime.redis.hgetall(runtime.keys.answered(next_id))
+
+    strangers = [
+        await runtime.ingest.accept(
+            complaint(f"stranger{n}@example.it", f"Il frigo numero {n} perde acqua.", clock.now())
+        )
+        for n in range(2)
+    ]
+    outcomes = {o.message_id: o for o in await runtime.worker.drain()}
+
+    async with runtime.sessions() as session:
+        first = await session.get_one(Message, strangers[0].message_id)
+    assert first.customer_id == next_id  # SQLite gave the stranger that id again
+    assert [outcomes[a.message_id].decision for a in strangers] == [Decision.ANSWERED] * 2
+    assert await runtime.sender.run_once() == 2
+    assert sorted(r.to for r in captured.values()) == [
+        "stranger0@example.it",
+        "stranger1@example.it",
+    ]

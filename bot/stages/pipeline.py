@@ -48,7 +48,7 @@ from bot.text import language
 from bot.text.i18n import pick_language
 from bot.tickets import identity, replies
 from bot.tickets import lifecycle as tickets
-from moderation.throttle import Ask, Throttle, Verdict
+from moderation.throttle import Ask, Fresh, Throttle, Verdict
 
 log = logging.getLogger(__name__)
 _RETRIES = 3
@@ -345,7 +345,9 @@ class Pipeline:
         await session.flush()
         await tickets.number(session, opened)
         asked = [turn for turn in turns if turn.decision is None]
-        verdicts = await self._throttle.decide_many([t.ask() for t in asked], policy.throttle)
+        verdicts = await self._throttle.decide_many(
+            [t.ask() for t in asked], policy.throttle, _fresh(asked, opened)
+        )
         await self._settle(session, asked, verdicts)
         # All rows in one executemany: as ORM changes they would go one UPDATE each, since
         # each row changes its own set of columns (and the ORM's bulk form costs as much
@@ -618,6 +620,24 @@ _DECIDED = (
 _Reading = tuple[Found, str | None]  # a message's details, contacts and refs; its language
 
 UNPROVEN_SENDER = "unproven_sender"  # the moderation label of a message held for it
+
+
+def _fresh(asked: Sequence[_Turn], opened: Sequence[tickets.Opened]) -> list[Fresh]:
+    """The customers and tickets this batch created, as the throttle knows them."""
+    new_tickets = {id(new.ticket) for new in opened}
+    customers: dict[tuple[int, int | None], Fresh] = {}
+    about: dict[tuple[int, int | None, int], list[str]] = {}
+    for turn in asked:
+        who, ticket = turn.who, turn.ticket
+        if who.new:
+            customers.setdefault((who.customer.id, who.claims), Fresh(who.customer.id, who.claims))
+        elif ticket is not None and id(ticket) in new_tickets:
+            key = (who.customer.id, who.claims, ticket.id)
+            about.setdefault(key, []).append(str(turn.row.id))
+    return [
+        *customers.values(),
+        *(Fresh(c, claims, t, tuple(ids)) for (c, claims, t), ids in about.items()),
+    ]
 
 
 def _logged(outcomes: list[Outcome]) -> list[Outcome]:

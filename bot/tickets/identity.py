@@ -32,6 +32,9 @@ _NON_DIGIT = re.compile(r"[^\d+]")
 class Who:
     customer: Customer
     identity: Identity
+    # Created by this transaction: whatever Redis holds under its id is not its own (an id
+    # SQLite handed out in a transaction that rolled back is handed out again).
+    new: bool = False
 
     @property
     def claims(self) -> int | None:
@@ -123,7 +126,10 @@ async def create_many(session: AsyncSession, new: Sequence[NewSender], now: date
     ]
     session.add_all(identities)
     await session.flush()
-    return {(i.channel, i.address): Who(c, i) for c, i in zip(customers, identities, strict=True)}
+    return {
+        (i.channel, i.address): Who(c, i, new=True)
+        for c, i in zip(customers, identities, strict=True)
+    }
 
 
 async def _lookup(session: AsyncSession, channel: str, address: str) -> Who | None:
@@ -164,7 +170,7 @@ async def _first_message(
     )
     session.add(identity)
     await session.flush()
-    return Who(customer, identity)
+    return Who(customer, identity, new=True)
 
 
 async def _claimed_customer(session: AsyncSession, found: Found) -> Customer | None:

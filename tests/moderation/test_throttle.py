@@ -15,7 +15,7 @@ from redis.crc import key_slot
 
 from bot.contract.domain import Decision
 from bot.contract.keys import Keys
-from moderation.throttle import Throttle, ThrottleLimits
+from moderation.throttle import Ask, Fresh, Throttle, ThrottleLimits
 from tests.conftest import REDIS_URL, need
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -205,3 +205,32 @@ async def test_a_claimant_repeating_the_customer_collapses_but_not_the_other_way
 def test_a_claimants_keys_share_the_named_customers_slot(keys: Keys) -> None:
     slots = {key_slot(k.encode()) for k in keys.throttle(2, claims=1)}
     assert slots == {key_slot(keys.flood(1).encode())}
+
+
+def _ask(n: int, ticket: int = 7, customer: int = 1) -> Ask:
+    return Ask(customer, f"m{n}", ticket, 1, _unrelated(n), T0)
+
+
+async def test_a_ticket_new_to_the_batch_forgets_what_a_rolled_back_attempt_left(
+    throttle: Throttle,
+) -> None:
+    """Ticket 7 was opened, answered, then rolled back; SQLite gives id 7 to the next one."""
+    assert await _decide(throttle, 1) is Decision.ANSWERED  # the attempt that never was
+    stale = await throttle.decide_many([_ask(2)], LIMITS)
+    fresh = Fresh(1, None, ticket_id=7, message_ids=("m1", "m3"))
+    [retried, opener] = await throttle.decide_many([_ask(1), _ask(3)], LIMITS, [fresh])
+
+    assert stale[0].decision is Decision.COLLAPSED  # what the new ticket's opener got before
+    assert retried.decision is Decision.ANSWERED  # decided again, about the ticket that is
+    assert opener.decision is Decision.COLLAPSED  # one answer per state, as ever
+
+
+async def test_a_customer_new_to_the_batch_starts_with_nothing_of_the_id_before(
+    throttle: Throttle,
+) -> None:
+    for n in range(LIMITS.flood_limit + 1):  # a flood, rolled back with its customer
+        await _decide(throttle, n)
+    [verdict] = await throttle.decide_many([_ask(100)], LIMITS, [Fresh(1, None)])
+
+    assert verdict.decision is Decision.ANSWERED
+    assert verdict.messages_in_window == 1
