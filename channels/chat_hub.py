@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.contract.retry import backoff
 from channels.chat_sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Hub:
         self._listeners: dict[str, set[asyncio.Queue[Frame]]] = {}
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self.ready = asyncio.Event()
+        self.state = "not started"  # how its live feed goes (/readyz)
+        self._failures = 0  # in a row, for the backoff
 
     def listen(self, sid: str, queue: asyncio.Queue[Frame]) -> None:
         self._listeners.setdefault(sid, set()).add(queue)
@@ -59,18 +62,21 @@ class Hub:
     async def run(self, stop: asyncio.Event) -> None:
         """Forward other processes' frames until `stop`; then close the open sockets.
 
-        A lost Redis connection is retried each second: meanwhile panels still get what
+        A lost Redis connection is retried with backoff: meanwhile panels still get what
         this process sends, and what they missed is in the history on their next hello.
         """
         try:
             while not stop.is_set():
                 try:
                     await self._follow(stop)
-                except (RedisError, OSError):
+                except (RedisError, OSError) as exc:
+                    self._failures += 1
+                    self.state = f"reconnecting ({type(exc).__name__})"
                     log.warning("chat live feed lost; resubscribing", exc_info=True)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 1.0)
+                        await asyncio.wait_for(stop.wait(), backoff(self._failures))
         finally:
+            self.state = "stopped"
             await self.close_all()
 
     async def _follow(self, stop: asyncio.Event) -> None:
@@ -78,6 +84,7 @@ class Hub:
         try:
             await pubsub.subscribe(self._store.keys.live)
             self.ready.set()
+            self.state, self._failures = "subscribed", 0
             while not stop.is_set():
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
                 if message is not None:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.headerregistry import Address
@@ -201,6 +202,7 @@ class SmtpInbound:
 
     def __init__(self, sink: MessageSink, config: EmailConfig) -> None:
         self.host, self.port = host_port(config.smtp_listen, 25)
+        self.state = "not started"  # (/readyz)
         self._handler = InboundHandler(sink, config)
         self._config = config
         self._hostname = config.from_address.rpartition("@")[2] or min(
@@ -227,15 +229,18 @@ class SmtpInbound:
                 lambda: self._protocol(connections), self.host, self.port
             )
         except OSError as exc:
+            self.state = f"not listening ({exc})"
             log.error(
                 "inbound SMTP server not started",
                 extra={"listen": f"{self.host}:{self.port}", "error": str(exc)},
             )
             return
         log.info("inbound SMTP listening", extra={"listen": f"{self.host}:{self.port}"})
+        self.state = "listening"
         try:
             await stop.wait()
         finally:
+            self.state = "stopped"
             server.close()
             for connection in list(connections):
                 if connection.transport is not None:
@@ -371,10 +376,12 @@ def plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive | None = N
 
 def _plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive) -> Plug:
     loops: list[Loop] = []
+    states: dict[str, Callable[[], str]] = {}
     have, missing = [], []
     if config.smtp_listen and config.domains:
         inbound = SmtpInbound(sink, config)
         loops.append(inbound.run)
+        states["smtp"] = lambda: inbound.state
         have.append(f"inbound SMTP on {inbound.host}:{inbound.port}")
     elif config.smtp_listen:
         missing.append("INTAKE_MAIL_DOMAINS (inbound SMTP)")
@@ -395,6 +402,7 @@ def _plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive) -> Plug:
             await exclusive.run_exclusively("imap", stop, imap)
 
         loops.append(poll_in_one_process)
+        states["imap"] = lambda: poller.state
         have.append(f"IMAP polling of {poller.target.host}")
     senders: dict[Channel, SmtpSender] = {}
     if config.smtp_relay and config.from_address:
@@ -409,4 +417,4 @@ def _plug(config: EmailConfig, sink: MessageSink, exclusive: Exclusive) -> Plug:
     status = "configured: " + ", ".join(have)
     if missing:
         status += "; not configured: " + ", ".join(missing)
-    return Plug("email", status=status, senders=senders, loops=loops)
+    return Plug("email", status=status, senders=senders, loops=loops, states=states)

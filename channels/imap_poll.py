@@ -146,6 +146,8 @@ class ImapPoller:
         self._own = own_addresses
         self._trusted = trusted_authserv
         self._timeout_s = timeout_s
+        # How its loop goes (/readyz); it runs in one process of the deployment at a time.
+        self.state = "not running in this process"
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop`; a failed pass (server down, wrong password) is logged and retried."""
@@ -153,7 +155,9 @@ class ImapPoller:
             more = False
             try:
                 more = await self.poll_once() >= BATCH
+                self.state = "polling"
             except Exception as exc:
+                self.state = f"failing ({type(exc).__name__}), retrying"
                 log.warning(
                     "IMAP pass failed",
                     extra={"target": repr(self.target), "error": f"{type(exc).__name__}: {exc}"},
@@ -162,6 +166,7 @@ class ImapPoller:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+        self.state = "stopped"
 
     async def poll_once(self) -> int:
         """Fetch, store and mark the unseen mails (up to BATCH); returns how many were taken."""

@@ -421,6 +421,7 @@ class TelegramChannel:
     ) -> None:
         self.config = config
         self._exclusive = exclusive or EveryProcess()
+        self.state = "not started"  # how its loop goes (/readyz)
         self._requests = (HTTPXRequest(connection_pool_size=1), HTTPXRequest())
         self.bot = Bot(
             config.token,
@@ -522,10 +523,13 @@ class TelegramChannel:
         try:
             await self._start()
             if self.config.polling:  # Telegram refuses a second getUpdates poller: one process
+                self.state = "not polling in this process"
                 await self._exclusive.run_exclusively("telegram-polling", stop, self._poll)
             else:
+                self.state = "webhook"
                 await stop.wait()
         finally:
+            self.state = "stopped"
             await asyncio.gather(*(request.shutdown() for request in self._requests))
 
     async def _start(self) -> None:
@@ -578,10 +582,12 @@ class TelegramChannel:
                 continue
             except TelegramError as exc:
                 failures += 1
+                self.state = f"failing ({type(exc).__name__}), retrying"
                 log.warning("getUpdates failed", extra={"error": f"{type(exc).__name__}: {exc}"})
                 continue
             offset, stored_all = await self._feed(updates or (), offset)
             failures = 0 if stored_all else failures + 1
+            self.state = "polling" if stored_all else "failing (storing updates), retrying"
 
     async def _feed(
         self, updates: tuple[Update, ...], offset: int | None
@@ -634,7 +640,13 @@ def plug(
     )
     senders = {Channel.TELEGRAM: channel.sender}
     if config.polling:
-        return Plug("telegram", status="configured (polling)", senders=senders, loops=[channel.run])
+        return Plug(
+            "telegram",
+            status="configured (polling)",
+            senders=senders,
+            loops=[channel.run],
+            states={"telegram": lambda: channel.state},
+        )
     if not config.webhook_secret:
         message = (
             "webhook refused until INTAKE_TELEGRAM_WEBHOOK_SECRET is set (or set "
@@ -646,6 +658,7 @@ def plug(
             senders=senders,
             loops=[channel.run],
             routes=[web.post(PATH, _not_configured(message))],
+            states={"telegram": lambda: channel.state},
         )
     return Plug(
         "telegram",
@@ -653,4 +666,5 @@ def plug(
         senders=senders,
         loops=[channel.run],
         routes=[web.post(PATH, channel.webhook)],
+        states={"telegram": lambda: channel.state},
     )

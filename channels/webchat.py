@@ -337,6 +337,7 @@ def plug_of(chat: Chat) -> Plug:
         loops=[chat.hub.run],
         shutdown=[chat.hub.close_all],
         forget=[chat.store.forget],
+        states={"chat_hub": lambda: chat.hub.state},
     )
 
 

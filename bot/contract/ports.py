@@ -173,3 +173,6 @@ class Plug:
     shutdown: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
     # Run by an erasure: what this family keeps about the customer (see Traces) goes too.
     forget: Sequence[Forget] = ()
+    # How each of its loops goes now ("running", "reconnecting (ConnectionError)"), by
+    # name: /readyz shows them beside the bot's own loops.
+    states: Mapping[str, Callable[[], str]] = field(default_factory=dict)

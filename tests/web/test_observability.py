@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app import channel_setup
 from bot.app.runtime import Runtime
 from bot.app.web.app import make_app
 from bot.contract.clock import VirtualClock
@@ -68,3 +70,15 @@ async def test_metrics_count_answers_decisions_and_what_the_stores_hold(
     assert "intake_stream_pending 0.0" in text
     assert "intake_moderation_pending 0.0" in text
     assert 'intake_tickets_late{mark="overdue"} 0.0' in text
+
+
+async def test_the_channels_loops_say_their_state_beside_the_bots(runtime: Runtime) -> None:
+    plugs = channel_setup.plugs(runtime)
+    [chat] = [plug for plug in plugs if plug.name == "webchat"]
+    hub = chat.loops[0].__self__  # type: ignore[attr-defined]
+    async with TestClient(TestServer(make_app(runtime, plugs=plugs))) as client:
+        await asyncio.wait_for(hub.ready.wait(), 30)
+        body = await (await client.get("/readyz")).json()
+
+    assert body["loops"]["webchat.chat_hub"] == "subscribed"
+    assert hub.state == "stopped"  # and says so once the app is gone

@@ -3,7 +3,8 @@
 /healthz says the process is alive and what it is made of; /readyz says whether it can
 do its work now: the database, Redis, the stream's consumer group, the classifier, and
 each background loop of this process (the policy follower, the sender, the worker when
-it runs here). A load balancer takes a process out while it answers 503.
+it runs here, the channels' chat hub, pollers and SMTP server). A load balancer takes
+a process out while it answers 503.
 
 /metrics speaks Prometheus (prometheus-client): HTTP answers by route and status class
 with their latency, decisions taken in this process, the reply latency (owed to sent) of
@@ -25,7 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 
 from bot.app.runtime import Runtime
-from bot.app.web.keys import RUNTIME
+from bot.app.web.keys import PLUGS, RUNTIME
 from bot.contract.domain import OPEN_STATUSES
 from bot.stages.pipeline import Outcome
 from bot.store.models import ModerationItem, OutboxReply, Ticket
@@ -226,6 +227,8 @@ async def readyz(request: web.Request) -> web.Response:
         "sweeper": runtime.sweeper.state,  # these two run in one process (a lease)
         "digests": runtime.digests.state,
     }
+    for plug in request.app.get(PLUGS, []):  # the channel families' own loops
+        loops |= {f"{plug.name}.{name}": state() for name, state in plug.states.items()}
     body = {
         "status": "ready" if ready else "unready",
         **checks,
