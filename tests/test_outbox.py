@@ -137,3 +137,37 @@ async def test_channels_without_an_adapter_keep_their_replies_pending(
     sender = Sender(runtime.sessions, {}, clock)
     assert await sender.run_once() == 0
     assert (await outbox_row(runtime)).status == "pending"
+
+
+class _SlowFirst(FlakySender):
+    """Its first hand-over outlasts the lease: meanwhile another process's sender runs."""
+
+    def __init__(self, clock: VirtualClock, meanwhile: Sender) -> None:
+        super().__init__(Channel.EMAIL, failures=0)
+        self._clock, self._meanwhile = clock, meanwhile
+
+    async def send(self, reply: OutboundReply) -> SendResult:
+        if not self.attempts:
+            self._clock.set(self._clock.now() + LEASE + timedelta(seconds=1))
+            await self._meanwhile.run_once()
+        return await super().send(reply)
+
+
+async def test_a_pass_that_outlives_its_lease_leaves_what_another_sender_took(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    for n in range(2):
+        await runtime.ingest.accept(complaint(f"slow{n}@example.it", BROKEN, clock.now()))
+    await runtime.worker.drain()
+    other = FlakySender(Channel.EMAIL, failures=0)
+    slow = _SlowFirst(clock, Sender(runtime.sessions, {Channel.EMAIL: other}, clock))
+
+    await Sender(runtime.sessions, {Channel.EMAIL: slow}, clock).run_once()
+
+    assert [r.to for r in slow.attempts] == ["slow0@example.it"]
+    assert [r.to for r in other.attempts] == ["slow1@example.it"]  # given back, sent once
+    async with runtime.sessions() as session:
+        statuses = dict(
+            (await session.execute(select(OutboxReply.address, OutboxReply.status))).all()
+        )
+    assert statuses == {"slow0@example.it": "sent", "slow1@example.it": "sent"}

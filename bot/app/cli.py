@@ -24,7 +24,7 @@ from bot.app.classify import classify, parse_thresholds
 from bot.app.config import Settings
 from bot.app.logs import configure_logging
 from bot.app.replay import Replayer, first_time
-from bot.app.runtime import open_runtime, run_worker, toxicity_config
+from bot.app.runtime import Runtime, open_runtime, run_worker, toxicity_config
 from bot.contract.clock import VirtualClock
 from bot.contract.domain import Channel, OutboundReply
 from bot.contract.errors import IntakeError
@@ -74,11 +74,32 @@ async def worker(settings: Settings) -> None:
     async with open_runtime(settings) as runtime:
         stop = _stop_event()
         follower = asyncio.create_task(runtime.policy.follow())
+        runner = await _worker_http(runtime)
         log.warning(
             "intake-bot worker %s consuming %s", runtime.worker.consumer, runtime.keys.stream
         )
-        await run_worker(runtime, stop)
-        follower.cancel()
+        try:
+            await run_worker(runtime, stop)
+        finally:
+            follower.cancel()
+            if runner is not None:
+                await runner.cleanup()
+
+
+async def _worker_http(runtime: Runtime) -> web.AppRunner | None:
+    """The worker's /healthz, /readyz and /metrics, when INTAKE_WORKER_HTTP_PORT is set."""
+    settings = runtime.settings
+    if settings.worker_http_port is None:
+        return None
+    from bot.app.web.observability import worker_app  # noqa: PLC0415 -- only when asked
+
+    runner = web.AppRunner(worker_app(runtime))
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.worker_http_port).start()
+    log.warning(
+        "worker metrics on http://%s:%s/metrics", settings.http_host, settings.worker_http_port
+    )
+    return runner
 
 
 async def replay(settings: Settings, source: TextIO, out: TextIO) -> None:

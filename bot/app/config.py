@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # `intake-bot worker` answers /healthz, /readyz and /metrics on this port (on
+    # http_host; keep it internal); unset, a worker serves no HTTP at all.
+    worker_http_port: int | None = Field(default=None, ge=0, le=65535)
     api_token: str | None = None
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
@@ -40,6 +43,9 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(default=60.0, gt=0)
 
     sender_interval_s: float = Field(default=1.0, gt=0)
+    # How long a sending pass keeps the rows it took; a row's lease starts again as it is
+    # handed over. After a crash, rows never attempted are due again once it runs out.
+    sender_lease_s: float = Field(default=120.0, ge=1)
     send_max_attempts: int = Field(default=5, ge=1)
     # The hard cap on replies to one address in 24 hours, whatever else happens.
     max_replies_per_address_per_day: int = Field(default=20, ge=1)

@@ -220,6 +220,7 @@ def _assemble(
         clock,
         settings.send_max_attempts,
         settings.max_replies_per_address_per_day,
+        timedelta(seconds=settings.sender_lease_s),
     )
     ingest = Ingest(sessions, stream, clock)
     return Runtime(

@@ -198,6 +198,7 @@ class _Claimed:
     customer_id: int | None
     reply: OutboundReply
     owed_at: datetime  # when the reply was owed: its latency ends when it is sent
+    lease_until: datetime  # this pass's lease, written on the row: whose claim it is
 
     @property
     def address(self) -> Address:
@@ -212,8 +213,10 @@ class Sender:
         clock: Clock,
         max_attempts: int = 5,
         daily_cap: int = 20,
+        lease: timedelta = LEASE,
     ) -> None:
         self._sessions = sessions
+        self._lease = lease
         self._senders = dict(senders)
         self._clock = clock
         self._max_attempts = max_attempts
@@ -246,7 +249,8 @@ class Sender:
         settled = time.monotonic()
         for item in claimed:
             with bind(outbox_id=item.reply.outbox_id, ticket_ref=item.reply.ticket_ref or None):
-                await self._attempting(item.reply.outbox_id)
+                if not await self._attempting(item):
+                    continue  # its lease ran out during this long pass: another sender has it
                 result = await self._send(item.reply, sent_today[item.reply.to])
             if result.ok:
                 sent_today[result.delivered_to or item.reply.to] += 1
@@ -293,7 +297,7 @@ class Sender:
             await session.execute(
                 update(_OUTBOX)
                 .where(_OUTBOX.c.id.in_([r.id for r in rows]))
-                .values(status="claimed", lease_until=now + LEASE)
+                .values(status="claimed", lease_until=now + self._lease)
             )
             addresses = sorted({(r.channel, r.address) for r in rows})
             latest = await _latest_messages(session, addresses)
@@ -317,18 +321,27 @@ class Sender:
                     **latest.get((r.channel, r.address), {}),
                 ),
                 r.created_at,
+                now + self._lease,
             )
             for r in rows
         ]
         return claimed, sent_today
 
-    async def _attempting(self, outbox_id: int) -> None:
+    async def _attempting(self, item: _Claimed) -> bool:
         """Written before the hand-over: after a crash, what was never attempted goes out,
-        and only what was in the channel's hands is uncertain."""
+        and only what was in the channel's hands is uncertain. False when the row is no
+        longer this pass's own (its lease ran out and it was given back)."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(_OUTBOX).where(_OUTBOX.c.id == outbox_id).values(status="sending")
+            taken = await session.execute(
+                update(_OUTBOX)
+                .where(
+                    _OUTBOX.c.id == item.reply.outbox_id,
+                    _OUTBOX.c.status == "claimed",
+                    _OUTBOX.c.lease_until == item.lease_until,  # not another pass's claim
+                )
+                .values(status="sending", lease_until=self._clock.now() + self._lease)
             )
+        return bool(getattr(taken, "rowcount", 0))
 
     async def _send(self, reply: OutboundReply, sent_today: int) -> SendResult:
         if sent_today >= self._daily_cap:

@@ -149,6 +149,20 @@ class _Stores(Collector):
 METRICS = web.AppKey("metrics", Metrics)
 
 
+def worker_app(runtime: Runtime) -> web.Application:
+    """What `intake-bot worker` serves on INTAKE_WORKER_HTTP_PORT: its liveness, its
+    readiness and the metrics of its decisions and classifier, which no web process sees."""
+    app = web.Application(middlewares=[measured])
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", _alive)
+    install(app, runtime)
+    return app
+
+
+async def _alive(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "process": "worker"})
+
+
 def install(app: web.Application, runtime: Runtime) -> None:
     """The metrics of this app, its routes, and the worker's decisions when it runs here."""
     metrics = Metrics(runtime)
