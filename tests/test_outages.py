@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -31,58 +29,12 @@ from bot.store.models import Customer, Message
 from bot.store.outages import transient
 from channels.capture import capture_senders
 from tests.helpers import complaint
-
-DEADLINE_S = 60.0  # a bound on the waits below, far above the few seconds they take
-
-
-class RedisServer:
-    """A real redis-server on a free loopback port, without persistence: a restart loses
-    every key, as a Redis without AOF does after a crash."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            [  # noqa: S607 -- redis-server from PATH, as .ci/run uses it
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + DEADLINE_S
-        while True:  # until it accepts connections
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
+from tests.servers import DEADLINE_S, RedisServer
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis")
-    server.directory.mkdir()
     server.start()
     yield server
     server.kill()

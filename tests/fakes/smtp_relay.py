@@ -64,6 +64,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._relay.hold is not None:  # the whole mail is here; the answer waits
+            self._relay.holding.set()
+            await self._relay.hold.wait()
         if self._relay.data_reply:
             return self._relay.data_reply
         login = (
@@ -87,6 +90,9 @@ class SmtpRelay:
         self.received: list[Relayed] = []
         self.refuse: dict[str, str] = {}  # lowercase recipient -> the reply to RCPT TO
         self.data_reply = ""  # when set, the reply to every DATA (nothing is recorded)
+        # When set, DATA is answered only once `hold` is set; `holding` says one waits.
+        self.hold: asyncio.Event | None = None
+        self.holding = asyncio.Event()
         self.port = 0
         self._credentials = credentials
         self._server: asyncio.Server | None = None

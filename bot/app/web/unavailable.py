@@ -22,8 +22,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def outages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Raised outages become 503s; a 503 a handler or channel chose itself (the store
+    refused a webhook's message, a page saying "try again") gets Retry-After too."""
     try:
-        return await handler(request)
+        response = await handler(request)
     except web.HTTPException:
         raise
     except Exception as exc:
@@ -47,3 +49,6 @@ async def outages(request: web.Request, handler: Handler) -> web.StreamResponse:
             status=503,
             headers=headers,
         )
+    if response.status == 503 and not response.prepared:
+        response.headers.setdefault("Retry-After", str(RETRY_AFTER_S))
+    return response
