@@ -15,6 +15,7 @@ from bot.app.runtime import Runtime, run_worker
 from bot.app.web import (
     api,
     console,
+    console_attention,
     console_audit,
     console_channels,
     console_dashboard,
@@ -95,6 +96,7 @@ def make_app(
     app.router.add_routes(console_privacy.routes)
     app.router.add_routes(console_users.routes)
     app.router.add_routes(console_audit.routes)
+    app.router.add_routes(console_attention.routes)
     app.router.add_routes(static_routes())
     for plug in plugs:
         app.router.add_routes(plug.routes)

@@ -39,6 +39,7 @@ HEADERS = {
 NAVIGATION = (
     ("/console", "Dashboard", Role.AGENT),
     ("/console/tickets", "Tickets", Role.AGENT),
+    ("/console/attention", "Needs attention", Role.AGENT),
     ("/console/moderation", "Moderation", Role.MODERATOR),
     ("/console/channels", "Channels", Role.ADMIN),
     ("/console/policy", "Policy", Role.ADMIN),
