@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch on this machine's disk; an unpinned one downloads several GB.
 TORCH := 2.13.0
 
-.PHONY: install run worker test lint typecheck unit bench clean messages catalogs
+.PHONY: install run worker test lint typecheck unit bench soak clean messages catalogs
 
 # The customer texts are gettext catalogs, English the source of each (README: Translations);
 # their compiled .mo files are generated: at install, before the tests and by `make messages`.
@@ -68,6 +68,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sweep_rate
 	$(BIN)/python -m bench.console_rate
 	$(BIN)/python -m bench.dashboard_rate
+	$(BIN)/python -m bench.scale_out
+
+# Ten minutes of steady load on two workers: memory growth per process (build/bench/soak.*).
+soak: $(STAMP)
+	$(BIN)/python -m bench.scale_out --soak 600
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app.config import Settings
 from bot.app.runtime import Runtime, open_runtime
@@ -26,7 +27,7 @@ from bot.contract.domain import Channel, Decision, OutboundReply
 from bot.rules.policy import PolicyStore
 from bot.stages.pipeline import Outcome
 from bot.store.models import Customer, Message
-from bot.store.outages import transient
+from bot.store.outages import conflict, transient
 from channels.capture import capture_senders
 from tests.helpers import complaint
 from tests.servers import DEADLINE_S, RedisServer
@@ -295,3 +296,31 @@ async def test_ids_of_a_rolled_back_transaction_reused_by_sqlite_cannot_deny_a_r
         "stranger0@example.it",
         "stranger1@example.it",
     ]
+
+
+async def test_a_deadlock_between_two_transactions_is_a_conflict_to_retry(
+    postgres_url: str,
+) -> None:
+    """Two real PostgreSQL transactions locking two rows in opposite orders."""
+    engine = create_async_engine(postgres_url)
+    try:
+        async with engine.begin() as setup:
+            await setup.execute(text("CREATE TABLE locks (id int PRIMARY KEY)"))
+            await setup.execute(text("INSERT INTO locks VALUES (1), (2)"))
+        both_hold_one = asyncio.Barrier(2)
+
+        async def lock(first: int, second: int) -> None:
+            async with engine.begin() as connection:
+                touch = text("UPDATE locks SET id = id WHERE id = :id")
+                await connection.execute(touch, {"id": first})
+                await both_hold_one.wait()
+                await connection.execute(touch, {"id": second})
+
+        outcomes = await asyncio.gather(lock(1, 2), lock(2, 1), return_exceptions=True)
+    finally:
+        await engine.dispose()
+
+    [victim] = [o for o in outcomes if isinstance(o, BaseException)]  # PostgreSQL chose one
+    assert conflict(victim)
+    assert transient(victim)  # never an `error` decision: the message is tried again
+    assert not conflict(ValueError("a bad message"))

@@ -212,3 +212,41 @@ async def test_the_running_worker_reads_ahead_yet_decides_in_stream_order(
     async with runtime.sessions() as session:
         decisions = list(await session.scalars(select(Message.decision).order_by(Message.id)))
     assert decisions == ["answered", "collapsed", "answered", "collapsed"]
+
+
+async def test_four_running_workers_on_the_same_new_customers_record_no_error(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    """Batches of the same new senders in different orders: on PostgreSQL they deadlock
+    now and then, which is a conflict to decide again, never the messages' `error`."""
+    senders = [f"crowd{n}@example.it" for n in range(40)]
+    total = 0
+    for round_ in range(8):
+        ordered = senders if round_ % 2 == 0 else senders[::-1]
+        for sender in ordered:
+            total += 1
+            text = f"{BROKEN} Ordine {total}, " + " ".join(["ancora"] * (total % 7))
+            await runtime.ingest.accept(complaint(sender, text, clock.now()))
+    workers = [second_worker(runtime, f"crowd-w{n}") for n in range(4)]
+    decided: list[Decision] = []
+    all_in = asyncio.Event()
+
+    async def told(outcomes: list[Outcome]) -> None:
+        decided.extend(o.decision for o in outcomes)
+        if len(decided) >= total:
+            all_in.set()
+
+    stop = asyncio.Event()
+    for worker in workers:
+        worker.batch_size, worker.on_outcomes = 25, told
+    running = [asyncio.create_task(w.run(stop, runtime.ingest)) for w in workers]
+    try:
+        await asyncio.wait_for(all_in.wait(), 120)
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+
+    assert Decision.ERROR not in decided
+    assert len(decided) == total
+    assert await count_rows(runtime, Ticket) == len(senders)
+    assert await count_rows(runtime, OutboxReply) == len(senders)

@@ -42,8 +42,9 @@ from bot.rules.details import Found, extract, with_given, with_thread_refs
 from bot.rules.policy import Policy, PolicyStore
 from bot.rules.sla import add_business_days, deadlines
 from bot.stages import outbox
+from bot.store.db import for_update
 from bot.store.models import Message, ModerationItem, Ticket, table_of
-from bot.store.outages import transient
+from bot.store.outages import conflict, transient
 from bot.text import language
 from bot.text.i18n import pick_language
 from bot.tickets import identity, replies
@@ -263,7 +264,7 @@ class Pipeline:
                 await session.commit()
                 return _logged(outcomes)
             except Exception as exc:  # a race or a poison message: the slow path sorts it out
-                if transient(exc):
+                if transient(exc) and not conflict(exc):
                     raise  # an outage: the batch stays pending, to be read again
                 log.info(
                     "batch of %d failed as a whole (%s: %s); deciding it one message at a time",
@@ -283,7 +284,7 @@ class Pipeline:
     ) -> list[Outcome]:
         """The batch again, each message in a savepoint of its own and looked up afresh."""
         async with self._session() as session:
-            rows = await _undecided(session, message_ids)
+            rows = await _undecided(session, message_ids, lock=True)
             outcomes = [
                 await self._decide_safely(session, row, scores[row.id], policy) for row in rows
             ]
@@ -298,6 +299,7 @@ class Pipeline:
         recorded as its `error` decision."""
         with bind(message_id=row.id):
             failure: Exception | None = None
+            conflicted: Exception | None = None
             for _attempt in range(_RETRIES):
                 try:
                     async with session.begin_nested():
@@ -306,9 +308,14 @@ class Pipeline:
                 except (IntegrityError, StaleDataError):  # another worker got there first
                     await session.refresh(row)
                 except Exception as exc:
+                    if conflict(exc):  # a deadlock with another worker, which goes on
+                        conflicted = exc
+                        continue
                     if transient(exc):
                         raise
                     failure = exc
+            if failure is None and conflicted is not None:
+                raise conflicted  # still in another worker's way: pending, tried again later
             if failure is None:
                 return await self._record_error(session, row, "kept conflicting with other workers")
             log.error("message could not be decided", exc_info=failure)
@@ -670,26 +677,30 @@ def _read(row: Message, lang: str | None) -> _Reading:
 
 
 async def _decided_among(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
+    """Those decided already; the batch's rows stay locked until this transaction ends."""
     if not message_ids:
         return set()
-    return set(
-        await session.scalars(
-            select(Message.id).where(Message.id.in_(message_ids), Message.decision.is_not(None))
-        )
-    )
+    query = select(Message.id, Message.decision).where(Message.id.in_(message_ids))
+    # Locked in id order: a worker that took over a batch still in another's hands
+    # (XAUTOCLAIM) waits for that one's commit, then sees its decisions, instead of
+    # deciding the same messages a second time.
+    rows = await session.execute(for_update(query.order_by(Message.id), session, Message))
+    return {message_id for message_id, decision in rows if decision is not None}
 
 
-async def _undecided(session: AsyncSession, message_ids: Sequence[int]) -> list[Message]:
+async def _undecided(
+    session: AsyncSession, message_ids: Sequence[int], *, lock: bool = False
+) -> list[Message]:
     """Without the provider's raw payload and the attachments: no decision reads them, and
-    decoding their JSON cost the worker more than any other column."""
-    return list(
-        await session.scalars(
-            select(Message)
-            .options(defer(Message.raw, raiseload=True), defer(Message.attachments, raiseload=True))
-            .where(Message.id.in_(message_ids), Message.decision.is_(None))
-            .order_by(Message.id)
-        )
+    decoding their JSON cost the worker more than any other column. `lock`: as
+    `_decided_among`, for a transaction about to decide them."""
+    query = (
+        select(Message)
+        .options(defer(Message.raw, raiseload=True), defer(Message.attachments, raiseload=True))
+        .where(Message.id.in_(message_ids), Message.decision.is_(None))
+        .order_by(Message.id)
     )
+    return list(await session.scalars(for_update(query, session, Message) if lock else query))
 
 
 async def _open_tickets(

@@ -28,9 +28,11 @@ from bot.contract.retry import backoff
 from bot.stages.ingest import Ingest
 from bot.stages.pipeline import Batch, Outcome, Pipeline
 from bot.stages.stream import Entry, Stream, lost_group
+from bot.store.outages import conflict
 
 log = logging.getLogger(__name__)
 CLAIM_EVERY_S = 2.0  # how often to look for entries a dead worker left (until none are left)
+MAX_CONFLICTS = 5  # in a row, before the batch waits like any failure
 MAINTAIN_EVERY_S = 3.0  # the stranded-message requeue's timer
 FORGET_EVERY_S = 60.0
 DEAD_AFTER_MS = 3_600_000  # a consumer idle this long, with nothing pending, is gone
@@ -111,8 +113,8 @@ class Worker:
         a dozen times a batch: side by side, the reading fills those waits.
         """
         maintenance = asyncio.create_task(self._maintain(stop, ingest, requeue_after_s))
-        failures, last_claim, claim_more = 0, 0.0, False
-        ahead: asyncio.Task[_Read] | None = None
+        reads = _Reads(self)
+        failures = conflicts = 0
         try:
             self.state = "starting"
             if await self._ensure_group(stop) and ingest is not None:
@@ -120,17 +122,11 @@ class Worker:
                 # ran. What the database holds undecided must be on the stream again.
                 await ingest.requeue_stranded(timedelta(0), limit=None)
             while not stop.is_set():
+                read: _Read | None = None
                 try:
-                    claim = claim_more or time.monotonic() - last_claim >= CLAIM_EVERY_S
-                    if claim:
-                        last_claim = time.monotonic()
-                    task, ahead = ahead, None
-                    read = await (task if task is not None else self._read(block=True, claim=claim))
-                    claim_more = read.claimed >= self.batch_size  # a dead worker left more
-                    if read.entries and not stop.is_set() and not claim_more:
-                        ahead = asyncio.create_task(self._read(block=True, claim=False))
+                    read = await reads.next(stop)
                     await self._finish(read)
-                    self.state = "running"
+                    self.state, conflicts = "running", 0
                     if failures:
                         failures = 0
                         log.warning("worker recovered; handing on what was stored meanwhile")
@@ -139,10 +135,15 @@ class Worker:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if conflict(exc) and read is not None and conflicts < MAX_CONFLICTS:
+                        # PostgreSQL undid it for another worker's transaction: nothing is
+                        # down, so no requeue; the same batch is decided again at once.
+                        reads.again, conflicts = read, conflicts + 1
+                        log.info("batch undone by a conflict with another worker; again")
+                        continue
                     failures += 1
                     self.state = f"failing ({type(exc).__name__}), retrying"
-                    await _dropped(ahead)
-                    ahead = None
+                    await reads.drop_ahead()
                     log.warning(
                         "worker batch failed (%s: %s); its entries stay pending, retrying",
                         type(exc).__name__,
@@ -154,7 +155,7 @@ class Worker:
                         await asyncio.wait_for(stop.wait(), timeout=backoff(failures))
         finally:
             self.state = "stopped"
-            await _dropped(ahead)  # its entries stay pending, for XAUTOCLAIM
+            await reads.drop_ahead()  # its entries stay pending, for XAUTOCLAIM
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await maintenance
@@ -212,3 +213,34 @@ async def _dropped(task: asyncio.Task[_Read] | None) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+class _Reads:
+    """Where the worker's next batch comes from: one to decide again, the one read ahead,
+    what a dead worker left (claimed every CLAIM_EVERY_S, and at once while it left a
+    full batch), or the stream."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self.again: _Read | None = None
+        self._ahead: asyncio.Task[_Read] | None = None
+        self._last_claim, self._claim_more = 0.0, False
+
+    async def next(self, stop: asyncio.Event) -> _Read:
+        if self.again is not None:
+            read, self.again = self.again, None
+            return read
+        worker = self._worker
+        claim = self._claim_more or time.monotonic() - self._last_claim >= CLAIM_EVERY_S
+        if claim:
+            self._last_claim = time.monotonic()
+        task, self._ahead = self._ahead, None
+        read = await (task if task is not None else worker._read(block=True, claim=claim))
+        self._claim_more = read.claimed >= worker.batch_size  # a dead worker left more
+        if read.entries and not stop.is_set() and not self._claim_more:
+            self._ahead = asyncio.create_task(worker._read(block=True, claim=False))
+        return read
+
+    async def drop_ahead(self) -> None:
+        await _dropped(self._ahead)
+        self._ahead = None

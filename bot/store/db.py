@@ -162,6 +162,15 @@ def for_update_skip_locked(
     return query.with_for_update(skip_locked=True, of=of)
 
 
+def for_update(query: Select[*_Row], session: AsyncSession, of: type[Base]) -> Select[*_Row]:
+    """On PostgreSQL, `query` locks the rows of `of` it reads until the transaction ends
+    (waiting for another transaction that holds them); a no-op on SQLite, which lets one
+    writer in at a time."""
+    if session.get_bind().dialect.name != "postgresql":
+        return query
+    return query.with_for_update(of=of)
+
+
 def single_statement_writes(
     engine: AsyncEngine,
 ) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:

@@ -40,16 +40,35 @@ _NETWORK_ERRNOS = frozenset(
         errno.ENOTCONN,
     }
 )
+# PostgreSQL's "two transactions got in each other's way": a deadlock, a serialization
+# failure, a lock not granted in time. One of them is undone and must simply run again.
+_CONFLICTS = frozenset({"40P01", "40001", "55P03"})
 # Redis replies that mean "the server lost its data or its role", not a bad command.
 _TRANSIENT_REPLIES = ("NOGROUP", "LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
 
 
-def transient(exc: BaseException) -> bool:
-    """Whether `exc` (or what it was raised from) is an outage to wait out."""
-    seen: set[int] = set()
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from, the driver's own error included."""
+    chain: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def conflict(exc: BaseException) -> bool:
+    """Whether `exc` is PostgreSQL undoing this transaction for another's sake (workers
+    deciding messages of the same customers at once): nothing is wrong with the message."""
+    return any(getattr(e, "sqlstate", None) in _CONFLICTS for e in _chain(exc))
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) is an outage, or a conflict between
+    transactions, to wait out and try again."""
+    if conflict(exc):
+        return True
+    for current in _chain(exc):
         if isinstance(current, _TRANSIENT):
             return True
         if isinstance(current, sql_errors.DBAPIError) and current.connection_invalidated:
@@ -60,5 +79,4 @@ def transient(exc: BaseException) -> bool:
             return True
         if isinstance(current, OSError) and current.errno in _NETWORK_ERRNOS:
             return True  # a socket that could not be opened or was closed under us
-        current = current.__cause__ or current.__context__
     return False
