@@ -309,11 +309,11 @@ def print_table(runs: Sequence[Run]) -> None:
 
 def plot_scale(runs: Sequence[Run], path: Path) -> None:
     fig, (rate_ax, wait_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    for r in runs:
-        label = f"{r.workers} worker{'s' if r.workers > 1 else ''}"
-        rate_ax.plot(r.series.t, r.series.decided_per_s, label=label)
-        wait_ax.plot(r.series.t, r.series.p50_s, label=f"{label}, p50")
-        wait_ax.plot(r.series.t, r.series.p99_s, linestyle="--", label=f"{label}, p99")
+    for index, r in enumerate(runs):
+        label, color = f"{r.workers} worker{'s' if r.workers > 1 else ''}", f"C{index}"
+        rate_ax.plot(r.series.t, r.series.decided_per_s, color=color, label=label)
+        wait_ax.plot(r.series.t, r.series.p50_s, color=color, label=f"{label}, p50")
+        wait_ax.plot(r.series.t, r.series.p99_s, color=color, linestyle="--", label=f"{label}, p99")
     rate_ax.set_ylabel("decisions per second")
     rate_ax.set_title(f"{BURST:,} complaints posted at once, {CONCURRENCY} connections")
     rate_ax.legend()

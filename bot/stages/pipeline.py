@@ -53,6 +53,7 @@ from moderation.throttle import Ask, Fresh, Throttle, Verdict
 
 log = logging.getLogger(__name__)
 _RETRIES = 3
+_BATCH_TRIES = 2  # a batch that lost a race, as a whole, before one message at a time
 
 
 @dataclass(frozen=True)
@@ -254,25 +255,38 @@ class Pipeline:
 
     async def decide(self, batch: Batch) -> list[Outcome]:
         """Decide a batch read earlier; what was decided since (a message delivered twice
-        to the stream) is left alone."""
+        to the stream) is left alone.
+
+        A batch that lost a race with another worker (both inserting the same new sender,
+        a deadlock) is decided again as a whole: by then the other one has committed, and
+        one message at a time is five times slower. Anything else goes one at a time, to
+        find the message at fault.
+        """
         policy = self._policy.current
-        async with self._session() as session:
-            try:
-                batch = batch.without(await _decided_among(session, [r.id for r in batch.rows]))
-                known = await _Known.load(session, batch, policy, self._clock.now())
-                outcomes = await self._decide(session, batch.rows, batch.scores, policy, known)
-                await session.commit()
-                return _logged(outcomes)
-            except Exception as exc:  # a race or a poison message: the slow path sorts it out
-                if transient(exc) and not conflict(exc):
-                    raise  # an outage: the batch stays pending, to be read again
-                log.info(
-                    "batch of %d failed as a whole (%s: %s); deciding it one message at a time",
-                    len(batch.rows),
-                    type(exc).__name__,
-                    exc,
-                )
-                await session.rollback()
+        for attempt in range(1, _BATCH_TRIES + 1):
+            async with self._session() as session:
+                try:
+                    ids = [r.id for r in batch.rows]
+                    batch = batch.without(await _decided_among(session, ids))
+                    known = await _Known.load(session, batch, policy, self._clock.now())
+                    outcomes = await self._decide(session, batch.rows, batch.scores, policy, known)
+                    await session.commit()
+                    return _logged(outcomes)
+                except Exception as exc:
+                    if transient(exc) and not conflict(exc):
+                        raise  # an outage: the batch stays pending, to be read again
+                    raced = conflict(exc) or isinstance(exc, (IntegrityError, StaleDataError))
+                    again = raced and attempt < _BATCH_TRIES
+                    log.info(
+                        "batch of %d failed as a whole (%s: %s); %s",
+                        len(batch.rows),
+                        type(exc).__name__,
+                        exc,
+                        "again, as a whole" if again else "one message at a time",
+                    )
+                    await session.rollback()
+                    if not again:
+                        break
         return _logged(await self._one_by_one(list(batch.scores), batch.scores, policy))
 
     def _session(self) -> AsyncSession:
