@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from bot.app.config import Settings
@@ -37,6 +40,8 @@ def test_compose_runs_web_workers_redis_with_aof_and_postgres() -> None:
         assert "INTAKE_SECRET_KEY" in env  # every process signs sessions alike
         assert set(services[name]["depends_on"]) == {"postgres", "redis"}
     assert "readyz" in " ".join(services["web"]["healthcheck"]["test"])
+    port = services["worker"]["environment"]["INTAKE_WORKER_HTTP_PORT"]
+    assert f"{port}/readyz" in " ".join(services["worker"]["healthcheck"]["test"])
 
 
 def test_compose_names_only_settings_that_exist() -> None:
@@ -55,3 +60,14 @@ def test_the_image_runs_unprivileged_with_a_healthcheck_and_an_optional_ml_extra
     assert re.search(r'^ENTRYPOINT \["intake-bot"\]$', dockerfile, re.MULTILINE)
     copied = re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE)
     assert {"bot", "channels", "moderation"} <= set(copied)
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint is not installed here")
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    done = subprocess.run(
+        ["hadolint", str(ROOT / "Dockerfile")],  # noqa: S607 -- from PATH, where installed
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
