@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.app import channel_setup
 from bot.app.config import Settings
 from bot.app.runtime import Runtime, open_runtime
 from bot.app.web.app import make_app
@@ -29,6 +31,8 @@ from bot.stages.pipeline import Outcome
 from bot.store.models import Customer, Message
 from bot.store.outages import conflict, transient
 from channels.capture import capture_senders
+from channels.meta import PATH, signature_of
+from tests.channels.test_meta import dm, entry, page
 from tests.helpers import complaint
 from tests.servers import DEADLINE_S, RedisServer
 
@@ -324,3 +328,31 @@ async def test_a_deadlock_between_two_transactions_is_a_conflict_to_retry(
     assert conflict(victim)
     assert transient(victim)  # never an `error` decision: the message is tried again
     assert not conflict(ValueError("a bad message"))
+
+
+async def test_the_channels_answer_503_with_retry_after_while_redis_is_down(
+    outage_runtime: Runtime, redis_server: RedisServer
+) -> None:
+    """The form, the chat and a provider's webhook: told to come back, never a 500."""
+    runtime = outage_runtime
+    runtime.settings.meta_app_secret = "meta-secret"
+    webhook = json.dumps(page(entry(dm("m_outage")))).encode()
+    signed = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": signature_of("meta-secret", webhook),
+    }
+    app = make_app(runtime, plugs=channel_setup.plugs(runtime))
+    async with TestClient(TestServer(app)) as client:
+        redis_server.kill()
+        answers = {
+            "form": await client.post(
+                "/form", data={"name": "Ada", "email": "ada@example.it", "message": "Rotto."}
+            ),
+            "chat": await client.post("/chat/send", json={"sid": "x" * 32, "text": "Ciao"}),
+            "meta webhook": await client.post(PATH, data=webhook, headers=signed),
+        }
+        redis_server.start()
+
+    for name, answer in answers.items():
+        assert (name, answer.status) == (name, 503)
+        assert answer.headers.get("Retry-After") == "5", name
