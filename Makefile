@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.console_rate
 	$(BIN)/python -m bench.dashboard_rate
 	$(BIN)/python -m bench.scale_out
+	$(BIN)/python -m bench.moderation_eval
 
 # Ten minutes of steady load on two workers: memory growth per process (build/bench/soak.*).
 soak: $(STAMP)
