@@ -9,6 +9,9 @@ Weights, in order:
 - `checkpoint` (+ `config_path`): a Detoxify checkpoint file and the Hugging Face config and
   tokenizer folder of its base model, installed by hand on a site without internet access
   (Detoxify's own `checkpoint=` / `huggingface_config_path=`).
+- otherwise (chosen in moderation/toxicity.py) the weights that `intake-bot models fetch`
+  stored under `INTAKE_DATA_DIR/models/<model_type>/` (`fetched_weights`: the checkpoint plus
+  its base model's config/tokenizer folder, complete only once the fetch wrote its manifest);
 - otherwise the default weights of `model_type` in the torch hub cache
   (`$TORCH_HOME/hub/checkpoints`, by default `~/.cache/torch/hub/checkpoints`).
 Nothing is downloaded unless `allow_download=True`.
@@ -19,6 +22,12 @@ checkpoints) and asks the hub for it even when `huggingface_config_path` is give
 folder is given and the checkpoint names anything else, a copy of the checkpoint whose
 model_type is that folder is written once into `cache_dir` and handed to Detoxify instead; the
 user's file is never modified.
+
+A second trap: a base model's config.json as the hub publishes it states no labels, so
+transformers builds a 2-output head that the checkpoint's state dict does not fit. When the
+config folder states no labels at all, a copy of it sized to the checkpoint's `num_classes` is
+made in `cache_dir` (tokenizer files linked, not copied); a config that states a different
+count is an error, as before: someone chose it.
 
 Labels: Detoxify's keys are mapped onto `bot.contract.ports.LABELS` (its own renames, toxic ->
 toxicity etc., happen inside Detoxify; `_RENAMES` repeats them for checkpoints that bypass
@@ -38,6 +47,8 @@ import json
 import math
 import os
 import pickle
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +92,9 @@ _RENAMES = {
     "identity_hate": "identity_attack",
 }
 
+# What `intake-bot models fetch` writes last into `models/<model_type>/`: the folder is complete.
+FETCH_MANIFEST = "fetched.json"
+
 DEFAULT_MAX_CHARS = 4096
 _ENV_CHECKPOINT = "INTAKE_DETOXIFY_CHECKPOINT"
 _ENV_CONFIG = "INTAKE_DETOXIFY_CONFIG_PATH"
@@ -110,6 +124,37 @@ def torch_hub_checkpoints() -> Path:
     return Path(os.path.expanduser(home)) / "hub" / "checkpoints"
 
 
+def weight_file(model_type: str) -> str:
+    """The published checkpoint's file name (its torch.hub name: `<stem>-<sha256 prefix>.ckpt`)."""
+    return _WEIGHT_FILES[model_type]
+
+
+def base_model(model_type: str) -> str:
+    """The Hugging Face model whose config and tokenizer the published checkpoint names."""
+    return _BASE_MODELS[model_type]
+
+
+def fetched_weights(models_dir: Path, model_type: str) -> tuple[Path, Path] | None:
+    """(checkpoint, config folder) that `intake-bot models fetch` completed, or None.
+
+    Complete means its manifest is there (written only after every file was verified) and
+    the files it lists still are: a fetch that died halfway is not picked up.
+    """
+    if model_type not in _WEIGHT_FILES:
+        return None
+    folder = models_dir / model_type
+    try:
+        manifest = json.loads((folder / FETCH_MANIFEST).read_text(encoding="utf-8"))
+        listed = [folder / name for name in manifest["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    checkpoint = folder / _WEIGHT_FILES[model_type]
+    config = folder / _BASE_MODELS[model_type]
+    if checkpoint in listed and all(p.is_file() for p in listed):
+        return checkpoint, config
+    return None
+
+
 def default_cache_dir() -> Path:
     """Where rewritten checkpoints go: per user, never a shared temp dir (they are unpickled)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
@@ -130,11 +175,18 @@ def _hf_cached(repo_id: str) -> bool:
     return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
-def _config_labels(config_path: Path) -> int | None:
-    """How many outputs the config folder's model has (transformers defaults to 2)."""
+def _config_data(config_path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((config_path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _config_labels(config_path: Path) -> int | None:
+    """How many outputs the config folder's model has (transformers defaults to 2)."""
+    data = _config_data(config_path)
+    if data is None:
         return None
     if isinstance(data.get("id2label"), dict):
         return len(data["id2label"])
@@ -274,12 +326,12 @@ class DetoxifyClassifier:
                     f"detoxify not importable: {type(exc).__name__}: {exc}"
                 ) from exc
             torch.set_num_threads(self.torch_threads)
-            checkpoint = self._effective_checkpoint()
+            checkpoint, config_path = self._effective_weights()
             try:
                 model = detoxify.Detoxify(
                     model_type=self.model_type,
                     checkpoint=str(checkpoint) if checkpoint else None,
-                    huggingface_config_path=str(self.config_path) if self.config_path else None,
+                    huggingface_config_path=str(config_path) if config_path else None,
                 )
                 model.model.eval()
                 self._token_limit = _token_limit(model)
@@ -293,14 +345,15 @@ class DetoxifyClassifier:
             self.loaded_checkpoint = checkpoint
             self.model = model
 
-    def _effective_checkpoint(self) -> Path | None:
-        """The file to hand Detoxify: the user's, the hub cache's, or a rewritten copy."""
+    def _effective_weights(self) -> tuple[Path | None, Path | None]:
+        """The file to hand Detoxify (the user's, the hub cache's, or a rewritten copy) and
+        the config folder (the user's, or a copy sized to the checkpoint's outputs)."""
         source = self.checkpoint
         if source is None and self.config_path is not None:
             cached = torch_hub_checkpoints() / _WEIGHT_FILES[self.model_type]
             source = cached if cached.is_file() else None
         if source is None or self.config_path is None:
-            return source
+            return source, self.config_path
         return prepare_checkpoint(source, self.config_path, self.cache_dir)
 
     # -- scoring ------------------------------------------------------------------------------
@@ -376,13 +429,15 @@ def _columns(raw: dict[str, Any], size: int) -> dict[str, list[float]]:
     return columns
 
 
-def prepare_checkpoint(checkpoint: Path, config_path: Path, cache_dir: Path) -> Path:
-    """The checkpoint Detoxify can load from `config_path` without asking the hub.
+def prepare_checkpoint(checkpoint: Path, config_path: Path, cache_dir: Path) -> tuple[Path, Path]:
+    """The checkpoint and config folder Detoxify can load without asking the hub.
 
-    If the checkpoint's arch model_type already is `config_path`, it is returned as is;
-    otherwise a copy whose model_type is `config_path` is written once into `cache_dir` (keyed
-    on the checkpoint's path, size and mtime, and the config path) and returned. Checks the
-    structure Detoxify reads and that the config folder has as many outputs as the checkpoint.
+    A config folder that states no labels (a base model's config as the hub publishes it) is
+    replaced by a copy sized to the checkpoint (`_sized_config`). If the checkpoint's arch
+    model_type already is that folder, the checkpoint is returned as is; otherwise a copy whose
+    model_type is the folder is written once into `cache_dir` (keyed on the checkpoint's path,
+    size and mtime, and the config path) and returned. Checks the structure Detoxify reads and
+    that a config folder stating labels has as many as the checkpoint has outputs.
     """
     import torch  # noqa: PLC0415  (the ml extra; imported in the scoring thread)
 
@@ -398,7 +453,9 @@ def prepare_checkpoint(checkpoint: Path, config_path: Path, cache_dir: Path) -> 
         raise DetoxifyLoadError(f"cannot read Detoxify checkpoint {checkpoint}: {exc}") from exc
     args = _arch_args(loaded, checkpoint)
     expected = _config_labels(config_path)
-    if expected is not None and expected != args["num_classes"]:
+    if expected is not None and expected != args["num_classes"] and not _states_labels(config_path):
+        config_path = _sized_config(config_path, int(args["num_classes"]), cache_dir)
+    elif expected is not None and expected != args["num_classes"]:
         raise DetoxifyLoadError(
             f"the checkpoint {checkpoint} has {args['num_classes']} outputs but the config in "
             f"{config_path} has {expected} labels: set id2label (or num_labels) to "
@@ -406,13 +463,13 @@ def prepare_checkpoint(checkpoint: Path, config_path: Path, cache_dir: Path) -> 
         )
     model_type = args.get("model_type")
     if isinstance(model_type, str) and Path(model_type).resolve() == config_path:
-        return checkpoint
+        return checkpoint, config_path
     stat = checkpoint.stat()
     where = hashlib.sha256(f"{checkpoint.resolve()}|{config_path}".encode()).hexdigest()[:16]
     version = hashlib.sha256(f"{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     target = cache_dir / f"{where}-{version}.ckpt"
     if target.is_file():
-        return target
+        return target, config_path
     cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     rewritten = dict(loaded)
     rewritten["config"] = copy.deepcopy(loaded["config"])
@@ -429,6 +486,42 @@ def prepare_checkpoint(checkpoint: Path, config_path: Path, cache_dir: Path) -> 
     for stale in cache_dir.glob(f"{where}-*.ckpt"):  # copies of older versions of that file
         if stale != target:
             stale.unlink(missing_ok=True)
+    return target, config_path
+
+
+def _states_labels(config_path: Path) -> bool:
+    data = _config_data(config_path) or {}
+    return "id2label" in data or "num_labels" in data
+
+
+def _sized_config(config_path: Path, num_classes: int, cache_dir: Path) -> Path:
+    """A copy of `config_path` whose config.json has `num_classes` labels, made once.
+
+    Keyed on the folder and its config.json's bytes, so a re-fetched config gets a new copy.
+    The other files are symlinks: a tokenizer can be megabytes. Built under a temporary name
+    and renamed, so a crash leaves no half-made folder that a later start would trust.
+    """
+    raw = (config_path / "config.json").read_bytes()
+    key = hashlib.sha256(str(config_path).encode() + b"|" + raw).hexdigest()[:16]
+    target = (cache_dir / f"config-{key}-{num_classes}").resolve()
+    if (target / "config.json").is_file():
+        return target
+    data = json.loads(raw)
+    data["id2label"] = {str(i): f"LABEL_{i}" for i in range(num_classes)}
+    data["label2id"] = {f"LABEL_{i}": i for i in range(num_classes)}
+    cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = Path(tempfile.mkdtemp(prefix=".config-", dir=cache_dir))
+    try:
+        for item in config_path.iterdir():
+            if item.name != "config.json":
+                (partial / item.name).symlink_to(item.resolve())
+        (partial / "config.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(partial, target)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if (target / "config.json").is_file():  # another process made it first
+            return target
+        raise DetoxifyLoadError(f"cannot write a sized config into {cache_dir}: {exc}") from exc
     return target
 
 

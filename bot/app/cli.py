@@ -1,5 +1,5 @@
 """`intake-bot`: serve, worker, replay, classify, channels, policy, status, privacy, users,
-migrate."""
+models, migrate."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from bot.staff import privacy as privacy_data
 from bot.staff.accounts import Accounts, Role
 from bot.staff.desk import parse_status
 from channels.capture import capture_senders
+from moderation import model_fetch
 from moderation.toxicity import open_classifier
 
 log = logging.getLogger("bot.app.cli")
@@ -207,6 +208,43 @@ async def classify_texts(settings: Settings, source: TextIO, overrides: list[str
     await classify(classifier, thresholds, source, sys.stdout)
 
 
+class ProgressLine:
+    """A download's progress on stderr without a runtime dependency for one admin command:
+    redrawn in place on a terminal; a log or CI gets only each file's finished line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.shown = -1
+
+    def __call__(self, name: str, done: int, total: int | None, finished: bool) -> None:
+        percent = done * 100 // total if total else -1
+        step = percent if total else done >> 20  # an unknown size: redrawn per MiB
+        if not finished and (not self.live or step == self.shown):
+            return
+        self.shown = -1 if finished else step
+        size = f"{done / 2**20:.1f} MiB" + (f" of {total / 2**20:.1f} MiB" if total else "")
+        line = f"{name}: {size}" + (f" ({percent}%)" if total else "")
+        end = "\n" if finished else ""
+        self.stream.write(f"\r{line}{end}" if self.live else f"{line}{end}")
+        self.stream.flush()
+
+
+async def fetch_models(settings: Settings, model_type: str, sha256: str | None) -> None:
+    """Fetches once, on purpose, what the `auto` backend then finds at its next start."""
+    folder = await model_fetch.fetch(
+        model_type,
+        settings.models_dir,
+        checkpoint_url=settings.models_checkpoint_url,
+        hub_url=settings.models_hub_url,
+        checkpoint_sha256=sha256,
+        progress=ProgressLine(sys.stderr),
+    )
+    print(f"{model_type} stored in {folder}")
+    if settings.detoxify_model != model_type:
+        print(f"set INTAKE_DETOXIFY_MODEL={model_type} to use it (now {settings.detoxify_model})")
+
+
 async def migrate_only(settings: Settings) -> None:
     async with open_runtime(settings):
         print(f"schema up to date on {settings.effective_database_url.split('://')[0]}")
@@ -343,6 +381,21 @@ def _parser() -> argparse.ArgumentParser:
     privacy_p.add_argument("who", help="a ticket reference, channel:address, or an email address")
     privacy_p.add_argument("--actor", default="cli", help="who asked (for the audit log)")
     _users_parser(sub)
+    models_p = sub.add_parser("models", help="Detoxify's weights for the toxicity backend")
+    models_actions = models_p.add_subparsers(dest="action", required=True)
+    fetch_p = models_actions.add_parser(
+        "fetch", help="download, verify and store a model under INTAKE_DATA_DIR/models"
+    )
+    fetch_p.add_argument(
+        "model_type", nargs="?", default="multilingual", choices=model_fetch.FETCHABLE
+    )
+    fetch_p.add_argument(
+        "--sha256",
+        default=None,
+        metavar="HEX",
+        help="expect this sha256 (or its first 8+ digits) for the checkpoint instead of the "
+        "published one: a checkpoint you trained, served by your mirror under that name",
+    )
     sub.add_parser("migrate", help="bring the database schema up to date")
     return parser
 
@@ -382,6 +435,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> Command:  # noqa: 
             if getattr(args, "password_stdin", False):
                 password = sys.stdin.readline().rstrip("\r\n")
             return lambda: users(settings, args, password)
+        case "models":
+            return lambda: fetch_models(settings, args.model_type, args.sha256)
         case _:
             return lambda: migrate_only(settings)
 

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     detoxify_config_path: Path | None = None
     torch_threads: int = Field(default=1, ge=1, le=64)
     toxicity_max_chars: int = Field(default=4000, ge=100)
+    # Where `intake-bot models fetch` downloads from: Detoxify's GitHub releases
+    # (<base><tag>/<file>) and the Hugging Face hub (<hub>/<repo>/resolve/main/<file>).
+    # A site with its own mirror points these at it.
+    models_checkpoint_url: str = "https://github.com/unitaryai/detoxify/releases/download/"
+    models_hub_url: str = "https://huggingface.co"
 
     # --- channels (issue 5: customer pages; issue 6: providers). Empty = not configured.
     public_url: str = ""  # how customers reach the bot (links in pages); default from request
@@ -123,6 +128,11 @@ class Settings(BaseSettings):
     @property
     def embedded_database_url(self) -> str:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'intake.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        """`intake-bot models fetch` stores here; the `auto` toxicity backend looks here."""
+        return self.data_dir / "models"
 
     @property
     def effective_database_url(self) -> str:

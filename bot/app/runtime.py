@@ -77,6 +77,7 @@ def toxicity_config(settings: Settings) -> ToxicityConfig:
         config_path=settings.detoxify_config_path,
         torch_threads=settings.torch_threads,
         max_chars=settings.toxicity_max_chars,
+        models_dir=settings.models_dir,
     )
 
 
