@@ -15,19 +15,33 @@ Kinds of rule (data files, below):
              "fuck", "уничтожу"): it counts only when a person is its target.
              Aimed at a thing or at nothing ("this inverter is garbage") it scores
              AMBIENT (0.5) times its weight, under every default threshold.
+             Threats that are no insult are rules of their own, label `threat`:
+             coming over ("i know where you live", "wait for you outside"),
+             publishing personal data ("i'll publish your home address"), vague and
+             long-distance harm ("someone will get hurt", "you'll regret it").
+             Lawful recourse (a lawyer, a review, the press) weighs under the
+             threshold: alone it passes, made conditional it is blackmail.
   group      a protected group ("muslims", "ebrei"): alone it scores nothing, so
              neutral and kind mentions pass. Within one clause and GROUP_REACH
              characters of a hostile hit (a direct insult or threat, or a
              `hostile` phrase) it scores identity_attack = group weight x the
-             hit's hostility. A group is also a target ("immigrants are garbage").
-  hostile    dehumanizing phrases ("terrorists", "go back to", "паразиты") that
-             only matter next to a group.
+             hit's hostility. A group is also a target ("immigrants are garbage"),
+             and a threat next to a group counts even with no person near it
+             ("i'll kill all the immigrants").
+  hostile    derogation, dehumanization and exclusion ("terrorists", "a disease",
+             "should not be allowed", "send them back", "паразиты") that only matter
+             next to a group. Hate is quoted to condemn it across commas, so a
+             `report` phrase anywhere in the sentence suppresses a hostile hit ("wer
+             sagt, dass Muslime Terroristen sind, ist rassistisch"), and so does a
+             negation right after it ("ik haat immigranten niet").
 Context roles (no weights), looked up in a window of words around the hit that
 never crosses a clause boundary (, . ! ? ; or a line break):
   target     a person: "you", "voi", "вы", "jullie", "your technician"...
              An insult needs one before it (6 words) bound to it by nothing but
              `link` words (copulas, articles, intensifiers: "you are all a bunch
-             of garbage"); so "you sold me garbage" is not an insult. A threat
+             of garbage"); so "you sold me garbage" is not an insult. A person that
+             closes the clause after the insult, with only links around it, binds it
+             too ("what scammers you are", "che ladri che siete"). A threat
              (a rule whose threat weight beats its insult weight) only needs a
              target near it, 4 words before or 2 after ("я вас засужу и
              уничтожу", "убью тебя"), or inside its `..` gap.
@@ -37,7 +51,8 @@ never crosses a clause boundary (, . ! ? ; or a line break):
   negation   "not", "non", "не" up to 4 words before an insult suppresses it
              ("I'm not calling you idiots"); a threat is negated only by the word
              right before it or inside it, so "if you don't refund me I'll
-             destroy you" still counts.
+             destroy you" still counts; a threat whose own words say "not" ("you
+             won't be safe") only by the word before it.
   self       the speaker about themselves, bound by links ("I feel like an
              idiot", "mi prendete per un idiota"): suppresses insults.
   condition  "unless", "altrimenti", "иначе": a threat of harm made conditional
@@ -54,12 +69,21 @@ its kind, then (scoring kinds only) `label=weight,label=weight`, separated by
 whitespace; `#` starts a comment. In a pattern, words are separated by spaces
 (any run of spaces or punctuation within a clause matches), `word*` matches any
 ending (Russian and Italian morphology), `..` skips up to three words (six
-characters in Chinese), and `@name` expands a macro defined in the same file as
+characters in Chinese; scanning goes on inside the gap, so a group there is
+found: "send all the refugees back"), and `@name` expands a macro defined in the same file as
 `@name = a | b c | d`. Patterns are folded through `normalize` like the texts,
 and each letter of a pattern matches once or twice (`stuupid` is `stupid`) while
 a doubled consonant must stay double (`ass` is not `as`). Alphabetic patterns
 match whole words; Chinese patterns match anywhere. The same word in several
 languages is one rule of the strongest weights.
+
+Masked words: `f*ck`, `a**hole`, `sh_t` hide letters that no rewriting can guess, so
+the lexicon reads a text through `Lexicon.read`: the normalizer's `fold`, then its
+`Unmasker` over the words of this lexicon's own patterns (normalize.py says how).
+
+Why a text was held: `LexiconClassifier.reasons(text)` gives one line per rule that
+counted ("en: i know where you live [person threat=0.85] (direct)"), for the console;
+`explain` gives the hits themselves.
 
 Speed: all patterns are compiled once into a few trie-shaped regexes, so a
 clean text costs one scan; only texts with hits pay for the context rules.
@@ -71,6 +95,7 @@ import asyncio
 import itertools
 import re
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -79,7 +104,7 @@ from importlib import resources
 from typing import NamedTuple
 
 from bot.contract.ports import LABELS, Scores
-from moderation.normalize import DEFAULT_WINDOW, fold, normalize
+from moderation.normalize import DEFAULT_WINDOW, Unmasker, fold, normalize
 
 AMBIENT = 0.5  # an aimed word with no person to aim at
 SUPPRESSED = 0.25  # a reported, negated or self-directed insult
@@ -91,13 +116,14 @@ _FACTOR = {"ambient": AMBIENT, "reported": SUPPRESSED, "negated": SUPPRESSED, "s
 
 _BEFORE_TARGET, _BEFORE_THREAT_TARGET, _AFTER_THREAT_TARGET = 6, 4, 2
 _BEFORE_REPORT, _AFTER_REPORT = 6, 3
-_BEFORE_NEGATION, _BEFORE_SELF = 4, 3
+_BEFORE_NEGATION, _BEFORE_SELF, _AFTER_HOSTILE_NEGATION = 4, 3, 2
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _VOWELS = frozenset("aeiouyаеиоуыэюяєіїαεηιουω")
 _CLAUSE_END = ",.!?;\n，。！？；…"
 _CLAUSE_END_RE = re.compile(f"[{re.escape(_CLAUSE_END)}]")
+_SENTENCE_END_RE = re.compile("[.!?;\n。！？；]")
 _SEP = rf"[^\w{re.escape(_CLAUSE_END)}]+"
 _GAP = rf"(?:{_SEP}\w+){{0,3}}?{_SEP}"
 _CJK_GAP = rf"[^{re.escape(_CLAUSE_END)}]{{0,6}}?"
@@ -161,6 +187,12 @@ class Hit(NamedTuple):
     start: int
     end: int
     effect: str
+
+    def reason(self) -> str:
+        """One line a moderator can read: which rule of which list, how context judged it."""
+        entry = self.entry
+        weights = ",".join(f"{label}={w:g}" for label, w in sorted(entry.weights.items()))
+        return f"{entry.lang}: {entry.source} [{entry.kind.value} {weights}] ({self.effect})"
 
 
 # --- data files ---------------------------------------------------------------------------
@@ -341,7 +373,21 @@ class Lexicon:
         self._index(list(scoring.values()))
         links = trie_regex(roles[Kind.LINK].values())
         self._links = re.compile(rf"(?:\W*(?:{links}))*\W*")
+        targets = trie_regex(roles[Kind.TARGET].values())
+        # "what scammers you are", "che ladri che siete": the person closes the clause.
+        self._target_closes = re.compile(
+            rf"(?:\W*(?:{links}))*\W*(?:{targets})(?:\W*(?:{links}))*\W*"
+        )
+        self.unmask = Unmasker(_masked_vocabulary(scoring.values()))
         self._roles = {kind: _Role(list(paths.values()), links) for kind, paths in roles.items()}
+        # "you won't be safe" is a threat that says "not" itself: only a word before negates it.
+        negation = self._roles[Kind.NEGATION]
+        self._says_not = {
+            entry
+            for merged in self._entries.values()
+            for entry in merged
+            if negation.found(normalize(entry.pattern.replace("..", " ")).text)
+        }
 
     def _index(self, scoring: list[tuple[list[str], list[Entry]]]) -> None:
         """Word patterns are scanned by one regex that consumes the non-word character before
@@ -366,6 +412,11 @@ class Lexicon:
         self._words = re.compile(rf"\W(?:{trie_regex(scanned['words'])})")
         self._others = re.compile(trie_regex(scanned["others"]))
         self._others_ascii = any(path[0].isascii() for path in scanned["others"])
+
+    def read(self, text: str, window: int = DEFAULT_WINDOW) -> tuple[str, bool]:
+        """`fold`, then words masked with symbols read as this lexicon's own words."""
+        folded, truncated = fold(text, window)
+        return self.unmask(folded), truncated
 
     def hits(self, text: str) -> list[Hit]:
         """Every entry found in `text` (already normalized), with its effect in context.
@@ -410,18 +461,22 @@ class Lexicon:
         padded = f" {text}"
         ascii_only = text.isascii()
         for words in (self._ascii_words,) if ascii_only else (self._ascii_words, self._words):
-            for match in words.finditer(padded):  # offsets: +1 padding, -1 separator
+            at = 0
+            while match := words.search(padded, at):  # offsets: +1 padding, -1 separator
                 start = match.start()
-                found += [(e, start, match.end() - 1) for e in self._name(True, padded, start + 1)]
+                named = self._name(True, padded, start + 1)
+                found += [(e, start, match.end() - 1) for e in named]
                 if len(found) >= MAX_HITS:
                     return found
+                at = _next_scan(named, start, match.end())
         if self._others_ascii or not ascii_only:
-            for match in self._others.finditer(text):
-                found += [
-                    (e, match.start(), match.end()) for e in self._name(False, text, match.start())
-                ]
+            at = 0
+            while match := self._others.search(text, at):
+                named = self._name(False, text, match.start())
+                found += [(e, match.start(), match.end()) for e in named]
                 if len(found) >= MAX_HITS:
                     break
+                at = _next_scan(named, match.start(), match.end())
         if not ascii_only:
             found.sort(key=lambda hit: hit[1])
         return found
@@ -451,11 +506,24 @@ class Lexicon:
             return "negated"
         if not entry.threatens and self._bound(Kind.SELF, window, _BEFORE_SELF, []):
             return "self"
-        return "inert" if entry.kind is Kind.HOSTILE else "direct"
+        if entry.kind is Kind.HOSTILE:
+            return self._judge_hostile(window)
+        return "direct"
+
+    def _judge_hostile(self, window: _Window) -> str:
+        """Hate is quoted to condemn it across commas ("wer sagt, dass Muslime Terroristen
+        sind, ist rassistisch"), so a report phrase anywhere in the sentence counts; and
+        Dutch and German negate after the verb ("ik haat immigranten niet")."""
+        if self._role(Kind.REPORT, window.sentence()):
+            return "reported"
+        if self._role(Kind.NEGATION, window.after(_AFTER_HOSTILE_NEGATION)):
+            return "negated"
+        return "inert"
 
     def _negated(self, window: _Window, entry: Entry) -> bool:
         if entry.threatens:
-            return self._role(Kind.NEGATION, window.before(1) + " " + window.hit)
+            inside = "" if entry in self._says_not else window.hit
+            return self._role(Kind.NEGATION, window.before(1) + " " + inside)
         return self._role(Kind.NEGATION, window.before(_BEFORE_NEGATION))
 
     def _targeted(self, window: _Window, entry: Entry, groups: list[tuple[int, int]]) -> bool:
@@ -467,7 +535,9 @@ class Lexicon:
             return self._role(Kind.TARGET, window.text[lo:hi]) or any(
                 lo <= g_start and g_end <= hi for g_start, g_end in groups
             )
-        return self._bound(Kind.TARGET, window, _BEFORE_TARGET, groups)
+        if self._bound(Kind.TARGET, window, _BEFORE_TARGET, groups):
+            return True
+        return self._target_closes.fullmatch(window.tail) is not None
 
     def _bound(self, kind: Kind, window: _Window, words: int, extra: list[tuple[int, int]]) -> bool:
         """A `kind` phrase (or an extra span) before the hit, with only links in between."""
@@ -479,6 +549,12 @@ class Lexicon:
             for e_start, e_end in extra
             if lo <= e_start and e_end <= start
         )
+
+
+def _next_scan(named: tuple[Entry, ...], start: int, end: int) -> int:
+    """Where scanning goes on: past the match, or inside a `..` gap, which may hold a hit of
+    its own ("send all the refugees back")."""
+    return start + 1 if any(entry.gapped for entry in named) else end
 
 
 class _Role:
@@ -533,6 +609,19 @@ class _Clauses:
         self.text = text
         self.bounds = [m.start() for m in _CLAUSE_END_RE.finditer(text)]
         self.cjk = _CJK_CHAR.search(text) is not None
+        self._sentences: list[int] | None = None
+
+    def sentence(self, start: int, end: int) -> str:
+        if self._sentences is None:
+            self._sentences = [m.start() for m in _SENTENCE_END_RE.finditer(self.text)]
+        cut = bisect_left(self._sentences, start)
+        lo = self._sentences[cut - 1] + 1 if cut else 0
+        cut = bisect_left(self._sentences, end)
+        return self.text[lo : self._sentences[cut] if cut < len(self._sentences) else None]
+
+    def clause_end(self, end: int) -> int:
+        cut = bisect_left(self.bounds, end)
+        return self.bounds[cut] if cut < len(self.bounds) else len(self.text)
 
     def window(self, start: int, end: int) -> _Window:
         cut = bisect_left(self.bounds, start)
@@ -555,7 +644,12 @@ class _Window:
         self.hit = self.text[start:end]
         self._head = self.text[lo:start]
         self._tail = self.text[end:hi]
+        self.tail = self._tail if hi == clauses.clause_end(end) else ""  # all the clause's rest
         self._cjk = clauses.cjk
+        self._clauses = clauses
+
+    def sentence(self) -> str:
+        return self._clauses.sentence(self.start, self.end)
 
     def _lo(self, words: int) -> int:
         head = self._head
@@ -585,18 +679,24 @@ class _Window:
 
 def _with_groups(text: str, hits: list[Hit]) -> list[Hit]:
     """A group hit becomes direct when a hostile hit stands near it in the same clause."""
-    hostile = [
-        h
-        for h in hits
-        if h.entry.kind is not Kind.GROUP
-        and h.entry.hostility > 0
-        and h.effect in ("direct", "inert")
-    ]
+    hostile = _hostile(hits)
     return [
         hit._replace(effect="direct")
         if hit.entry.kind is Kind.GROUP and any(_near(text, hit, h) for h in hostile)
         else hit
         for hit in hits
+    ]
+
+
+def _hostile(hits: Sequence[Hit]) -> list[Hit]:
+    """Hits that make a nearby group an identity attack: any hostile word not suppressed by
+    its context, and a threat even when no person is near it ("i will kill all muslims")."""
+    return [
+        h
+        for h in hits
+        if h.entry.kind is not Kind.GROUP
+        and h.entry.hostility > 0
+        and (h.effect in ("direct", "inert") or (h.effect == "ambient" and h.entry.threatens))
     ]
 
 
@@ -642,13 +742,7 @@ def score_hits(text: str, hits: Sequence[Hit]) -> dict[str, float]:
 
 def _add_identity(text: str, hits: Sequence[Hit], into: dict[object, float]) -> None:
     groups = [h for h in hits if h.entry.kind is Kind.GROUP and h.effect == "direct"]
-    hostile = [
-        h
-        for h in hits
-        if h.entry.kind is not Kind.GROUP
-        and h.entry.hostility > 0
-        and h.effect in ("direct", "inert")
-    ]
+    hostile = _hostile(hits)
     for group in groups:
         for other in hostile:
             if _near(text, group, other):
@@ -661,6 +755,19 @@ def _add_conditions(hits: Sequence[Hit], into: dict[object, float]) -> None:
     for hit in hits:
         if hit.entry.kind is Kind.CONDITION:
             into[hit.entry.rule] = max(into.get(hit.entry.rule, 0.0), hit.entry.weights["threat"])
+
+
+def _masked_vocabulary(scoring: Iterable[tuple[list[str], list[Entry]]]) -> list[str]:
+    """The words of abusive patterns, folded, that a masked word (`f*ck`) may stand for; the
+    words in most patterns first, so an ambiguous mask reads as the commonest abuse."""
+    words: Counter[str] = Counter()
+    for _path, entries in scoring:
+        entry = entries[0]
+        if entry.kind in (Kind.PERSON, Kind.AIMED, Kind.HOSTILE):
+            for word in entry.pattern.split():
+                folded = normalize(word.rstrip("*")).text
+                words[folded + "*" if word.endswith("*") else folded] += 1
+    return [word for word, _count in words.most_common()]
 
 
 # --- the backend ----------------------------------------------------------------------------
@@ -699,9 +806,16 @@ class LexiconClassifier:
 
     def explain(self, text: str) -> list[Hit]:
         """The hits behind a score, for moderators tuning thresholds."""
-        return self._lexicon.hits(normalize(text, self._window).text)
+        return self._lexicon.hits(self._lexicon.read(text, self._window)[0])
+
+    def reasons(self, text: str) -> list[str]:
+        """Why a text scored as it did, one line per rule that counted, for the console:
+        a moderator who sees the rule can release a false hold knowing what to fix.
+        Hits that counted for nothing (a group term alone, a hostile word far from any
+        group) are left out."""
+        return list(dict.fromkeys(h.reason() for h in self.explain(text) if h.effect != "inert"))
 
     def _score_one(self, text: str) -> Scores:
-        folded, truncated = fold(text, self._window)
+        folded, truncated = self._lexicon.read(text, self._window)
         hits = self._lexicon.hits(folded)
         return Scores(score_hits(folded, hits) if hits else dict.fromkeys(LABELS, 0.0), truncated)

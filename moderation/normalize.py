@@ -38,7 +38,10 @@ a few tens of microseconds on a typical complaint.
    without spaces, so `傻 逼` can only be evasion).
 6. Letters split by spaces, dots, dashes or underscores are joined when at least
    three single letters are split the same way (`i d i o t`, `s.t.u.p.i.d`,
-   `i-d-i-o-t`); spaced digits alone (`3 4 5 6`) stay apart.
+   `i-d-i-o-t`); spaced digits alone (`3 4 5 6`) stay apart. Before that, chunks of
+   one to three letters split by dots, underscores or stars are joined when most of
+   them are single letters (`st_u_p_i_d`, `id.i.o.t`, `s*c*a*m`): abbreviations
+   (`e.g.`, `S.p.A.` -> `spa`), domains, decimals and `snake_case` stay apart.
 7. Leetspeak inside words (`1d10t`, `@ss`, `$tupid`, `5hit`, `b!tch`, `п1д0р`).
    Real numbers are left alone: tokens without letters, number+unit (`5kw`,
    `230v`, `3rd`), codes with a run of three digits or a digit that leetspeak does
@@ -48,12 +51,17 @@ a few tens of microseconds on a typical complaint.
    a consonant run two (`stuuupid` -> `stupid`, `idiooots` -> `idiots`,
    `asssss` -> `ass`, `killlll` -> `kill`). The lexicon lets each letter of a
    pattern match once or twice, so `stuupid` matches too.
+
+A letter replaced by a symbol (`f*ck`, `a**hole`, `sh_t`) cannot be guessed by a
+rewrite: `Unmasker` undoes it against a word list (the lexicon passes its own), after
+`fold`, and only in texts with a symbol inside a word.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -192,6 +200,18 @@ _SPLIT_LETTERS = re.compile(
     rf"(?:(?P=sep){_UNIT_CHAR})+(?![\w@$])"
 )
 
+# Short chunks of letters split by dots, underscores or stars: `st_u_p_i_d`, `id.i.o.t`.
+_UNIT = r"(?:[^\W_]|[@$])"
+_MASKED_SPLIT = re.compile(rf"(?<![\w@$.*]){_UNIT}{{1,3}}(?:[._*]+{_UNIT}{{1,3}}){{2,}}(?![\w@$*])")
+_MASKED_SEP = re.compile(r"[._*]+")
+# Cheap first: a charset-led regex is scanned fast, the full one only runs on a hit.
+_MAYBE_MASKED_SPLIT = re.compile(rf"[._*]{_UNIT}{{1,3}}[._*]")
+# A letter hidden behind a symbol inside a word: `f*ck`, `a**hole`, `sh_t`, `c#nt`.
+_MASK_IN_WORD = re.compile(r"[*#_](?:(?<=[^\W_].)|(?=[^\W_]))")
+_MASKED_WORD = re.compile(r"(?<![\w*#])[\w*#]*[*#_][\w*#]*")
+_MASK_RUN = re.compile(r"[*#_]+")
+_MIN_MASKED_WORD = 4  # shorter list words are too easy to hit by accident (`f**`)
+
 _LEET_CHAR = "01345679@$!|"
 # A leetspeak character touching a letter, and not inside a run of three digits (a code).
 _MAYBE_LEET = re.compile(rf"[{_LEET_CHAR}](?<!\d\d.)(?!\d\d)(?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
@@ -291,6 +311,8 @@ def _fold_unicode(text: str) -> str:
 
 
 def _fold_tricks(text: str) -> str:
+    if _MAYBE_MASKED_SPLIT.search(text):
+        text = _MASKED_SPLIT.sub(_join_chunks, text)
     if _MAYBE_SPLIT.search(f" {text}"):
         text = _SPLIT_LETTERS.sub(_join_letters, text)
     if _MAYBE_LEET.search(text):
@@ -327,6 +349,73 @@ def _fold_mixed_word(match: re.Match[str], latin_text: bool) -> str:
 def _join_letters(match: re.Match[str]) -> str:
     joined = match.group().replace(match.group("sep"), "")
     return joined if len(_LETTER.findall(joined)) >= 2 else match.group()
+
+
+def _join_chunks(match: re.Match[str]) -> str:
+    """Joined only when most chunks are single letters: `no.of.pcs` or a domain stays."""
+    chunks = _MASKED_SEP.split(match.group())
+    singles = sum(len(chunk) == 1 for chunk in chunks)
+    joined = "".join(chunks)
+    if singles * 2 < len(chunks) or singles < 2 or len(_LETTER.findall(joined)) < 2:
+        return match.group()
+    return joined
+
+
+class Unmasker:
+    """Reads a word with letters hidden behind symbols as the word of a list it can only be.
+
+    `f*ck` or `a**hole` cannot be undone by rewriting characters: the hidden letters are
+    unknown. A word list can undo it: each run of k symbols stands for up to k + 1 letters
+    (`f*tre` is `foutre`; none when a symbol is pushed between letters: `id*iot`), and the
+    masked word becomes the list word it matches. Words the list does not know stay as written, so
+    `order_id`, `*great*` and `5*3` are untouched. Only texts with a symbol inside a word
+    pay for it.
+    """
+
+    def __init__(self, words: Iterable[str]) -> None:
+        """`words` in order of preference: a masked word that fits several (`f*ck`: fuck,
+        fick) becomes the first. `word*` stands for every word it starts."""
+        closed: dict[str, None] = {}
+        stems: dict[str, None] = {}
+        for word in words:
+            core = word.rstrip("*")
+            if len(core) >= _MIN_MASKED_WORD and core.isalpha():
+                (stems if word.endswith("*") else closed)[core] = None
+        self._closed = "\n".join(closed)
+        self._stems = "\n".join(stems)
+
+    def __call__(self, text: str) -> str:
+        if not ("*" in text or "#" in text or "_" in text) or not _MASK_IN_WORD.search(text):
+            return text
+        return _MASKED_WORD.sub(self._resolve, text)
+
+    def _resolve(self, match: re.Match[str]) -> str:
+        token = match.group()
+        core = token.strip("*#_")
+        letters = len(_LETTER.findall(core))
+        if letters < 2 or not _MASK_RUN.search(core):
+            return token
+        found = re.search(f"^{_masked_regex(core)}$", self._closed, re.MULTILINE)
+        if found:
+            return found.group()
+        last = max(m.end() for m in _MASK_RUN.finditer(core))
+        for cut in range(len(core), last - 1, -1):
+            found = re.search(f"^{_masked_regex(core[:cut])}$", self._stems, re.MULTILINE)
+            if found:
+                return found.group() + core[cut:]
+        return token
+
+
+def _masked_regex(token: str) -> str:
+    pieces = []
+    for part in re.split(r"([*#_]+)", token):
+        if not part:
+            continue
+        if _MASK_RUN.fullmatch(part):
+            pieces.append(rf"\w{{0,{len(part) + 1}}}")
+        else:
+            pieces.append(re.escape(part))
+    return "".join(pieces)
 
 
 def _fold_leet(text: str) -> str:

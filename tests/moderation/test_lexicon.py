@@ -481,3 +481,68 @@ def test_entries_know_their_nature() -> None:
     assert threat.hostility == 0.7
     assert insult.gapped
     assert not insult.threatens
+
+
+# --- threats, hate, masking and the reasons a moderator sees --------------------------------
+
+
+def test_reasons_name_the_rules_that_fired(classifier: LexiconClassifier) -> None:
+    reasons = classifier.reasons("I know where you live, you idiots")
+    assert "en: i know where you live [person threat=0.85] (direct)" in reasons
+    assert "en: idiots [person insult=0.9] (direct)" in reasons
+
+
+def test_reasons_leave_out_what_counted_for_nothing(classifier: LexiconClassifier) -> None:
+    assert classifier.reasons("the muslim technician was kind") == []
+    assert classifier.reasons("") == []
+
+
+def test_reasons_say_how_context_judged_a_hit(classifier: LexiconClassifier) -> None:
+    assert classifier.reasons("your technician called me an idiot") == [
+        "en: idiot [person insult=0.9] (reported)"
+    ]
+
+
+def test_explain_reads_masked_words_as_the_classifier_does(classifier: LexiconClassifier) -> None:
+    assert [hit.entry.source for hit in classifier.explain("f*ck you")] == ["fuck you"]
+
+
+def test_a_threat_that_says_not_itself_is_still_a_threat(classifier: LexiconClassifier) -> None:
+    assert "threat" in fired(classifier, "you won't be safe")
+    assert "threat" not in fired(classifier, "I won't kill you")
+
+
+def test_an_insult_whose_person_closes_the_clause_is_aimed(classifier: LexiconClassifier) -> None:
+    assert "insult" in fired(classifier, "what scammers you are")
+    assert "insult" in fired(classifier, "che ladri che siete")
+    assert fired(classifier, "this is garbage you know") == ()
+
+
+def test_a_group_inside_a_gap_is_found(classifier: LexiconClassifier) -> None:
+    assert "identity_attack" in fired(classifier, "send all the refugees back")
+
+
+def test_a_threat_next_to_a_group_is_an_identity_attack(classifier: LexiconClassifier) -> None:
+    assert "identity_attack" in fired(classifier, "I'll kill all the immigrants")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ik haat immigranten niet, ik haat wachten",
+        "ich hasse Ausländer nicht",
+        "wer sagt, dass Muslime Terroristen sind, ist rassistisch",
+        "ceux qui disent que les musulmans sont des terroristes sont racistes",
+    ],
+)
+def test_hate_negated_after_the_verb_or_condemned_in_the_sentence_passes(
+    classifier: LexiconClassifier, text: str
+) -> None:
+    assert fired(classifier, text) == ()
+
+
+def test_lawful_recourse_alone_scores_under_the_threat_threshold(
+    classifier: LexiconClassifier,
+) -> None:
+    for text in ("I will sue you", "see you in court", "I'm going to the press", "vi denuncio"):
+        assert classifier.score_sync([text])[0].values["threat"] < THRESHOLDS.threat, text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.normalize import DEFAULT_WINDOW, Normalized, fold, normalize
+from moderation.normalize import DEFAULT_WINDOW, Normalized, Unmasker, fold, normalize
 
 
 def folded(text: str) -> str:
@@ -193,3 +193,67 @@ def test_fold_is_normalize_as_a_pair() -> None:
 def test_normalizing_twice_changes_nothing(text: str) -> None:
     once = folded(text)
     assert folded(once) == once
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("st_u_p_i_d", "stupid"),
+        ("id.i.o.t", "idiot"),
+        ("s*c*a*m*m*e*r*s", "scammers"),
+        ("s.c.a.m.m.e.r.s.", "scammers."),
+    ],
+)
+def test_short_chunks_split_by_dots_underscores_or_stars_are_joined(
+    text: str, expected: str
+) -> None:
+    assert folded(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e.g. i.e. p.s.",
+        "no.of.pcs",
+        "mail.google.com",
+        "a.b@c.com",
+        "1.2.3",
+        "3.5 kw",
+        "my_order_id",
+    ],
+)
+def test_abbreviations_domains_and_identifiers_are_not_joined(text: str) -> None:
+    assert folded(text) == text
+
+
+@pytest.fixture(scope="module")
+def unmask() -> Unmasker:
+    return Unmasker(["fuck*", "asshole*", "shit", "idiot", "cunt", "foutre", "motherfucker*"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("f*ck you", "fuck you"),
+        ("f**k off", "fuck off"),
+        ("you a**holes", "you assholes"),
+        ("sh_t", "shit"),
+        ("c#nt", "cunt"),
+        ("id*iot", "idiot"),
+        ("f*tre", "foutre"),
+        ("f*cking", "fucking"),
+        ("mother_fuckers", "motherfuckers"),
+    ],
+)
+def test_a_word_masked_with_symbols_reads_as_the_list_word(
+    unmask: Unmasker, text: str, expected: str
+) -> None:
+    assert unmask(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["order_id", "*great*", "5*3", "f***", "a*b", "#4411", "user_name@example.com", "**note**"],
+)
+def test_words_the_list_does_not_know_stay_masked(unmask: Unmasker, text: str) -> None:
+    assert unmask(text) == text
