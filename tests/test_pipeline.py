@@ -24,6 +24,7 @@ from bot.store.models import (
     OutboxReply,
     Ticket,
 )
+from moderation.lexicon import LexiconClassifier
 from tests.helpers import KeywordClassifier, complaint
 
 BROKEN = "Il mio inverter si è guastato di nuovo, voglio la sostituzione."
@@ -235,3 +236,28 @@ async def test_a_resolved_ticket_lets_a_new_complaint_open_a_new_one(
     )
     assert second.decision is Decision.ANSWERED
     assert second.ticket_id != first.ticket_id
+
+
+async def test_a_held_message_keeps_the_lexicon_rules_that_held_it(
+    runtime: Runtime, clock: VirtualClock
+) -> None:
+    """Stored as decided: a moderator sees why, even after the word lists change."""
+    lexicon = Pipeline(
+        runtime.sessions, runtime.throttle, LexiconClassifier(), runtime.policy, clock
+    )
+    worker = Worker(
+        runtime.stream, lexicon, consumer="lex", batch_size=10, block_ms=10, claim_idle_ms=0
+    )
+    held = await send(
+        runtime, worker, sender="b@example.it", text="You are idiots, all of you.", at=clock.now()
+    )
+    civil = await send(
+        runtime, worker, sender="c@example.it", text="Il frigorifero perde acqua.", at=clock.now()
+    )
+
+    assert (held.decision, civil.decision) == (Decision.FLAGGED, Decision.ANSWERED)
+    async with runtime.sessions() as session:
+        [item] = list(await session.scalars(select(ModerationItem)))
+    assert item.reasons
+    assert all(reason.startswith("en: ") for reason in item.reasons)
+    assert any("idiot" in reason for reason in item.reasons)

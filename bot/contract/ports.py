@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -49,6 +49,15 @@ class Classifier(Protocol):
     reason: str  # why this backend is the active one (shown at startup, /healthz, console)
 
     async def score(self, texts: Sequence[str]) -> list[Scores]: ...
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """A classifier that can say, per text, which of its rules counted (the lexicon): the
+    pipeline stores that with a held message, so moderators see why it was held, as it
+    was decided, even after the rules change."""
+
+    def reasons(self, text: str) -> list[str]: ...
 
 
 class NoClassifier:

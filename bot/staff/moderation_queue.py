@@ -61,6 +61,7 @@ def _view(
         "status": item.status,
         "labels": item.labels,
         "scores": item.scores,
+        "reasons": item.reasons,
         "channel": message.channel,
         "sender": message.sender,
         "display_name": message.display_name,

@@ -36,7 +36,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from bot.contract.clock import Clock
 from bot.contract.domain import Channel, Decision, TicketStatus
 from bot.contract.log_context import bind
-from bot.contract.ports import Classifier, Scores
+from bot.contract.ports import Classifier, Explains, Scores
 from bot.rules import intents
 from bot.rules.details import Found, extract, with_given, with_thread_refs
 from bot.rules.policy import Policy, PolicyStore
@@ -427,6 +427,7 @@ class Pipeline:
                     created_at=now,
                     worst=max((scores.values.get(label, 0.0) for label in held), default=0.0),
                     label_keys=f",{','.join(held)},"[:200],
+                    reasons=self._reasons(row.text),
                 )
             )
             unproven = [f"sender not proven: {row.sender_unproven}"] if row.sender_unproven else []
@@ -529,6 +530,10 @@ class Pipeline:
         if known is not None:
             known.open_tickets.setdefault(who.customer.id, []).append(ticket)
         turn.reply = replies.acknowledgment(ticket)
+
+    def _reasons(self, text: str) -> list[str]:
+        classifier = self._classifier
+        return classifier.reasons(text)[:50] if isinstance(classifier, Explains) else []
 
     def _language(self, turn: _Turn) -> str:
         return pick_language(turn.language or turn.who.customer.language, self._default_language)

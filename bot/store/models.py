@@ -284,6 +284,9 @@ class ModerationItem(Base):
     # by label that SQLite and PostgreSQL read alike).
     worst: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     label_keys: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Why it was held, as the classifier said when it decided (the lexicon's rules that
+    # counted); empty for a model, whose scores say it.
+    reasons: Mapped[list[str]] = mapped_column(Json, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(When)
     decided_at: Mapped[datetime | None] = mapped_column(When)
     decided_by: Mapped[str | None] = mapped_column(String(200))

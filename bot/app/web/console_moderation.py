@@ -75,7 +75,8 @@ async def queue_page(request: web.Request) -> web.Response:
     explained = await asyncio.to_thread(lambda: [_explained(i["text"]) for i in page.items])
     open_by = await _open_marks(request, [i["message_id"] for i in page.items])
     for item, (normalized, fired) in zip(page.items, explained, strict=True):
-        item["normalized"], item["fired"] = normalized, fired
+        # Why it was held when it was decided; what today's lexicon says, for older items.
+        item["normalized"], item["fired"] = normalized, item["reasons"] or fired
         item["open_by"] = open_by.get(item["message_id"], "")
         item["context"] = await queue.context(item["customer_id"], item["message_id"])
         item["bars"] = sorted(
