@@ -19,8 +19,12 @@ Kinds of rule (data files, below):
              coming over ("i know where you live", "wait for you outside"),
              publishing personal data ("i'll publish your home address"), vague and
              long-distance harm ("someone will get hurt", "you'll regret it").
-             Lawful recourse (a lawyer, a review, the press) weighs under the
-             threshold: alone it passes, made conditional it is blackmail.
+             Lawful recourse (a lawyer, a review, the press) weighs LAWFUL (0.4)
+             or less: it passes alone and under a condition ("refund me or i'll
+             sue", "...or i'll write a bad review"). Blackmail harms that are no
+             classic threat (leaking internal emails, sending photos to a
+             spouse or boss, "your shop might have a little accident") weigh
+             0.45-0.65: most pass alone, all are held under a condition.
   group      a protected group ("muslims", "ebrei"): alone it scores nothing, so
              neutral and kind mentions pass. Within one clause and GROUP_REACH
              characters of a hostile hit (a direct insult or threat, or a
@@ -45,6 +49,9 @@ never crosses a clause boundary (, . ! ? ; or a line break):
              (a rule whose threat weight beats its insult weight) only needs a
              target near it, 4 words before or 2 after ("я вас засужу и
              уничтожу", "убью тебя"), or inside its `..` gap.
+  object     a third person ("him", "lui", "ему", "他", "your driver"): the target of a
+             threat only, 2 words after it or inside its `..` gap ("i'll kill him",
+             "gli spacco la faccia"), never of an insult ("told him I'd sue" stays civil).
   report     the customer quotes an insult to report it ("your technician called
              me an idiot", "mi ha dato dell'idiota", "... genoemd"): a report
              phrase 6 words before or 3 after suppresses the hit.
@@ -55,10 +62,22 @@ never crosses a clause boundary (, . ! ? ; or a line break):
              won't be safe") only by the word before it.
   self       the speaker about themselves, bound by links ("I feel like an
              idiot", "mi prendete per un idiota"): suppresses insults.
-  condition  "unless", "altrimenti", "иначе": a threat of harm made conditional
-             on a demand is blackmail, so when a text already threatens, a
-             condition adds CONDITION_WEIGHT (0.4) to `threat`. "I will write a
-             bad review" (0.4) passes; "...unless you refund me" (0.64) is held.
+  condition  "unless", "altrimenti", "иначе", "or your": a threat of harm made
+             conditional on a demand is blackmail, so when a text already
+             threatens with more than LAWFUL, a condition adds CONDITION_WEIGHT
+             (0.4) to `threat`. "I will leak your internal emails" (0.5) passes;
+             "...unless you refund me" (0.7) is held; "I will write a bad review
+             unless you refund me" (0.4, lawful) passes.
+  refer      "they", "sono", "они", "他们": a clause starting with it after a comma
+             refers back to a group in the clause before, so a hostile hit there
+             reaches it ("stop hiring immigrants, they are parasites"); a clause
+             starting with a `target` after a comma reaches a group in it from
+             the clause before ("go back to your country, you filthy foreigners"),
+             and so does an `apposition`, a demonstrative naming the group ("send
+             them back, those asylum seekers", "schickt sie zurück, diese Asylanten").
+  complement "dass", "that", "что": a clause starting with it carries the report
+             or negation that ends the clause before ("ich sage nicht, dass Ihre
+             Mitarbeiter dumm sind", "er schrieb, dass ...").
 A suppressed hit scores SUPPRESSED (0.25) times its weight. Per label, the direct
 hits combine as a noisy-or, 1 - prod(1 - w), each rule (data line) counted once,
 with the strongest ambient or suppressed hit added the same way; `toxicity` is
@@ -110,6 +129,7 @@ AMBIENT = 0.5  # an aimed word with no person to aim at
 SUPPRESSED = 0.25  # a reported, negated or self-directed insult
 GROUP_REACH = 60  # characters between a group and a hostile hit
 CONDITION_WEIGHT = 0.4  # what "unless", "altrimenti" add to a threat
+LAWFUL = 0.4  # a threat weighing this or less is lawful recourse: no condition makes it blackmail
 MAX_HITS = 64  # hits judged per text
 _REACH = 200  # characters around a hit that a context window may read
 _FACTOR = {"ambient": AMBIENT, "reported": SUPPRESSED, "negated": SUPPRESSED, "self": SUPPRESSED}
@@ -123,6 +143,7 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _VOWELS = frozenset("aeiouyаеиоуыэюяєіїαεηιουω")
 _CLAUSE_END = ",.!?;\n，。！？；…"
 _CLAUSE_END_RE = re.compile(f"[{re.escape(_CLAUSE_END)}]")
+_COMMA_RE = re.compile("[,，]")
 _SENTENCE_END_RE = re.compile("[.!?;\n。！？；]")
 _SEP = rf"[^\w{re.escape(_CLAUSE_END)}]+"
 _GAP = rf"(?:{_SEP}\w+){{0,3}}?{_SEP}"
@@ -142,9 +163,24 @@ class Kind(Enum):
     REPORT = "report"
     SELF = "self"
     LINK = "link"
+    OBJECT = "object"
+    REFER = "refer"
+    APPOSITION = "apposition"
+    COMPLEMENT = "complement"
 
 
-_ROLES = (Kind.TARGET, Kind.NEGATION, Kind.REPORT, Kind.SELF, Kind.LINK, Kind.CONDITION)
+_ROLES = (
+    Kind.TARGET,
+    Kind.OBJECT,
+    Kind.REFER,
+    Kind.APPOSITION,
+    Kind.COMPLEMENT,
+    Kind.NEGATION,
+    Kind.REPORT,
+    Kind.SELF,
+    Kind.LINK,
+    Kind.CONDITION,
+)
 _COUNTED_ELSEWHERE = (Kind.GROUP, Kind.HOSTILE, Kind.CONDITION)  # see score_hits
 
 
@@ -437,9 +473,28 @@ class Lexicon:
                 clauses = clauses or _Clauses(text)
                 effect = self._judge(clauses.window(start, end), entry, groups)
             judged.append(Hit(entry, start, end, effect))
-        if any(hit.effect == "direct" and hit.entry.threatens for hit in judged):
+        if any(
+            hit.effect == "direct" and hit.entry.threatens and hit.entry.weights["threat"] > LAWFUL
+            for hit in judged
+        ):
             judged += self._conditions(text)
-        return _with_groups(text, judged)
+        return _with_groups(text, judged, self.bridges(text, judged))
+
+    def bridges(self, text: str, hits: Sequence[Hit]) -> dict[int, bool]:
+        """Commas a group and a hostile hit may reach across, by position: True when the
+        clause after the comma refers back to a group before it ("stop hiring immigrants,
+        they are parasites"), False when it addresses a group after it ("go back to your
+        country, you filthy foreigners"). Only texts with a group pay for this."""
+        if not any(hit.entry.kind is Kind.GROUP for hit in hits):
+            return {}
+        bridges: dict[int, bool] = {}
+        for match in _COMMA_RE.finditer(text):
+            rest = text[match.end() : match.end() + 40]
+            if self._roles[Kind.REFER].starts(rest):
+                bridges[match.start()] = True
+            elif self._roles[Kind.TARGET].starts(rest) or self._roles[Kind.APPOSITION].starts(rest):
+                bridges[match.start()] = False
+        return bridges
 
     def _conditions(self, text: str) -> list[Hit]:
         """Conditions are not scanned with the other patterns: "or i will" must not hide
@@ -498,11 +553,15 @@ class Lexicon:
     def _judge(self, window: _Window, entry: Entry, groups: list[tuple[int, int]]) -> str:
         if entry.kind is Kind.AIMED and not self._targeted(window, entry, groups):
             return "ambient"  # aimed at a thing or at nothing: nothing else can raise it
+        carried = self._carried(window)
         if self._role(
-            Kind.REPORT, window.before(_BEFORE_REPORT) + " " + window.after(_AFTER_REPORT)
+            Kind.REPORT,
+            f"{carried} {window.before(_BEFORE_REPORT)} {window.after(_AFTER_REPORT)}",
         ):
             return "reported"
-        if self._negated(window, entry):
+        if self._negated(window, entry) or (
+            carried and not entry.threatens and self._role(Kind.NEGATION, carried)
+        ):
             return "negated"
         if not entry.threatens and self._bound(Kind.SELF, window, _BEFORE_SELF, []):
             return "self"
@@ -520,6 +579,13 @@ class Lexicon:
             return "negated"
         return "inert"
 
+    def _carried(self, window: _Window) -> str:
+        """The end of the previous clause when the hit's clause is its `complement` ("ich
+        sage nicht, dass ...", "he wrote, that ..."): its report or negation reaches on."""
+        if not self._roles[Kind.COMPLEMENT].starts(window.clause_head()):
+            return ""
+        return window.previous_clause(_BEFORE_REPORT)
+
     def _negated(self, window: _Window, entry: Entry) -> bool:
         if entry.threatens:
             inside = "" if entry in self._says_not else window.hit
@@ -532,9 +598,13 @@ class Lexicon:
             return True
         if entry.threatens:
             lo, hi = window.span(_BEFORE_THREAT_TARGET, _AFTER_THREAT_TARGET)
-            return self._role(Kind.TARGET, window.text[lo:hi]) or any(
+            if self._role(Kind.TARGET, window.text[lo:hi]) or any(
                 lo <= g_start and g_end <= hi for g_start, g_end in groups
-            )
+            ):
+                return True
+            # A third person is the object of a threat, never of an insult: "i'll kill him".
+            after = window.after(_AFTER_THREAT_TARGET)
+            return self._role(Kind.OBJECT, (window.hit if entry.gapped else "") + " " + after)
         if self._bound(Kind.TARGET, window, _BEFORE_TARGET, groups):
             return True
         return self._target_closes.fullmatch(window.tail) is not None
@@ -573,6 +643,13 @@ class _Role:
         if self._words.search(f" {text}"):
             return True
         return self._has_others and not text.isascii() and bool(self._others.search(text))
+
+    def starts(self, text: str) -> bool:
+        """Whether `text`, spaces aside, begins with one of this role's phrases."""
+        text = text.lstrip()
+        if self._words.match(f" {text}"):
+            return True
+        return self._has_others and bool(self._others.match(text))
 
     def bound(self, text: str) -> bool:
         """Whether the window ends with this role's phrase followed only by link words."""
@@ -629,7 +706,19 @@ class _Clauses:
         cut = bisect_left(self.bounds, end)
         clause_hi = self.bounds[cut] if cut < len(self.bounds) else len(self.text)
         lo, hi = max(clause_lo, start - _REACH), min(clause_hi, end + _REACH)
-        return _Window(self, start, end, lo, hi)
+        return _Window(self, start, end, lo, hi, clause_lo)
+
+    def previous_clause(self, clause_lo: int, words: int) -> str:
+        """The last `words` words of the clause before the one starting at `clause_lo`,
+        if a comma (not a sentence end) separates them."""
+        if not clause_lo or self.text[clause_lo - 1] not in ",，":
+            return ""
+        cut = bisect_left(self.bounds, clause_lo - 1)
+        lo = self.bounds[cut - 1] + 1 if cut else 0
+        head = self.text[lo : clause_lo - 1]
+        if self.cjk and _CJK_CHAR.search(head):
+            return head[-2 * words :]
+        return " ".join(head.split()[-words:])
 
 
 class _Window:
@@ -639,8 +728,11 @@ class _Window:
     Chinese, which has no spaces, a word counts as two characters.
     """
 
-    def __init__(self, clauses: _Clauses, start: int, end: int, lo: int, hi: int) -> None:
+    def __init__(
+        self, clauses: _Clauses, start: int, end: int, lo: int, hi: int, clause_lo: int
+    ) -> None:
         self.text, self.start, self.end = clauses.text, start, end
+        self._clause_lo = clause_lo
         self.hit = self.text[start:end]
         self._head = self.text[lo:start]
         self._tail = self.text[end:hi]
@@ -650,6 +742,13 @@ class _Window:
 
     def sentence(self) -> str:
         return self._clauses.sentence(self.start, self.end)
+
+    def clause_head(self) -> str:
+        """The hit's clause up to the hit."""
+        return self.text[self._clause_lo : self.start]
+
+    def previous_clause(self, words: int) -> str:
+        return self._clauses.previous_clause(self._clause_lo, words)
 
     def _lo(self, words: int) -> int:
         head = self._head
@@ -677,12 +776,13 @@ class _Window:
         return self._lo(before), self._hi(after)
 
 
-def _with_groups(text: str, hits: list[Hit]) -> list[Hit]:
-    """A group hit becomes direct when a hostile hit stands near it in the same clause."""
+def _with_groups(text: str, hits: list[Hit], bridges: dict[int, bool]) -> list[Hit]:
+    """A group hit becomes direct when a hostile hit stands near it in the same clause
+    (or across a bridged comma, see `Lexicon.bridges`)."""
     hostile = _hostile(hits)
     return [
         hit._replace(effect="direct")
-        if hit.entry.kind is Kind.GROUP and any(_near(text, hit, h) for h in hostile)
+        if hit.entry.kind is Kind.GROUP and any(_near(text, hit, h, bridges) for h in hostile)
         else hit
         for hit in hits
     ]
@@ -700,10 +800,22 @@ def _hostile(hits: Sequence[Hit]) -> list[Hit]:
     ]
 
 
-def _near(text: str, a: Hit, b: Hit) -> bool:
+def _near(text: str, a: Hit, b: Hit, bridges: dict[int, bool]) -> bool:
+    """A group and a hostile hit within GROUP_REACH characters of one clause, or of two
+    clauses joined by a bridged comma whose direction matches: a group before a comma
+    that refers back to it, or after a comma that addresses it."""
     first, second = (a, b) if a.start <= b.start else (b, a)
     between = text[first.end : second.start]
-    return len(between) <= GROUP_REACH and not _CLAUSE_END_RE.search(between)
+    if len(between) > GROUP_REACH:
+        return False
+    ends = [m.start() for m in _CLAUSE_END_RE.finditer(between)]
+    if not ends:
+        return True
+    if len(ends) > 1:
+        return False
+    back = bridges.get(first.end + ends[0])
+    group_first = first.entry.kind is Kind.GROUP
+    return back is not None and back == group_first
 
 
 def _noisy_or(values: Iterable[float]) -> float:
@@ -713,8 +825,11 @@ def _noisy_or(values: Iterable[float]) -> float:
     return 1.0 - miss
 
 
-def score_hits(text: str, hits: Sequence[Hit]) -> dict[str, float]:
-    """Per label: direct rules combine (noisy-or), plus the strongest ambient one."""
+def score_hits(
+    text: str, hits: Sequence[Hit], bridges: dict[int, bool] | None = None
+) -> dict[str, float]:
+    """Per label: direct rules combine (noisy-or), plus the strongest ambient one.
+    `bridges`: commas a group may reach across (`Lexicon.bridges`)."""
     direct: dict[str, dict[object, float]] = {}
     ambient: dict[str, float] = {}
     for entry, _start, _end, effect in hits:
@@ -729,7 +844,7 @@ def score_hits(text: str, hits: Sequence[Hit]) -> dict[str, float]:
             for label, weight in entry.weights.items():
                 ambient[label] = max(ambient.get(label, 0.0), weight * factor)
     if any(hit.entry.kind is Kind.GROUP for hit in hits):
-        _add_identity(text, hits, direct.setdefault("identity_attack", {}))
+        _add_identity(text, hits, direct.setdefault("identity_attack", {}), bridges or {})
     if direct.get("threat"):
         _add_conditions(hits, direct["threat"])
     values = dict.fromkeys(LABELS, 0.0)
@@ -740,12 +855,14 @@ def score_hits(text: str, hits: Sequence[Hit]) -> dict[str, float]:
     return values
 
 
-def _add_identity(text: str, hits: Sequence[Hit], into: dict[object, float]) -> None:
+def _add_identity(
+    text: str, hits: Sequence[Hit], into: dict[object, float], bridges: dict[int, bool]
+) -> None:
     groups = [h for h in hits if h.entry.kind is Kind.GROUP and h.effect == "direct"]
     hostile = _hostile(hits)
     for group in groups:
         for other in hostile:
-            if _near(text, group, other):
+            if _near(text, group, other, bridges):
                 weight = group.entry.weights["identity_attack"] * other.entry.hostility
                 key = (group.entry.rule, other.entry.rule)
                 into[key] = max(into.get(key, 0.0), weight)
@@ -818,4 +935,7 @@ class LexiconClassifier:
     def _score_one(self, text: str) -> Scores:
         folded, truncated = self._lexicon.read(text, self._window)
         hits = self._lexicon.hits(folded)
-        return Scores(score_hits(folded, hits) if hits else dict.fromkeys(LABELS, 0.0), truncated)
+        if not hits:
+            return Scores(dict.fromkeys(LABELS, 0.0), truncated)
+        bridges = self._lexicon.bridges(folded, hits)
+        return Scores(score_hits(folded, hits, bridges), truncated)

@@ -28,7 +28,7 @@ from moderation.lexicon import LexiconClassifier
 
 # The floors the lexicon reached when they were set (recall rounded down, false-positive rate
 # rounded up, to 0.05). Raise them as the lexicon improves; never lower them to pass.
-RECALL_FLOOR = 0.40
+RECALL_FLOOR = 0.55
 FPR_CEILING = 0.05
 
 EVAL_SET = Path(__file__).resolve().parent.parent / "data" / "moderation" / "eval.tsv"

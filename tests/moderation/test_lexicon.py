@@ -258,9 +258,24 @@ def test_an_aimed_word_without_a_person_scores_under_every_threshold(
 
 
 def test_a_threat_of_harm_made_conditional_is_blackmail(classifier: LexiconClassifier) -> None:
-    alone = classifier.score_sync(["I will write a bad review"])[0].values["threat"]
-    blackmail = classifier.score_sync(["I will write a bad review unless you refund me"])[0]
+    alone = classifier.score_sync(["I will leak your internal emails"])[0].values["threat"]
+    blackmail = classifier.score_sync(["I will leak your internal emails unless you refund me"])[0]
     assert alone < THRESHOLDS.threat <= blackmail.values["threat"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will write a bad review unless you refund me",
+        "refund me or I'll sue",
+        "refund me or I will go to the consumer association",
+        "rimborsatemi altrimenti vi denuncio",
+    ],
+)
+def test_lawful_recourse_stays_civil_under_a_condition(
+    classifier: LexiconClassifier, text: str
+) -> None:
+    assert not THRESHOLDS.fired(classifier.score_sync([text])[0])
 
 
 def test_a_group_term_scores_only_next_to_hostility(classifier: LexiconClassifier) -> None:
