@@ -907,11 +907,16 @@ class LexiconClassifier:
         lexicon: Lexicon | None = None,
         window: int = DEFAULT_WINDOW,
     ) -> None:
-        """Compiles the packaged lists on first use in the process (about a second):
-        build it at startup, not inside a request."""
+        """The packaged lists are compiled on first use in the process (a few seconds),
+        not here: a command that never scores (`intake-bot channels list`) never pays for
+        them. Scoring compiles them in its worker thread; the console warms them up."""
         self.reason = reason
-        self._lexicon = lexicon or default_lexicon()
+        self._given = lexicon
         self._window = window
+
+    @property
+    def _lexicon(self) -> Lexicon:
+        return self._given or default_lexicon()
 
     async def score(self, texts: Sequence[str]) -> list[Scores]:
         """The whole batch in one worker thread, so the event loop never waits on regexes."""
