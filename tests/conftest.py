@@ -27,6 +27,7 @@ from bot.contract.domain import OutboundReply
 from bot.store.db import make_engine, migrate
 from bot.store.embedded_valkey import EmbeddedValkey
 from channels.capture import capture_senders
+from tests.servers import RedisServer
 
 REDIS_URL = os.environ.get("INTAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get(
@@ -173,3 +174,12 @@ async def runtime(
         yield rt
         async for key in rt.redis.scan_iter(match=rt.keys.pattern, count=500):
             await rt.redis.delete(key)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server for a test that kills and restarts it (tests.servers)."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.kill()

@@ -205,14 +205,6 @@ def postgres() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 async def deployment(
     tmp_path: Path, postgres: PostgresCluster, redis_server: RedisServer
 ) -> AsyncIterator[Deployment]:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -35,14 +35,6 @@ from channels.meta import PATH, signature_of
 from tests.channels.test_meta import dm, entry, page
 from tests.helpers import complaint
 from tests.servers import DEADLINE_S, RedisServer
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture(params=["embedded", "distributed"])
