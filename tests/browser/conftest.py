@@ -24,8 +24,10 @@ from bot.contract.ports import Plug
 CHROMIUM = os.environ.get("INTAKE_TEST_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 LiveBot = Callable[[Sequence[Plug]], Coroutine[Any, Any, str]]
+Axe = Callable[..., Coroutine[Any, Any, list[dict[str, Any]]]]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -93,3 +95,31 @@ async def context(
 @pytest.fixture
 async def page(context: BrowserContext) -> Page:
     return await context.new_page()
+
+
+@pytest.fixture
+def axe() -> Axe:
+    """axe-core's violations on a page as it is now (the npm package, injected from disk).
+
+    `within` limits the check to one element (a CSS selector), e.g. the widget on a host page.
+    """
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: make install runs npm ci in tests/browser/axe")
+
+    async def violations(page: Page, within: str | None = None) -> list[dict[str, Any]]:
+        # Evaluated through the DevTools protocol: the pages' CSP (script-src 'self') would
+        # refuse a script tag, and it must stay on while the page is checked.
+        await page.evaluate(AXE.read_text(encoding="utf-8"))
+        found: list[dict[str, Any]] = await page.evaluate(
+            """async (within) => {
+                const result = await axe.run(within ? document.querySelector(within) : document);
+                return result.violations.map((v) => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.map((n) => n.target.join(' ')),
+                }));
+            }""",
+            within,
+        )
+        return found
+
+    return violations
