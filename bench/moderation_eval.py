@@ -1,6 +1,7 @@
 """How much abuse each toxicity backend holds, and how many civil customers it wrongly holds.
 
-Runs every backend available here over tests/data/moderation/eval.tsv, judged by the default
+Runs every backend available here over the labelled sets in tests/data/moderation (eval.tsv,
+then blind.tsv, the one no rule writer has seen: its README), judged by the default
 policy's thresholds (what the worker applies), and prints recall and false-positive rate per
 language and per category, plus texts/s. Printed, never asserted: the lexicon's floors are
 held by tests/moderation/test_eval_set.py. `--errors` lists what each backend got wrong, for
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from bot.contract.ports import Classifier, Scores
 from bot.rules.policy import Thresholds
-from moderation.evaluation import Report, Row, evaluate, format_report, read_rows
+from moderation.evaluation import Report, evaluate, format_report, read_rows
 from moderation.lexicon import LexiconClassifier
 
-EVAL_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "moderation" / "eval.tsv"
+SETS = Path(__file__).resolve().parent.parent / "tests" / "data" / "moderation"
+EVAL_SETS = (SETS / "eval.tsv", SETS / "blind.tsv")
 BATCH = 32
 
 
@@ -68,17 +71,17 @@ def print_errors(report: Report) -> None:
             print(f"    {row.id:8} {row.category:15} {row.text}")
 
 
-async def run(rows: list[Row], errors: bool) -> None:
+async def run(sets: Sequence[Path], errors: bool) -> None:
     thresholds = Thresholds()
-    texts = [row.text for row in rows]
     backends: list[Classifier] = [LexiconClassifier(reason="bench")]
     model = await detoxify()
     if model is not None:
         backends.append(model)
-    for classifier in backends:
-        scores, rate = await timed(classifier, texts)
+    for path, classifier in itertools.product(sets, backends):
+        rows = read_rows(path)
+        scores, rate = await timed(classifier, [row.text for row in rows])
         report = evaluate(scores, rows, thresholds.fired)
-        print(f"\n== {classifier.name}: {len(rows)} messages, {rate} ==")
+        print(f"\n== {classifier.name} on {path.name}: {len(rows)} messages, {rate} ==")
         print("\n".join("  " + line for line in format_report(report).splitlines()))
         if errors:
             print_errors(report)
@@ -86,10 +89,12 @@ async def run(rows: list[Row], errors: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=EVAL_SET, help="the labelled set (TSV)")
+    parser.add_argument(
+        "--data", type=Path, action="append", help="a labelled set (TSV); default: both sets"
+    )
     parser.add_argument("--errors", action="store_true", help="list misses and false holds")
     args = parser.parse_args()
-    asyncio.run(run(read_rows(args.data), args.errors))
+    asyncio.run(run(args.data or EVAL_SETS, args.errors))
 
 
 if __name__ == "__main__":

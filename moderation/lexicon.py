@@ -37,7 +37,24 @@ Kinds of rule (data files, below):
              next to a group. Hate is quoted to condemn it across commas, so a
              `report` phrase anywhere in the sentence suppresses a hostile hit ("wer
              sagt, dass Muslime Terroristen sind, ist rassistisch"), and so does a
-             negation right after it ("ik haat immigranten niet").
+             negation that closes the clause right after it ("ik haat immigranten niet";
+             not "parasites who can't even read"). A hostile phrase that says "not"
+             itself ("are not capable", "ne sont pas capables") is negated only by the
+             word right before it. An `aimed` insult said of a group is hostile too
+             (derogation): a group earlier in its clause joined to it by a few words, one
+             of them a `link` ("women are too dumb", "die Frauen ... sind alle dumm"), a
+             group in the clause before when this one starts with a `refer` word
+             ("immigrants, they are liars"), or the group noun right after it ("dirty
+             immigrants"); "migrants took away the garbage" has no link and stays civil.
+  data       someone else's personal data: "his home address", "your technician's
+             phone number", "where your agent lives", "l'école de ses enfants" (a
+             customer's own "my address" is no rule).
+  spread     spreading something to the public: "post it on Facebook", "everyone on
+             Twitter will have it", "toute la ville saura", "in all the local groups".
+             `data` and `spread` score nothing alone; both in one text (each not
+             negated or reported) make doxxing told as a story: threat = the smaller
+             of their weights ("I've got your technician's home address and his wife's
+             number, everyone on Twitter will have them tonight").
 Context roles (no weights), looked up in a window of words around the hit that
 never crosses a clause boundary (, . ! ? ; or a line break):
   target     a person: "you", "voi", "вы", "jullie", "your technician"...
@@ -45,7 +62,10 @@ never crosses a clause boundary (, . ! ? ; or a line break):
              `link` words (copulas, articles, intensifiers: "you are all a bunch
              of garbage"); so "you sold me garbage" is not an insult. A person that
              closes the clause after the insult, with only links around it, binds it
-             too ("what scammers you are", "che ladri che siete"). A threat
+             too ("what scammers you are", "che ladri che siete"), and so does a person
+             noun (five letters or more, not a pronoun) right after it, which the
+             insult qualifies ("stupid people", "useless technicians"). Third persons
+             are targets of insults too ("he is a moron", "your director is a crook"). A threat
              (a rule whose threat weight beats its insult weight) only needs a
              target near it, 4 words before or 2 after ("я вас засужу и
              уничтожу", "убью тебя"), or inside its `..` gap.
@@ -75,6 +95,11 @@ never crosses a clause boundary (, . ! ? ; or a line break):
              the clause before ("go back to your country, you filthy foreigners"),
              and so does an `apposition`, a demonstrative naming the group ("send
              them back, those asylum seekers", "schickt sie zurück, diese Asylanten").
+  condemn    counter-speech: "shameful", "remove those comments", "is not an opinion",
+             "hate against", "someone writes": anywhere in the sentence it suppresses a
+             hostile hit (and an insult said of a group), as a `report` phrase does, but
+             it never touches insults and threats aimed at a person ("delete my account,
+             you idiots" stays held).
   complement "dass", "that", "что": a clause starting with it carries the report
              or negation that ends the clause before ("ich sage nicht, dass Ihre
              Mitarbeiter dumm sind", "er schrieb, dass ...").
@@ -92,7 +117,9 @@ characters in Chinese; scanning goes on inside the gap, so a group there is
 found: "send all the refugees back"), and `@name` expands a macro defined in the same file as
 `@name = a | b c | d`. Patterns are folded through `normalize` like the texts,
 and each letter of a pattern matches once or twice (`stuupid` is `stupid`) while
-a doubled consonant must stay double (`ass` is not `as`). Alphabetic patterns
+a doubled consonant must stay double (`ass` is not `as`); a word written `=word`
+matches its letters exactly, for a word whose stretched reading is another language's
+ordinary word (German `=neger`, not Dutch "negeer" = ignore). Alphabetic patterns
 match whole words; Chinese patterns match anywhere. The same word in several
 languages is one rule of the strongest weights.
 
@@ -123,6 +150,7 @@ from importlib import resources
 from typing import NamedTuple
 
 from bot.contract.ports import LABELS, Scores
+from moderation import wordlists
 from moderation.normalize import DEFAULT_WINDOW, Unmasker, fold, normalize
 
 AMBIENT = 0.5  # an aimed word with no person to aim at
@@ -137,6 +165,9 @@ _FACTOR = {"ambient": AMBIENT, "reported": SUPPRESSED, "negated": SUPPRESSED, "s
 _BEFORE_TARGET, _BEFORE_THREAT_TARGET, _AFTER_THREAT_TARGET = 6, 4, 2
 _BEFORE_REPORT, _AFTER_REPORT = 6, 3
 _BEFORE_NEGATION, _BEFORE_SELF, _AFTER_HOSTILE_NEGATION = 4, 3, 2
+_PREDICATE_WORDS = 6  # words between a group and an insult said of it
+_NOUN_TARGET = 5  # letters of a person noun that an insult before it qualifies ("stupid staff")
+_PRONOUNS = frozenset(("ustedes", "vosotros", "vosotras", "yourself", "yourselves", "contigo"))
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
@@ -157,6 +188,8 @@ class Kind(Enum):
     AIMED = "aimed"
     GROUP = "group"
     HOSTILE = "hostile"
+    DATA = "data"
+    SPREAD = "spread"
     CONDITION = "condition"
     TARGET = "target"
     NEGATION = "negation"
@@ -167,6 +200,7 @@ class Kind(Enum):
     REFER = "refer"
     APPOSITION = "apposition"
     COMPLEMENT = "complement"
+    CONDEMN = "condemn"
 
 
 _ROLES = (
@@ -175,13 +209,15 @@ _ROLES = (
     Kind.REFER,
     Kind.APPOSITION,
     Kind.COMPLEMENT,
+    Kind.CONDEMN,
     Kind.NEGATION,
     Kind.REPORT,
     Kind.SELF,
     Kind.LINK,
     Kind.CONDITION,
 )
-_COUNTED_ELSEWHERE = (Kind.GROUP, Kind.HOSTILE, Kind.CONDITION)  # see score_hits
+_DOXXING = (Kind.DATA, Kind.SPREAD)
+_COUNTED_ELSEWHERE = (Kind.GROUP, Kind.HOSTILE, Kind.CONDITION, *_DOXXING)  # see score_hits
 
 
 class LexiconError(ValueError):
@@ -328,14 +364,15 @@ def atoms(pattern: str) -> list[str]:
     for index, word in enumerate(words):
         if word == "..":
             continue
-        folded = normalize(word.rstrip("*")).text
+        exact = word.startswith("=")
+        folded = normalize(word.removeprefix("=").rstrip("*")).text
         if not folded:
             raise LexiconError(f"empty word in {pattern!r}")
         if previous:
             out += filter(None, [_joint(previous, folded, gap=words[index - 1] == "..")])
         elif plain and _is_word_edge(folded[0]):
             out.append(r"\b")
-        out += _letter_atoms(folded)
+        out += [re.escape(char) for char in folded] if exact else _letter_atoms(folded)
         if word.endswith("*"):
             out.append(r"\w*")
         previous = folded
@@ -439,7 +476,7 @@ class Lexicon:
             group, word = f"e{number}", atoms_[0] == r"\b"
             self._entries[group] = _merge(found)
             path = atoms_[1:] if word else atoms_
-            first = normalize(found[0].pattern.split()[0].rstrip("*")).text[0]
+            first = normalize(found[0].pattern.split()[0].removeprefix("=").rstrip("*")).text[0]
             scanned["others" if not word else "ascii" if first.isascii() else "words"].append(path)
             self._buckets.setdefault((word, first), []).append((path, group))
         # Most folded texts are plain ASCII (accents are gone): they need only the trie of
@@ -473,8 +510,11 @@ class Lexicon:
                 clauses = clauses or _Clauses(text)
                 effect = self._judge(clauses.window(start, end), entry, groups)
             judged.append(Hit(entry, start, end, effect))
-        if any(
-            hit.effect == "direct" and hit.entry.threatens and hit.entry.weights["threat"] > LAWFUL
+        if any(  # data and spread threaten only together (score_hits): alone, no condition
+            hit.effect == "direct"
+            and hit.entry.threatens
+            and hit.entry.weights["threat"] > LAWFUL
+            and hit.entry.kind not in _DOXXING
             for hit in judged
         ):
             judged += self._conditions(text)
@@ -552,7 +592,7 @@ class Lexicon:
 
     def _judge(self, window: _Window, entry: Entry, groups: list[tuple[int, int]]) -> str:
         if entry.kind is Kind.AIMED and not self._targeted(window, entry, groups):
-            return "ambient"  # aimed at a thing or at nothing: nothing else can raise it
+            return self._judge_untargeted(window, entry, groups)
         carried = self._carried(window)
         if self._role(
             Kind.REPORT,
@@ -569,15 +609,57 @@ class Lexicon:
             return self._judge_hostile(window)
         return "direct"
 
+    def _judge_untargeted(
+        self, window: _Window, entry: Entry, groups: list[tuple[int, int]]
+    ) -> str:
+        """An aimed word with no person to aim at: ambient, nothing else can raise it,
+        unless a group is what it is said of ("women are too dumb for this")."""
+        if groups and not entry.threatens and self._said_of_group(window, groups):
+            return self._judge_hostile(window)
+        return "ambient"
+
     def _judge_hostile(self, window: _Window) -> str:
         """Hate is quoted to condemn it across commas ("wer sagt, dass Muslime Terroristen
         sind, ist rassistisch"), so a report phrase anywhere in the sentence counts; and
         Dutch and German negate after the verb ("ik haat immigranten niet")."""
-        if self._role(Kind.REPORT, window.sentence()):
+        sentence = window.sentence()
+        if self._role(Kind.REPORT, sentence) or self._role(Kind.CONDEMN, sentence):
             return "reported"
-        if self._role(Kind.NEGATION, window.after(_AFTER_HOSTILE_NEGATION)):
+        # Only a negation that closes the clause: "parasites who can't even read" stays.
+        if len(window.tail.split()) <= _AFTER_HOSTILE_NEGATION + 1 and self._role(
+            Kind.NEGATION, window.after(_AFTER_HOSTILE_NEGATION)
+        ):
             return "negated"
         return "inert"
+
+    def _said_of_group(self, window: _Window, groups: list[tuple[int, int]]) -> bool:
+        """An insult aimed at nobody is a derogation when a group is its subject: a group
+        earlier in its clause ("women are too dumb"), in the clause before when this one
+        starts with a `refer` word ("immigrants, they are lazy"), or right after it as
+        its noun ("dirty immigrants")."""
+        start, clause_lo = window.start, window.clause_lo
+        refers = self._roles[Kind.REFER].starts(window.clause_head())
+        for g_start, g_end in groups:
+            if g_end <= start and start - g_end <= GROUP_REACH:
+                if g_start >= clause_lo:
+                    between = window.text[g_end:start]
+                elif refers and not _CLAUSE_END_RE.search(window.text, g_end, clause_lo - 1):
+                    between = window.clause_head()
+                else:
+                    continue
+                if self._predicate(between):
+                    return True
+            elif 0 <= g_start - window.end <= 1:
+                return True
+        return False
+
+    def _predicate(self, between: str) -> bool:
+        """What joins a group to an insult said of it: a few words, one of them a link
+        (a copula: "are", "sind", "sont"); "migrants took away the garbage" has none."""
+        words = between.split()
+        return len(words) <= _PREDICATE_WORDS and (
+            not words or any(self._links.fullmatch(word) for word in words)
+        )
 
     def _carried(self, window: _Window) -> str:
         """The end of the previous clause when the hit's clause is its `complement` ("ich
@@ -587,6 +669,9 @@ class Lexicon:
         return window.previous_clause(_BEFORE_REPORT)
 
     def _negated(self, window: _Window, entry: Entry) -> bool:
+        if entry in self._says_not and not entry.threatens:
+            # "women are not capable": only the word right before negates it ("ne sont pas").
+            return self._role(Kind.NEGATION, window.before(1))
         if entry.threatens:
             inside = "" if entry in self._says_not else window.hit
             return self._role(Kind.NEGATION, window.before(1) + " " + inside)
@@ -607,6 +692,12 @@ class Lexicon:
             return self._role(Kind.OBJECT, (window.hit if entry.gapped else "") + " " + after)
         if self._bound(Kind.TARGET, window, _BEFORE_TARGET, groups):
             return True
+        # An insult before the person noun it qualifies: "stupid people", "useless staff".
+        after = window.after(1).strip()
+        if len(after) >= _NOUN_TARGET and after not in _PRONOUNS:
+            return self._roles[Kind.TARGET].starts(after) or (
+                self._target_closes.fullmatch(window.tail) is not None
+            )
         return self._target_closes.fullmatch(window.tail) is not None
 
     def _bound(self, kind: Kind, window: _Window, words: int, extra: list[tuple[int, int]]) -> bool:
@@ -732,7 +823,7 @@ class _Window:
         self, clauses: _Clauses, start: int, end: int, lo: int, hi: int, clause_lo: int
     ) -> None:
         self.text, self.start, self.end = clauses.text, start, end
-        self._clause_lo = clause_lo
+        self.clause_lo = self._clause_lo = clause_lo
         self.hit = self.text[start:end]
         self._head = self.text[lo:start]
         self._tail = self.text[end:hi]
@@ -795,6 +886,7 @@ def _hostile(hits: Sequence[Hit]) -> list[Hit]:
         h
         for h in hits
         if h.entry.kind is not Kind.GROUP
+        and h.entry.kind not in _DOXXING
         and h.entry.hostility > 0
         and (h.effect in ("direct", "inert") or (h.effect == "ambient" and h.entry.threatens))
     ]
@@ -845,6 +937,8 @@ def score_hits(
                 ambient[label] = max(ambient.get(label, 0.0), weight * factor)
     if any(hit.entry.kind is Kind.GROUP for hit in hits):
         _add_identity(text, hits, direct.setdefault("identity_attack", {}), bridges or {})
+    if any(hit.entry.kind is Kind.SPREAD for hit in hits):
+        _add_doxxing(hits, direct.setdefault("threat", {}))
     if direct.get("threat"):
         _add_conditions(hits, direct["threat"])
     values = dict.fromkeys(LABELS, 0.0)
@@ -868,6 +962,18 @@ def _add_identity(
                 into[key] = max(into.get(key, 0.0), weight)
 
 
+def _add_doxxing(hits: Sequence[Hit], into: dict[object, float]) -> None:
+    """Someone else's personal data (`data`) and spreading something to the public
+    (`spread`) anywhere in one text: doxxing told as a story ("I've got your technician's
+    home address ... everyone on Twitter will have it tonight"). Each alone is nothing."""
+    direct = [hit for hit in hits if hit.effect == "direct"]
+    for data in (hit for hit in direct if hit.entry.kind is Kind.DATA):
+        for spread in (hit for hit in direct if hit.entry.kind is Kind.SPREAD):
+            weight = min(data.entry.weights["threat"], spread.entry.weights["threat"])
+            key = (data.entry.rule, spread.entry.rule)
+            into[key] = max(into.get(key, 0.0), weight)
+
+
 def _add_conditions(hits: Sequence[Hit], into: dict[object, float]) -> None:
     for hit in hits:
         if hit.entry.kind is Kind.CONDITION:
@@ -882,7 +988,7 @@ def _masked_vocabulary(scoring: Iterable[tuple[list[str], list[Entry]]]) -> list
         entry = entries[0]
         if entry.kind in (Kind.PERSON, Kind.AIMED, Kind.HOSTILE):
             for word in entry.pattern.split():
-                folded = normalize(word.rstrip("*")).text
+                folded = normalize(word.removeprefix("=").rstrip("*")).text
                 words[folded + "*" if word.endswith("*") else folded] += 1
     return [word for word, _count in words.most_common()]
 
@@ -892,8 +998,50 @@ def _masked_vocabulary(scoring: Iterable[tuple[list[str], list[Entry]]]) -> list
 
 @cache
 def default_lexicon() -> Lexicon:
-    """The packaged lists, compiled once per process (about a second)."""
-    return Lexicon(read_data())
+    """The packaged lists and the maintained dictionary, compiled once per process."""
+    own = read_data()
+    return Lexicon(own + maintained_entries(known=own_words(own)))
+
+
+def own_words(entries: Iterable[Entry]) -> set[str]:
+    """Every word our own patterns use, folded, stems as `stem*`: a dictionary entry that
+    starts with one would shadow our longer rule ("fuck" before "fuck you"), be shadowed
+    by our stem ("klere*" before "klerebeer"), or count twice."""
+    return {
+        plain(word.rstrip("*")) + ("*" if word.endswith("*") else "")
+        for entry in entries
+        for word in entry.pattern.split()
+    }
+
+
+def maintained_entries(known: set[str] | frozenset[str] = frozenset()) -> list[Entry]:
+    """glin-profanity's usable words (moderation.wordlists) as `aimed` insults, but for
+    those whose first word is `known` (own_words): our rule stands, counted once. Their
+    letters match exactly (`=word`): stretched, a list's word is too often another
+    language's ordinary one (French "bite" read as German "bitte", "neger" as Dutch
+    "negeer")."""
+    weights = {"insult": wordlists.AIMED_WEIGHT}
+    stems = tuple(word[:-1] for word in known if word.endswith("*"))
+    return [
+        Entry(
+            lang,
+            f"{wordlists.SOURCE}: {word}",
+            " ".join(f"={part}" for part in word.split()),
+            Kind.PERSON if wordlists.addressed(lang, word) else Kind.AIMED,
+            weights,
+        )
+        for lang, word in wordlists.maintained()
+        if not _covered(plain(word.split()[0]), known, stems)
+    ]
+
+
+def _covered(word: str, known: set[str] | frozenset[str], stems: tuple[str, ...]) -> bool:
+    return word in known or word.startswith(stems)
+
+
+def plain(pattern: str) -> str:
+    """What a pattern names: its words folded, without the exact-match marks."""
+    return fold(" ".join(part.removeprefix("=") for part in pattern.split()))[0]
 
 
 class LexiconClassifier:

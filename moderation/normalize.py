@@ -40,7 +40,9 @@ a few tens of microseconds on a typical complaint.
    three single letters are split the same way (`i d i o t`, `s.t.u.p.i.d`,
    `i-d-i-o-t`); spaced digits alone (`3 4 5 6`) stay apart. Before that, chunks of
    one to three letters split by dots, underscores or stars are joined when most of
-   them are single letters (`st_u_p_i_d`, `id.i.o.t`, `s*c*a*m`): abbreviations
+   them are single letters (`st_u_p_i_d`, `id.i.o.t`, `s*c*a*m`), and a dot after the
+   last letter goes with them when a space follows (`S.T.U.P.I.D. people` ->
+   `stupid people`: that dot spells, it does not end a sentence): abbreviations
    (`e.g.`, `S.p.A.` -> `spa`), domains, decimals and `snake_case` stay apart.
 7. Leetspeak inside words (`1d10t`, `@ss`, `$tupid`, `5hit`, `b!tch`, `п1д0р`).
    Real numbers are left alone: tokens without letters, number+unit (`5kw`,
@@ -202,7 +204,9 @@ _SPLIT_LETTERS = re.compile(
 
 # Short chunks of letters split by dots, underscores or stars: `st_u_p_i_d`, `id.i.o.t`.
 _UNIT = r"(?:[^\W_]|[@$])"
-_MASKED_SPLIT = re.compile(rf"(?<![\w@$.*]){_UNIT}{{1,3}}(?:[._*]+{_UNIT}{{1,3}}){{2,}}(?![\w@$*])")
+_MASKED_SPLIT = re.compile(
+    rf"(?<![\w@$.*]){_UNIT}{{1,3}}(?:[._*]+{_UNIT}{{1,3}}){{2,}}(?:\.(?=\s))?(?![\w@$*])"
+)
 _MASKED_SEP = re.compile(r"[._*]+")
 # Cheap first: a charset-led regex is scanned fast, the full one only runs on a hit.
 _MAYBE_MASKED_SPLIT = re.compile(rf"[._*]{_UNIT}{{1,3}}[._*]")
@@ -354,6 +358,8 @@ def _join_letters(match: re.Match[str]) -> str:
 def _join_chunks(match: re.Match[str]) -> str:
     """Joined only when most chunks are single letters: `no.of.pcs` or a domain stays."""
     chunks = _MASKED_SEP.split(match.group())
+    if not chunks[-1]:  # the dot after the last letter of `S.T.U.P.I.D.` spells, ends nothing
+        chunks.pop()
     singles = sum(len(chunk) == 1 for chunk in chunks)
     joined = "".join(chunks)
     if singles * 2 < len(chunks) or singles < 2 or len(_LETTER.findall(joined)) < 2:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from moderation.lexicon import LexiconClassifier
 from tests.moderation.tiny_detoxify import TinyModel, build
 
 REQUIRE_ML = os.environ.get("INTAKE_REQUIRE_ML") == "1"
@@ -39,3 +40,9 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def tiny(offline: None, tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return build(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def classifier() -> LexiconClassifier:
+    """The packaged lexicon (compiled once per process), for the rule example files."""
+    return LexiconClassifier()

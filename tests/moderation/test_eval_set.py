@@ -1,7 +1,9 @@
-"""The moderation evaluation set stays well-formed, and the lexicon never falls below its floors.
+"""The moderation evaluation sets stay well-formed, and the lexicon never falls below its floors.
 
-The set (tests/data/moderation/eval.tsv) is written independently of the word lists, so its
-figures measure the lexicon instead of echoing it. `pytest -s` prints them.
+Two sets (tests/data/moderation/README.md): eval.tsv, written independently of the word
+lists, whose misses were later described to the rule writers (so its figures flatter
+the lexicon), and blind.tsv, written afterwards by someone who read neither the rules nor
+the older set: the honest measure. `pytest -s` prints both.
 """
 
 from __future__ import annotations
@@ -27,11 +29,10 @@ from moderation.evaluation import (
 from moderation.lexicon import LexiconClassifier
 
 # The floors the lexicon reached when they were set (recall rounded down, false-positive rate
-# rounded up, to 0.05). Raise them as the lexicon improves; never lower them to pass.
-RECALL_FLOOR = 0.55
-FPR_CEILING = 0.05
+# rounded up, to 0.05), per set. Raise them as the lexicon improves; never lower them to pass.
+FLOORS = {"eval.tsv": (0.90, 0.05), "blind.tsv": (0.50, 0.05)}  # (recall, false holds)
 
-EVAL_SET = Path(__file__).resolve().parent.parent / "data" / "moderation" / "eval.tsv"
+SETS = Path(__file__).resolve().parent.parent / "data" / "moderation"
 LANGUAGES = ("it", "nl", "ru", "zh", "en", "de", "fr", "es")
 SOURCE = "written-for-this-project"
 MIN_ROWS, MIN_PER_LANGUAGE = 400, 45
@@ -51,13 +52,18 @@ MIN_PER_CATEGORY = {  # rows of each category in every language
 }
 
 
+@pytest.fixture(scope="module", params=sorted(FLOORS))
+def eval_set(request: pytest.FixtureRequest) -> Path:
+    return SETS / str(request.param)
+
+
 @pytest.fixture(scope="module")
-def rows() -> list[Row]:
-    return read_rows(EVAL_SET)
+def rows(eval_set: Path) -> list[Row]:
+    return read_rows(eval_set)
 
 
-def test_set_has_the_documented_columns_in_utf8() -> None:
-    header = EVAL_SET.read_text(encoding="utf-8").splitlines()[0]
+def test_set_has_the_documented_columns_in_utf8(eval_set: Path) -> None:
+    header = eval_set.read_text(encoding="utf-8").splitlines()[0]
     assert tuple(header.split("\t")) == COLUMNS
 
 
@@ -92,12 +98,15 @@ def test_ids_and_texts_are_unique(rows: list[Row]) -> None:
     assert [t for t, n in texts.items() if n > 1] == []
 
 
-def test_lexicon_holds_abuse_and_passes_civil_messages_above_its_floors(rows: list[Row]) -> None:
+def test_lexicon_holds_abuse_and_passes_civil_messages_above_its_floors(
+    eval_set: Path, rows: list[Row]
+) -> None:
     scores = LexiconClassifier(reason="evaluation").score_sync([row.text for row in rows])
     report = evaluate(scores, rows, Thresholds().fired)
-    print(f"\nlexicon on {EVAL_SET.name}, default thresholds\n{format_report(report)}")
-    assert report.recall.value >= RECALL_FLOOR
-    assert report.fpr.value <= FPR_CEILING
+    print(f"\nlexicon on {eval_set.name}, default thresholds\n{format_report(report)}")
+    recall_floor, fpr_ceiling = FLOORS[eval_set.name]
+    assert report.recall.value >= recall_floor
+    assert report.fpr.value <= fpr_ceiling
 
 
 def _row(n: int, lang: str, category: str) -> Row:
