@@ -36,6 +36,8 @@ class Hub:
         self._redis, self._store = redis, store
         self._listeners: dict[str, set[asyncio.Queue[Frame]]] = {}
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        # Every open socket's writer queue, with a session or not (a closed chat's panel).
+        self.panels: set[asyncio.Queue[Frame]] = set()
         self.ready = asyncio.Event()
         self.state = "not started"  # how its live feed goes (/readyz)
         self._failures = 0  # in a row, for the backoff
@@ -53,6 +55,13 @@ class Hub:
     def dispatch(self, sid: str, frame: Frame) -> None:
         for queue in self._listeners.get(sid, ()):
             if queue.qsize() < self.MAX_QUEUED:  # a stalled panel resyncs from the history
+                queue.put_nowait(frame)
+
+    def broadcast(self, frame: Frame) -> None:
+        """To every panel of this process: sockets, and polls waiting for news."""
+        queues = set(self.panels).union(*self._listeners.values())
+        for queue in queues:
+            if queue.qsize() < self.MAX_QUEUED:
                 queue.put_nowait(frame)
 
     async def publish(self, sid: str, frame: Frame) -> None:

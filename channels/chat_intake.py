@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.contract.domain import DECLINED
+from bot.contract.ports import Reading
 from channels import chat_texts
 
 KIND = "kind"
@@ -52,13 +54,21 @@ _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad\u0
 
 @dataclass(frozen=True)
 class Prompt:
-    """A text key of chat_texts and the values to put in."""
+    """A text key of chat_texts and the values to put in; `choices`: the answers offered as
+    buttons too ("product", "service", "skip": their labels are chat texts)."""
 
     key: str
     values: tuple[tuple[str, str], ...] = ()
+    choices: tuple[str, ...] = ()
 
     def render(self, language: str) -> str:
         return chat_texts.say(self.key, language, **dict(self.values))
+
+
+KIND_CHOICES = ("product", "service")
+SKIP_CHOICES = ("skip",)
+# Details the core's reading of a first message may fill (bot.rules.details names).
+READ_DETAILS = ("order_number", "product_model", "serial_number", "description", "desired_solution")
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,7 @@ class Submit:
     kind: str
     details: tuple[tuple[str, str], ...]  # only details given, not skipped
     remarks: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # questions the customer skipped: never asked again
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,7 @@ class Turn:
 
 
 def start() -> Turn:
-    return Turn(Dialog(), (Prompt("greeting"), Prompt("ask_kind")))
+    return Turn(Dialog(), (Prompt("greeting"), Prompt("ask_kind", choices=KIND_CHOICES)))
 
 
 def clean(text: str) -> str:
@@ -131,13 +142,14 @@ def clean(text: str) -> str:
     return _INVISIBLE.sub("", text).strip()[:MAX_ANSWER_CHARS]
 
 
-def answer(dialog: Dialog, text: str, language: str) -> Turn:
-    """The customer's answer to the question the dialog is at."""
+def answer(dialog: Dialog, text: str, language: str, reading: Reading | None = None) -> Turn:
+    """The customer's answer to the question the dialog is at; `reading`: the core's reading
+    of the text (bot.contract.ports.TextReader), which fills what the first message tells."""
     value = clean(text)
     if dialog.step == DONE:
         return Turn(dialog)
     if dialog.step == KIND:
-        turn = _kind(dialog, value, language)
+        turn = _kind(dialog, value, language, reading or Reading())
     else:
         turn = _detail(dialog, dialog.step, value, language)
     if turn.accepted or not value or _is_skip(value, language):
@@ -161,17 +173,53 @@ def _matches(value: str, key: str, language: str) -> bool:
     )
 
 
-def _kind(dialog: Dialog, value: str, language: str) -> Turn:
+def _kind(dialog: Dialog, value: str, language: str, reading: Reading) -> Turn:
+    """The answer to "product or service?", or a first message that tells the story: what
+    the core's reading finds in it is taken, and only the rest is asked."""
+    kind = _said_kind(value, language) or _read_kind(reading) or _kind_words(value, language)
+    told = _read(dialog, value, reading)
+    if kind:
+        return _next(replace(told, kind=kind))
+    if told.given("description") and not dialog.given("description"):
+        # A story that names neither: keep all it told, then ask the kind, with buttons.
+        return Turn(told, (Prompt("ask_kind", choices=KIND_CHOICES),))
+    return Turn(dialog, (Prompt("kind_unclear", choices=KIND_CHOICES),), accepted=False)
+
+
+def _said_kind(value: str, language: str) -> str:
+    """The whole answer is a kind word ("product", «servizio», a button)."""
+    folded = value.casefold().strip(" .!?。！")
+    if folded in chat_texts.words("product_words", language):
+        return "product"
+    return "service" if folded in chat_texts.words("service_words", language) else ""
+
+
+def _read_kind(reading: Reading) -> str:
+    return reading.category if reading.category in KIND_CHOICES else ""
+
+
+def _kind_words(value: str, language: str) -> str:
     product = _matches(value, "product_words", language)
     service = _matches(value, "service_words", language)
-    if product != service:
-        picked = replace(dialog, kind="product" if product else "service")
-        return _next(_prefilled(picked, value))
+    if product == service:
+        return ""
+    return "product" if product else "service"
+
+
+def _read(dialog: Dialog, value: str, reading: Reading) -> Dialog:
+    """The details the core's reading found, an email or phone for the contact, and a
+    story long enough to stand as the description."""
+    for name in READ_DETAILS:
+        found = reading.details.get(name, "")
+        if found and not dialog.given(name):
+            dialog = dialog.with_answer(name, found[:MAX_ANSWER_CHARS])
     letters = sum(c.isalpha() for c in value)
     if letters >= MIN_DESCRIPTION_LETTERS and not dialog.given("description"):
-        # A customer who starts by telling the story: keep it, then ask the kind again.
-        return Turn(dialog.with_answer("description", value), (Prompt("kind_unclear"),))
-    return Turn(dialog, (Prompt("kind_unclear"),), accepted=False)
+        dialog = dialog.with_answer("description", value)
+    contact = (reading.emails or reading.phones or ("",))[0]
+    if contact and not dialog.given("contact"):
+        dialog = dialog.with_answer("contact", contact)
+    return _prefilled(dialog, value)
 
 
 def _prefilled(dialog: Dialog, value: str) -> Dialog:
@@ -186,14 +234,16 @@ def _is_skip(value: str, language: str) -> bool:
     return value.casefold().strip(" .!?。！") in chat_texts.words("skip_words", language)
 
 
+def _ask(name: str) -> Prompt:
+    return Prompt(f"ask_{_question(name)}", choices=SKIP_CHOICES if name in OPTIONAL else ())
+
+
 def _detail(dialog: Dialog, name: str, value: str, language: str) -> Turn:
     if not value:
-        return Turn(dialog, (Prompt(f"ask_{_question(name)}"),), accepted=False)
+        return Turn(dialog, (_ask(name),), accepted=False)
     if _is_skip(value, language):
         if name not in OPTIONAL:
-            return Turn(
-                dialog, (Prompt("required"), Prompt(f"ask_{_question(name)}")), accepted=False
-            )
+            return Turn(dialog, (Prompt("required"), _ask(name)), accepted=False)
         return _next(dialog.with_answer(name, SKIPPED))
     if name == "contact":
         return _contact(dialog, value)
@@ -228,15 +278,19 @@ def _next(dialog: Dialog) -> Turn:
     """Ask the first detail not given yet; with none left, the intake is complete."""
     for name in _steps(dialog.kind):
         if not dialog.given(name):
-            return Turn(replace(dialog, step=name), (Prompt(f"ask_{_question(name)}"),))
+            return Turn(replace(dialog, step=name), (_ask(name),))
     name = dialog.get("name")
-    details = tuple(
-        (k, v) for k, v in dialog.answers if v != SKIPPED and k != "name" and not k.startswith("_")
-    )
+    asked = [(k, v) for k, v in dialog.answers if k != "name" and not k.startswith("_")]
     return Turn(
         replace(dialog, step=DONE),
         (Prompt("submitting", (("name", name),)),),
-        Submit(name=name, kind=dialog.kind, details=details, remarks=dialog.remarks),
+        Submit(
+            name=name,
+            kind=dialog.kind,
+            details=tuple((k, v) for k, v in asked if v != SKIPPED),
+            remarks=dialog.remarks,
+            skipped=tuple(k for k, v in asked if v == SKIPPED),
+        ),
     )
 
 
@@ -275,8 +329,10 @@ def compose(submit: Submit) -> str:
 
 
 def given_details(submit: Submit) -> dict[str, str]:
-    """The answers by the core's detail names: taken as given, not read back from the text."""
+    """The answers by the core's detail names: taken as given, not read back from the text.
+    A skipped question is given as DECLINED, so the ticket's replies never ask it again."""
     details = {k: v for k, v in submit.details if k in _LABELS or k == "description"}
+    details |= {k: DECLINED for k in submit.skipped if k in _LABELS}
     contact = dict(submit.details).get("contact", "")
     if contact:
         details["email" if "@" in contact else "phone"] = contact

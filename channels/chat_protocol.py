@@ -8,10 +8,12 @@ the stream's gate, classifier and throttle treat chat exactly like email.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,13 +21,31 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.contract.clock import Now, utc_now
-from bot.contract.domain import MAX_TEXT_CHARS, Channel, InboundMessage, TicketView
+from bot.contract.domain import (
+    MAX_TEXT_CHARS,
+    Attachment,
+    Channel,
+    Decision,
+    InboundMessage,
+    OutboundReply,
+    TicketView,
+)
 from bot.contract.keys import Keys
 from bot.contract.limits import Limiter
-from bot.contract.ports import MessageSink, StatusLabel, TicketLookup, plain_status_label
-from channels import chat_intake, chat_texts
+from bot.contract.ports import (
+    DecisionLookup,
+    MessageSink,
+    NoReader,
+    ReplySender,
+    StatusLabel,
+    TextReader,
+    TicketLookup,
+    plain_status_label,
+)
+from channels import chat_contacts, chat_intake, chat_texts
 from channels.chat_hub import Frame, Hub
 from channels.chat_sessions import Entry, Session, SessionFull, SessionStore
+from channels.form_uploads import Posted, UploadRules
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +78,20 @@ class WebchatConfig:
     now: Now = field(default=utc_now)  # the bot's clock (tests: virtual)
     # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
     status_label: StatusLabel = field(default=plain_status_label)
+    # The core's reading of a text (bot.rules.reading): the first message fills what it tells.
+    reader: TextReader = field(default_factory=NoReader)
+    # The pipeline's decisions (bot.tickets.decisions): a held message gets the neutral
+    # notice, a message that changed nothing a short receipt. None: replies only.
+    decisions: DecisionLookup | None = None
+    decision_wait_s: float = 60.0
+    # Where else customers reach us, by channel name (INTAKE_PUBLIC_*): the closed notice
+    # lists those configured and accepted, as links. The web form is always ours.
+    public_contacts: Mapping[str, str] = field(default_factory=dict)
+    privacy_url: str = ""  # INTAKE_PRIVACY_URL: linked from the privacy notice
+    # The outbound email path: a transcript goes to the address given in this chat.
+    mailer: ReplySender | None = None
+    # Files in the chat after the reference: the form's rules and private directory.
+    uploads: UploadRules | None = None
 
     @property
     def max_frame_bytes(self) -> int:
@@ -79,6 +113,14 @@ class TokenBucket:
             return False
         self._tokens -= 1
         return True
+
+
+class FollowUp(enum.Enum):
+    """What a submitted message gets when the core sends no reply for it."""
+
+    INTAKE = "intake"  # the intake's one message
+    MORE = "more"  # a later message: one short receipt
+    STATUS = "status"  # a status question: the ticket's status
 
 
 def error_frame(code: str, text: str, **extra: Any) -> Frame:
@@ -113,6 +155,7 @@ class ChatLimits:
         self.per_session = Limiter(
             redis, keys, "chat-messages-session", config.messages_per_session_per_minute, 60
         )
+        self.transcripts = Limiter(redis, keys, "chat-transcripts", 3, 3600)
         # Every frame over HTTP (hello, message, ping) from one address: a socket's rate.
         self.http_frames = Limiter(
             redis, keys, "chat-http-ip", max(1, int(config.rate_per_s * 60)), 60
@@ -140,6 +183,8 @@ class Chat:
         self.store, self.hub, self._accepted = store, hub, accepted
         self.limits = limits
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._follow_ups: set[asyncio.Task[None]] = set()
+        self._following: set[tuple[str, int]] = set()  # (session, entry) followed up here
 
     # --- what the widget is told before anything else --------------------------------
 
@@ -147,13 +192,39 @@ class Chat:
         return Channel.WEBCHAT in self._accepted()
 
     def closed_frame(self, language: str) -> Frame:
-        others = sorted(c.value for c in self._accepted() - {Channel.WEBCHAT})
-        names = ", ".join(chat_texts.channel_names(others, language))
+        """Which configured and accepted channels to use instead, each with its link."""
+        others = {c.value for c in self._accepted() - {Channel.WEBCHAT}}
+        links = chat_contacts.listed(others, self.config.public_contacts, language)
+        names = ", ".join(link["name"] for link in links)
         return {
             "type": "closed",
-            "channels": others,
-            "text": chat_texts.say("unavailable", language, channels=names),
+            "channels": [link["channel"] for link in links],
+            "links": links,
+            "text": chat_texts.say("unavailable", language, channels=names)
+            if links
+            else chat_texts.say("unavailable_none", language),
         }
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Open panels learn within a second when an admin closes or reopens the chat (the
+        policy follower updates `accepted` in every process)."""
+        was = self.is_open()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            if (now := self.is_open()) != was:
+                was = now
+                self.hub.broadcast({"type": "availability", "accepted": now})
+
+    async def settled(self) -> None:
+        """Until every message waiting for its decision was followed up (tests, shutdown)."""
+        while self._follow_ups:
+            await asyncio.gather(*self._follow_ups, return_exceptions=True)
+
+    async def stop_follow_ups(self) -> None:
+        for task in list(self._follow_ups):
+            task.cancel()
+        await asyncio.gather(*self._follow_ups, return_exceptions=True)
 
     def config_body(self, languages: list[str]) -> Frame:
         language = chat_texts.pick(languages, self.config.default_language)
@@ -162,10 +233,17 @@ class Chat:
             "language": language,
             "max_chars": self.config.max_chars,
             "texts": chat_texts.widget_texts(language),
+            "transcript": self.config.mailer is not None,
+            "uploads": self.config.uploads is not None,
+            "privacy_url": self.config.privacy_url,
         }
         if not body["accepted"]:
             closed = self.closed_frame(language)
-            body |= {"channels": closed["channels"], "unavailable": closed["text"]}
+            body |= {
+                "channels": closed["channels"],
+                "links": closed["links"],
+                "unavailable": closed["text"],
+            }
         return body
 
     # --- frames ----------------------------------------------------------------------
@@ -178,6 +256,8 @@ class Chat:
             return await self.message(conv, frame)
         if kind == "ping":
             return [{"type": "pong"}]
+        if kind == "transcript":
+            return await self.transcript(conv, frame)
         return [error_frame("bad_frame", f"unknown frame type {str(kind)[:40]!r}")]
 
     async def hello(self, conv: Conversation, frame: Frame) -> list[Frame]:
@@ -197,6 +277,7 @@ class Chat:
             session = await self._new_session(conv.language)
         conv.language = session.language
         self._follow(conv, session.id)
+        await self._resume_follow_ups(session.id)
         frames: list[Frame] = [
             {
                 "type": "welcome",
@@ -224,8 +305,14 @@ class Chat:
     async def _new_session(self, language: str) -> Session:
         turn = chat_intake.start()
         session = await self.store.create(language, turn.dialog.to_json())
-        await self._say(session, turn.prompts)
+        await self._say(session, turn.prompts[:1])
+        await self.bot_entry(session.id, self._privacy(language), kind="privacy")
+        await self._say(session, turn.prompts[1:])
         return session
+
+    def _privacy(self, language: str) -> str:
+        """The privacy notice at the start of every chat, with the policy's address if set."""
+        return chat_texts.say("privacy", language)  # the widget links the policy (config)
 
     async def _status(self, session: Session) -> Frame | None:
         """A returning customer with a ticket is told where it stands (not a new intake):
@@ -246,10 +333,16 @@ class Chat:
         self, session: Session, prompts: tuple[chat_intake.Prompt, ...], ref: str = ""
     ) -> None:
         for prompt in prompts:
-            await self.bot_entry(session.id, prompt.render(session.language), ref)
+            choices = tuple(chat_texts.choice(c, session.language) for c in prompt.choices)
+            await self.bot_entry(session.id, prompt.render(session.language), ref, choices=choices)
 
-    async def bot_entry(self, sid: str, text: str, ref: str = "") -> Entry:
-        entry = await self.store.append(sid, "bot", text, self.config.now(), ref=ref)
+    async def bot_entry(
+        self, sid: str, text: str, ref: str = "", *, choices: tuple[str, ...] = (), kind: str = ""
+    ) -> Entry:
+        entry = await self.store.append(
+            sid, "bot", text, self.config.now(), ref=ref, choices=choices, kind=kind
+        )
+        await self.store.said(sid, text)
         await self.hub.publish(sid, entry.frame())
         return entry
 
@@ -303,7 +396,8 @@ class Chat:
         self, session: Session, dialog: chat_intake.Dialog, entry: Entry, ip: str
     ) -> list[Frame]:
         """One step of the intake, and the submission when the turn completes it."""
-        turn = chat_intake.answer(dialog, entry.text, session.language)
+        reading = self.config.reader.read(entry.text) if dialog.step == chat_intake.KIND else None
+        turn = chat_intake.answer(dialog, entry.text, session.language, reading)
         prompts = list(turn.prompts)
         frames: list[Frame] = []
         email = turn.dialog.get("contact")
@@ -323,6 +417,7 @@ class Chat:
         if isinstance(turn.action, chat_intake.Submit):
             await self._delivered(session.id, list(range(entry.id + 1)), customer_only=True)
             await self.hub.publish(session.id, {"type": "typing", "on": True})
+            self._follow_up(session.id, entry.id, FollowUp.INTAKE)
         return frames
 
     async def _offer_proof(self, session: Session, email: str, ip: str) -> bool:
@@ -357,6 +452,8 @@ class Chat:
         if error is not None:
             return error
         await self._delivered(session.id, [entry.id])
+        asks = self.config.reader.read(entry.text).status_question
+        self._follow_up(session.id, entry.id, FollowUp.STATUS if asks else FollowUp.MORE)
         return []
 
     def _inbound(
@@ -366,6 +463,7 @@ class Chat:
         text: str,
         name: str,
         details: dict[str, str] | None = None,
+        attachments: list[Attachment] | None = None,
     ) -> InboundMessage:
         return InboundMessage(
             channel=Channel.WEBCHAT,
@@ -377,6 +475,7 @@ class Chat:
             language=session.language,
             raw={"entry": entry.id},
             details=details or {},
+            attachments=attachments or [],
         )
 
     async def _accept(self, session: Session, message: InboundMessage) -> list[Frame] | None:
@@ -404,3 +503,147 @@ class Chat:
         await self.store.set_state(sid, ids, "delivered")
         for entry_id in ids:
             await self.hub.publish(sid, {"type": "state", "id": entry_id, "state": "delivered"})
+
+    # --- after the worker decided ------------------------------------------------------
+
+    def _follow_up(self, sid: str, entry_id: int, kind: FollowUp, *, again: bool = False) -> None:
+        """Wait for the decision in the background: the panel is answered meanwhile."""
+        if self.config.decisions is None or (sid, entry_id) in self._following:
+            return
+        self._following.add((sid, entry_id))
+        task = asyncio.create_task(self._after_decision(sid, entry_id, kind, again))
+        self._follow_ups.add(task)
+        task.add_done_callback(self._follow_ups.discard)
+
+    async def _resume_follow_ups(self, sid: str) -> None:
+        """Messages still waiting for their follow-up (this process restarted, or the worker
+        was slow): a panel's hello takes them up again."""
+        if self.config.decisions is None:
+            return
+        for entry_id, kind in (await self.store.awaiting(sid)).items():
+            with contextlib.suppress(ValueError):
+                self._follow_up(sid, entry_id, FollowUp(kind), again=True)
+
+    async def _after_decision(self, sid: str, entry_id: int, kind: FollowUp, again: bool) -> None:
+        try:
+            if not again:
+                await self.store.await_decision(sid, entry_id, kind.value)
+            decision = await self._decision(f"{sid}:{entry_id}")
+            session = await self.store.load(sid)
+            if session is not None and decision is not None:
+                await self._tell(session, decision, kind)
+                await self.store.decision_told(sid, entry_id)
+        except Exception:
+            log.exception("chat follow-up failed", extra={"session": sid})
+        finally:
+            self._following.discard((sid, entry_id))
+            with contextlib.suppress(Exception):
+                await self.hub.publish(sid, {"type": "typing", "on": False})
+
+    async def _decision(self, external_id: str) -> Decision | None:
+        decisions = self.config.decisions
+        assert decisions is not None
+        deadline, pause = time.monotonic() + self.config.decision_wait_s, 0.05
+        while True:
+            decision = await decisions.decision_of(Channel.WEBCHAT, external_id)
+            if decision is not None or time.monotonic() > deadline:
+                return decision
+            await asyncio.sleep(pause)  # a database has no event to await
+            pause = min(pause * 2, 1.0)
+
+    async def _tell(self, session: Session, decision: Decision, kind: FollowUp) -> None:
+        """Held: the form's neutral notice, nothing about its content. Added without a reply
+        (collapsed, throttled): one short receipt, or the status that was asked for."""
+        language = session.language
+        if decision is Decision.FLAGGED:
+            await self._once(session.id, chat_texts.say("held", language), kind="held")
+        elif decision in (Decision.COLLAPSED, Decision.THROTTLED):
+            status = await self._status(session) if kind is FollowUp.STATUS else None
+            if status is not None:
+                await self.bot_entry(session.id, str(status["text"]), str(status["ref"]))
+            else:
+                await self._once(session.id, chat_texts.say("receipt", language))
+
+    async def _once(self, sid: str, text: str, kind: str = "") -> None:
+        """Not the same words twice in a row from the bot: a burst of messages gets one
+        receipt (or one notice), until the bot has said something else."""
+        if await self.store.say_once(sid, text):
+            await self.bot_entry(sid, text, kind=kind)
+
+    # --- a copy by email ----------------------------------------------------------------
+
+    async def transcript(self, conv: Conversation, frame: Frame) -> list[Frame]:
+        """The conversation, mailed to the address given in this chat (never another)."""
+        session = await self.store.load(conv.session) if conv.session else None
+        if session is None:
+            return [error_frame("no_session", "say hello first")]
+        mailer, language = self.config.mailer, session.language
+        email = chat_intake.Dialog.from_json(session.dialog).get("contact")
+        if mailer is None:
+            return [error_frame("no_mail", chat_texts.say("transcript_unavailable", language))]
+        if "@" not in email:
+            return [error_frame("no_email", chat_texts.say("transcript_no_email", language))]
+        if not (await self.limits.transcripts.hit(session.id, self.config.now())).allowed:
+            return [error_frame("rate_limited", chat_texts.say("rate_limited", language))]
+        history = await self.store.history(session.id)
+        reply = OutboundReply(
+            outbox_id=0,
+            channel=Channel.EMAIL,
+            to=email,
+            text=chat_texts.transcript(history, language),
+            language=language,
+            ticket_ref=session.ticket_ref,
+            subject=chat_texts.say("transcript_subject", language),
+        )
+        result = await mailer.send(reply)
+        key = "transcript_sent" if result.ok else "transcript_failed"
+        return [{"type": "notice", "text": chat_texts.say(key, language, email=email)}]
+
+    # --- files ------------------------------------------------------------------------
+
+    async def attach(self, conv: Conversation, posted: Posted) -> list[Frame]:
+        """A file added to the complaint after its reference, as one message of the chat."""
+        session = await self.store.load(conv.session)
+        refusal = self._attach_refusal(session, posted)
+        if refusal is not None or session is None:
+            await posted.discard_files()
+            return [refusal or error_frame("no_session", "unknown or expired session")]
+        if not await self.limits.message(conv.ip, session.id, self.config.now()):
+            await posted.discard_files()
+            return [error_frame("rate_limited", chat_texts.say("rate_limited", conv.language))]
+        async with self._locks.setdefault(session.id, asyncio.Lock()):
+            return await self._attach(conv, session, posted)
+
+    def _attach_refusal(self, session: Session | None, posted: Posted) -> Frame | None:
+        if session is None:
+            return error_frame("no_session", "unknown or expired session")
+        language = session.language
+        if not self.is_open():
+            return self.closed_frame(language)
+        if chat_intake.Dialog.from_json(session.dialog).step != chat_intake.DONE:
+            return error_frame("attach_after", chat_texts.say("attach_after", language))
+        if posted.file_errors or not posted.files:
+            problem = (posted.file_errors or [chat_texts.say("attach_type", language)])[0]
+            return error_frame("attach_refused", problem)
+        return None
+
+    async def _attach(self, conv: Conversation, session: Session, posted: Posted) -> list[Frame]:
+        names = ", ".join(saved.attachment.filename for saved in posted.files)
+        text = chat_texts.say("attach_added", session.language, name=names)
+        entry = await self.store.append(session.id, "customer", text, self.config.now(), "sent")
+        await self.hub.publish(session.id, entry.frame())
+        dialog = chat_intake.Dialog.from_json(session.dialog)
+        message = self._inbound(
+            session,
+            entry,
+            text,
+            dialog.get("name"),
+            attachments=[saved.attachment for saved in posted.files],
+        )
+        error = await self._accept(session, message)
+        if error is not None:
+            await posted.discard_files()
+            return error
+        await self._delivered(session.id, [entry.id])
+        self._follow_up(session.id, entry.id, FollowUp.MORE)
+        return [{"type": "ack", "cid": str(posted.fields.get("cid", ""))[:64], "id": entry.id}]

@@ -26,6 +26,12 @@ from bot.contract.ports import Traces
 From = Literal["customer", "bot"]
 MAX_ENTRIES = 5000  # a session is a conversation, not a storage service
 MAX_HISTORY_BYTES = 2 * 1024 * 1024  # and its history is bounded in size, not only count
+_AWAITING = "awaiting:"  # a session field per submitted entry that waits for its decision
+_SAID = "said"  # a session field: the bot's last words, so a repeat is refused atomically
+# The field's old value, and the new one set, in one step: two follow-ups of one session
+# (on any web process) cannot both see "not said yet".
+_SWAP_SAID = "local old = redis.call('HGET', KEYS[1], ARGV[1]) "
+_SWAP_SAID += "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return old"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class Entry:
     at: str  # ISO 8601
     state: str = ""  # a customer entry: sent, delivered, failed
     ref: str = ""  # a bot entry about a ticket: its reference
+    choices: tuple[str, ...] = ()  # a bot question's answers, offered as buttons too
+    kind: str = ""  # a bot entry the widget shows apart: "held" (notice), "privacy"
 
     def frame(self) -> dict[str, Any]:
         return {"type": "entry", "entry": asdict(self)}
@@ -110,20 +118,68 @@ class SessionStore:
         await self._redis.hset(self.keys.session(session.id), mapping=mapping)
         await self._touch(session.id)
 
+    async def await_decision(self, sid: str, entry_id: int, kind: str) -> None:
+        """Entry `entry_id` was submitted and waits for the worker's decision: a panel that
+        comes back (after a restart of this process, say) follows it up again."""
+        await self._redis.hset(self.keys.session(sid), f"{_AWAITING}{entry_id}", kind)
+
+    async def decision_told(self, sid: str, entry_id: int) -> None:
+        await self._redis.hdel(self.keys.session(sid), f"{_AWAITING}{entry_id}")
+
+    async def awaiting(self, sid: str) -> dict[int, str]:
+        """Entry id -> follow-up kind of the submitted entries not followed up yet."""
+        fields = await self._redis.hgetall(self.keys.session(sid))
+        found = {_str(k): _str(v) for k, v in fields.items()}
+        return {
+            int(name.removeprefix(_AWAITING)): kind
+            for name, kind in found.items()
+            if name.startswith(_AWAITING) and name.removeprefix(_AWAITING).isdigit()
+        }
+
+    async def say_once(self, sid: str, text: str) -> bool:
+        """Record that the bot says `text` now; False when those were its last words."""
+        old = await self._redis.eval(_SWAP_SAID, 1, self.keys.session(sid), _SAID, text)
+        return old is None or _str(old) != text
+
+    async def said(self, sid: str, text: str) -> None:
+        """The bot's words that are not a receipt: a receipt may follow them again."""
+        await self._redis.hset(self.keys.session(sid), _SAID, text)
+
     async def set_ref(self, sid: str, ref: str) -> None:
         await self._redis.hset(self.keys.session(sid), "ticket_ref", ref)
 
     async def append(
-        self, sid: str, sender: From, text: str, at: datetime, state: str = "", ref: str = ""
+        self,
+        sid: str,
+        sender: From,
+        text: str,
+        at: datetime,
+        state: str = "",
+        ref: str = "",
+        *,
+        choices: tuple[str, ...] = (),
+        kind: str = "",
     ) -> Entry:
-        record = json.dumps({"sender": sender, "text": text, "at": at.isoformat(), "ref": ref})
+        fields: dict[str, Any] = {"sender": sender, "text": text, "at": at.isoformat(), "ref": ref}
+        if choices:
+            fields["choices"] = list(choices)
+        if kind:
+            fields["kind"] = kind
+        record = json.dumps(fields)
         size = int(await self._redis.incrby(self.keys.history_bytes(sid), len(record)))
         if size > MAX_HISTORY_BYTES:  # counted first, so parallel appends cannot pass it
             await self._redis.decrby(self.keys.history_bytes(sid), len(record))
             raise SessionFull(f"a chat session holds at most {MAX_HISTORY_BYTES} bytes")
         length = int(await self._redis.rpush(self.keys.history(sid), record))
         entry = Entry(
-            id=length - 1, sender=sender, text=text, at=at.isoformat(), state=state, ref=ref
+            id=length - 1,
+            sender=sender,
+            text=text,
+            at=at.isoformat(),
+            state=state,
+            ref=ref,
+            choices=choices,
+            kind=kind,
         )
         if length > MAX_ENTRIES:
             await self._redis.rpop(self.keys.history(sid))
@@ -138,6 +194,11 @@ class SessionStore:
         if ids:
             mapping: dict[FieldT, EncodableT] = {str(i): state for i in ids}
             await self._redis.hset(self.keys.states(sid), mapping=mapping)
+
+    async def states(self, sid: str) -> dict[str, str]:
+        """Entry id -> state of the customer's entries (sent, delivered, failed)."""
+        raw = await self._redis.hgetall(self.keys.states(sid))
+        return {_str(k): _str(v) for k, v in raw.items()}
 
     async def history(self, sid: str, after: int = -1) -> list[Entry]:
         raw = await self._redis.lrange(self.keys.history(sid), max(after + 1, 0), -1)
@@ -156,9 +217,17 @@ class SessionStore:
                     at=record["at"],
                     state=states.get(str(index), ""),
                     ref=record.get("ref", ""),
+                    choices=tuple(str(c) for c in record.get("choices") or ()),
+                    kind=str(record.get("kind", "")),
                 )
             )
         return entries
+
+    async def last_from(self, sid: str, sender: From, within: int = 200) -> Entry | None:
+        """The newest entry of `sender` among the last `within` entries."""
+        length = int(await self._redis.llen(self.keys.history(sid)))
+        recent = await self.history(sid, length - within - 1) if length else []
+        return next((e for e in reversed(recent) if e.sender == sender), None)
 
     async def remember_client_id(self, sid: str, cid: str, entry_id: int) -> None:
         """Which entry a client's message id became: a resend after a reconnect is not new."""

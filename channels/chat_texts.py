@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from bot.contract import catalogs
+from channels.chat_sessions import Entry
 
 FALLBACK = catalogs.FALLBACK
 LANGUAGES: tuple[str, ...] = ("en", "it", "nl", "ru", "zh")
@@ -61,6 +62,15 @@ WIDGET_KEYS: tuple[str, ...] = (
     "store_unavailable",
     "you",
     "bot",
+    "offline",
+    "open_offline",
+    "choices",
+    "transcript",
+    "attach",
+    "attach_type",
+    "attach_size",
+    "attach_added",
+    "privacy_link",
 )
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -85,6 +95,23 @@ def words(key: str, language: str) -> frozenset[str]:
     """A word list (skip, product, service) in the language, plus the English one."""
     listed = say(key, language).split("|") + say(key, FALLBACK).split("|")
     return frozenset(w.strip().casefold() for w in listed if w.strip())
+
+
+def choice(key: str, language: str) -> str:
+    """A button's label ("product", "service", "skip"): the first of the language's words
+    for it, so the label sent back as text is understood as that answer."""
+    first = say(f"{key}_words", language).split("|")[0].strip()
+    return first[:1].upper() + first[1:]
+
+
+def transcript(entries: Iterable[Entry], language: str) -> str:
+    """The conversation as plain text for the emailed copy, oldest first."""
+    you, bot = say("you", language), say("bot", language)
+    lines = [say("transcript_intro", language), ""]
+    for entry in entries:
+        when = entry.at[:16].replace("T", " ")
+        lines.append(f"[{when} UTC] {you if entry.sender == 'customer' else bot}: {entry.text}")
+    return "\n".join(lines)
 
 
 def widget_texts(language: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from babel import Locale
 from babel.dates import format_date, format_datetime
 
 from channels import page_texts
@@ -110,10 +111,23 @@ class Pages:
         )
 
     def problem(
-        self, request: web.Request, lang: str, status: int, heading: str, message: str
+        self,
+        request: web.Request,
+        lang: str,
+        status: int,
+        heading: str,
+        message: str,
+        **context: Any,
     ) -> web.Response:
+        """`detail`: a second sentence; `alternative`: offer the form and the status page."""
         return self.render(
-            request, "problem.html", lang, status=status, heading=heading, message=message
+            request,
+            "problem.html",
+            lang,
+            status=status,
+            heading=heading,
+            message=message,
+            **context,
         )
 
     def day(self, moment: datetime, lang: str) -> str:
@@ -122,7 +136,18 @@ class Pages:
         return format_date(local.date(), format="long", locale=lang)
 
     def moment(self, moment: datetime, lang: str) -> str:
-        return format_datetime(moment, format="short", tzinfo=ZoneInfo(self.timezone), locale=lang)
+        """A date and time in the customer's locale with its zone ("3 dic 2026, 17:05 CET"):
+        the company's clock, said so."""
+        zone = ZoneInfo(self.timezone)
+        locale = Locale.parse(lang)
+        time_pattern = str(locale.time_formats["short"])
+        short = format_datetime(moment, "z", tzinfo=zone, locale=locale)
+        # A zone without a common abbreviation in this locale reads "GMT+01:00", not "+0100".
+        zone_field = "z" if any(c.isalpha() for c in short) else "ZZZZ"
+        return str(locale.datetime_formats["medium"]).format(
+            format_datetime(moment, f"{time_pattern} {zone_field}", tzinfo=zone, locale=locale),
+            format_date(moment.astimezone(zone).date(), format="medium", locale=locale),
+        )
 
 
 def stylesheet_route() -> web.RouteDef:

@@ -1,22 +1,31 @@
 """The site chat: an embeddable widget that talks to the bot over a WebSocket (or polling).
 
 Routes: GET /widget.js and /widget.css (the widget, no build step), GET /chat/config
-(accepted?, texts in the browser's language), GET /chat/ws (the protocol below),
-POST /chat/send and GET /chat/poll (the same protocol over plain HTTP, for networks
-that block WebSockets).
+(accepted?, texts in the browser's language, where else to write when closed), GET
+/chat/ws (the protocol below), POST /chat/send and POST /chat/poll (the same protocol
+over plain HTTP, for networks that block WebSockets; a poll also answers the states of
+entries it has seen), POST /chat/upload (a file for the complaint, multipart: the
+session first, then the file, under the form's checks: channels.chat_uploads).
 
 Protocol, JSON frames. Client: {"type": "hello", "session": id|null, "lang": [...]},
-{"type": "message", "text": ..., "cid": client id}. Server: "welcome" (session id,
-history, accepted), "entry" (a new message of the conversation), "ack" (a client
-message became entry N), "state" (entry N is now delivered: durable in the store),
-"typing", "status" (the ticket this chat knows), "closed" (chat unavailable: which
-channels to use), "error" (code and a text to show).
+{"type": "message", "text": ..., "cid": client id}, {"type": "transcript"} (a copy by
+email to the address given in this chat). Server: "welcome" (session id, history,
+accepted), "entry" (a new message of the conversation; a bot question's `choices`
+are offered as buttons too), "ack" (a client message became entry N), "state" (entry
+N is now delivered: durable in the store), "typing", "status" (the ticket this chat
+knows), "closed" (chat unavailable: the configured and accepted channels to use, as
+links), "availability" (an admin closed or reopened the chat), "notice" (a line to
+show, such as "the copy is on its way"), "error" (code and a text to show).
 
-The intake dialog (channels.chat_intake) is the chat's own flow; its answers are
-submitted as ONE message when complete, and every later text as its own message, so
-the stream's gate, classifier and throttle treat chat exactly like email. Replies
-come back through `WebchatSender`, which appends them to the session and publishes
-them to every open panel of it, on any web process.
+The intake dialog (channels.chat_intake) is the chat's own flow: the first message is
+read by the core's extraction (WebchatConfig.reader) and only what is still missing is
+asked; its answers are submitted as ONE message when complete, and every later text
+as its own message, so the stream's gate, classifier and throttle treat chat exactly
+like email. Replies come back through `WebchatSender`, which appends them to the
+session and publishes them to every open panel of it, on any web process. A message
+the core sends no reply for (held, or added without a change) is followed up once the
+worker decided (WebchatConfig.decisions): the form's neutral notice for a held one,
+one short receipt (or the status asked for) for the rest.
 """
 
 from __future__ import annotations
@@ -46,7 +55,9 @@ from channels.chat_protocol import (
     error_frame,
 )
 from channels.chat_sessions import SessionFull, SessionStore
+from channels.chat_uploads import SESSION_FIELD, ChatUploadReader, NoSession
 from channels.client_address import client_ip
+from channels.form_uploads import MIB, TooLarge
 
 log = logging.getLogger(__name__)
 __all__ = ["Chat", "WebchatConfig", "WebchatSender", "build", "plug", "plug_of"]
@@ -119,6 +130,7 @@ class Transports:
             web.get("/chat/ws", self.websocket),
             web.post("/chat/send", self.send),
             web.post("/chat/poll", self.poll),
+            web.post("/chat/upload", self.upload),
         ]
 
     async def widget_js(self, request: web.Request) -> web.StreamResponse:
@@ -145,12 +157,14 @@ class Transports:
         await ws.prepare(request)
         conv = Conversation(ip=self._client_ip(request), bucket=self._bucket())
         self.chat.hub.sockets.add(ws)
+        self.chat.hub.panels.add(conv.out)
         writer = asyncio.create_task(_write(ws, conv.out))
         try:
             async for msg in ws:
                 if not await self._on_frame(ws, conv, msg):
                     break
         finally:
+            self.chat.hub.panels.discard(conv.out)
             if conv.session:
                 self.chat.hub.unlisten(conv.session, conv.out)
             writer.cancel()
@@ -252,6 +266,19 @@ class Transports:
         direct = [conv.out.get_nowait() for _ in range(conv.out.qsize())]
         return _cors(web.json_response({"frames": direct + frames}))
 
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """A file for the complaint (multipart: the session, then the file); JSON frames back."""
+        ip = self._client_ip(request)
+        if not (await self.chat.limits.http_frames.hit(ip, self.chat.config.now())).allowed:
+            frame = error_frame("rate_limited", chat_texts.say("rate_limited", "en"))
+            return _cors(web.json_response({"frames": [frame]}, status=429))
+        conv = Conversation(ip=ip, bucket=self._bucket(), live=False)
+        conv.language = chat_texts.pick([request.query.get("lang", "")], "en")
+        async with self._busy:
+            frames = await _upload(self.chat, request, conv)
+        status = 200 if all(f["type"] != "error" for f in frames) else 400
+        return _cors(web.json_response({"frames": frames}, status=status))
+
     async def poll(self, request: web.Request) -> web.StreamResponse:
         """Entries after `after`; waits up to `wait` seconds for one if there are none.
 
@@ -279,11 +306,41 @@ class Transports:
                 entries = await store.history(sid, after)
         finally:
             self.chat.hub.unlisten(sid, queue)
+        # Entries the poller has seen change state too: "delivered" reaches it this way.
+        states = await store.states(sid)
         return _cors(
             web.json_response(
-                {"frames": [e.frame() for e in entries], "accepted": self.chat.is_open()}
+                {
+                    "frames": [e.frame() for e in entries],
+                    "states": states,
+                    "accepted": self.chat.is_open(),
+                }
             )
         )
+
+
+async def _upload(chat: Chat, request: web.Request, conv: Conversation) -> list[Frame]:
+    """Read the post under the form's rules; the session must be named before the file."""
+    rules = chat.config.uploads
+    if rules is None:
+        return [error_frame("no_uploads", "files are not accepted here")]
+    if request.content_type != "multipart/form-data":
+        return [error_frame("bad_frame", "a file comes as multipart/form-data")]
+    if request.content_length is None or request.content_length > rules.max_post_bytes:
+        limit = str(max(1, rules.max_file_bytes // MIB))
+        return [error_frame("too_large", chat_texts.say("attach_size", conv.language, mb=limit))]
+    reader = ChatUploadReader(rules, conv.language, chat.store.exists)
+    try:
+        posted = await reader.read(request)
+    except NoSession:
+        await reader.posted.discard_files()
+        return [error_frame("no_session", "unknown or expired session")]
+    except (TooLarge, ValueError):  # over the budget, or not a well-formed multipart post
+        await reader.posted.discard_files()
+        limit = str(max(1, rules.max_file_bytes // MIB))
+        return [error_frame("too_large", chat_texts.say("attach_size", conv.language, mb=limit))]
+    conv.session = posted.fields.get(SESSION_FIELD, "")
+    return await chat.attach(conv, posted)
 
 
 async def _wait_for_news(request: web.Request, queue: asyncio.Queue[Frame], wait: float) -> None:
@@ -334,8 +391,8 @@ def plug_of(chat: Chat) -> Plug:
         name="webchat",
         routes=Transports(chat).routes(),
         senders={Channel.WEBCHAT: WebchatSender(chat)},
-        loops=[chat.hub.run],
-        shutdown=[chat.hub.close_all],
+        loops=[chat.hub.run, chat.watch],
+        shutdown=[chat.stop_follow_ups, chat.hub.close_all],
         forget=[chat.store.forget],
         states={"chat_hub": lambda: chat.hub.state},
     )

@@ -20,6 +20,11 @@ channel gate decide it. The form works without JavaScript and inside an iframe.
 - The honeypot: a field no human sees or tabs to. Filled in, the sender is a bot:
   the page pretends success and nothing is stored, since storing bots' messages
   would fill the inbox and create verified identities for addresses a bot typed.
+- Asks only what it must: the order number "if you have one"; the model is marked as
+  needed for product complaints and the description's minimum is said before any error.
+  After a failed post the error summary (each error a link to its field) is focused by
+  `autofocus`, without a line of script. The language buttons on the form are submit
+  buttons of the form itself (`relang`): what was typed comes back in the new language.
 - The confirmation page waits for the acknowledgment the worker writes (this
   module's ReplySender keeps it in Redis under the submission) and refreshes itself
   with a meta refresh until then; after `done_polls` refreshes it stops waiting. It
@@ -36,7 +41,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -97,6 +102,8 @@ LIMITS: Mapping[str, int] = {
     "type": 16,
     "csrf": 160,
     "lang": 16,
+    "relang": 16,  # a language button: the same post, shown again in that language
+    "checked": 1,  # "1" when the page showed errors: a language switch shows them again
     "website": 200,
 }
 _SINGLE_LINE = ("name", "contact", "order", "model", "serial")
@@ -122,6 +129,8 @@ class WebformConfig:
     trusted_proxies: int = 0  # INTAKE_TRUSTED_PROXIES: X-Forwarded-For hops believed
     # The core's status names in a language (bot.text.i18n.status_label): channels cannot import it.
     status_label: StatusLabel = plain_status_label
+    privacy_url: str = ""  # INTAKE_PRIVACY_URL: linked from the form's privacy notice
+    status_adds_per_hour: int = 20  # messages a status page viewer may add in an hour
 
     @property
     def uploads(self) -> UploadRules:
@@ -198,7 +207,7 @@ def problems(
     errors: dict[str, str] = {}
     if values["type"] not in ("product", "service"):
         errors["type"] = texts["err_type"]
-    required = ["name", "contact", "order", "description", "solution"]
+    required = ["name", "contact", "description", "solution"]  # the order only if they have one
     if values["type"] == "product":
         required.append("model")
     for name in required:
@@ -228,8 +237,9 @@ def compose(values: Mapping[str, str]) -> str:
         values["description"],
         "",
         f"Complaint type: {kind}",
-        f"Order number: {values['order']}",
     ]
+    if values["order"]:
+        lines.append(f"Order number: {values['order']}")
     if values["model"]:
         lines.append(f"Model: {values['model']}")
     if values["serial"]:
@@ -255,6 +265,23 @@ def given_details(values: Mapping[str, str]) -> dict[str, str]:
 
 
 _SUMMARY = ("type", "name", "contact", "order", "model", "serial", "description", "solution")
+# Where the error summary's link for a field goes (the first radio for the type).
+_ANCHORS = {name: name for name in (*_SUMMARY, "attachments")} | {"type": "type-product"}
+_SAFE_URL = re.compile(r"(https?://|/)[^\s\"'<>]*", re.IGNORECASE)
+
+
+def error_list(errors: Mapping[str, str], texts: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(anchor, field label, message) in the form's order: the summary's links."""
+    return [
+        (_ANCHORS[name], texts[name], errors[name])
+        for name in (*_SUMMARY, "attachments")
+        if name in errors
+    ]
+
+
+def privacy_link(url: str) -> str:
+    """The privacy notice's URL when it is a web address (never a javascript: one)."""
+    return url if _SAFE_URL.fullmatch(url.strip()) else ""
 
 
 # --- the sender ----------------------------------------------------------------------
@@ -450,7 +477,7 @@ class WebForm:
         held = self._visitor(request)  # a first visit's token is bound to no cookie yet
         visitor = held or secrets.token_urlsafe(24)
         token = issue_token(config.secret, sid, int(self.now().timestamp()), held)
-        cache = "private, no-cache" if status == 200 and not values.get("order") else "no-store"
+        cache = "private, no-cache" if status == 200 and not any(values.values()) else "no-store"
         response = self.pages.render(
             request,
             "form.html",
@@ -460,7 +487,12 @@ class WebForm:
             token=token,
             values=values,
             errors=errors,
+            error_list=error_list(errors, texts),
             notice=notice,
+            privacy_url=privacy_link(config.privacy_url),
+            min_description=MIN_DESCRIPTION_CHARS,
+            intro_conditions=translated(texts, "form_conditions", min=MIN_DESCRIPTION_CHARS),
+            description_hint=translated(texts, "description_hint", min=MIN_DESCRIPTION_CHARS),
             files_again=files_again,
             accept=",".join(sorted(config.allowed_types)),
             limits={**LIMITS, "files": config.max_files},
@@ -515,7 +547,8 @@ class WebForm:
         except BadToken:
             await reader.posted.discard_files()
             return self._forbidden(request, lang)
-        lang = page_language(request, self.config.default_language, posted.fields.get("lang"))
+        chosen = posted.fields.get("relang") or posted.fields.get("lang")
+        lang = page_language(request, self.config.default_language, chosen)
         try:
             return await self._decide(request, lang, posted)
         finally:
@@ -529,8 +562,14 @@ class WebForm:
         allowance = await self.limit.hit(self.pages.client_ip(request), self.now())
         if not allowance.allowed:
             texts = page_texts.texts(lang)
+            minutes = max(1, -(-allowance.retry_after_s // 60))
             response = self.pages.problem(
-                request, lang, 429, texts["too_many_title"], texts["too_many_form"]
+                request,
+                lang,
+                429,
+                texts["too_many_title"],
+                texts["too_many_form"],
+                detail=translated(texts, "too_many_minutes", minutes=minutes),
             )
             response.headers["Retry-After"] = str(allowance.retry_after_s)
             return response
@@ -568,7 +607,36 @@ class WebForm:
         if await self.redis.exists(self.keys.submission(sid)):
             return self._to_done(sid, lang)  # sent twice: the same confirmation
         values = clean(posted.fields)
-        if not fresh:
+        if not fresh or posted.fields.get("relang"):
+            return self._again(request, lang, values, posted, sid if fresh else "")
+        if posted.fields.get("website", "").strip():
+            return await self._honeypot(sid, lang)
+        errors = self._errors(values, posted, texts)
+        if errors:
+            return self._form(
+                request, lang, values, errors, sid=sid, status=422, files_again=posted.files_given
+            )
+        return await self._store(request, sid, lang, values, posted)
+
+    def _errors(
+        self, values: Mapping[str, str], posted: Posted, texts: Mapping[str, str]
+    ) -> dict[str, str]:
+        errors = problems(values, posted.too_long, self.config, texts)
+        if posted.file_errors:
+            errors["attachments"] = " ".join(posted.file_errors)
+        return errors
+
+    def _again(
+        self,
+        request: web.Request,
+        lang: str,
+        values: Mapping[str, str],
+        posted: Posted,
+        sid: str,
+    ) -> web.Response:
+        """The form again with what was typed: after a language switch (its errors too, if
+        the page showed them), or with a new token once the old one expired (sid '')."""
+        if not sid:
             return self._form(
                 request,
                 lang,
@@ -576,19 +644,13 @@ class WebForm:
                 {},
                 sid=secrets.token_urlsafe(16),
                 status=422,
-                notice=texts["expired"],
+                notice=page_texts.texts(lang)["expired"],
                 files_again=posted.files_given,
             )
-        if posted.fields.get("website", "").strip():
-            return await self._honeypot(sid, lang)
-        errors = problems(values, posted.too_long, self.config, texts)
-        if posted.file_errors:
-            errors["attachments"] = " ".join(posted.file_errors)
-        if errors:
-            return self._form(
-                request, lang, values, errors, sid=sid, status=422, files_again=posted.files_given
-            )
-        return await self._store(request, sid, lang, values, posted)
+        shown = self._errors(values, posted, page_texts.texts(lang))
+        if posted.fields.get("checked") != "1":
+            shown = {}
+        return self._form(request, lang, values, shown, sid=sid, files_again=posted.files_given)
 
     async def _honeypot(self, sid: str, lang: str) -> web.Response:
         log.info("honeypot filled; nothing stored", extra={"submission": sid})
@@ -797,8 +859,13 @@ def plug(
     config.upload_dir.mkdir(parents=True, exist_ok=True)
     pages = Pages(config.frame_ancestors, config.timezone, config.trusted_proxies)
     form = WebForm(config, sink, lookup, redis, accepted, now, pages)
+    adding = status_page.Adding(
+        config.secret,
+        replace(config.uploads, field_chars=status_page.ADD_FIELDS),
+        Limiter(redis, Keys(config.key_prefix), "status-add", config.status_adds_per_hour, 3600),
+    )
     status = status_page.StatusPage(
-        lookup, pages, now, config.default_language, config.status_label
+        lookup, pages, now, config.default_language, config.status_label, adding
     )
     sender = WebformSender(
         redis,

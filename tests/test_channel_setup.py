@@ -41,6 +41,7 @@ async def test_with_no_channel_settings_only_the_pages_run_and_the_rest_say_what
         assert await families(client) == {
             "webchat": "configured",
             "webform": "configured",
+            "rating": "configured",
             "telegram": "not configured: set INTAKE_TELEGRAM_TOKEN",
             "meta": "not configured: set INTAKE_META_APP_SECRET",
             "email": "not configured: set INTAKE_MAIL_DOMAINS (inbound SMTP), "

@@ -333,3 +333,30 @@ def test_mixed_scripts_in_one_message() -> None:
     assert found.values["order_number"] == "77881234"
     assert found.values["serial_number"] == "QX99887766"
     assert found.values["desired_solution"] == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, my SN-5000 inverter shuts down every morning with error E-2032.",
+        "Ciao, il mio inverter SN-5000 si spegne ogni mattina con errore E-2032.",
+        "Mein Wechselrichter SN-5000 schaltet sich jeden Morgen ab.",
+    ],
+)
+def test_a_code_beside_the_device_name_is_its_model(text: str) -> None:
+    """Issue 17: the chat asked again for the model the first message named."""
+    found = extract(text)
+    assert found.values["product_model"] == "SN-5000"
+    assert "E-2032" not in found.values.values()  # an error code is no model
+    assert category(text) == "product"
+
+
+@pytest.mark.parametrize("text", ["the inverter 2000 is off", "my inverter broke in 2024"])
+def test_a_bare_number_beside_the_device_name_is_no_model(text: str) -> None:
+    assert "product_model" not in extract(text).values
+
+
+def test_a_declined_detail_is_not_missing() -> None:
+    """A question the customer skipped is not asked again (bot.contract.domain.DECLINED)."""
+    details = {"order_number": "\u2014", "description": "x" * 30}
+    assert "order_number" not in missing(details, "service")

@@ -113,6 +113,7 @@ async def test_erasure_blanks_the_person_keeps_the_records_and_is_audited(
         "messages": 2,
         "tickets": 1,
         "ticket_events": 1,
+        "ratings": 0,
         "unsent_replies": 0,
         "outbox": 1,
         "moderation_items": 1,

@@ -13,12 +13,15 @@ from bot.app.config import Settings, kept_secret
 from bot.app.runtime import Runtime
 from bot.contract.domain import Channel
 from bot.contract.ports import Plug
+from bot.rules.reading import CoreReader
 from bot.staff import privacy
 from bot.store.db import drop_old_pages
 from bot.store.embedded_valkey import rewrite_append_only_file
 from bot.store.leases import Leases
 from bot.text import i18n
-from channels import email, meta, telegram, webchat, webform
+from bot.tickets.decisions import MessageDecisions
+from bot.tickets.ratings import TicketRatings
+from channels import chat_uploads, email, meta, rating_page, telegram, webchat, webform
 
 
 def plugs(runtime: Runtime) -> list[Plug]:
@@ -65,6 +68,12 @@ def plugs(runtime: Runtime) -> list[Plug]:
                 now=runtime.clock.now,
                 timezone=lambda: runtime.policy.current.sla.timezone,
                 status_label=i18n.status_label,
+                reader=CoreReader(),
+                decisions=MessageDecisions(runtime.sessions),
+                public_contacts=public_contacts(settings),
+                privacy_url=settings.privacy_url,
+                mailer=email_sender,
+                uploads=chat_uploads.rules(upload_dir(settings), settings.form_max_file_bytes),
             ),
             runtime.ingest,
             runtime.lookup,
@@ -83,6 +92,7 @@ def plugs(runtime: Runtime) -> list[Plug]:
                 frame_ancestors=settings.form_frame_ancestors,
                 trusted_proxies=settings.trusted_proxies,
                 status_label=i18n.status_label,
+                privacy_url=settings.privacy_url,
             ),
             runtime.ingest,
             runtime.lookup,
@@ -120,7 +130,32 @@ def plugs(runtime: Runtime) -> list[Plug]:
             runtime.ingest,
         ),
         mail,
+        rating_plug(runtime),
     ]
+
+
+def rating_plug(runtime: Runtime) -> Plug:
+    """The satisfaction question's page, linked from a resolution (bot.tickets.ratings)."""
+    settings = runtime.settings
+    config = rating_page.RatingConfig(
+        default_language=settings.default_language,
+        frame_ancestors=settings.form_frame_ancestors,
+        timezone=runtime.policy.current.sla.timezone,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    return rating_page.plug(TicketRatings(runtime.sessions, runtime.clock), config)
+
+
+def public_contacts(settings: Settings) -> dict[str, str]:
+    """INTAKE_PUBLIC_*: where customers reach us besides the chat, by channel name."""
+    given = {
+        "email": settings.public_email,
+        "telegram": settings.public_telegram,
+        "facebook": settings.public_facebook,
+        "instagram": settings.public_instagram,
+        "whatsapp": settings.public_whatsapp,
+    }
+    return {name: value.strip() for name, value in given.items() if value.strip()}
 
 
 def form_secret(settings: Settings) -> str:

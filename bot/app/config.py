@@ -73,10 +73,20 @@ class Settings(BaseSettings):
     form_max_files: int = Field(default=5, ge=0, le=20)
     form_per_ip_per_hour: int = Field(default=20, ge=1)
     status_attempts_per_ip_per_hour: int = Field(default=10, ge=1)
+    # How long the satisfaction question's link sent with a resolution works (days).
+    rating_link_days: int = Field(default=60, ge=1)
     # Signs the form's CSRF tokens; unset: a random one kept in the data dir (give every web
     # process the same one in the distributed mode).
     form_secret: str = ""
     form_frame_ancestors: str = "*"  # who may embed /form in an iframe (CSP frame-ancestors)
+    privacy_url: str = ""  # the privacy notice linked from the form and the chat (http(s) or /path)
+    # Where customers reach us besides the chat, shown (as links) when the chat is closed:
+    # an address, a handle (@name) or an https:// link. Empty = not offered.
+    public_email: str = ""
+    public_telegram: str = ""
+    public_facebook: str = ""
+    public_instagram: str = ""
+    public_whatsapp: str = ""  # a phone number (wa.me link) or a link
 
     telegram_token: str = ""
     telegram_webhook_secret: str = ""

@@ -241,7 +241,14 @@ def _assemble(
         classifier=classifier,
         lookup=_lookup(settings, sessions, redis, keys, clock, sender, ingest),
         sweeper=Sweeper(sessions, throttle, policy, clock),
-        desk=TicketDesk(sessions, throttle, policy, clock, public_url=settings.public_url),
+        desk=TicketDesk(
+            sessions,
+            throttle,
+            policy,
+            clock,
+            public_url=settings.public_url,
+            rating_days=settings.rating_link_days,
+        ),
         digests=Digests(
             sessions,
             redis,

@@ -76,6 +76,10 @@ GIVEN_DETAILS = frozenset(
     }
 )
 
+# A detail the customer said they do not have (a chat question skipped): given as this
+# value, so it is not asked again, and staff see that it was asked.
+DECLINED = "\u2014"
+
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:

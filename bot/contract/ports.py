@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -11,7 +12,9 @@ from aiohttp import web
 
 from bot.contract.domain import (
     Accepted,
+    Attachment,
     Channel,
+    Decision,
     InboundMessage,
     OutboundReply,
     SendResult,
@@ -80,6 +83,44 @@ def plain_status_label(status: str, language: str) -> str:
     return status.replace("_", " ")
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What one text tells, read by the core's extraction (bot.rules.details, intents):
+    the same reading every channel's messages get, handed to channels that ask questions."""
+
+    category: str = "unknown"  # "product", "service" or "unknown"
+    details: Mapping[str, str] = field(default_factory=dict)  # by detail name (GIVEN_DETAILS)
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    status_question: bool = False  # it asks how a complaint stands
+
+
+class TextReader(Protocol):
+    """The core's reading of a customer's text (bot.rules.reading.CoreReader)."""
+
+    def read(self, text: str) -> Reading: ...
+
+
+class NoReader:
+    """Reads nothing: a channel without the core's extraction asks for everything."""
+
+    def read(self, text: str) -> Reading:
+        return Reading()
+
+
+class DecisionLookup(Protocol):
+    """The pipeline's decision about a stored message, once the worker made it."""
+
+    async def decision_of(self, channel: Channel, external_id: str) -> Decision | None: ...
+
+
+class NoDecisions:
+    """Never knows a decision: the channel waits for replies only."""
+
+    async def decision_of(self, channel: Channel, external_id: str) -> Decision | None:
+        return None
+
+
 class ReplySender(Protocol):
     """A channel's way out."""
 
@@ -129,6 +170,76 @@ class TicketLookup(Protocol):
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
         """The open ticket of the customer behind a *verified* (channel, address)."""
         ...
+
+    async def show(self, token: str) -> ShownTicket | None:
+        """Follow a mailed status link, once (as `redeem`): the ticket, the start of its
+        description and a grant that lets this viewer add to it for a while."""
+        ...
+
+    async def add_to_ticket(self, grant: str, note: ViewerNote) -> ShownTicket | None:
+        """A viewer's message and files into the stream, as from the ticket's first address
+        and about that ticket; None (nothing stored) for an unknown or expired grant."""
+        ...
+
+    async def reshow(self, grant: str) -> ShownTicket | None:
+        """The ticket a grant is for, again (a refused post's page); None once it expired."""
+        ...
+
+
+@dataclass(frozen=True)
+class ShownTicket:
+    """A ticket shown to whoever followed its mailed link (the status page)."""
+
+    view: TicketView
+    excerpt: str  # the start of the complaint's description
+    grant: str  # lets the viewer add a message or files (TicketLookup.add_to_ticket)
+    duplicate: bool = False  # add_to_ticket: the same post came before (its files are kept)
+
+
+@dataclass(frozen=True)
+class ViewerNote:
+    """What a verified viewer adds to their ticket from the status page."""
+
+    message_id: str  # the page's own id for this post: a second post of it is a duplicate
+    text: str
+    attachments: Sequence[Attachment] = ()
+    language: str | None = None
+
+
+class RatingOutcome(enum.StrEnum):
+    """What became of a satisfaction rating sent from its link."""
+
+    STORED = "stored"
+    ALREADY = "already"  # the ticket's one rating was recorded before, and is kept as it was
+    INVALID = "invalid"  # unknown, expired or another ticket's link: nothing tells which
+
+
+@dataclass(frozen=True)
+class RatingInvite:
+    """What the rating page may show to whoever holds a valid link: the ticket's reference
+    (the customer's own, sent with the link), its language, and whether it was rated."""
+
+    ref: str
+    language: str
+    rated: bool
+
+
+class RatingBook(Protocol):
+    """The satisfaction question sent with a resolution (bot.tickets.ratings)."""
+
+    async def invitation(self, ref: str, token: str) -> RatingInvite | None:
+        """The ticket a rating link is for; None for any link that is not valid for `ref`."""
+        ...
+
+    async def rate(
+        self, ref: str, token: str, score: int, comment: str, language: str
+    ) -> RatingOutcome:
+        """Store the ticket's one rating (1-5, a comment of at most MAX_RATING_COMMENT)."""
+        ...
+
+
+MAX_RATING_COMMENT = 2000
+RATING_SCORES = range(1, 6)
 
 
 Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]  # runs until the event is set

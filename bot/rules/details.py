@@ -150,6 +150,15 @@ _KNOWN_MODEL = re.compile(
     r")(?![A-Za-z0-9])"
 )
 
+# "my SN-5000 inverter", "l'inverter SN-5000": a code of capitals and digits right beside
+# the device's own name is its model, though no "model" keyword says so.
+_DEVICE = (
+    r"(?i:inverter|omvormer|wechselrichter|onduleur|inversor|инвертор[а-яё]{0,3}|逆变器|逆變器)"
+)
+_DEVICE_CODE = r"[A-Z]{1,10}-?\d[A-Z0-9]{0,10}(?:-[A-Z0-9]{1,10}){0,3}"
+_MODEL_BEFORE_DEVICE = re.compile(rf"(?<![A-Za-z0-9\-])(?P<model>{_DEVICE_CODE})[ \t]+{_DEVICE}")
+_MODEL_AFTER_DEVICE = re.compile(rf"{_DEVICE}[ \t]+(?P<model>{_DEVICE_CODE})(?![A-Za-z0-9\-])")
+
 
 def _keywords(latin: str, cjk: str) -> re.Pattern[str]:
     """Latin/Cyrillic stems must start a word; CJK has no word boundaries to check."""
@@ -326,7 +335,13 @@ def _product_model(text: str, reserved: list[Span]) -> str | None:
         if _plausible_model(model) and not _overlaps(match.span("model"), reserved):
             return model
     known = _KNOWN_MODEL.search(text)
-    return known.group() if known and not _overlaps(known.span(), reserved) else None
+    if known and not _overlaps(known.span(), reserved):
+        return known.group()
+    for pattern in (_MODEL_BEFORE_DEVICE, _MODEL_AFTER_DEVICE):
+        beside = pattern.search(text)
+        if beside and not _overlaps(beside.span("model"), reserved):
+            return beside["model"]
+    return None
 
 
 def _window(sentence: str, at: int) -> str:

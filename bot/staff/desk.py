@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from urllib.parse import quote, urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,7 +20,7 @@ from bot.stages import outbox
 from bot.store import audit
 from bot.store.models import Customer, Identity, Ticket
 from bot.tickets import lifecycle as tickets
-from bot.tickets import replies
+from bot.tickets import ratings, replies
 from moderation.throttle import Throttle
 
 
@@ -73,10 +74,13 @@ class TicketDesk:
         clock: Clock,
         *,
         public_url: str = "",
+        rating_days: int = ratings.LINK_DAYS,
     ) -> None:
         """`public_url`: where customers reach the bot; without it a decision carries no
-        appeal link (replying with the appeal word still works)."""
+        appeal link (replying with the appeal word still works) and a resolution no rating
+        link. `rating_days`: how long a resolution's rating link works."""
         self._public_url = public_url.rstrip("/")
+        self._rating_days = rating_days
         self._sessions = sessions
         self._throttle = throttle
         self._policy = policy
@@ -109,8 +113,16 @@ class TicketDesk:
             resolve_due = _checked(ticket, status, note, new_resolve_date, policy, now)
             if ticket.status == status.value and resolve_due is None:
                 return await self._note_only(session, ticket, note=note, actor=actor, now=now)
+            rating = await self._rating_link(
+                session,
+                ticket,
+                status,
+                lambda: ratings.new_link(session, ticket, now, self._rating_days),
+            )
             link = self._appeal_link(status, lambda: tickets.new_appeal_token(ticket))
-            content = _apply(session, ticket, status, note, actor, now, resolve_due, policy, link)
+            content = _apply(
+                session, ticket, status, note, actor, now, resolve_due, policy, link, rating
+            )
             await session.flush()
             to = await session.get_one(Identity, ticket.origin_identity_id)
             outbox_id = await outbox.owe(
@@ -154,10 +166,11 @@ class TicketDesk:
                 return seen
             to = await session.get_one(Identity, ticket.origin_identity_id)
             channel, address, language = to.channel, to.address, ticket.language
+            rating = await self._rating_link(session, ticket, status, lambda: PREVIEW_TOKEN)
             link = self._appeal_link(status, lambda: PREVIEW_TOKEN)
             with session.no_autoflush:  # nothing reaches the database
                 _kind, subject, text = _apply(
-                    session, ticket, status, note, "preview", now, resolve_due, policy, link
+                    session, ticket, status, note, "preview", now, resolve_due, policy, link, rating
                 )
             await session.rollback()
         return replace(
@@ -187,6 +200,18 @@ class TicketDesk:
         if not self._public_url or status not in (TicketStatus.RESOLVED, TicketStatus.REJECTED):
             return ""
         return f"{self._public_url}/appeal?token={token()}"
+
+    async def _rating_link(
+        self, session: AsyncSession, ticket: Ticket, status: TicketStatus, token: Callable[[], str]
+    ) -> str:
+        """A resolution's satisfaction question (bot.tickets.ratings), unless the customer
+        already rated the ticket or cannot reach the bot (`public_url`)."""
+        if not self._public_url or status is not TicketStatus.RESOLVED:
+            return ""
+        if await ratings.is_rated(session, ticket.id):
+            return ""
+        ref, lang = quote(ticket.ref or ""), urlencode({"lang": ticket.language})
+        return f"{self._public_url}/rate/{ref}/{token()}?{lang}"
 
     async def _note_only(
         self, session: AsyncSession, ticket: Ticket, *, note: str, actor: str, now: datetime
@@ -231,6 +256,7 @@ def _apply(
     resolve_due: datetime | None,
     policy: Policy,
     appeal_link: str,
+    rating_link: str = "",
 ) -> replies.Content:
     """Change the ticket's state and word the reply that change owes: one path for the
     change and its preview, so the preview is the reply."""
@@ -251,4 +277,5 @@ def _apply(
         new_resolve_due=resolve_due,
         appeal_days=policy.sla.appeal_days,
         appeal_link=appeal_link,
+        rating_link=rating_link,
     )

@@ -35,6 +35,7 @@ from bot.store.models import (
     Message,
     ModerationItem,
     OutboxReply,
+    Rating,
     Ticket,
     TicketEvent,
     table_of,
@@ -245,6 +246,8 @@ async def erase(
             "ticket_events": await _blank(
                 session, TicketEvent, TicketEvent.ticket_id.in_(ticket_ids), note=""
             ),
+            # The satisfaction rating's comment is the customer's words; the score stays.
+            "ratings": await _blank(session, Rating, Rating.ticket_id.in_(ticket_ids), comment=""),
             # A provider's id points at the conversation (a chat session, a form
             # submission, a mail's Message-ID) and an error may quote the address.
             "outbox": await _blank(

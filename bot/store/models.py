@@ -352,3 +352,28 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class RatingLink(Base):
+    """The satisfaction question sent with a resolution (bot.tickets.ratings): a link whose
+    token only the customer got; only its hash is kept, until `expires_at`."""
+
+    __tablename__ = "rating_links"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(When)
+    expires_at: Mapped[datetime] = mapped_column(When)
+
+
+class Rating(Base):
+    """The customer's answer, 1-5 and an optional comment: one per ticket (two submissions
+    racing each other meet at the unique ticket_id, and the second is refused)."""
+
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(16))
+    rated_at: Mapped[datetime] = mapped_column(When)

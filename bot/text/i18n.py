@@ -133,10 +133,12 @@ def status_changed(
     new_resolve_due: datetime | None = None,
     appeal_until: datetime | None = None,
     appeal_link: str = "",
+    rating_link: str = "",
     tz: str = DEFAULT_TZ,
 ) -> tuple[str, str]:
     """`new_resolve_due`: staff moved the resolve date; `appeal_until`: a decision the
-    customer may appeal until then, by replying or by `appeal_link`."""
+    customer may appeal until then, by replying or by `appeal_link`; `rating_link`: the
+    satisfaction question sent with a resolution (bot.tickets.ratings)."""
     lang = pick_language(language)
     label = status_label(status, lang)
     paragraphs = [_fill(_text(lang, "status_changed.status"), ref=ref, status=label)]
@@ -150,6 +152,8 @@ def status_changed(
         paragraphs.append(_fill(_text(lang, "appeal.hint"), due=due))
         if appeal_link:
             paragraphs.append(_fill(_text(lang, "appeal.link"), link=appeal_link))
+    if rating_link:
+        paragraphs.append(_fill(_text(lang, "rating.link"), link=rating_link))
     subject = _fill(_text(lang, "status_changed.subject"), ref=ref, status=label)
     return subject, _PARAGRAPH.join(paragraphs)
 

@@ -150,6 +150,7 @@ def _same_problem(ticket: Ticket, found: Found) -> bool:
     return any(
         name in found.values
         and name in ticket.details
+        and _key(found.values[name])  # a declined detail ("\u2014") identifies nothing
         and _key(found.values[name]) == _key(ticket.details[name])
         for name in IDENTIFYING
     )
@@ -158,7 +159,8 @@ def _same_problem(ticket: Ticket, found: Found) -> bool:
 def _other_problem(ticket: Ticket, found: Found, category: str | None) -> bool:
     if any(
         name in found.values
-        and str(ticket.details.get(name) or "").strip()
+        and _key(found.values[name])
+        and _key(ticket.details.get(name) or "")
         and _key(found.values[name]) != _key(ticket.details[name])
         for name in IDENTIFYING
     ):
@@ -172,7 +174,7 @@ def _other_problem(ticket: Ticket, found: Found, category: str | None) -> bool:
 
 def _topic(found: Found, category: str | None) -> str:
     for name in IDENTIFYING:
-        if name in found.values:
+        if name in found.values and _key(found.values[name]):
             return f"{name}:{_key(found.values[name])}"[:200]
     return f"category:{category}"
 

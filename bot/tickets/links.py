@@ -97,6 +97,22 @@ class OneTimeLinks:
         payload = json.loads(raw)
         return payload if isinstance(payload, dict) else None
 
+    async def grant(self, kind: str, payload: dict[str, Any], ttl_s: int) -> str:
+        """A token handed out on a page (not mailed), good for `ttl_s` and many uses."""
+        token = secrets.token_urlsafe(24)
+        await self._redis.set(
+            self._keys.one_time_link(kind, digest(token)), json.dumps(payload), ex=ttl_s
+        )
+        return token
+
+    async def peek(self, kind: str, token: str) -> dict[str, Any] | None:
+        """What a granted token is for, without spending it; None once it expired."""
+        if not 16 <= len(token) <= MAX_TOKEN:
+            return None
+        raw = await self._redis.get(self._keys.one_time_link(kind, digest(token)))
+        payload = json.loads(raw) if raw is not None else None
+        return payload if isinstance(payload, dict) else None
+
 
 def digest(token: str) -> str:
     """Only a token's hash is stored: a copy of Redis shows no usable link."""

@@ -72,7 +72,9 @@ def status_changed(
     new_resolve_due: datetime | None = None,
     appeal_days: int = 0,
     appeal_link: str = "",
+    rating_link: str = "",
 ) -> Content:
+    """`rating_link`: the satisfaction question, said with a resolution only."""
     return _status_changed(
         ticket,
         note,
@@ -80,6 +82,7 @@ def status_changed(
         new_resolve_due=new_resolve_due,
         appeal_days=appeal_days,
         appeal_link=appeal_link,
+        rating_link=rating_link,
     )()
 
 
@@ -91,6 +94,7 @@ def _status_changed(
     new_resolve_due: datetime | None = None,
     appeal_days: int = 0,
     appeal_link: str = "",
+    rating_link: str = "",
 ) -> Draft:
     status = TicketStatus(ticket.status)
     due, language = next_due(ticket, now), ticket.language
@@ -109,6 +113,7 @@ def _status_changed(
             new_resolve_due=new_resolve_due,
             appeal_until=appeal_until,
             appeal_link=appeal_link if appealable else "",
+            rating_link=rating_link if status is TicketStatus.RESOLVED else "",
         )
         return "status_changed", subject, text
 

@@ -15,6 +15,8 @@ is the customer's own word, taken as a message from the ticket's first address.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,7 +30,7 @@ from bot.contract.domain import (
     TicketView,
 )
 from bot.contract.limits import Allowance, Limiter
-from bot.contract.ports import MessageSink
+from bot.contract.ports import MessageSink, ShownTicket, ViewerNote
 from bot.rules import details
 from bot.store.models import Customer, Identity, Ticket, TicketEvent
 from bot.text import i18n
@@ -39,6 +41,9 @@ from bot.tickets.links import OneTimeLinks, digest
 
 _OPEN_VALUES = [s.value for s in OPEN_STATUSES]
 VIEW = "status/view"  # the link's path and kind
+ADD = "status/add"  # a shown ticket's grant to add to it (bot.contract.ports.ShownTicket)
+GRANT_TTL_S = 3600
+EXCERPT_CHARS = 160
 
 
 class TicketViews:
@@ -127,6 +132,54 @@ class TicketViews:
             )
             return None if ticket is None else await _view(session, ticket)
 
+    async def show(self, token: str) -> ShownTicket | None:
+        """As `redeem`, with the start of the description and a grant to add to the
+        ticket for an hour: whoever followed the link reads the ticket's mail."""
+        payload = await self._links.redeem(VIEW, token)
+        if payload is None:
+            return None
+        ref = str(payload.get("ref", ""))
+        return await self._shown(ref, await self._links.grant(ADD, {"ref": ref}, GRANT_TTL_S))
+
+    async def add_to_ticket(self, grant: str, note: ViewerNote) -> ShownTicket | None:
+        """A viewer's message (and files), taken as from the ticket's first address and
+        naming the ticket (thread_refs), so the worker attaches it there like any message."""
+        payload = await self._links.peek(ADD, grant)
+        ref = str((payload or {}).get("ref", ""))
+        async with self._sessions() as session:
+            ticket = await lifecycle.by_ref(session, ref) if ref else None
+            if ticket is None:
+                return None
+            origin = await session.get_one(Identity, ticket.origin_identity_id)
+            customer = await session.get_one(Customer, ticket.customer_id)
+            if customer.erased_at is not None:
+                return None
+            message = InboundMessage(
+                channel=Channel(origin.channel),
+                external_id=f"status-add:{digest(grant)[:24]}:{note.message_id[:64]}",
+                sender=origin.address,
+                text=note.text,
+                thread_refs=[ref],
+                received_at=self._clock.now(),
+                language=note.language or ticket.language,
+                attachments=list(note.attachments),
+                raw={"status_page": ref},
+            )
+        accepted = await self._sink.accept(message)
+        shown = await self._shown(ref, grant)
+        return None if shown is None else replace(shown, duplicate=accepted.duplicate)
+
+    async def reshow(self, grant: str) -> ShownTicket | None:
+        payload = await self._links.peek(ADD, grant)
+        return None if payload is None else await self._shown(str(payload.get("ref", "")), grant)
+
+    async def _shown(self, ref: str, grant: str) -> ShownTicket | None:
+        async with self._sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
+            if ticket is None:
+                return None
+            return ShownTicket(await _view(session, ticket), _excerpt(ticket), grant)
+
     async def appeal(self, token: str) -> bool:
         """Follow a decision's appeal link, once: as if the customer had replied with the
         appeal word, so the worker decides it like any appeal (the same ticket reopened
@@ -176,6 +229,14 @@ class TicketViews:
                 .limit(1)
             )
             return None if ticket is None else await _view(session, ticket)
+
+
+def _excerpt(ticket: Ticket) -> str:
+    """The description's first words, cut at a word boundary."""
+    text = " ".join(str(ticket.details.get("description") or "").split())
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return text[:EXCERPT_CHARS].rsplit(" ", 1)[0].rstrip(".,;:") + "…"
 
 
 async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:

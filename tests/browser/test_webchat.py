@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -21,8 +22,10 @@ from sqlalchemy import func, select
 
 from bot.app.runtime import Runtime
 from bot.contract.domain import Decision
+from bot.rules.reading import CoreReader
 from bot.store.models import Message, OutboxReply
 from bot.text import i18n
+from bot.tickets.decisions import MessageDecisions
 from channels import chat_texts
 from channels.webchat import WebchatConfig, build, plug_of
 from tests.browser.conftest import LiveBot
@@ -79,7 +82,8 @@ async def host_page() -> AsyncIterator[HostPage]:
         await runner.cleanup()
 
 
-async def start_bot(runtime: Runtime, live_bot: LiveBot) -> str:
+async def start_bot(runtime: Runtime, live_bot: LiveBot, **overrides: Any) -> str:
+    """The bot with the chat wired as bot.app wires it: the core's reading and decisions."""
     config = WebchatConfig(
         key_prefix=runtime.keys.prefix,
         now=runtime.clock.now,
@@ -87,6 +91,9 @@ async def start_bot(runtime: Runtime, live_bot: LiveBot) -> str:
         status_label=i18n.status_label,
         rate_per_s=50.0,
         burst=50,
+        reader=CoreReader(),
+        decisions=MessageDecisions(runtime.sessions),
+        **overrides,
     )
     chat = build(
         config,
@@ -166,7 +173,7 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
     url = await host_page(bot, "")
     seen = requests_of(page)
     await open_widget(page, url)
-    await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(2)
+    await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(3)
     for text in ANSWERS:
         await answer(page, text)
     reply = page.locator(f"{WIDGET} .msg.bot[data-ref]")
@@ -185,7 +192,7 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
     assert await page.evaluate("window.__pwned") is None
     assert await page.locator(f"{WIDGET} .log img, {WIDGET} .log script").count() == 0
 
-    # A flood: every message is kept and delivered, and no new reply comes.
+    # A flood: every message is kept and delivered, and no new reply comes: one receipt.
     bots_before = await page.locator(f"{WIDGET} .msg.bot").count()
     replies_before = await sent_replies(runtime)
     for n in range(8):
@@ -207,14 +214,17 @@ async def test_intake_flood_and_reload_in_a_page_of_another_origin(
     assert len(flood) == 8
     assert Decision.ANSWERED not in flood
     assert await sent_replies(runtime) == replies_before
-    assert await page.locator(f"{WIDGET} .msg.bot").count() == bots_before
+    await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(bots_before + 1)
+    await expect(page.locator(f"{WIDGET} .msg.bot .text").last).to_have_text(
+        chat_texts.say("receipt", "en")
+    )
 
     # Reload: the same session, its history, and the ticket's status.
     await page.reload()
     await expect(page.locator(f"{WIDGET}[data-ready=true]")).to_have_count(1)
     await page.locator(f"{WIDGET} .bubble").click()
     await expect(customer).to_have_count(len(ANSWERS) + 8)
-    await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(bots_before)
+    await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(bots_before + 1)
     await expect(page.locator(f"{WIDGET} .banner")).to_contain_text(ref)
     host = url.rstrip("/")
     strangers = [u for u in seen if not u.startswith((bot, host, bot.replace("http", "ws")))]
@@ -284,7 +294,7 @@ async def test_closed_channel_points_to_the_accepted_channels(
     await open_widget(page, await host_page(bot, "data-lang='nl'"))
     notice = page.locator(f"{WIDGET} .unavailable")
     await expect(notice).to_be_visible()
-    await expect(notice).to_contain_text(chat_texts.say("ch_email", "nl"))
+    await expect(notice).to_contain_text(chat_texts.say("ch_webform", "nl"))
     await expect(page.locator(f"{WIDGET} textarea")).to_be_hidden()
     await expect(page.locator(f"{WIDGET} .msg")).to_have_count(0)
 
@@ -300,7 +310,7 @@ async def test_falls_back_to_polling_when_websockets_are_blocked(
 
     await page.route_web_socket(re.compile(r".*/chat/ws$"), refuse)
     await open_widget(page, await host_page(bot, ""))
-    await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(2, timeout=15_000)
+    await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(3, timeout=15_000)
     await answer(page, "product")
     await expect(page.locator(f"{WIDGET} .msg.bot .text").last).to_have_text(
         chat_texts.say("ask_name", "en")
@@ -340,7 +350,7 @@ async def test_readme_screenshots(
         try:
             page = await context.new_page()
             await open_widget(page, url)
-            await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(2)
+            await expect(page.locator(f"{WIDGET} .msg.bot")).to_have_count(3)
             for text in clean:
                 await answer(page, text)
             await expect(page.locator(f"{WIDGET} .msg.bot[data-ref]")).to_have_count(

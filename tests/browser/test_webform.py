@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from bot.app.runtime import Runtime
 from bot.store.models import Message, Ticket
 from channels import page_texts
-from tests.browser.conftest import LiveBot
+from channels.webform import MIN_DESCRIPTION_CHARS
+from tests.browser.conftest import Axe, LiveBot
 from tests.channels.test_webform import PNG, VALID, form_plug
 
 EMBEDDED = pytest.mark.parametrize("settings", ["embedded"], indirect=True)
@@ -67,21 +68,21 @@ async def test_errors_per_field_then_a_reference(
 ) -> None:
     base = await start(live_bot, runtime, tmp_path)
     await page.goto(f"{base}/form?lang=it")
-    await fill(page, {**VALID, "contact": "not-a-contact", "order": ""})
-    await page.click("button[type=submit]")
+    await fill(page, {**VALID, "contact": "not-a-contact", "model": ""})
+    await page.click("#send")
     texts = page_texts.texts("it")
     assert await page.inner_text("#err-contact") == texts["err_contact"]
-    assert await page.inner_text("#err-order") == texts["err_required"]
+    assert await page.inner_text("#err-model") == texts["err_required"]
     assert await page.locator(".error").count() == 3  # the summary and the two fields
     assert await page.input_value("#name") == VALID["name"]
     assert await page.input_value("#description") == VALID["description"]
     assert await page.is_checked('input[name="type"][value="product"]')
     await page.fill("#contact", VALID["contact"])
-    await page.fill("#order", VALID["order"])
+    await page.fill("#model", VALID["model"])
     await page.set_input_files(
         "#attachments", files=[FilePayload(name="inverter.png", mimeType="image/png", buffer=PNG)]
     )
-    await page.click("button[type=submit]")
+    await page.click("#send")
     ref = await reference_on(page)
     assert texts["done_ref"] in await page.inner_text("main")
     assert "inverter.png" in await page.inner_text(".summary")
@@ -100,7 +101,7 @@ async def test_sending_the_same_form_twice_makes_one_ticket(
     base = await start(live_bot, runtime, tmp_path)
     await page.goto(f"{base}/form")
     await fill(page, VALID)
-    await page.click("button[type=submit]", click_count=2)  # an impatient double click
+    await page.click("#send", click_count=2)  # an impatient double click
     await page.wait_for_url(re.compile(r".*/form/done/.*"))
     ref = await reference_on(page)
     assert await count(runtime, Message) == 1  # both posts carried one token: one message
@@ -108,7 +109,7 @@ async def test_sending_the_same_form_twice_makes_one_ticket(
     await page.wait_for_selector("#name")
     if not await page.input_value("#name"):  # the browser may not restore typed values
         await fill(page, VALID)
-    await page.click("button[type=submit]")
+    await page.click("#send")
     await page.wait_for_selector("#added", timeout=20_000)
     assert ref not in await page.inner_text("#added")  # told it joined, not which one
     assert await count(runtime, Ticket) == 1
@@ -124,10 +125,12 @@ async def test_the_form_works_without_javascript(
         page = await context.new_page()
         await page.goto(f"{base}/form")
         assert await page.inner_text("h1") == page_texts.texts("nl")["form_title"]
-        await page.click("button[type=submit]")  # everything empty
-        assert await page.locator("p.error[id^=err-]").count() == 6
+        await page.click("#send")  # everything empty
+        assert await page.locator("p.error[id^=err-]").count() == 5  # the order is optional
+        # Focused by the page itself (autofocus), not by a script: keyboard users start there.
+        assert await page.locator("#error-summary:focus").count() == 1
         await fill(page, {**VALID, "type": "service", "model": ""})
-        await page.click("button[type=submit]")
+        await page.click("#send")
         await reference_on(page)
     finally:
         await context.close()
@@ -146,11 +149,11 @@ async def test_phone_width_has_no_sideways_scrolling(
         page = await context.new_page()
         await page.goto(f"{base}/form")
         assert await page.evaluate(fits)
-        button = await page.locator("button[type=submit]").bounding_box()
+        button = await page.locator("#send").bounding_box()
         assert button is not None
         assert button["width"] > 250  # the card's full width, easy to tap
         await fill(page, {**VALID, "description": "Очень длинное описание " * 40})
-        await page.click("button[type=submit]")
+        await page.click("#send")
         await reference_on(page)
         assert await page.evaluate(fits)
         await page.goto(f"{base}/status")
@@ -167,7 +170,7 @@ async def test_markup_in_every_field_is_shown_as_text(
     await page.goto(f"{base}/form")
     hostile = {name: f"{VALID[name]} {XSS}" for name in VALID if name != "type"}
     await fill(page, {**hostile, "type": "product"})
-    await page.click("button[type=submit]")  # the contact is not valid: the form again
+    await page.click("#send")  # the contact is not valid: the form again
     assert await page.is_visible("#err-contact")
     assert await page.input_value("#contact") == hostile["contact"]
     assert await page.evaluate("window.__xss") is None
@@ -175,7 +178,7 @@ async def test_markup_in_every_field_is_shown_as_text(
     await page.set_input_files(
         "#attachments", files=[FilePayload(name=f"{XSS}.png", mimeType="image/png", buffer=PNG)]
     )
-    await page.click("button[type=submit]")
+    await page.click("#send")
     await reference_on(page)
     summary = await page.inner_text(".summary")
     assert summary.count("<script>window.__xss=1</script>") == 6  # every field but the contact
@@ -210,7 +213,7 @@ async def fill_in_frame(page: Page) -> None:
     for name in ("contact", "order", "model", "description", "solution"):
         await frame.locator(f"#{name}").fill(VALID[name])
     await frame.locator('input[name="type"][value="product"]').check()
-    await frame.locator("button[type=submit]").click()
+    await frame.locator("#send").click()
     ref = frame.locator("#ticket-ref")
     await ref.wait_for(timeout=20_000)
     assert REF.fullmatch(await ref.inner_text())
@@ -219,7 +222,7 @@ async def fill_in_frame(page: Page) -> None:
 @EMBEDDED
 @pytest.mark.skipif(
     os.environ.get("INTAKE_SCREENSHOTS") != "1",
-    reason="writes docs/form.png only with INTAKE_SCREENSHOTS=1",
+    reason="writes docs/form.png and docs/form-errors.png only with INTAKE_SCREENSHOTS=1",
 )
 async def test_screenshot_for_the_readme(
     live_bot: LiveBot, runtime: Runtime, browser: Browser, tmp_path: Path
@@ -234,6 +237,97 @@ async def test_screenshot_for_the_readme(
         await fill(page, VALID)
         DOCS.mkdir(exist_ok=True)
         await page.screenshot(path=DOCS / "form.png", full_page=True)
+        await page.set_viewport_size({"width": 375, "height": 900})
+        await page.goto(f"{base}/form?lang=it")
+        await fill(page, {**VALID, "contact": "anna.rossi@", "model": "", "order": ""})
+        await page.fill("#description", "Non va")
+        await page.click("#send")
+        await page.wait_for_selector("#error-summary")
+        await page.screenshot(path=DOCS / "form-errors.png", full_page=True)
     finally:
         await context.close()
     assert (DOCS / "form.png").stat().st_size > 10_000
+    assert (DOCS / "form-errors.png").stat().st_size > 10_000
+
+
+# --- issue 17: a form that asks only what it must, accessible, in every width ------------
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 740}
+VIEWS = pytest.mark.parametrize(
+    ("lang", "viewport"),
+    [("en", DESKTOP), ("it", PHONE), ("en", PHONE), ("it", DESKTOP)],
+    ids=["en-desktop", "it-375", "en-375", "it-desktop"],
+)
+FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+@EMBEDDED
+@VIEWS
+async def test_errors_are_linked_focused_and_survive_a_language_switch(
+    live_bot: LiveBot,
+    runtime: Runtime,
+    browser: Browser,
+    tmp_path: Path,
+    axe: Axe,
+    lang: str,
+    viewport: dict[str, int],
+) -> None:
+    """The pages run no script at all (CSP script-src 'none'): what the browser does here
+    (autofocus, fragment links, the language buttons) is what it does without JavaScript."""
+    base = await start(live_bot, runtime, tmp_path)
+    other = "it" if lang == "en" else "en"
+    texts, other_texts = page_texts.texts(lang), page_texts.texts(other)
+    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    try:
+        page = await context.new_page()
+        await page.goto(f"{base}/form?lang={lang}")
+        assert await axe(page) == []
+        assert texts["order_optional"] in await page.inner_text("label[for=order]")
+        assert texts["model_condition"] in await page.inner_text("label[for=model]")
+        assert str(MIN_DESCRIPTION_CHARS) in await page.inner_text("#form-conditions")
+        assert texts["privacy_text"] in await page.inner_text("#privacy")
+        await fill(page, {**VALID, "contact": "not-a-contact", "model": "", "order": ""})
+        await page.fill("#description", "Too short")
+        await page.press("#name", "Enter")  # Enter sends the form; it does not switch language
+        await page.wait_for_selector("#error-summary")
+        assert await page.evaluate("document.activeElement.id") == "error-summary"
+        assert await page.evaluate(FITS)
+        assert await axe(page) == []
+        links = page.locator("#error-summary a")
+        assert await links.count() == 3  # contact, model, description; never the order
+        await page.click("#error-summary a[href='#contact']")
+        assert await page.evaluate("location.hash") == "#contact"
+        assert await page.locator("#contact").is_visible()
+
+        await page.click(f"button[name=relang][value={other}]")  # typed values go along
+        await page.wait_for_selector(f"html[lang={other}]")
+        assert await page.input_value("#contact") == "not-a-contact"
+        assert await page.input_value("#name") == VALID["name"]
+        assert await page.input_value("#description") == "Too short"
+        assert await page.is_checked("#type-product")
+        assert await page.inner_text("#err-contact") == other_texts["err_contact"]
+        assert await count(runtime, Message) == 0
+
+        await page.fill("#contact", VALID["contact"])
+        await page.fill("#model", VALID["model"])
+        await page.fill("#description", VALID["description"])
+        await page.click("#send")
+        await reference_on(page)
+        assert await page.evaluate(FITS)
+        assert await axe(page) == []
+    finally:
+        await context.close()
+
+
+@EMBEDDED
+async def test_the_privacy_notice_links_the_configured_page(
+    live_bot: LiveBot, runtime: Runtime, page: Page, tmp_path: Path
+) -> None:
+    base = await live_bot(
+        [form_plug(runtime, tmp_path / "uploads", privacy_url="https://shop.example/privacy")]
+    )
+    await page.goto(f"{base}/form?lang=it")
+    link = page.locator("#privacy a")
+    assert await link.get_attribute("href") == "https://shop.example/privacy"
+    assert await link.inner_text() == page_texts.texts("it")["privacy_link"]

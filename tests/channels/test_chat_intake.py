@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.contract.domain import Channel, InboundMessage
+from bot.contract.domain import DECLINED, Channel, InboundMessage
+from bot.contract.ports import Reading
 from bot.rules.details import category, extract
+from bot.rules.reading import CoreReader
 from bot.text import i18n
-from channels import chat_intake, chat_texts
+from channels import chat_contacts, chat_intake, chat_texts
 from channels.chat_intake import Dialog, Submit, Turn
 
 
@@ -203,7 +205,8 @@ def test_the_answers_travel_by_their_detail_names() -> None:
         "phone": "333 123 4567",
         "description": "The installer was rude and left the roof open.",
         "desired_solution": "I want compensation",
-    }  # the skipped order number is absent
+        "order_number": DECLINED,
+    }  # skipped: declined, so the ticket's replies never ask for it again
     InboundMessage(
         channel=Channel.WEBCHAT,
         external_id="s:1",
@@ -264,3 +267,90 @@ def test_customer_text_is_never_read_as_a_template() -> None:
         chat_texts.say("submitting", "en", name="{name} {limit}")
         == "Thank you, {name} {limit}. I am registering your complaint now."
     )
+
+
+# --- issue 17: the first message is read with the core's extraction ------------------------
+
+STORY = "Hi, my SN-5000 inverter shuts down every morning with error E-2032."
+STORIA = "Ciao, il mio inverter SN-5000 si spegne ogni mattina con errore E-2032."
+
+
+@pytest.mark.parametrize(("story", "language"), [(STORY, "en"), (STORIA, "it")])
+def test_a_first_message_that_tells_the_story_is_understood(story: str, language: str) -> None:
+    first = chat_intake.answer(Dialog(), story, language, CoreReader().read(story))
+    assert keys(first) == ["ask_name"]  # not "Sorry, I did not understand"
+    assert first.dialog.kind == "product"
+    assert first.dialog.get("product_model") == "SN-5000"
+    assert first.dialog.get("description") == story
+    skip = chat_texts.choice("skip", language)
+    turn = first
+    asked = []
+    for text in ["Anna Rossi", "anna@example.com", skip, skip, skip]:
+        turn = chat_intake.answer(turn.dialog, text, language)
+        asked += keys(turn)
+    # Only what is missing; the model and the description it told are never asked.
+    assert asked == [
+        "ask_contact",
+        "ask_order_number",
+        "ask_serial_number",
+        "ask_desired_solution",
+        "submitting",
+    ]
+    assert isinstance(turn.action, Submit)
+    given = chat_intake.given_details(turn.action)
+    assert given["product_model"] == "SN-5000"
+    assert given["order_number"] == DECLINED
+
+
+def test_choices_are_offered_as_buttons_in_the_customers_language() -> None:
+    start = chat_intake.start()
+    assert start.prompts[-1].choices == ("product", "service")
+    labels = {
+        lang: [chat_texts.choice(c, lang) for c in ("product", "service", "skip")]
+        for lang in ("en", "it")
+    }
+    assert labels == {"en": ["Product", "Service", "Skip"], "it": ["Prodotto", "Servizio", "Salta"]}
+    turn = chat_intake.answer(start.dialog, "Prodotto", "it")
+    assert turn.dialog.kind == "product"
+    for _ in range(2):
+        turn = chat_intake.answer(turn.dialog, "Anna" if _ == 0 else "anna@example.com", "it")
+    assert keys(turn) == ["ask_order_number"]
+    assert turn.prompts[0].choices == ("skip",)  # optional: a skip button
+    skipped = chat_intake.answer(turn.dialog, "Salta", "it")
+    assert keys(skipped) == ["ask_product_model"]
+
+
+def test_a_story_without_a_kind_keeps_what_it_told_and_asks_with_buttons() -> None:
+    story = "Nobody answers my emails and I am waiting since three weeks."
+    turn = chat_intake.answer(Dialog(), story, "en", Reading(category="unknown"))
+    assert keys(turn) == ["ask_kind"]
+    assert turn.prompts[0].choices == ("product", "service")
+    assert turn.dialog.get("description") == story
+
+
+@pytest.mark.parametrize(
+    ("channel", "value", "href"),
+    [
+        ("email", "help@example.com", "mailto:help@example.com"),
+        ("email", "not an address", ""),
+        ("telegram", "@solarshop", "https://t.me/solarshop"),
+        ("facebook", "SolarShop", "https://m.me/SolarShop"),
+        ("instagram", "@solar.shop", "https://ig.me/m/solar.shop"),
+        ("whatsapp", "+39 333 123 4567", "https://wa.me/393331234567"),
+        ("telegram", "https://t.me/solarshop", "https://t.me/solarshop"),
+        ("telegram", "javascript:alert(1)", ""),
+        ("facebook", "http://insecure.example/page", ""),
+    ],
+)
+def test_a_public_address_becomes_a_safe_link(channel: str, value: str, href: str) -> None:
+    assert chat_contacts.href(channel, value) == href
+
+
+def test_the_closed_notice_lists_configured_and_accepted_channels_in_order() -> None:
+    contacts = {"email": "help@example.com", "whatsapp": "+39 333 1234567"}
+    listed = chat_contacts.listed({"email", "webform", "facebook"}, contacts, "it")
+    assert [(c["channel"], c["href"]) for c in listed] == [
+        ("webform", "/form"),
+        ("email", "mailto:help@example.com"),
+    ]  # Facebook has no address; WhatsApp is not accepted
+    assert listed[1]["name"] == chat_texts.say("ch_email", "it")

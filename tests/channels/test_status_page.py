@@ -88,7 +88,7 @@ async def test_the_right_pair_gets_a_link_by_mail_that_shows_the_ticket_once(
     shown = await client.post("/status/view", data={"token": token, "lang": "it"})
     body = await shown.text()
     assert shown.status == 200
-    assert f'<bdi class="ref">{ref}</bdi>' in body
+    assert f'<bdi class="ref" id="view-ref">{ref}</bdi>' in body
     investigating = i18n.status_label("investigating", "it")
     assert f'<dd id="current-status">{investigating}</dd>' in body
     history = re.findall(r"<tr><td>[^<]+</td><td>([^<]+)</td>", body)

@@ -148,7 +148,12 @@ async def test_intake_opens_one_ticket_and_the_acknowledgment_arrives_live(
 ) -> None:
     panel, welcome = await open_panel(client)
     greeting = [e["text"] for e in welcome["history"]]
-    assert greeting == [chat_texts.say("greeting", "en"), chat_texts.say("ask_kind", "en")]
+    assert greeting == [
+        chat_texts.say("greeting", "en"),
+        chat_texts.say("privacy", "en"),  # the privacy notice at the start of every chat
+        chat_texts.say("ask_kind", "en"),
+    ]
+    assert welcome["history"][-1]["choices"] == ["Product", "Service"]
     await complete_intake(panel)
     assert await count(runtime, Ticket) == 0  # nothing submitted until the intake is complete
     outcomes = await runtime.worker.drain()
@@ -186,12 +191,17 @@ async def test_reload_shows_history_and_the_tickets_status(
     again, resumed = await open_panel(client, welcome["session"], lang="it")
     assert resumed["session"] == welcome["session"]
     texts = [e["text"] for e in resumed["history"]]
-    assert texts[:2] == [chat_texts.say("greeting", "en"), chat_texts.say("ask_kind", "en")]
+    assert texts[:3] == [
+        chat_texts.say("greeting", "en"),
+        chat_texts.say("privacy", "en"),
+        chat_texts.say("ask_kind", "en"),
+    ]
     assert all(answer in texts for answer in ANSWERS)
     assert resumed["history"][-1]["ref"].startswith("C-2026-")  # the reply that waited
     status = await again.next("status")
     assert status["ref"] == resumed["history"][-1]["ref"]
-    assert i18n.status_label("awaiting_details", "en") in status["text"]  # the serial is owed
+    # The skipped serial number is declined, not owed: nothing is awaited from the customer.
+    assert i18n.status_label("new", "en") in status["text"]
     await again.ws.close()
 
 
@@ -289,14 +299,15 @@ async def test_closed_channel_refuses_text_and_names_the_accepted_channels(
     await runtime.policy.set_channel("webchat", False, actor="admin")
     config = await (await client.get("/chat/config", params={"lang": "nl"})).json()
     assert config["accepted"] is False
-    assert "email" in config["channels"]
-    assert "webchat" not in config["channels"]
-    assert chat_texts.say("ch_email", "nl") in config["unavailable"]
+    # Email is accepted but has no public address here: only the form, always ours, is named.
+    assert config["channels"] == ["webform"]
+    assert config["links"][0]["href"] == "/form"
+    assert chat_texts.say("ch_webform", "nl") in config["unavailable"]
     await panel.ws.send_json({"type": "message", "text": "product", "cid": "x"})
     closed = await panel.next("closed")
-    assert "email" in closed["channels"]
+    assert closed["channels"] == ["webform"]
     history = await make_chat(runtime).store.history(welcome["session"])
-    assert [e.sender for e in history] == ["bot", "bot"]  # nothing accepted into a void
+    assert [e.sender for e in history] == ["bot"] * 3  # nothing accepted into a void
     fresh = await client.ws_connect("/chat/ws")
     await fresh.send_json({"type": "hello", "session": None, "lang": ["en"]})
     assert json.loads((await fresh.receive()).data)["type"] == "closed"
@@ -316,7 +327,7 @@ async def test_oversized_message_is_refused_naming_the_limit(
     assert error["limit"] == limit
     assert str(limit) in error["text"]
     history = await make_chat(runtime).store.history(welcome["session"])
-    assert len(history) == 2  # the greeting only
+    assert len(history) == 3  # the greeting, the privacy notice and the first question
     await panel.answer("product")  # the socket still works
     await panel.ws.close()
 

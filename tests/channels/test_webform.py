@@ -278,12 +278,12 @@ async def test_errors_are_shown_per_field_with_the_values_kept(
     assert texts["errors_summary"] in body
     for field, key in (
         ("contact", "err_contact"),
-        ("order", "err_required"),
         ("model", "err_required"),
     ):
         assert re.search(rf'<p class="error" id="err-{field}">{re.escape(texts[key])}</p>', body)
     assert 'id="err-description"' in body
     assert 'id="err-name"' not in body
+    assert 'id="err-order"' not in body  # asked only "if you have one"
     assert 'value="Anna &#34;&lt;b&gt;x&lt;/b&gt;&#34;"' in body  # kept, escaped
     assert ">short</textarea>" in body
     assert f'name="csrf" value="{token.rsplit(".", 2)[0]}.' in body  # the same submission

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.contract.domain import Channel, TicketView
 from bot.contract.limits import Allowance
+from bot.contract.ports import ShownTicket, ViewerNote
 
 
 class NoTickets:
@@ -27,4 +28,13 @@ class NoTickets:
         return False
 
     async def open_ticket_of(self, channel: Channel, address: str) -> TicketView | None:
+        return None
+
+    async def show(self, token: str) -> ShownTicket | None:
+        return None
+
+    async def add_to_ticket(self, grant: str, note: ViewerNote) -> ShownTicket | None:
+        return None
+
+    async def reshow(self, grant: str) -> ShownTicket | None:
         return None

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from bot.app.runtime import Runtime, run_worker
 from bot.app.web import (
     api,
+    compression,
     console,
     console_attention,
     console_audit,
@@ -74,7 +75,12 @@ def make_app(
     """
     app = web.Application(
         client_max_size=runtime.settings.max_body_bytes,
-        middlewares=[observability.measured, unavailable.outages, console.forbidden_pages],
+        middlewares=[
+            observability.measured,
+            compression.compressed,
+            unavailable.outages,
+            console.forbidden_pages,
+        ],
     )
     app[RUNTIME] = runtime
     app[PLUGS] = list(plugs)

@@ -109,8 +109,8 @@ def static_routes() -> list[web.RouteDef]:
     """The console's stylesheet and script, read once at startup."""
     files = {p.name: (p.read_bytes(), _STATIC_TYPES[p.suffix]) for p in STATIC.iterdir()}
 
-    async def serve(request: web.Request) -> web.Response:
-        found = files.get(request.match_info["name"])
+    def answer(name: str) -> web.Response:
+        found = files.get(name)
         if found is None:
             raise web.HTTPNotFound()
         body, kind = found
@@ -121,4 +121,12 @@ def static_routes() -> list[web.RouteDef]:
             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
 
-    return [web.get(STATIC_PREFIX + "/{name}", serve)]
+    async def serve(request: web.Request) -> web.Response:
+        return answer(request.match_info["name"])
+
+    async def favicon(request: web.Request) -> web.Response:
+        """The same icon for the customer pages (their base.html links it) and for the
+        browsers that ask for /favicon.ico whatever a page says."""
+        return answer("favicon.svg")
+
+    return [web.get(STATIC_PREFIX + "/{name}", serve), web.get("/favicon.ico", favicon)]

@@ -23,6 +23,7 @@ from bot.contract.errors import IntakeError
 from bot.staff.accounts import Role
 from bot.staff.desk import Preview, TicketChanged, parse_status
 from bot.staff.ticket_list import CATEGORIES, CHANNELS, STATUSES, Filters, TicketList
+from bot.tickets.ratings import TicketRatings
 
 routes = web.RouteTableDef()
 CLOCK_OPTIONS = (("", "any"), ("at_risk", "at risk"), ("overdue", "overdue"))
@@ -154,6 +155,8 @@ async def _show(
             request, "ticket_missing.html", staff=signed_in.staff, csrf=signed_in.csrf, status=404
         )
     form = form or {}
+    runtime = request.app[RUNTIME]
+    rating = await TicketRatings(runtime.sessions, runtime.clock).of_ticket(record.ref)
     return pages.render(
         request,
         "ticket.html",
@@ -171,4 +174,5 @@ async def _show(
         problem=problem,
         done=done,
         max_note=MAX_NOTE,
+        rating=rating,
     )
