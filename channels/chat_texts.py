@@ -21,7 +21,7 @@ from bot.contract import catalogs
 from channels.chat_sessions import Entry
 
 FALLBACK = catalogs.FALLBACK
-LANGUAGES: tuple[str, ...] = ("en", "it", "nl", "ru", "zh")
+LANGUAGES: tuple[str, ...] = ("en", "it", "nl", "ru", "zh", "de", "es", "fr")
 _PREFIX = "chat."
 
 

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from bot.contract import catalogs
 
-LANGUAGES: tuple[str, ...] = ("en", "it", "nl", "ru", "zh")
+LANGUAGES: tuple[str, ...] = ("en", "it", "nl", "ru", "zh", "de", "es", "fr")
 FALLBACK = catalogs.FALLBACK
 _PREFIX = "page."
 
@@ -28,6 +28,9 @@ NATIVE_NAMES: Mapping[str, str] = MappingProxyType(
         "nl": "Nederlands",
         "ru": "Русский",
         "zh": "中文",
+        "de": "Deutsch",
+        "es": "Español",
+        "fr": "Français",
     }
 )
 

@@ -238,7 +238,8 @@ def test_every_language_has_every_text() -> None:
     [
         (["it-IT", "en"], "it"),
         (["zh-Hans-CN"], "zh"),
-        (["de-DE", "nl-BE"], "nl"),
+        (["de-DE", "nl-BE"], "de"),
+        (["pt-PT", "nl-BE"], "nl"),
         (["pt-BR"], "en"),
         ([], "en"),
     ],

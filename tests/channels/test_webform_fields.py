@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from markupsafe import escape
 
 from bot.app.runtime import Runtime
 from bot.app.web.app import make_app
@@ -130,12 +131,8 @@ async def test_the_language_buttons_send_the_form_and_enter_still_sends_it(
     body = await (await client.get("/form?lang=en")).text()
     buttons = re.findall(r'<button type="submit" form="complaint"([^>]*)>', body)
     assert 'class="hp" tabindex="-1" aria-hidden="true"' in buttons[0]  # Enter's default
-    assert [re.search(r'value="(\w+)"', b).group(1) for b in buttons[1:]] == [  # type: ignore[union-attr]
-        "it",
-        "nl",
-        "ru",
-        "zh",
-    ]
+    shown = [re.search(r'value="(\w+)"', b).group(1) for b in buttons[1:]]  # type: ignore[union-attr]
+    assert shown == [language for language in page_texts.LANGUAGES if language != "en"]
 
 
 async def test_a_language_switch_without_the_forms_token_is_refused(client: Client) -> None:
@@ -149,7 +146,7 @@ async def test_the_privacy_notice_is_there_in_every_language_with_its_link(
     for language in page_texts.LANGUAGES:
         body = await (await client.get(f"/form?lang={language}")).text()
         texts = page_texts.texts(language)
-        assert texts["privacy_text"] in body
+        assert str(escape(texts["privacy_text"])) in body  # as the template escapes it
         assert (
             f'<a href="https://shop.example/privacy" id="privacy-link">{texts["privacy_link"]}'
             in body
