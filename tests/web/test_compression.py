@@ -61,6 +61,20 @@ async def test_text_comes_gzipped_when_asked_and_plain_when_not(client: Client, 
 
 
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)
+async def test_the_answer_to_a_post_is_never_compressed(client: Client) -> None:
+    """A refused form re-displays what was typed beside the form's token: compressed,
+    its size would leak the token to a guesser (BREACH). The same page by GET is."""
+    response = await client.post(
+        "/form", data={"description": "x" * 2000}, headers={"Accept-Encoding": "gzip"}
+    )
+    body = await response.read()
+    assert len(body) >= 1024, response.status  # a page worth compressing, were it a read
+    assert "Content-Encoding" not in response.headers
+    _, encoding, _, _ = await raw(client, "/form", "gzip")
+    assert encoding == "gzip"
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)
 async def test_a_refused_coding_and_tiny_bodies_stay_plain(client: Client) -> None:
     for accept in ["gzip;q=0", "identity", "br", "deflate;q=1, gzip;q=0.0"]:
         _, encoding, _, _ = await raw(client, "/widget.js", accept)

@@ -16,6 +16,10 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_response import ContentCoding
 
 MIN_BYTES = 1024  # below about a packet, the gzip header and the CPU are not worth it
+# Only answers to reads: the answer to a post re-displays what was typed next to the
+# form's token (an error page), and compressed, its size would tell an attacker who
+# makes the browser post guesses how much of the token a guess repeats (BREACH).
+_READS = frozenset({"GET", "HEAD"})
 TEXT_TYPES = frozenset(
     {
         "text/html",
@@ -61,7 +65,7 @@ def worth_compressing(response: web.StreamResponse) -> bool:
 @web.middleware
 async def compressed(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
-    if worth_compressing(response):
+    if request.method in _READS and worth_compressing(response):
         response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
         if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
             response.enable_compression(ContentCoding.gzip)
