@@ -148,11 +148,8 @@ class TicketViews:
         ref = str((payload or {}).get("ref", ""))
         async with self._sessions() as session:
             ticket = await lifecycle.by_ref(session, ref) if ref else None
-            if ticket is None:
-                return None
-            origin = await session.get_one(Identity, ticket.origin_identity_id)
-            customer = await session.get_one(Customer, ticket.customer_id)
-            if customer.erased_at is not None:
+            origin = await _reachable_origin(session, ticket) if ticket else None
+            if ticket is None or origin is None:
                 return None
             message = InboundMessage(
                 channel=Channel(origin.channel),
@@ -175,7 +172,7 @@ class TicketViews:
 
     async def _shown(self, ref: str, grant: str) -> ShownTicket | None:
         async with self._sessions() as session:
-            ticket = await session.scalar(select(Ticket).where(Ticket.ref == ref))
+            ticket = await lifecycle.by_ref(session, ref)
             if ticket is None:
                 return None
             return ShownTicket(await _view(session, ticket), _excerpt(ticket), grant)
@@ -186,11 +183,8 @@ class TicketViews:
         within sla.appeal_days, else a new one linked to it) and answers once."""
         async with self._sessions() as session:
             ticket = await lifecycle.by_appeal_token(session, token)
-            if ticket is None:
-                return False
-            origin = await session.get_one(Identity, ticket.origin_identity_id)
-            customer = await session.get_one(Customer, ticket.customer_id)
-            if customer.erased_at is not None:
+            origin = await _reachable_origin(session, ticket) if ticket else None
+            if ticket is None or origin is None:
                 return False
             message = InboundMessage(
                 channel=Channel(origin.channel),
@@ -270,3 +264,12 @@ async def _view(session: AsyncSession, ticket: Ticket) -> TicketView:
         missing=tuple(details.missing(ticket.details, ticket.category)),
         history=tuple(history),
     )
+
+
+async def _reachable_origin(session: AsyncSession, ticket: Ticket) -> Identity | None:
+    """The address a ticket came from, which a page may write as (an appeal link, an
+    addition from the status page); None once its customer was erased."""
+    customer = await session.get_one(Customer, ticket.customer_id)
+    if customer.erased_at is not None:
+        return None
+    return await session.get_one(Identity, ticket.origin_identity_id)
